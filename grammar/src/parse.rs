@@ -1,0 +1,237 @@
+//! Text to [`Ast`], reporting every broken item.
+//!
+//! pest stops at the first error, so the source is first cut into top-level
+//! items by [`split_items`] (a small scan that knows strings, comments and
+//! braces) and pest parses each piece on its own. A mistake in one item costs
+//! that item only: the others still reach the checker and the editor. pest stays
+//! private to this module; callers see [`parse`] and [`ParseError`].
+
+use crate::ast::*;
+use crate::build;
+use crate::split::split_items;
+use pest::error::{ErrorVariant, InputLocation};
+use pest::Parser as _;
+use std::fmt;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "dlp.pest"]
+pub(crate) struct DlpParser;
+
+/// A syntax error: where it is and what the parser would have accepted there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    pub span: Span,
+    /// What could have come here, described for people (`` `)` ``, "an expression").
+    pub expected: Vec<String>,
+    /// What is there instead (`` `x` ``, "end of file").
+    pub found: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "expected {}, found {}", one_of(&self.expected), self.found)
+    }
+}
+
+fn one_of(options: &[String]) -> String {
+    match options {
+        [] => "something else".to_string(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {}", init.join(", "), last),
+    }
+}
+
+/// Parse a whole file, recovering at each top-level item.
+///
+/// Returns the items that parsed (in source order) and one error per item
+/// that did not.
+pub fn parse(source: &str) -> (Ast, Vec<ParseError>) {
+    pest::set_error_detail(true);
+    let mut ast = Ast::default();
+    let mut errors = Vec::new();
+    for piece in split_items(source) {
+        let text = &source[piece.clone()];
+        match DlpParser::parse(Rule::item_only, text) {
+            Ok(mut pairs) => {
+                let item_only = pairs.next().expect("item_only always yields its pair");
+                let item = item_only
+                    .into_inner()
+                    .next()
+                    .expect("item_only holds one item");
+                match build::item(item, text, piece.start) {
+                    Ok(item) => ast.items.push(item),
+                    Err(e) => errors.push(e),
+                }
+            }
+            Err(e) => errors.push(convert_error(&e, text, piece.start)),
+        }
+    }
+    (ast, errors)
+}
+
+fn convert_error(e: &pest::error::Error<Rule>, text: &str, offset: usize) -> ParseError {
+    let pos = match e.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let mut expected: Vec<String> = Vec::new();
+    let mut push = |s: String| {
+        if !expected.contains(&s) {
+            expected.push(s);
+        }
+    };
+    if let ErrorVariant::ParsingError { positives, .. } = &e.variant {
+        for rule in positives {
+            if let Some(d) = describe(*rule) {
+                push(d.to_string());
+            }
+        }
+    }
+    if let Some(attempts) = e.parse_attempts() {
+        for token in attempts.expected_tokens() {
+            if let Some(d) = describe_token(&token.to_string()) {
+                push(d);
+            }
+        }
+    }
+    // Tokens that only start something already listed are noise.
+    let has = |what: &str| expected.iter().any(|s| s == what);
+    let (expression, declaration) = (has("an expression"), has(DECLARATION));
+    expected.retain(|s| {
+        let starts_expr = ["`(`", "`[`", "`{`", "`-`", "`true`", "`false`"].contains(&s.as_str());
+        let starts_decl = ["`use`", "`dataset`", "`fn`", "`extern`", "`model`", "`train`"]
+            .contains(&s.as_str());
+        !(expression && starts_expr) && !(declaration && starts_decl)
+    });
+    expected.sort_by_key(|s| (!s.starts_with('`'), s.clone()));
+    let (found, len) = found_at(text, pos);
+    ParseError {
+        span: Span::new(offset + pos, offset + pos + len),
+        expected,
+        found,
+    }
+}
+
+/// The token at `pos`, described, and its length in bytes.
+fn found_at(text: &str, pos: usize) -> (String, usize) {
+    let rest = &text[pos..];
+    let Some(c) = rest.chars().next() else {
+        return ("end of file".to_string(), 0);
+    };
+    if c.is_alphanumeric() || c == '_' {
+        let len = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+            .unwrap_or(rest.len());
+        let word = rest[..len].trim_end_matches('.');
+        return (format!("`{word}`"), word.len());
+    }
+    if rest.starts_with("///") {
+        return ("a doc comment".to_string(), rest.find('\n').unwrap_or(rest.len()));
+    }
+    if c == '"' {
+        return ("a string".to_string(), 1);
+    }
+    ((format!("`{c}`")), c.len_utf8())
+}
+
+const DECLARATION: &str = "a declaration (`use`, `dataset`, `fn`, `model`, `train`)";
+
+/// Rules the user can recognise; `None` hides a rule from messages.
+fn describe(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::item_only
+        | Rule::file
+        | Rule::use_decl
+        | Rule::dataset_decl
+        | Rule::train_decl
+        | Rule::fn_decl
+        | Rule::extern_fn
+        | Rule::model_decl => DECLARATION,
+        Rule::ident | Rule::name | Rule::path | Rule::use_name => "a name",
+        Rule::expr | Rule::unary | Rule::postfix | Rule::paren | Rule::list | Rule::record => {
+            "an expression"
+        }
+        Rule::float | Rule::int => "a number",
+        Rule::string => "a string",
+        Rule::type_expr | Rule::class_dtype => "a type",
+        Rule::dim | Rule::dim_paren => "a dimension",
+        Rule::variadic => "`..`",
+        Rule::entry => "an entry (`name = value`)",
+        Rule::param => "a parameter (`name: type`)",
+        Rule::arg => "an argument",
+        Rule::record_field => "a record field (`name: value`)",
+        Rule::param_stmt
+        | Rule::input_stmt
+        | Rule::output_stmt
+        | Rule::repeat_stmt
+        | Rule::let_stmt
+        | Rule::expr_stmt => "a statement",
+        Rule::call_args => "`(`",
+        Rule::field => "`.`",
+        Rule::cast => "`as`",
+        Rule::ret_type => "`->`",
+        Rule::block | Rule::entries => "`{`",
+        Rule::range_op
+        | Rule::eq
+        | Rule::ne
+        | Rule::le
+        | Rule::ge
+        | Rule::lt
+        | Rule::gt
+        | Rule::add
+        | Rule::sub
+        | Rule::mul
+        | Rule::div
+        | Rule::rem
+        | Rule::matmul => "an operator",
+        Rule::EOI => "end of file",
+        _ => return None,
+    })
+}
+
+fn describe_token(token: &str) -> Option<String> {
+    match token {
+        // Operators are summarised as "an operator" by `describe`.
+        "+" | "-" | "*" | "/" | "%" | "@" | "==" | "!=" | "<=" | ">=" | "<" | ">" | ".." => None,
+        "//" | "///" | "\"" | "\\" | "e" | "E" | "_" => None,
+        "n" | "t" | "r" | "BUILTIN_RULE" | " " | "\t" | "\n" | "\r" => None,
+        t if t.len() > 2 && t.contains("..") => None, // a character range
+        t => Some(format!("`{t}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(src: &str) -> Vec<String> {
+        parse(src)
+            .1
+            .iter()
+            .map(|e| format!("{}..{}: {e}", e.span.start, e.span.end))
+            .collect()
+    }
+
+    #[test]
+    fn recovers_at_each_item() {
+        let src = "fn a( -> f32 { 1 }\nmodel M { input x: f32[B] output y = x }\nfn b(x: f32) -> { x }\ntrain t { a = }\n";
+        let (ast, errs) = parse(src);
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert_eq!(ast.items.len(), 1);
+        assert_eq!(ast.items[0].name().unwrap().name, "M");
+    }
+
+    #[test]
+    fn error_points_at_the_mistake() {
+        let e = errors("fn f(x: f32) -> f32 { x + }");
+        assert_eq!(e, vec!["26..27: expected an expression, found `}`".to_string()]);
+    }
+
+    #[test]
+    fn keywords_need_a_boundary() {
+        let (ast, errs) = parse("model M { input x: f32[B]\n output_x = x\n output y = output_x }");
+        assert!(errs.is_empty(), "{errs:?}");
+        let Item::Model(m) = &ast.items[0] else { panic!() };
+        assert!(matches!(m.body.stmts[1].kind, StmtKind::Let { .. }));
+    }
+}
