@@ -96,7 +96,10 @@ impl Ctx<'_> {
             .into_inner()
             .map(|line| {
                 let text = &line.as_str()[3..];
-                text.strip_prefix(' ').unwrap_or(text).trim_end().to_string()
+                text.strip_prefix(' ')
+                    .unwrap_or(text)
+                    .trim_end()
+                    .to_string()
             })
             .collect();
         Doc { lines, span }
@@ -389,16 +392,22 @@ impl Ctx<'_> {
         let text = pair.as_str();
         let kind = match pair.as_rule() {
             Rule::int => {
-                let value = text.replace('_', "").parse::<i64>().map_err(|_| ParseError {
-                    span,
-                    expected: vec!["an integer that fits in 64 bits".to_string()],
-                    found: format!("`{text}`"),
-                })?;
+                let value = text
+                    .replace('_', "")
+                    .parse::<i64>()
+                    .map_err(|_| ParseError {
+                        span,
+                        expected: vec!["an integer that fits in 64 bits".to_string()],
+                        found: format!("`{text}`"),
+                    })?;
                 ExprKind::Int(value, text.to_string())
             }
             Rule::float => {
                 // The grammar only admits digits, '.', '_', an exponent: always parses.
-                let value = text.replace('_', "").parse::<f64>().unwrap_or(f64::INFINITY);
+                let value = text
+                    .replace('_', "")
+                    .parse::<f64>()
+                    .unwrap_or(f64::INFINITY);
                 ExprKind::Float(value, text.to_string())
             }
             Rule::string => ExprKind::Str(unescape(&text[1..text.len() - 1])),

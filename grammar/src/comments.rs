@@ -63,7 +63,10 @@ mod tests {
     #[test]
     fn finds_comments_but_not_docs_or_strings() {
         let src = "/// doc\nx = \"a // b\" // trailing\n  // own\n//// four";
-        let found: Vec<_> = comments(src).into_iter().map(|c| (c.text, c.own_line)).collect();
+        let found: Vec<_> = comments(src)
+            .into_iter()
+            .map(|c| (c.text, c.own_line))
+            .collect();
         assert_eq!(
             found,
             vec![

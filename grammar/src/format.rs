@@ -170,7 +170,12 @@ impl Printer<'_> {
 
     fn entries(&mut self, kw: &str, d: &EntriesDecl) {
         self.line(0, &format!("{kw} {} {{", d.name.name));
-        let width = d.entries.iter().map(|e| e.key.name.len()).max().unwrap_or(0);
+        let width = d
+            .entries
+            .iter()
+            .map(|e| e.key.name.len())
+            .max()
+            .unwrap_or(0);
         for (i, e) in d.entries.iter().enumerate() {
             self.node_start(e.span, &e.doc, 1, i == 0);
             let head = format!("{:width$} = ", e.key.name);
@@ -184,7 +189,11 @@ impl Printer<'_> {
 
     fn fn_decl(&mut self, f: &FnDecl) {
         let kw = if f.body.is_some() { "fn" } else { "extern fn" };
-        let ret = f.ret.as_ref().map(|t| format!(" -> {}", ty(t))).unwrap_or_default();
+        let ret = f
+            .ret
+            .as_ref()
+            .map(|t| format!(" -> {}", ty(t)))
+            .unwrap_or_default();
         let params = params_text(&f.params);
         let head = format!("{kw} {}{params}{ret}", f.name.name);
         let Some(body) = &f.body else {
@@ -213,7 +222,11 @@ impl Printer<'_> {
     }
 
     fn model(&mut self, m: &ModelDecl) {
-        let params = if m.params.is_empty() { String::new() } else { params_text(&m.params) };
+        let params = if m.params.is_empty() {
+            String::new()
+        } else {
+            params_text(&m.params)
+        };
         self.line(0, &format!("model {}{params} {{", m.name.name));
         self.block_body(&m.body, 1);
         self.line(0, "}");
@@ -243,7 +256,10 @@ impl Printer<'_> {
             }
             StmtKind::Input { name, ty: t } => format!("input {}: {}", name.name, ty(t)),
             StmtKind::Output { name, ty: t, value } => {
-                let annot = t.as_ref().map(|t| format!(": {}", ty(t))).unwrap_or_default();
+                let annot = t
+                    .as_ref()
+                    .map(|t| format!(": {}", ty(t)))
+                    .unwrap_or_default();
                 let head = format!("output {}{annot} = ", name.name);
                 format!("{head}{}", expr_fitted(value, at + head.len(), depth))
             }
@@ -292,7 +308,10 @@ fn params_text(params: &[Param]) -> String {
     let mut s = String::from("(\n");
     for (p, text) in params.iter().zip(one) {
         for line in p.doc.iter().flat_map(|d| &d.lines) {
-            s.push_str(&format!("{INDENT}///{}{line}\n", if line.is_empty() { "" } else { " " }));
+            s.push_str(&format!(
+                "{INDENT}///{}{line}\n",
+                if line.is_empty() { "" } else { " " }
+            ));
         }
         s.push_str(&format!("{INDENT}{text},\n"));
     }
@@ -332,7 +351,11 @@ fn expr_fitted(e: &Expr, column: usize, depth: usize) -> String {
         }
         ExprKind::List(xs) if !xs.is_empty() => {
             let w = (depth + 1) * INDENT.len();
-            items("[", xs.iter().map(|x| expr_fitted(x, w, depth + 1)).collect(), "]")
+            items(
+                "[",
+                xs.iter().map(|x| expr_fitted(x, w, depth + 1)).collect(),
+                "]",
+            )
         }
         ExprKind::Record(fields) if !fields.is_empty() => {
             let parts = fields
@@ -466,7 +489,10 @@ mod tests {
 
     #[test]
     fn short_bodies_stay_on_one_line() {
-        assert_eq!(fmt("fn r(x: f32[..S]) -> f32[..S] {\n max(x, 0.0)\n}"), "fn r(x: f32[..S]) -> f32[..S] { max(x, 0.0) }\n");
+        assert_eq!(
+            fmt("fn r(x: f32[..S]) -> f32[..S] {\n max(x, 0.0)\n}"),
+            "fn r(x: f32[..S]) -> f32[..S] { max(x, 0.0) }\n"
+        );
     }
 
     #[test]

@@ -29,7 +29,12 @@ pub struct ParseError {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "expected {}, found {}", one_of(&self.expected), self.found)
+        write!(
+            f,
+            "expected {}, found {}",
+            one_of(&self.expected),
+            self.found
+        )
     }
 }
 
@@ -99,8 +104,15 @@ fn convert_error(e: &pest::error::Error<Rule>, text: &str, offset: usize) -> Par
     let (expression, declaration) = (has("an expression"), has(DECLARATION));
     expected.retain(|s| {
         let starts_expr = ["`(`", "`[`", "`{`", "`-`", "`true`", "`false`"].contains(&s.as_str());
-        let starts_decl = ["`use`", "`dataset`", "`fn`", "`extern`", "`model`", "`train`"]
-            .contains(&s.as_str());
+        let starts_decl = [
+            "`use`",
+            "`dataset`",
+            "`fn`",
+            "`extern`",
+            "`model`",
+            "`train`",
+        ]
+        .contains(&s.as_str());
         !(expression && starts_expr) && !(declaration && starts_decl)
     });
     expected.sort_by_key(|s| (!s.starts_with('`'), s.clone()));
@@ -126,7 +138,10 @@ fn found_at(text: &str, pos: usize) -> (String, usize) {
         return (format!("`{word}`"), word.len());
     }
     if rest.starts_with("///") {
-        return ("a doc comment".to_string(), rest.find('\n').unwrap_or(rest.len()));
+        return (
+            "a doc comment".to_string(),
+            rest.find('\n').unwrap_or(rest.len()),
+        );
     }
     if c == '"' {
         return ("a string".to_string(), 1);
@@ -224,14 +239,19 @@ mod tests {
     #[test]
     fn error_points_at_the_mistake() {
         let e = errors("fn f(x: f32) -> f32 { x + }");
-        assert_eq!(e, vec!["26..27: expected an expression, found `}`".to_string()]);
+        assert_eq!(
+            e,
+            vec!["26..27: expected an expression, found `}`".to_string()]
+        );
     }
 
     #[test]
     fn keywords_need_a_boundary() {
         let (ast, errs) = parse("model M { input x: f32[B]\n output_x = x\n output y = output_x }");
         assert!(errs.is_empty(), "{errs:?}");
-        let Item::Model(m) = &ast.items[0] else { panic!() };
+        let Item::Model(m) = &ast.items[0] else {
+            panic!()
+        };
         assert!(matches!(m.body.stmts[1].kind, StmtKind::Let { .. }));
     }
 }

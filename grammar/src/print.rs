@@ -19,7 +19,12 @@ pub fn sexpr(ast: &Ast) -> String {
 fn item_sexpr(out: &mut String, item: &Item) {
     match item {
         Item::Use(u) => {
-            let path = u.path.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(".");
+            let path = u
+                .path
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(".");
             write!(out, "(use {path}").unwrap();
             if let Some(group) = &u.group {
                 out.push_str(" {");
@@ -40,7 +45,11 @@ fn item_sexpr(out: &mut String, item: &Item) {
             out.push(')');
         }
         Item::Dataset(d) | Item::Train(d) => {
-            let kw = if matches!(item, Item::Dataset(_)) { "dataset" } else { "train" };
+            let kw = if matches!(item, Item::Dataset(_)) {
+                "dataset"
+            } else {
+                "train"
+            };
             doc_sexpr(out, &d.doc, 0);
             write!(out, "({kw} {}", d.name.name).unwrap();
             for e in &d.entries {
@@ -106,7 +115,9 @@ fn block_sexpr(out: &mut String, block: &Block, depth: usize) {
                 }
                 out.push(')');
             }
-            StmtKind::Input { name, ty: t } => write!(out, "(input {} {})", name.name, ty(t)).unwrap(),
+            StmtKind::Input { name, ty: t } => {
+                write!(out, "(input {} {})", name.name, ty(t)).unwrap()
+            }
             StmtKind::Output { name, ty: t, value } => {
                 write!(out, "(output {}", name.name).unwrap();
                 if let Some(t) = t {
@@ -114,7 +125,9 @@ fn block_sexpr(out: &mut String, block: &Block, depth: usize) {
                 }
                 write!(out, " {})", expr(value)).unwrap();
             }
-            StmtKind::Let { name, value } => write!(out, "(= {} {})", name.name, expr(value)).unwrap(),
+            StmtKind::Let { name, value } => {
+                write!(out, "(= {} {})", name.name, expr(value)).unwrap()
+            }
             StmtKind::Repeat { count, body } => {
                 write!(out, "(repeat {}", expr(count)).unwrap();
                 block_sexpr(out, body, depth + 1);

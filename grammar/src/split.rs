@@ -21,7 +21,11 @@ pub fn split_items(source: &str) -> Vec<Range<usize>> {
     }
     // Each item runs up to the next start.
     let ends = bounds.iter().skip(1).copied().chain([source.len()]);
-    bounds.iter().zip(ends).map(|(&start, end)| start..end).collect()
+    bounds
+        .iter()
+        .zip(ends)
+        .map(|(&start, end)| start..end)
+        .collect()
 }
 
 /// Only whitespace and ordinary comments.
@@ -80,7 +84,10 @@ fn item_starts(source: &str) -> Vec<usize> {
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                 .unwrap_or(source.len() - i);
             let word = &source[i..end];
+            // `extern fn` is one item: its `fn` starts nothing.
+            let after_extern = source[..i].trim_end().ends_with("extern");
             let starts_item = ITEM_KEYWORDS.contains(&word)
+                && !(word == "fn" && after_extern)
                 && (depth == 0 || (at_line_start && followed_by_name(source, end)))
                 && !after_dot(source, i);
             if starts_item {
@@ -113,9 +120,11 @@ fn followed_by_name(source: &str, mut i: usize) -> bool {
     i < bytes.len() && (bytes[i].is_ascii_alphabetic() || bytes[i] == b'_')
 }
 
-/// `std.train` is a path, not a declaration.
+/// `std.train` is a path, not a declaration (only the same line counts, so
+/// a comment ending in a full stop does not).
 fn after_dot(source: &str, i: usize) -> bool {
-    source[..i].trim_end().ends_with('.')
+    let line_start = source[..i].rfind('\n').map_or(0, |n| n + 1);
+    source[line_start..i].trim_end().ends_with('.')
 }
 
 fn skip_string(bytes: &[u8], mut i: usize) -> usize {
@@ -136,7 +145,10 @@ mod tests {
     use super::*;
 
     fn pieces(src: &str) -> Vec<&str> {
-        split_items(src).into_iter().map(|r| src[r].trim()).collect()
+        split_items(src)
+            .into_iter()
+            .map(|r| src[r].trim())
+            .collect()
     }
 
     #[test]
@@ -160,6 +172,9 @@ mod tests {
 
     #[test]
     fn leading_junk_is_its_own_piece() {
-        assert_eq!(pieces("oops\nfn f() -> f32 { 1 }"), vec!["oops", "fn f() -> f32 { 1 }"]);
+        assert_eq!(
+            pieces("oops\nfn f() -> f32 { 1 }"),
+            vec!["oops", "fn f() -> f32 { 1 }"]
+        );
     }
 }

@@ -1,0 +1,983 @@
+//! The built-in functions: primitives, initialisers and data sources.
+//!
+//! One row per built-in: its name, parameters, where it may be used, a doc
+//! line (shown on hover and in the book) and its typing rule. They are in
+//! scope everywhere without a `use`. Everything else (layers, losses,
+//! metrics) is written in dlp on top of these, in `stdlib/`.
+
+use super::call::Bound;
+use super::expr::{self, Context, Env};
+use super::{CheckError, Checker, FnSig};
+use crate::diagnostic::Loc;
+use crate::types::{
+    broadcast, AxisError, DType, Dim, Shape, ShapeItem, SourceKind, TensorType, Type,
+};
+use dlp_grammar::ast::BinOp;
+
+type Rule = fn(&mut Checker, &Env, &[Bound], Loc) -> Type;
+
+pub struct Builtin {
+    pub name: &'static str,
+    /// Parameter names, and whether each is required.
+    pub params: &'static [(&'static str, bool)],
+    pub place: Place,
+    pub doc: &'static str,
+    pub(crate) rule: Rule,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    Anywhere,
+    /// Inside `fn` and `model` bodies.
+    Body,
+    /// In `dataset` entries.
+    Dataset,
+}
+
+impl Builtin {
+    /// Why it cannot be called in `context`, if it cannot.
+    pub fn availability(&self, context: Context) -> Option<&'static str> {
+        match (self.place, context) {
+            (Place::Anywhere, _) => None,
+            (Place::Body, Context::Fn(_) | Context::Model(_)) => None,
+            (Place::Dataset, Context::Dataset(_)) => None,
+            (Place::Body, _) => Some("can only be used inside a `fn` or `model` body"),
+            (Place::Dataset, _) => Some("can only be used in a `dataset` block"),
+        }
+    }
+}
+
+const X: &[(&str, bool)] = &[("x", true)];
+const REDUCE: &[(&str, bool)] = &[("x", true), ("axis", false), ("keepdims", false)];
+const NONE: &[(&str, bool)] = &[];
+
+macro_rules! row {
+    ($name:literal, $params:expr, $place:ident, $rule:expr, $doc:literal) => {
+        Builtin {
+            name: $name,
+            params: $params,
+            place: Place::$place,
+            doc: $doc,
+            rule: $rule,
+        }
+    };
+}
+
+pub static BUILTINS: &[Builtin] = &[
+    // elementwise
+    row!("exp", X, Anywhere, float_unary, "e^x, elementwise."),
+    row!("log", X, Anywhere, float_unary, "Natural logarithm, elementwise."),
+    row!("sqrt", X, Anywhere, float_unary, "Square root, elementwise."),
+    row!("abs", X, Anywhere, float_unary, "Absolute value, elementwise."),
+    row!("tanh", X, Anywhere, float_unary, "Hyperbolic tangent, elementwise."),
+    row!("sin", X, Anywhere, float_unary, "Sine, elementwise."),
+    row!("cos", X, Anywhere, float_unary, "Cosine, elementwise."),
+    row!("erf", X, Anywhere, float_unary, "Error function, elementwise."),
+    row!("max", &[("a", true), ("b", true)], Anywhere, pairwise, "Larger of a and b, elementwise with broadcasting."),
+    row!("min", &[("a", true), ("b", true)], Anywhere, pairwise, "Smaller of a and b, elementwise with broadcasting."),
+    row!("pow", &[("a", true), ("b", true)], Anywhere, pairwise, "a raised to b, elementwise with broadcasting."),
+    row!("where", &[("cond", true), ("a", true), ("b", true)], Anywhere, select, "a where cond is true, else b; all three broadcast."),
+    // reductions
+    row!("sum", REDUCE, Anywhere, reduce, "Sum over `axis` (all axes if omitted); `keepdims` keeps it as size 1."),
+    row!("mean", REDUCE, Anywhere, reduce, "Mean over `axis` (all axes if omitted); `keepdims` keeps it as size 1."),
+    row!("reduce_max", REDUCE, Anywhere, reduce, "Maximum over `axis` (all axes if omitted)."),
+    row!("reduce_min", REDUCE, Anywhere, reduce, "Minimum over `axis` (all axes if omitted)."),
+    row!("argmax", &[("x", true), ("axis", false)], Anywhere, argmax, "Index of the largest value along `axis` (default -1), as i64."),
+    // movement
+    row!("reshape", &[("x", true), ("shape", true)], Anywhere, reshape, "The same elements in a new shape: `reshape(x, [B, 16, 4])`."),
+    row!("transpose", X, Anywhere, transpose, "Swaps the last two axes."),
+    row!("concat", &[("xs", true), ("axis", false)], Anywhere, concat, "Joins a list of tensors along `axis` (default 0)."),
+    // contraction
+    row!("conv", &[("x", true), ("w", true), ("stride", false), ("pad", false)], Anywhere, conv, "2-D convolution of x[B, C, H, W] with w[O, C, KH, KW]."),
+    row!("max_pool", &[("x", true), ("k", true), ("stride", false)], Anywhere, pool, "Max over k x k windows of x[B, C, H, W] (stride defaults to k)."),
+    row!("avg_pool", &[("x", true), ("k", true), ("stride", false)], Anywhere, pool, "Mean over k x k windows of x[B, C, H, W] (stride defaults to k)."),
+    // gather
+    row!("one_hot", &[("labels", true), ("n", false)], Anywhere, one_hot, "f32 vectors with a 1 at each label: class(C)[..N] gives f32[..N, C]."),
+    row!("take", &[("table", true), ("ids", true)], Anywhere, take, "Rows of `table` picked by integer `ids`: f32[V, D] and [..N] give f32[..N, D]."),
+    // random and modes
+    row!("random_uniform", X, Body, like_x, "Uniform samples in [0, 1) shaped like x, from the run's seeded stream."),
+    row!("random_normal", X, Body, like_x, "Standard normal samples shaped like x, from the run's seeded stream."),
+    row!("training", NONE, Body, training, "True while training, false in validation and test."),
+    // initialisers
+    row!("zeros", NONE, Anywhere, init, "Initialise a parameter to 0."),
+    row!("ones", NONE, Anywhere, init, "Initialise a parameter to 1."),
+    row!("constant", &[("value", true)], Anywhere, init, "Initialise a parameter to `value`."),
+    row!("normal", &[("mean", false), ("std", false)], Anywhere, init, "Initialise from N(mean, std^2); defaults 0 and 1."),
+    row!("uniform", &[("low", false), ("high", false)], Anywhere, init, "Initialise from U(low, high); defaults -0.05 and 0.05."),
+    row!("glorot_uniform", NONE, Anywhere, init, "Glorot/Xavier uniform initialisation."),
+    row!("glorot_normal", NONE, Anywhere, init, "Glorot/Xavier normal initialisation."),
+    row!("he_uniform", NONE, Anywhere, init, "He/Kaiming uniform initialisation."),
+    row!("he_normal", NONE, Anywhere, init, "He/Kaiming normal initialisation."),
+    // data
+    row!("csv", &[("path", true), ("header", false), ("delimiter", false)], Dataset, csv, "A CSV file, one sample per row; the path is relative to the .dlp file."),
+    row!("idx", &[("path", true)], Dataset, idx, "An IDX (MNIST-format) file, plain or .gz; cast its records to a shape: `idx(\"x.idx\") as u8[28, 28]`."),
+    row!("column", &[("c", true)], Dataset, column, "One CSV column, by header name or 0-based index, as an f32 scalar."),
+    row!("columns", &[("c", true)], Dataset, columns, "CSV columns by index range (`0..64`) or list, as f32[n]."),
+    row!("seed", &[("n", true)], Anywhere, seed, "A fixed random seed (e.g. for `shuffle`)."),
+];
+
+pub fn find(name: &str) -> Option<&'static Builtin> {
+    BUILTINS.iter().find(|b| b.name == name)
+}
+
+pub fn names() -> impl Iterator<Item = &'static str> {
+    BUILTINS.iter().map(|b| b.name)
+}
+
+// ---- argument helpers ----------------------------------------------------
+
+fn tensor(cx: &mut Checker, name: &str, what: &str, arg: &Bound) -> Option<TensorType> {
+    match arg {
+        Some((Type::Tensor(t), _)) => Some(t.clone()),
+        Some((Type::Error, _)) | None => None,
+        Some((other, at)) => {
+            expr::wrong_kind(
+                cx,
+                &format!("argument `{what}` of `{name}`"),
+                "a tensor",
+                other,
+                *at,
+            );
+            None
+        }
+    }
+}
+
+/// A compile-time int argument, or its default.
+fn static_int(
+    cx: &mut Checker,
+    name: &str,
+    what: &str,
+    arg: &Bound,
+    default: Option<Dim>,
+) -> Option<Dim> {
+    match arg {
+        None => default,
+        Some((Type::Int(Some(d)), _)) => Some(d.clone()),
+        Some((Type::Int(None), at)) => {
+            cx.error(CheckError::NotStatic {
+                what: format!("argument `{what}` of `{name}`"),
+                loc: *at,
+            });
+            None
+        }
+        Some((Type::Error, _)) => None,
+        Some((other, at)) => {
+            expr::wrong_kind(
+                cx,
+                &format!("argument `{what}` of `{name}`"),
+                "an int",
+                other,
+                *at,
+            );
+            None
+        }
+    }
+}
+
+fn const_int(
+    cx: &mut Checker,
+    name: &str,
+    what: &str,
+    arg: &Bound,
+    default: Option<i64>,
+) -> Option<i64> {
+    let d = static_int(cx, name, what, arg, default.map(Dim::constant))?;
+    match d.as_const() {
+        Some(v) => Some(v),
+        None => {
+            cx.error(CheckError::NotStatic {
+                what: format!("argument `{what}` of `{name}` (here {d})"),
+                loc: arg
+                    .as_ref()
+                    .map(|(_, l)| *l)
+                    .expect("a symbolic value came from an argument"),
+            });
+            None
+        }
+    }
+}
+
+fn loc_of(arg: &Bound, call: Loc) -> Loc {
+    arg.as_ref().map_or(call, |(_, l)| *l)
+}
+
+/// A number or tensor argument as a tensor (numbers become scalars of `like`).
+fn operand(arg: &Bound, like: Option<&DType>) -> Option<TensorType> {
+    match arg {
+        Some((Type::Tensor(t), _)) => Some(t.clone()),
+        Some((Type::Int(_), _)) => Some(TensorType::scalar(like.cloned().unwrap_or(DType::I64))),
+        Some((Type::Float(_), _)) => Some(TensorType::scalar(
+            like.filter(|d| d.is_float()).cloned().unwrap_or(DType::F32),
+        )),
+        _ => None,
+    }
+}
+
+// ---- rules -----------------------------------------------------------------
+
+fn float_unary(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {
+    match &args[0] {
+        Some((Type::Tensor(t), _)) if t.dtype.is_float() => Type::Tensor(t.clone()),
+        Some((Type::Float(_) | Type::Int(_), _)) => Type::Float(None),
+        Some((other, at)) => expr::wrong_kind(cx, "the argument", "a float tensor", other, *at),
+        None => Type::Error,
+    }
+}
+
+fn pairwise(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
+    // Same dtype and broadcasting rules as arithmetic.
+    let (Some((a, al)), Some((b, bl))) = (&args[0], &args[1]) else {
+        return Type::Error;
+    };
+    let _ = call;
+    expr::binary(cx, BinOp::Add, (a, *al), (b, *bl))
+}
+
+fn select(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
+    let cond = match &args[0] {
+        Some((Type::Tensor(t), _)) if t.dtype == DType::Bool => t.clone(),
+        Some((Type::Bool(_), _)) => TensorType::scalar(DType::Bool),
+        Some((Type::Error, _)) | None => return Type::Error,
+        Some((other, at)) => {
+            return expr::wrong_kind(cx, "the condition of `where`", "a bool tensor", other, *at)
+        }
+    };
+    let like = [&args[1], &args[2]].iter().find_map(|a| match a {
+        Some((Type::Tensor(t), _)) => Some(t.dtype.clone()),
+        _ => None,
+    });
+    let (Some(a), Some(b)) = (
+        operand(&args[1], like.as_ref()),
+        operand(&args[2], like.as_ref()),
+    ) else {
+        let bad = if operand(&args[1], None).is_none() {
+            &args[1]
+        } else {
+            &args[2]
+        };
+        let (ty, at) = bad.clone().unwrap_or((Type::Error, call));
+        return expr::wrong_kind(cx, "a branch of `where`", "a number or a tensor", &ty, at);
+    };
+    let values = expr::binary(
+        cx,
+        BinOp::Add,
+        (&Type::Tensor(a), loc_of(&args[1], call)),
+        (&Type::Tensor(b), loc_of(&args[2], call)),
+    );
+    let Type::Tensor(v) = values else {
+        return values;
+    };
+    match broadcast(&cond.shape, &v.shape) {
+        Ok(shape) => Type::tensor(v.dtype, shape),
+        Err(e) => cx.error(CheckError::Broadcast {
+            op: "where".to_string(),
+            left: cond.shape.to_string(),
+            right: v.shape.to_string(),
+            left_loc: loc_of(&args[0], call),
+            right_loc: loc_of(&args[1], call),
+            detail: format!(
+                "counting from the last axis, dim {} is {} and {}",
+                e.from_end + 1,
+                e.left,
+                e.right
+            ),
+        }),
+    }
+}
+
+/// Index of `axis` in `t`, reported against the call if unusable.
+fn axis_index(cx: &mut Checker, t: &TensorType, axis: i64, at: Loc) -> Option<usize> {
+    match t.shape.axis(axis) {
+        Ok(i) => Some(i),
+        Err(reason) => {
+            let detail = match reason {
+                AxisError::OutOfRange => format!("{} has {} axes", t.shape, t.shape.0.len()),
+                AxisError::BehindGroup => {
+                    "this axis lies inside a `..` group; count from the other end (e.g. -1)"
+                        .to_string()
+                }
+            };
+            cx.error(CheckError::Axis {
+                axis,
+                shape: t.shape.to_string(),
+                loc: at,
+                detail,
+            });
+            None
+        }
+    }
+}
+
+fn reduce(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
+    let Some(x) = tensor(cx, "sum", "x", &args[0]) else {
+        return Type::Error;
+    };
+    let keep = matches!(&args[2], Some((Type::Bool(Some(true)), _)));
+    if let Some((t, at)) = &args[2] {
+        if !matches!(t, Type::Bool(Some(_))) {
+            return expr::wrong_kind(cx, "`keepdims`", "true or false", t, *at);
+        }
+    }
+    if args[1].is_none() {
+        if keep {
+            let Some(dims) = x.shape.fixed() else {
+                return expr::wrong_kind(
+                    cx,
+                    "`keepdims` over all axes",
+                    "a shape without `..` groups",
+                    &Type::Tensor(x),
+                    loc_of(&args[0], call),
+                );
+            };
+            return Type::tensor(x.dtype, Shape::dims(dims.iter().map(|_| Dim::constant(1))));
+        }
+        return Type::tensor(x.dtype, Shape::scalar());
+    }
+    let Some(axis) = const_int(cx, "reduction", "axis", &args[1], None) else {
+        return Type::Error;
+    };
+    let Some(i) = axis_index(cx, &x, axis, loc_of(&args[1], call)) else {
+        return Type::Error;
+    };
+    let mut items = x.shape.0.clone();
+    if keep {
+        items[i] = ShapeItem::Dim(Dim::constant(1));
+    } else {
+        items.remove(i);
+    }
+    Type::tensor(x.dtype, Shape(items))
+}
+
+fn argmax(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
+    let Some(x) = tensor(cx, "argmax", "x", &args[0]) else {
+        return Type::Error;
+    };
+    let Some(axis) = const_int(cx, "argmax", "axis", &args[1], Some(-1)) else {
+        return Type::Error;
+    };
+    let Some(i) = axis_index(cx, &x, axis, loc_of(&args[1], loc_of(&args[0], call))) else {
+        return Type::Error;
+    };
+    let mut items = x.shape.0.clone();
+    items.remove(i);
+    Type::tensor(DType::I64, Shape(items))
+}
+
+fn reshape(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
+    let Some(x) = tensor(cx, "reshape", "x", &args[0]) else {
+        return Type::Error;
+    };
+    let shape_loc = loc_of(&args[1], call);
+    let dims = match &args[1] {
+        Some((Type::List(items), _)) => {
+            let mut dims = Vec::new();
+            for item in items {
+                match item {
+                    Type::Int(Some(d)) => dims.push(d.clone()),
+                    Type::Error => return Type::Error,
+                    Type::Int(None) => {
+                        return cx.error(CheckError::NotStatic {
+                            what: "each size in a reshape".to_string(),
+                            loc: shape_loc,
+                        })
+                    }
+                    other => {
+                        return expr::wrong_kind(
+                            cx,
+                            "each size in a reshape",
+                            "an int",
+                            other,
+                            shape_loc,
+                        )
+                    }
+                }
+            }
+            dims
+        }
+        Some((Type::Error, _)) | None => return Type::Error,
+        Some((other, at)) => {
+            return expr::wrong_kind(cx, "the shape of a reshape", "a list of ints", other, *at)
+        }
+    };
+    let target = Shape::dims(dims);
+    let (from, to) = (x.shape.numel(), target.numel());
+    match (from, to) {
+        (Ok(Some(a)), Ok(Some(b))) if a == b => Type::tensor(x.dtype, target),
+        _ => cx.error(CheckError::Reshape {
+            from: x.to_string(),
+            to: target.to_string(),
+            loc: loc_of(&args[0], call),
+            shape_loc,
+        }),
+    }
+}
+
+fn transpose(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
+    let Some(x) = tensor(cx, "transpose", "x", &args[0]) else {
+        return Type::Error;
+    };
+    let n = x.shape.0.len();
+    let last_two_known = n >= 2
+        && x.shape.0[n - 2..]
+            .iter()
+            .all(|i| matches!(i, ShapeItem::Dim(_)));
+    if !last_two_known {
+        return cx.error(CheckError::Axis {
+            axis: -2,
+            shape: x.shape.to_string(),
+            loc: loc_of(&args[0], call),
+            detail: "transpose needs two known trailing axes".to_string(),
+        });
+    }
+    let mut items = x.shape.0.clone();
+    items.swap(n - 2, n - 1);
+    Type::tensor(x.dtype, Shape(items))
+}
+
+fn concat(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
+    let list_loc = loc_of(&args[0], call);
+    let items = match &args[0] {
+        Some((Type::List(items), _)) => items.clone(),
+        Some((Type::Error, _)) | None => return Type::Error,
+        Some((other, at)) => {
+            return expr::wrong_kind(
+                cx,
+                "the argument of `concat`",
+                "a list of tensors",
+                other,
+                *at,
+            )
+        }
+    };
+    let mut tensors = Vec::new();
+    for t in &items {
+        match t {
+            Type::Tensor(t) => tensors.push(t.clone()),
+            Type::Error => return Type::Error,
+            other => {
+                return expr::wrong_kind(cx, "each item of `concat`", "a tensor", other, list_loc)
+            }
+        }
+    }
+    let Some(first) = tensors.first().cloned() else {
+        return expr::wrong_kind(
+            cx,
+            "the argument of `concat`",
+            "a non-empty list",
+            &Type::List(Vec::new()),
+            list_loc,
+        );
+    };
+    let Some(axis) = const_int(cx, "concat", "axis", &args[1], Some(0)) else {
+        return Type::Error;
+    };
+    let Some(i) = axis_index(cx, &first, axis, loc_of(&args[1], list_loc)) else {
+        return Type::Error;
+    };
+    let mut total = match &first.shape.0[i] {
+        ShapeItem::Dim(d) => d.clone(),
+        ShapeItem::Group(_) => return Type::Error,
+    };
+    for (k, t) in tensors.iter().enumerate().skip(1) {
+        let same_rest = t.dtype == first.dtype
+            && t.shape.0.len() == first.shape.0.len()
+            && t.shape
+                .0
+                .iter()
+                .zip(&first.shape.0)
+                .enumerate()
+                .all(|(j, (a, b))| j == i || a == b);
+        if !same_rest {
+            return cx.error(CheckError::Concat {
+                detail: format!(
+                    "item {k} is {t}, item 0 is {first}; all but axis {axis} must match"
+                ),
+                loc: list_loc,
+                other: list_loc,
+            });
+        }
+        if let ShapeItem::Dim(d) = &t.shape.0[i] {
+            total = total.add(d).unwrap_or(total);
+        }
+    }
+    let mut out = first.shape.0.clone();
+    out[i] = ShapeItem::Dim(total);
+    Type::tensor(first.dtype, Shape(out))
+}
+
+fn conv(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
+    let (Some(x), Some(w)) = (
+        tensor(cx, "conv", "x", &args[0]),
+        tensor(cx, "conv", "w", &args[1]),
+    ) else {
+        return Type::Error;
+    };
+    let (Some(xd), Some(wd)) = (
+        four_dims(cx, &x, "x", &args[0], call),
+        four_dims(cx, &w, "w", &args[1], call),
+    ) else {
+        return Type::Error;
+    };
+    if xd[1] != wd[1] {
+        return cx.error(CheckError::MatMul {
+            left: x.to_string(),
+            right: w.to_string(),
+            left_loc: loc_of(&args[0], call),
+            right_loc: loc_of(&args[1], call),
+            detail: format!(
+                "x has {} channels (dim 1) but w expects {} (dim 1)",
+                xd[1], wd[1]
+            ),
+        });
+    }
+    let stride = static_int(cx, "conv", "stride", &args[2], Some(Dim::constant(1)));
+    let pad = static_int(cx, "conv", "pad", &args[3], Some(Dim::constant(0)));
+    let (Some(stride), Some(pad)) = (stride, pad) else {
+        return Type::Error;
+    };
+    let h = window_out(cx, &xd[2], &wd[2], &stride, &pad, call);
+    let w_out = window_out(cx, &xd[3], &wd[3], &stride, &pad, call);
+    let (Some(h), Some(w_out)) = (h, w_out) else {
+        return Type::Error;
+    };
+    Type::tensor(
+        x.dtype,
+        Shape::dims([xd[0].clone(), wd[0].clone(), h, w_out]),
+    )
+}
+
+fn pool(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
+    let Some(x) = tensor(cx, "pool", "x", &args[0]) else {
+        return Type::Error;
+    };
+    let Some(xd) = four_dims(cx, &x, "x", &args[0], call) else {
+        return Type::Error;
+    };
+    let Some(k) = static_int(cx, "pool", "k", &args[1], None) else {
+        return Type::Error;
+    };
+    let Some(stride) = static_int(cx, "pool", "stride", &args[2], Some(k.clone())) else {
+        return Type::Error;
+    };
+    let zero = Dim::constant(0);
+    let h = window_out(cx, &xd[2], &k, &stride, &zero, call);
+    let w = window_out(cx, &xd[3], &k, &stride, &zero, call);
+    let (Some(h), Some(w)) = (h, w) else {
+        return Type::Error;
+    };
+    Type::tensor(x.dtype, Shape::dims([xd[0].clone(), xd[1].clone(), h, w]))
+}
+
+fn four_dims(
+    cx: &mut Checker,
+    t: &TensorType,
+    what: &str,
+    arg: &Bound,
+    call: Loc,
+) -> Option<Vec<Dim>> {
+    match t.shape.fixed() {
+        Some(d) if d.len() == 4 => Some(d),
+        _ => {
+            cx.error(CheckError::WrongKind {
+                what: format!("`{what}`"),
+                expected: "a 4-D tensor [batch, channels, height, width]".to_string(),
+                found: t.to_string(),
+                loc: loc_of(arg, call),
+                note: None,
+            });
+            None
+        }
+    }
+}
+
+/// `(size + 2 * pad - window) / stride + 1`, checked to be at least 1.
+fn window_out(
+    cx: &mut Checker,
+    size: &Dim,
+    window: &Dim,
+    stride: &Dim,
+    pad: &Dim,
+    call: Loc,
+) -> Option<Dim> {
+    let two_pad = pad.mul(&Dim::constant(2)).ok()?;
+    let out = size
+        .add(&two_pad)
+        .and_then(|s| s.sub(window))
+        .and_then(|s| s.div(stride))
+        .and_then(|s| s.add(&Dim::constant(1)));
+    match out {
+        Ok(d) if d.as_const().is_some_and(|v| v < 1) => {
+            cx.error(CheckError::BadDim {
+                detail: format!("the window ({window}) does not fit in the input ({size} with padding {pad}): the output size would be {d}"),
+                loc: call,
+            });
+            None
+        }
+        Ok(d) => Some(d),
+        Err(e) => {
+            cx.error(CheckError::BadDim {
+                detail: super::written::dim_error_text(&e),
+                loc: call,
+            });
+            None
+        }
+    }
+}
+
+fn one_hot(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
+    let Some(labels) = tensor(cx, "one_hot", "labels", &args[0]) else {
+        return Type::Error;
+    };
+    let n = match (&labels.dtype, &args[1]) {
+        (DType::Class(c), None) => c.clone(),
+        (d, _) if d.is_integer() => match static_int(cx, "one_hot", "n", &args[1], None) {
+            Some(n) => n,
+            None if args[1].is_none() => {
+                return cx.error(CheckError::MissingArg {
+                    callee: "one_hot".to_string(),
+                    param: "n".to_string(),
+                    loc: call,
+                    sig: None,
+                })
+            }
+            None => return Type::Error,
+        },
+        _ => {
+            return expr::wrong_kind(
+                cx,
+                "the labels of `one_hot`",
+                "class labels or an integer tensor",
+                &Type::Tensor(labels),
+                loc_of(&args[0], call),
+            )
+        }
+    };
+    let mut items = labels.shape.0.clone();
+    items.push(ShapeItem::Dim(n));
+    Type::tensor(DType::F32, Shape(items))
+}
+
+fn take(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
+    let (Some(table), Some(ids)) = (
+        tensor(cx, "take", "table", &args[0]),
+        tensor(cx, "take", "ids", &args[1]),
+    ) else {
+        return Type::Error;
+    };
+    if !ids.dtype.is_integer() {
+        return expr::wrong_kind(
+            cx,
+            "the ids of `take`",
+            "an integer or class tensor",
+            &Type::Tensor(ids),
+            loc_of(&args[1], call),
+        );
+    }
+    let Some(ShapeItem::Dim(rows)) = table.shape.0.first() else {
+        return expr::wrong_kind(
+            cx,
+            "the table of `take`",
+            "a tensor whose first dim is known",
+            &Type::Tensor(table),
+            loc_of(&args[0], call),
+        );
+    };
+    if let DType::Class(c) = &ids.dtype {
+        if c != rows {
+            return cx.error(CheckError::MatMul {
+                left: table.to_string(),
+                right: ids.to_string(),
+                left_loc: loc_of(&args[0], call),
+                right_loc: loc_of(&args[1], call),
+                detail: format!("the table has {rows} rows but the ids are labels in 0..{c}"),
+            });
+        }
+    }
+    let mut items = ids.shape.0.clone();
+    items.extend(table.shape.0[1..].iter().cloned());
+    Type::tensor(table.dtype, Shape(items))
+}
+
+fn like_x(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {
+    match tensor(cx, "random", "x", &args[0]) {
+        Some(x) => Type::tensor(DType::F32, x.shape),
+        None => Type::Error,
+    }
+}
+
+fn training(_: &mut Checker, _: &Env, _: &[Bound], _: Loc) -> Type {
+    Type::tensor(DType::Bool, Shape::scalar())
+}
+
+fn init(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {
+    for (ty, at) in args.iter().flatten() {
+        if !matches!(ty, Type::Float(_) | Type::Int(_) | Type::Error) {
+            return expr::wrong_kind(cx, "an initialiser's argument", "a number", ty, *at);
+        }
+    }
+    Type::Init
+}
+
+fn string_arg(cx: &mut Checker, what: &str, arg: &Bound) -> bool {
+    match arg {
+        Some((Type::Str(_) | Type::Error, _)) | None => true,
+        Some((other, at)) => {
+            expr::wrong_kind(cx, what, "a string", other, *at);
+            false
+        }
+    }
+}
+
+fn csv(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {
+    let ok = string_arg(cx, "the path of `csv`", &args[0])
+        & string_arg(cx, "the delimiter of `csv`", &args[2]);
+    if let Some((t, at)) = &args[1] {
+        if !matches!(t, Type::Bool(_) | Type::Error) {
+            return expr::wrong_kind(cx, "`header`", "true or false", t, *at);
+        }
+    }
+    if let Some((Type::Str(Some(d)), at)) = &args[2] {
+        if d.chars().count() != 1 {
+            return cx.error(CheckError::OutOfRange {
+                what: "the delimiter".to_string(),
+                value: format!("{d:?}"),
+                range: "one character".to_string(),
+                loc: *at,
+            });
+        }
+    }
+    if ok {
+        Type::Source(SourceKind::Csv)
+    } else {
+        Type::Error
+    }
+}
+
+fn idx(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {
+    if string_arg(cx, "the path of `idx`", &args[0]) {
+        Type::Raw
+    } else {
+        Type::Error
+    }
+}
+
+fn needs_csv(cx: &mut Checker, env: &Env, name: &str, call: Loc) -> bool {
+    if env.context == Context::Dataset(Some(SourceKind::Csv)) {
+        return true;
+    }
+    cx.error(CheckError::DatasetSource {
+        detail: format!("`{name}` reads the dataset's CSV source, and this dataset has none"),
+        loc: call,
+        help: Some("add `source = csv(\"file.csv\")` to the dataset".to_string()),
+    });
+    false
+}
+
+fn column(cx: &mut Checker, env: &Env, args: &[Bound], call: Loc) -> Type {
+    if !needs_csv(cx, env, "column", call) {
+        return Type::Error;
+    }
+    match &args[0] {
+        Some((Type::Str(_) | Type::Error, _)) => Type::tensor(DType::F32, Shape::scalar()),
+        Some((Type::Int(Some(d)), at)) => match d.as_const() {
+            Some(v) if v >= 0 => Type::tensor(DType::F32, Shape::scalar()),
+            _ => cx.error(CheckError::OutOfRange {
+                what: "the column index".to_string(),
+                value: d.to_string(),
+                range: "a non-negative constant".to_string(),
+                loc: *at,
+            }),
+        },
+        Some((other, at)) => expr::wrong_kind(cx, "the column", "a name or an index", other, *at),
+        None => Type::Error,
+    }
+}
+
+fn columns(cx: &mut Checker, env: &Env, args: &[Bound], call: Loc) -> Type {
+    if !needs_csv(cx, env, "columns", call) {
+        return Type::Error;
+    }
+    let count = match &args[0] {
+        Some((Type::Range(a, b), _)) => b.sub(a).ok(),
+        Some((Type::List(items), at)) => {
+            if let Some(bad) = items
+                .iter()
+                .find(|t| !matches!(t, Type::Str(_) | Type::Int(_) | Type::Error))
+            {
+                return expr::wrong_kind(cx, "each column", "a name or an index", bad, *at);
+            }
+            Some(Dim::constant(items.len() as i64))
+        }
+        Some((Type::Error, _)) | None => return Type::Error,
+        Some((other, at)) => {
+            return expr::wrong_kind(cx, "the columns", "a range (`0..64`) or a list", other, *at)
+        }
+    };
+    match count {
+        Some(n) => Type::tensor(DType::F32, Shape::dims([n])),
+        None => Type::Error,
+    }
+}
+
+fn seed(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {
+    match &args[0] {
+        Some((Type::Int(Some(d)), at)) if d.as_const().is_none_or(|v| v < 0) => {
+            cx.error(CheckError::OutOfRange {
+                what: "the seed".to_string(),
+                value: d.to_string(),
+                range: "a non-negative integer".to_string(),
+                loc: *at,
+            })
+        }
+        Some((Type::Int(Some(_)) | Type::Error, _)) => Type::Seed,
+        Some((other, at)) => expr::wrong_kind(cx, "the seed", "an int", other, *at),
+        None => Type::Error,
+    }
+}
+
+/// `a @ b`, NumPy style: [..., n, k] @ [k, m] or [..., k, m]; a 1-D side
+/// is a vector.
+pub(crate) fn matmul(
+    cx: &mut Checker,
+    (a, aloc): (&TensorType, Loc),
+    (b, bloc): (&TensorType, Loc),
+) -> Type {
+    let fail = |cx: &mut Checker, detail: String| {
+        cx.error(CheckError::MatMul {
+            left: a.to_string(),
+            right: b.to_string(),
+            left_loc: aloc,
+            right_loc: bloc,
+            detail,
+        })
+    };
+    if a.dtype != b.dtype {
+        return fail(
+            cx,
+            format!("the dtypes differ ({} and {})", a.dtype, b.dtype),
+        );
+    }
+    let (pa, pb) = (&a.shape.0, &b.shape.0);
+    if pa.is_empty() || pb.is_empty() {
+        return fail(
+            cx,
+            "`@` needs at least one axis on each side; use `*` for scalars".to_string(),
+        );
+    }
+    let k_left = match pa.last() {
+        Some(ShapeItem::Dim(d)) => d.clone(),
+        _ => {
+            return fail(
+                cx,
+                "the left side's last axis is inside a `..` group".to_string(),
+            )
+        }
+    };
+    let k_index = if pb.len() == 1 { 0 } else { pb.len() - 2 };
+    let k_right = match &pb[k_index] {
+        ShapeItem::Dim(d) => d.clone(),
+        ShapeItem::Group(_) => {
+            return fail(
+                cx,
+                "the right side's contracted axis is inside a `..` group".to_string(),
+            )
+        }
+    };
+    if k_left != k_right {
+        let which = if pb.len() == 1 {
+            "its only dim"
+        } else {
+            "its second-to-last dim"
+        };
+        return fail(cx, format!("the left's last dim is {k_left}, but the right's {which} is {k_right}; they must be equal"));
+    }
+    let mut out: Vec<ShapeItem> = pa[..pa.len() - 1].to_vec();
+    if pb.len() >= 2 {
+        let batch_b = Shape(pb[..pb.len() - 2].to_vec());
+        if !batch_b.is_scalar() {
+            let (rows, batch_a) = match out.pop() {
+                Some(r) => (r, Shape(out.clone())),
+                None => {
+                    return fail(
+                        cx,
+                        "a vector on the left cannot meet a batch of matrices".to_string(),
+                    )
+                }
+            };
+            match broadcast(&batch_a, &batch_b) {
+                Ok(s) => out = s.0,
+                Err(e) => {
+                    return fail(
+                        cx,
+                        format!(
+                            "the batch dims do not broadcast ({} against {})",
+                            e.left, e.right
+                        ),
+                    )
+                }
+            }
+            out.push(rows);
+        }
+        out.push(pb[pb.len() - 1].clone());
+    }
+    Type::tensor(a.dtype.clone(), Shape(out))
+}
+
+/// Value ranges of the stdlib's hyper-parameters, by parameter name.
+const RANGES: &[(&str, f64, bool, f64, bool)] = &[
+    // name, low, low inclusive, high, high inclusive
+    ("lr", 0.0, false, f64::INFINITY, false),
+    ("momentum", 0.0, true, 1.0, false),
+    ("beta1", 0.0, true, 1.0, false),
+    ("beta2", 0.0, true, 1.0, false),
+    ("alpha", 0.0, true, 1.0, false),
+    ("eps", 0.0, false, f64::INFINITY, false),
+    ("weight_decay", 0.0, true, f64::INFINITY, false),
+    ("gamma", 0.0, false, f64::INFINITY, false),
+    ("min_lr", 0.0, true, f64::INFINITY, false),
+    ("p", 0.0, true, 1.0, false),
+    ("every", 1.0, true, f64::INFINITY, false),
+    ("steps", 1.0, true, f64::INFINITY, false),
+];
+
+/// Checks the stdlib's hyper-parameters given as constants.
+pub(crate) fn check_ranges(cx: &mut Checker, sig: &FnSig, bound: &[Bound]) {
+    let module = &cx.program.modules[sig.def.module];
+    if !cx.program.sources.get(module.file).is_stdlib {
+        return;
+    }
+    for (p, arg) in sig.params.iter().zip(bound) {
+        let Some((ty, at)) = arg else { continue };
+        let value = match ty {
+            Type::Float(Some(v)) => *v,
+            Type::Int(Some(d)) => match d.as_const() {
+                Some(v) => v as f64,
+                None => continue,
+            },
+            _ => continue,
+        };
+        let Some(&(_, lo, lo_inc, hi, hi_inc)) = RANGES.iter().find(|r| r.0 == p.name) else {
+            continue;
+        };
+        let above = if lo_inc { value >= lo } else { value > lo };
+        let below = if hi_inc { value <= hi } else { value < hi };
+        if !(above && below) || value.is_nan() {
+            let range = match (hi.is_infinite(), lo_inc) {
+                (true, true) => format!("at least {lo}"),
+                (true, false) => format!("greater than {lo}"),
+                (false, _) => format!(
+                    "in {}{lo}, {hi}{}",
+                    if lo_inc { "[" } else { "(" },
+                    if hi_inc { "]" } else { ")" }
+                ),
+            };
+            cx.error(CheckError::OutOfRange {
+                what: format!("`{}` of `{}`", p.name, sig.name),
+                value: value.to_string(),
+                range,
+                loc: *at,
+            });
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! Calls: matching arguments to parameters, then typing the result.
+//!
+//! A call of a user function unifies each argument's type with its
+//! parameter's (see [`crate::types::unify`]) and returns the declared result
+//! type with the call's sizes put in. Built-ins have their rules in
+//! [`builtins`](super::builtins).
+
+use super::expr::{self, arg_types, describe, Env};
+use super::{builtins, CheckError, Checker, FnSig};
+use crate::diagnostic::{did_you_mean, Loc};
+use crate::resolve::{Binding, DefId};
+use crate::types::unify::{group_conflict, Deferred};
+use crate::types::{match_tensor, Mismatch, Subst, Type};
+use dlp_grammar::ast::{Arg, Expr, ExprKind, Item};
+use dlp_grammar::Span;
+
+/// An argument after matching: its type and where it is.
+pub type Bound = Option<(Type, Loc)>;
+
+pub fn check(cx: &mut Checker, env: &mut Env, callee: &Expr, args: &[Arg], span: Span) -> Type {
+    let call_loc = Loc::new(cx.file(env.module), span);
+    let target = callee_target(cx, env, callee);
+    let args = arg_types(cx, env, args);
+    match target {
+        Target::Fn(def) => {
+            if let Some(owner) = env.owner() {
+                cx.calls.push((owner, def, expr::loc(cx, env, callee)));
+            }
+            let Some(sig) = cx.out.functions.get(&def).cloned() else { return Type::Error };
+            let names: Vec<&str> = sig.params.iter().map(|p| p.name.as_str()).collect();
+            let required: Vec<bool> = sig.params.iter().map(|p| p.default.is_none()).collect();
+            let Some(bound) = bind(cx, &sig.name, &names, &required, args, Some(sig.loc), call_loc) else {
+                return Type::Error;
+            };
+            super::builtins::check_ranges(cx, &sig, &bound);
+            instantiate(cx, &sig, bound, call_loc)
+        }
+        Target::Builtin(b) => {
+            if let Some(problem) = b.availability(env.context) {
+                return cx.error(CheckError::Misplaced {
+                    what: format!("`{}` {problem}", b.name),
+                    loc: expr::loc(cx, env, callee),
+                    help: b.doc.to_string(),
+                });
+            }
+            let names: Vec<&str> = b.params.iter().map(|(n, _)| *n).collect();
+            let required: Vec<bool> = b.params.iter().map(|(_, r)| *r).collect();
+            let Some(bound) = bind(cx, b.name, &names, &required, args, None, call_loc) else {
+                return Type::Error;
+            };
+            (b.rule)(cx, env, &bound, call_loc)
+        }
+        Target::Model(name) => cx.error(CheckError::Misplaced {
+            what: format!("model `{name}` is called like a function"),
+            loc: expr::loc(cx, env, callee),
+            help: "a model is trained from a `train` block: `model = Name(...)`; use a `fn` for reusable layers".to_string(),
+        }),
+        Target::NotCallable(ty) => {
+            let at = expr::loc(cx, env, callee);
+            expr::wrong_kind(cx, "the thing called", "a function", &ty, at)
+        }
+    }
+}
+
+enum Target {
+    Fn(DefId),
+    Builtin(&'static builtins::Builtin),
+    Model(String),
+    NotCallable(Type),
+}
+
+fn callee_target(cx: &mut Checker, env: &mut Env, callee: &Expr) -> Target {
+    let at = expr::loc(cx, env, callee);
+    let def = match &callee.kind {
+        ExprKind::Name(n) if env.get(&n.name).is_none() => match cx.lookup(env.module, &n.name) {
+            Some((Binding::Item(def), def_loc)) => {
+                cx.out.references.push((at, def_loc));
+                Some(def)
+            }
+            _ => None,
+        },
+        ExprKind::Field(base, field) => {
+            let base_ty = expr::check(cx, env, base);
+            if let Type::Module(path) = &base_ty {
+                let m = cx
+                    .program
+                    .module_index(path)
+                    .expect("module types name loaded modules");
+                let item = cx.program.modules[m]
+                    .ast
+                    .items
+                    .iter()
+                    .position(|i| i.name().is_some_and(|n| n.name == field.name));
+                if let Some(item) = item {
+                    let def = DefId { module: m, item };
+                    cx.out
+                        .references
+                        .push((Loc::new(cx.file(env.module), field.span), cx.def_loc(def)));
+                    Some(def)
+                } else {
+                    let floc = Loc::new(cx.file(env.module), field.span);
+                    return Target::NotCallable(expr::member(cx, env, &base_ty, &field.name, floc));
+                }
+            } else {
+                let floc = Loc::new(cx.file(env.module), field.span);
+                return Target::NotCallable(expr::member(cx, env, &base_ty, &field.name, floc));
+            }
+        }
+        _ => None,
+    };
+    if let Some(def) = def {
+        return match cx.item(def) {
+            Item::Fn(_) => Target::Fn(def),
+            Item::Model(m) => Target::Model(m.name.name.clone()),
+            _ => Target::NotCallable(expr::item_type(cx, def, at)),
+        };
+    }
+    if let ExprKind::Name(n) = &callee.kind {
+        if env.get(&n.name).is_none() {
+            if let Some(b) = builtins::find(&n.name) {
+                return Target::Builtin(b);
+            }
+        }
+    }
+    Target::NotCallable(expr::check(cx, env, callee))
+}
+
+/// Puts positional and named arguments in parameter order. Reports every
+/// arity problem; `None` if any.
+pub fn bind(
+    cx: &mut Checker,
+    callee: &str,
+    names: &[&str],
+    required: &[bool],
+    args: Vec<(Option<String>, Type, Loc, Loc)>,
+    sig: Option<Loc>,
+    call: Loc,
+) -> Option<Vec<Bound>> {
+    let mut bound: Vec<Bound> = vec![None; names.len()];
+    let mut given_at: Vec<Option<Loc>> = vec![None; names.len()];
+    let mut ok = true;
+    let mut positional = 0;
+    for (name, ty, loc, name_loc) in args {
+        let index = match &name {
+            None => {
+                positional += 1;
+                if positional > names.len() {
+                    cx.error(CheckError::TooManyArgs {
+                        callee: callee.to_string(),
+                        max: names.len(),
+                        found: positional,
+                        loc,
+                        sig,
+                    });
+                    ok = false;
+                    continue;
+                }
+                positional - 1
+            }
+            Some(n) => match names.iter().position(|p| p == n) {
+                Some(i) => i,
+                None => {
+                    cx.error(CheckError::UnknownArg {
+                        callee: callee.to_string(),
+                        name: n.clone(),
+                        loc: name_loc,
+                        hint: did_you_mean(n, names.iter().copied()),
+                        sig,
+                    });
+                    ok = false;
+                    continue;
+                }
+            },
+        };
+        if let Some(first) = given_at[index] {
+            cx.error(CheckError::DuplicateArg {
+                name: names[index].to_string(),
+                loc: name_loc,
+                first,
+            });
+            ok = false;
+            continue;
+        }
+        given_at[index] = Some(name_loc);
+        bound[index] = Some((ty, loc));
+    }
+    for (i, name) in names.iter().enumerate() {
+        if bound[i].is_none() && required[i] {
+            cx.error(CheckError::MissingArg {
+                callee: callee.to_string(),
+                param: name.to_string(),
+                loc: call,
+                sig,
+            });
+            ok = false;
+        }
+    }
+    ok.then_some(bound)
+}
+
+/// The result type of one call of `sig`.
+pub fn instantiate(cx: &mut Checker, sig: &FnSig, bound: Vec<Bound>, call: Loc) -> Type {
+    let mut subst = Subst::default();
+    let mut deferred = Vec::new();
+    let mut failed = false;
+    // Static arguments first: their values size the tensors.
+    for (i, p) in sig.params.iter().enumerate() {
+        let given = bound[i]
+            .clone()
+            .or_else(|| p.default.clone().map(|t| (t, call)));
+        let Some((ty, at)) = given else { continue };
+        if !static_fits(cx, sig, i, &p.ty, &ty, at) {
+            failed = true;
+            continue;
+        }
+        if let (Type::Int(_), Type::Int(value)) = (&p.ty, &ty) {
+            match value {
+                Some(v) => subst.bind_dim(&p.name, v.clone(), i),
+                None => {
+                    cx.error(CheckError::NotStatic {
+                        what: format!("argument `{}` of `{}`", p.name, sig.name),
+                        loc: at,
+                    });
+                    failed = true;
+                }
+            }
+        }
+    }
+    for (i, p) in sig.params.iter().enumerate() {
+        let (Type::Tensor(pattern), Some((Type::Tensor(actual), at))) = (&p.ty, &bound[i]) else {
+            continue;
+        };
+        if let Some((g, first, now)) = group_conflict(&pattern.shape, &actual.shape, &subst) {
+            cx.error(arg_mismatch(
+                sig,
+                i,
+                pattern.to_string(),
+                actual.to_string(),
+                *at,
+                vec![format!(
+                    "..{g} was bound to {first} by an earlier argument, but here it covers {now}"
+                )],
+            ));
+            failed = true;
+            continue;
+        }
+        if let Err(m) = match_tensor(pattern, actual, i, &mut subst, &mut deferred) {
+            let notes = explain(sig, &subst, &m);
+            let expected = subst
+                .tensor(pattern)
+                .map_or(pattern.to_string(), |t| t.to_string());
+            cx.error(arg_mismatch(
+                sig,
+                i,
+                expected,
+                actual.to_string(),
+                *at,
+                notes,
+            ));
+            failed = true;
+        }
+    }
+    failed |= !check_deferred(cx, sig, &bound, &subst, deferred, call);
+    if failed {
+        return Type::Error;
+    }
+    match &sig.ret {
+        Some(ret) => subst.ty(ret).unwrap_or(Type::Error),
+        None => Type::Error,
+    }
+}
+
+/// Whether a non-tensor argument has the parameter's kind (ints pass as floats).
+fn static_fits(cx: &mut Checker, sig: &FnSig, i: usize, param: &Type, arg: &Type, at: Loc) -> bool {
+    let fits = match (param, arg) {
+        (_, Type::Error) | (Type::Error, _) => true,
+        (Type::Tensor(_), Type::Tensor(_)) => true,
+        (Type::Int(_), Type::Int(_))
+        | (Type::Float(_), Type::Float(_) | Type::Int(_))
+        | (Type::Bool(_), Type::Bool(_))
+        | (Type::Str(_), Type::Str(_))
+        | (Type::Optimizer, Type::Optimizer)
+        | (Type::Schedule, Type::Schedule) => true,
+        _ => false,
+    };
+    if !fits {
+        let expected = match param {
+            Type::Tensor(t) => t.to_string(),
+            other => other.kind().to_string(),
+        };
+        cx.error(arg_mismatch(
+            sig,
+            i,
+            expected,
+            describe(arg),
+            at,
+            Vec::new(),
+        ));
+    }
+    fits
+}
+
+fn arg_mismatch(
+    sig: &FnSig,
+    i: usize,
+    expected: String,
+    found: String,
+    at: Loc,
+    notes: Vec<String>,
+) -> CheckError {
+    CheckError::ArgMismatch {
+        callee: sig.name.clone(),
+        param: sig.params[i].name.clone(),
+        expected,
+        found,
+        arg: at,
+        param_loc: Some(sig.params[i].loc),
+        notes,
+    }
+}
+
+/// Says how the expected dims came about: which argument bound which name.
+fn explain(sig: &FnSig, subst: &Subst, m: &Mismatch) -> Vec<String> {
+    let mut notes = Vec::new();
+    match m {
+        Mismatch::Dim {
+            index,
+            expected,
+            found,
+            bound_by,
+        } => {
+            notes.push(format!("dim {index} should be {expected} but is {found}"));
+            if let Some(name) = bound_by {
+                if let (Some(value), Some(&arg)) = (subst.dims.get(name), subst.origin.get(name)) {
+                    let from = &sig.params[arg].name;
+                    notes.push(format!("`{name}` = {value}, bound by argument `{from}`"));
+                }
+            }
+        }
+        Mismatch::DType { expected, found } => {
+            notes.push(format!("the dtype should be {expected}, not {found}"))
+        }
+        Mismatch::Rank { expected, found } => notes.push(format!(
+            "{found} has a different number of dims than {expected}"
+        )),
+        Mismatch::UnknownRank { found } => notes.push(format!(
+            "{found} has a `..` group, so the dims this parameter needs are unknown"
+        )),
+        Mismatch::Arith(e) => notes.push(super::written::dim_error_text(e)),
+    }
+    notes
+}
+
+fn check_deferred(
+    cx: &mut Checker,
+    sig: &FnSig,
+    bound: &[Bound],
+    subst: &Subst,
+    deferred: Vec<Deferred>,
+    call: Loc,
+) -> bool {
+    let mut ok = true;
+    for d in deferred {
+        let at = bound[d.arg].as_ref().map_or(call, |(_, l)| *l);
+        if !subst.binds_all(&d.pattern) {
+            let name = d
+                .pattern
+                .symbols()
+                .into_iter()
+                .find(|s| !subst.dims.contains_key(s))
+                .unwrap_or_default();
+            cx.error(CheckError::CannotInfer {
+                name,
+                callee: sig.name.clone(),
+                loc: at,
+            });
+            ok = false;
+            continue;
+        }
+        let expected = subst.dim(&d.pattern);
+        if expected.as_ref() != Ok(&d.found) {
+            let found = bound[d.arg]
+                .as_ref()
+                .map_or(String::new(), |(t, _)| describe(t));
+            let expected_text =
+                expected.map_or_else(|e| super::written::dim_error_text(&e), |e| e.to_string());
+            cx.error(arg_mismatch(
+                sig,
+                d.arg,
+                format!("dim {} = {}", d.index, expected_text),
+                found,
+                at,
+                vec![format!(
+                    "dim {} is written `{}` in the signature",
+                    d.index, d.pattern
+                )],
+            ));
+            ok = false;
+        }
+    }
+    ok
+}

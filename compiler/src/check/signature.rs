@@ -1,0 +1,179 @@
+//! Function signatures: what a call must pass and what it gets back.
+
+use super::expr::{self, Env};
+use super::written::{self, DimScope};
+use super::{CheckError, Checker};
+use crate::diagnostic::Loc;
+use crate::resolve::DefId;
+use crate::types::{ShapeItem, Type};
+use dlp_grammar::ast::{Item, Param};
+use std::collections::{HashMap, HashSet};
+
+#[derive(Clone, Debug)]
+pub struct FnSig {
+    pub name: String,
+    pub def: DefId,
+    pub params: Vec<ParamSig>,
+    /// `None` when the result type is not written: the body's type is used.
+    pub ret: Option<Type>,
+    pub loc: Loc,
+    pub is_extern: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct ParamSig {
+    pub name: String,
+    /// The declared type, in the signature's own size names.
+    pub ty: Type,
+    /// The default's value, if there is one.
+    pub default: Option<Type>,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamKind {
+    Tensor,
+    Static,
+}
+
+impl ParamSig {
+    pub fn kind(&self) -> ParamKind {
+        match self.ty {
+            Type::Tensor(_) => ParamKind::Tensor,
+            _ => ParamKind::Static,
+        }
+    }
+}
+
+/// Signatures of every `fn` in the program (defaults evaluated last, since
+/// they may call other functions).
+pub fn all(cx: &mut Checker) -> HashMap<DefId, FnSig> {
+    let mut sigs = HashMap::new();
+    for (m, module) in cx.program.modules.iter().enumerate() {
+        for (i, item) in module.ast.items.iter().enumerate() {
+            if let Item::Fn(f) = item {
+                let def = DefId { module: m, item: i };
+                let params = params(cx, m, &f.params);
+                let ret = f
+                    .ret
+                    .as_ref()
+                    .map(|r| written::ty(cx, module.file, r, &DimScope::free()));
+                if let Some(ret_ty) = &ret {
+                    check_ret_names(cx, m, &params, ret_ty, f.ret.as_ref().map(|r| r.span));
+                }
+                sigs.insert(
+                    def,
+                    FnSig {
+                        name: f.name.name.clone(),
+                        def,
+                        params,
+                        ret,
+                        loc: Loc::new(module.file, f.name.span),
+                        is_extern: f.body.is_none(),
+                    },
+                );
+            }
+        }
+    }
+    cx.out.functions = sigs;
+    let defs: Vec<DefId> = cx.out.functions.keys().copied().collect();
+    for def in defs {
+        let Item::Fn(f) = cx.item(def).clone() else {
+            continue;
+        };
+        let defaults = defaults(cx, def.module, &f.params);
+        if let Some(sig) = cx.out.functions.get_mut(&def) {
+            for (p, d) in sig.params.iter_mut().zip(defaults) {
+                p.default = d;
+            }
+        }
+    }
+    std::mem::take(&mut cx.out.functions)
+}
+
+/// Parameter types (defaults are filled in later).
+pub fn params(cx: &mut Checker, module: usize, ps: &[Param]) -> Vec<ParamSig> {
+    let file = cx.file(module);
+    let mut seen: HashMap<&str, Loc> = HashMap::new();
+    let mut out = Vec::new();
+    for p in ps {
+        let loc = Loc::new(file, p.name.span);
+        if let Some(first) = seen.get(p.name.name.as_str()) {
+            cx.error(CheckError::DuplicateArg {
+                name: p.name.name.clone(),
+                loc,
+                first: *first,
+            });
+        }
+        seen.insert(&p.name.name, loc);
+        let ty = written::ty(cx, file, &p.ty, &DimScope::free());
+        out.push(ParamSig {
+            name: p.name.name.clone(),
+            ty,
+            default: None,
+            loc,
+        });
+    }
+    out
+}
+
+/// Each parameter's default, evaluated (defaults see only top-level names).
+pub fn defaults(cx: &mut Checker, module: usize, ps: &[Param]) -> Vec<Option<Type>> {
+    ps.iter()
+        .map(|p| {
+            let default = p.default.as_ref()?;
+            let env = Env::new(module, expr::Context::Static);
+            let mut env = env;
+            Some(expr::check(cx, &mut env, default))
+        })
+        .collect()
+}
+
+/// A result type may only use sizes that the parameters decide.
+fn check_ret_names(
+    cx: &mut Checker,
+    module: usize,
+    params: &[ParamSig],
+    ret: &Type,
+    span: Option<dlp_grammar::Span>,
+) {
+    let mut known: HashSet<String> = HashSet::new();
+    for p in params {
+        match &p.ty {
+            Type::Tensor(t) => collect_names(t, &mut known),
+            Type::Int(_) => {
+                known.insert(p.name.clone());
+            }
+            _ => {}
+        }
+    }
+    let mut used = HashSet::new();
+    if let Type::Tensor(t) = ret {
+        collect_names(t, &mut used);
+    }
+    let mut unbound: Vec<_> = used.difference(&known).cloned().collect();
+    unbound.sort();
+    if let (Some(name), Some(span)) = (unbound.first(), span) {
+        cx.error(CheckError::UnboundDim {
+            name: name.clone(),
+            loc: Loc::new(cx.file(module), span),
+            note: format!(
+                "no parameter decides `{name}`: name it in a parameter's type or add `{name}: int`"
+            ),
+        });
+    }
+}
+
+pub fn collect_names(t: &crate::types::TensorType, out: &mut HashSet<String>) {
+    if let crate::types::DType::Class(n) = &t.dtype {
+        out.extend(n.symbols());
+    }
+    for item in &t.shape.0 {
+        match item {
+            ShapeItem::Dim(d) => out.extend(d.symbols()),
+            ShapeItem::Group(g) => {
+                out.insert(format!("..{g}"));
+            }
+        }
+    }
+}
