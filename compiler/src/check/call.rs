@@ -234,7 +234,7 @@ pub fn instantiate(cx: &mut Checker, sig: &FnSig, bound: Vec<Bound>, call: Loc) 
             cx.error(arg_mismatch(
                 sig,
                 i,
-                pattern.to_string(),
+                subst.tensor(pattern).map_or(pattern.to_string(), |t| t.to_string()),
                 actual.to_string(),
                 *at,
                 vec![format!(
@@ -264,10 +264,20 @@ pub fn instantiate(cx: &mut Checker, sig: &FnSig, bound: Vec<Bound>, call: Loc) 
     if failed {
         return Type::Error;
     }
-    match &sig.ret {
-        Some(ret) => subst.ty(ret).unwrap_or(Type::Error),
-        None => Type::Error,
+    let Some(Ok(ret)) = sig.ret.as_ref().map(|r| subst.ty(r)) else { return Type::Error };
+    if let Type::Tensor(t) = &ret {
+        let bad = t.shape.0.iter().find_map(|i| match i {
+            crate::types::ShapeItem::Dim(d) if d.as_const().is_some_and(|v| v < 1) => Some(d.clone()),
+            _ => None,
+        });
+        if let Some(d) = bad {
+            return cx.error(CheckError::BadDim {
+                detail: format!("this call of `{}` would give {t}: a dimension of {d}", sig.name),
+                loc: call,
+            });
+        }
     }
+    ret
 }
 
 /// Whether a non-tensor argument has the parameter's kind (ints pass as floats).

@@ -5,6 +5,13 @@ use crate::diagnostic::{Diagnostic, Loc};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum CheckError {
+    DTypeMismatch {
+        op: String,
+        left: String,
+        right: String,
+        left_loc: Loc,
+        right_loc: Loc,
+    },
     UnknownName {
         name: String,
         loc: Loc,
@@ -255,6 +262,12 @@ impl CheckError {
                     .here(format!("this is {left}"))
                     .label(*right_loc, format!("this is {right}"))
                     .note(detail.clone())
+            }
+            DTypeMismatch { op, left, right, left_loc, right_loc } => {
+                Diagnostic::error("E0217", *left_loc, format!("`{op}` needs the same dtype on both sides, found {left} and {right}"))
+                    .here(format!("this is {left}"))
+                    .label(*right_loc, format!("this is {right}"))
+                    .help("convert one side with `as`, e.g. `x as f32`")
             }
             MatMul { left, right, left_loc, right_loc, detail } => {
                 Diagnostic::error("E0203", *left_loc, format!("cannot multiply {left} by {right}"))

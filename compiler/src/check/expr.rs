@@ -451,7 +451,7 @@ fn static_float(op: BinOp, a: Option<f64>, b: Option<f64>) -> Type {
 fn scalar_like(cx: &mut Checker, t: &TensorType, s: &Type, at: Loc) -> TensorType {
     if matches!(s, Type::Float(_)) && !t.dtype.is_float() && t.dtype != DType::Bool {
         cx.error(CheckError::WrongKind {
-            what: "a float next to an integer tensor".to_string(),
+            what: "a number next to an integer tensor".to_string(),
             expected: "an int".to_string(),
             found: "a float".to_string(),
             loc: at,
@@ -470,16 +470,12 @@ fn elementwise(
     let dtype_ok =
         a.dtype == b.dtype || (op.is_comparison() && a.dtype.is_integer() && b.dtype.is_integer());
     if !dtype_ok {
-        return cx.error(CheckError::Broadcast {
+        return cx.error(CheckError::DTypeMismatch {
             op: op.symbol().to_string(),
             left: a.to_string(),
             right: b.to_string(),
             left_loc: aloc,
             right_loc: bloc,
-            detail: format!(
-                "the dtypes differ ({} and {}); cast one side with `as`",
-                a.dtype, b.dtype
-            ),
         });
     }
     let arithmetic = !op.is_comparison();
@@ -556,18 +552,19 @@ pub fn cast(
             if !shape_written {
                 return Type::tensor(target.dtype.clone(), t.shape.clone());
             }
-            if t.shape != target.shape && !(t.shape.is_scalar() && target.shape.0.is_empty()) {
-                let counts = (t.shape.numel(), target.shape.numel());
-                let detail = match counts {
-                    (Ok(Some(a)), Ok(Some(b))) if a != b => {
-                        format!("{a} values do not fit {}", target.shape)
+            // The same number of elements (`f32` as `f32[1]`) is fine; anything
+            // else would silently drop or invent data.
+            if t.shape != target.shape {
+                let detail = match (t.shape.numel(), target.shape.numel()) {
+                    (Ok(Some(a)), Ok(Some(b))) if a == b => None,
+                    (Ok(Some(a)), Ok(Some(b))) => {
+                        Some(format!("{a} values do not fit {}, which holds {b}", target.shape))
                     }
-                    _ => format!(
-                        "the shape is {}, not {}; use reshape to change a shape",
-                        t.shape, target.shape
-                    ),
+                    _ => Some(format!("the shape is {}, not {}", t.shape, target.shape)),
                 };
-                return fail(cx, detail);
+                if let Some(detail) = detail {
+                    return fail(cx, detail);
+                }
             }
             Type::Tensor(target.clone())
         }

@@ -58,7 +58,8 @@ pub fn all(cx: &mut Checker) -> HashMap<DefId, FnSig> {
                     .ret
                     .as_ref()
                     .map(|r| written::ty(cx, module.file, r, &DimScope::free()));
-                if let Some(ret_ty) = &ret {
+                let params_ok = params.iter().all(|p| !p.ty.is_error());
+                if let (Some(ret_ty), true) = (&ret, params_ok) {
                     check_ret_names(cx, m, &params, ret_ty, f.ret.as_ref().map(|r| r.span));
                 }
                 sigs.insert(

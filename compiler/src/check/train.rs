@@ -113,7 +113,11 @@ fn check_train(cx: &mut Checker, def: DefId, t: &EntriesDecl) {
             env.define(name, ty, *at);
         }
     }
+    // Without a model bound to data, the loss's names would all be unknown:
+    // that was reported once already.
+    let bound = model.is_some() && data.as_ref().is_some_and(|(t, _)| info_of(cx, t).is_some());
     match by_key.get("loss") {
+        Some(_) if !bound => {}
         Some(e) => scalar(cx, &mut env, "the loss", &e.value),
         None => missing(
             cx,
@@ -121,7 +125,7 @@ fn check_train(cx: &mut Checker, def: DefId, t: &EntriesDecl) {
             "say what to minimise: `loss = cross_entropy(logits, y)`",
         ),
     }
-    if let Some(e) = by_key.get("metrics") {
+    if let (Some(e), true) = (by_key.get("metrics"), bound) {
         match &e.value.kind {
             ExprKind::List(items) => items
                 .iter()

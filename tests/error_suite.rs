@@ -1,0 +1,93 @@
+//! The error suite: annotated programs under `tests/errors/`.
+//!
+//! Each file holds cases separated by `--- name ---` lines. A case is a
+//! program whose expected diagnostics are written in it as comments:
+//! `// error: L:C text` says that a diagnostic starts at line L, column C
+//! (counted from the case's first line) and that its message contains
+//! `text`. A case must report exactly those diagnostics, no more.
+
+use dlp_compiler::{compile, NoModules};
+use std::path::Path;
+
+struct Case {
+    name: String,
+    source: String,
+    expected: Vec<(usize, usize, String)>,
+}
+
+fn cases(text: &str) -> Vec<Case> {
+    let mut out: Vec<Case> = Vec::new();
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("--- ").and_then(|l| l.strip_suffix(" ---")) {
+            out.push(Case {
+                name: name.to_string(),
+                source: String::new(),
+                expected: Vec::new(),
+            });
+            continue;
+        }
+        let Some(case) = out.last_mut() else { continue };
+        if let Some(spec) = line.trim_start().strip_prefix("// error: ") {
+            let (pos, message) = spec.split_once(' ').expect("`// error: L:C message`");
+            let (l, c) = pos.split_once(':').expect("L:C");
+            case.expected.push((l.parse().unwrap(), c.parse().unwrap(), message.to_string()));
+        }
+        case.source.push_str(line);
+        case.source.push('\n');
+    }
+    out
+}
+
+#[test]
+fn error_suite() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/errors");
+    let mut failures = Vec::new();
+    let mut count = 0;
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for case in cases(&text) {
+            count += 1;
+            let compilation = compile("case.dlp", &case.source, &mut NoModules);
+            let root = &compilation.program.sources;
+            let mut actual: Vec<(usize, usize, String)> = compilation
+                .diagnostics
+                .iter()
+                .map(|d| {
+                    let f = root.get(d.primary.loc.file);
+                    let (l, c) = f.line_col(d.primary.loc.span.start as usize);
+                    let where_ = if f.is_stdlib { format!(" (in {})", f.name) } else { String::new() };
+                    (l, c, format!("{}{where_}", d.message))
+                })
+                .collect();
+            let mut missing = Vec::new();
+            for (l, c, text) in &case.expected {
+                match actual.iter().position(|(al, ac, m)| al == l && ac == c && m.contains(text.as_str())) {
+                    Some(i) => {
+                        actual.remove(i);
+                    }
+                    None => missing.push(format!("{l}:{c} {text}")),
+                }
+            }
+            if !missing.is_empty() || !actual.is_empty() {
+                let got: Vec<String> = compilation
+                    .diagnostics
+                    .iter()
+                    .map(|d| {
+                        let (l, c) = root.get(d.primary.loc.file).line_col(d.primary.loc.span.start as usize);
+                        format!("// error: {l}:{c} {}", d.message)
+                    })
+                    .collect();
+                failures.push(format!(
+                    "{} / {}:\n  missing: {missing:?}\n  got:\n    {}",
+                    file.file_name().unwrap().to_string_lossy(),
+                    case.name,
+                    got.join("\n    ")
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {count} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(count >= 40, "the suite should have at least 40 cases, has {count}");
+}
