@@ -18,7 +18,10 @@ struct Case {
 fn cases(text: &str) -> Vec<Case> {
     let mut out: Vec<Case> = Vec::new();
     for line in text.lines() {
-        if let Some(name) = line.strip_prefix("--- ").and_then(|l| l.strip_suffix(" ---")) {
+        if let Some(name) = line
+            .strip_prefix("--- ")
+            .and_then(|l| l.strip_suffix(" ---"))
+        {
             out.push(Case {
                 name: name.to_string(),
                 source: String::new(),
@@ -30,7 +33,8 @@ fn cases(text: &str) -> Vec<Case> {
         if let Some(spec) = line.trim_start().strip_prefix("// error: ") {
             let (pos, message) = spec.split_once(' ').expect("`// error: L:C message`");
             let (l, c) = pos.split_once(':').expect("L:C");
-            case.expected.push((l.parse().unwrap(), c.parse().unwrap(), message.to_string()));
+            case.expected
+                .push((l.parse().unwrap(), c.parse().unwrap(), message.to_string()));
         }
         case.source.push_str(line);
         case.source.push('\n');
@@ -43,7 +47,10 @@ fn error_suite() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/errors");
     let mut failures = Vec::new();
     let mut count = 0;
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
@@ -57,13 +64,20 @@ fn error_suite() {
                 .map(|d| {
                     let f = root.get(d.primary.loc.file);
                     let (l, c) = f.line_col(d.primary.loc.span.start as usize);
-                    let where_ = if f.is_stdlib { format!(" (in {})", f.name) } else { String::new() };
+                    let where_ = if f.is_stdlib {
+                        format!(" (in {})", f.name)
+                    } else {
+                        String::new()
+                    };
                     (l, c, format!("{}{where_}", d.message))
                 })
                 .collect();
             let mut missing = Vec::new();
             for (l, c, text) in &case.expected {
-                match actual.iter().position(|(al, ac, m)| al == l && ac == c && m.contains(text.as_str())) {
+                match actual
+                    .iter()
+                    .position(|(al, ac, m)| al == l && ac == c && m.contains(text.as_str()))
+                {
                     Some(i) => {
                         actual.remove(i);
                     }
@@ -75,7 +89,9 @@ fn error_suite() {
                     .diagnostics
                     .iter()
                     .map(|d| {
-                        let (l, c) = root.get(d.primary.loc.file).line_col(d.primary.loc.span.start as usize);
+                        let (l, c) = root
+                            .get(d.primary.loc.file)
+                            .line_col(d.primary.loc.span.start as usize);
                         format!("// error: {l}:{c} {}", d.message)
                     })
                     .collect();
@@ -88,6 +104,14 @@ fn error_suite() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {count} cases failed:\n{}", failures.len(), failures.join("\n"));
-    assert!(count >= 40, "the suite should have at least 40 cases, has {count}");
+    assert!(
+        failures.is_empty(),
+        "{} of {count} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        count >= 40,
+        "the suite should have at least 40 cases, has {count}"
+    );
 }

@@ -15,7 +15,13 @@ use std::sync::OnceLock;
 
 type Result<T> = std::result::Result<T, ParseError>;
 
+/// How deep one expression tree may grow (operators chained plus nesting
+/// along any path): later stages recurse on the tree.
+const MAX_EXPR_DEPTH: usize = 256;
+
 struct Ctx<'i> {
+    /// Depth budget used by the expressions enclosing the one being built.
+    depth: std::cell::Cell<usize>,
     /// The item's piece of the file, and where it starts in the file.
     text: &'i str,
     offset: usize,
@@ -29,6 +35,7 @@ pub(crate) fn item(pair: Pair<Rule>, text: &str, offset: usize) -> Result<Item> 
         .map(|c| (c.span.end as usize, c.span.start as usize))
         .collect();
     let cx = Ctx {
+        depth: std::cell::Cell::new(0),
         text,
         offset,
         comment_starts,
@@ -308,7 +315,30 @@ impl Ctx<'_> {
 
     fn expr(&self, pair: Pair<Rule>) -> Result<Expr> {
         debug_assert_eq!(pair.as_rule(), Rule::expr);
-        self.pratt(pair.into_inner())
+        // Each operator and each unary minus deepens the tree by one.
+        let cost = 1
+            + pair
+                .clone()
+                .into_inner()
+                .filter(|p| p.as_rule() != Rule::unary)
+                .count()
+            + pair
+                .clone()
+                .into_inner()
+                .map(|u| u.into_inner().filter(|p| p.as_rule() == Rule::neg).count())
+                .sum::<usize>();
+        let outer = self.depth.get();
+        if outer + cost > MAX_EXPR_DEPTH {
+            return Err(ParseError {
+                span: self.span(&pair),
+                expected: vec!["a simpler expression (name its parts with `h = ...`)".to_string()],
+                found: "an expression nested or chained too deeply".to_string(),
+            });
+        }
+        self.depth.set(outer + cost);
+        let result = self.pratt(pair.into_inner());
+        self.depth.set(outer);
+        result
     }
 
     fn pratt(&self, pairs: Pairs<Rule>) -> Result<Expr> {

@@ -56,6 +56,14 @@ pub fn parse(source: &str) -> (Ast, Vec<ParseError>) {
     let mut errors = Vec::new();
     for piece in split_items(source) {
         let text = &source[piece.clone()];
+        if let Some(at) = too_deep(text) {
+            errors.push(ParseError {
+                span: Span::new(piece.start + at, piece.start + at + 1),
+                expected: vec![format!("at most {MAX_NESTING} nested brackets")],
+                found: "deeper nesting".to_string(),
+            });
+            continue;
+        }
         match DlpParser::parse(Rule::item_only, text) {
             Ok(mut pairs) => {
                 let item_only = pairs.next().expect("item_only always yields its pair");
@@ -72,6 +80,45 @@ pub fn parse(source: &str) -> (Ast, Vec<ParseError>) {
         }
     }
     (ast, errors)
+}
+
+/// Brackets nested deeper than this are refused before pest sees them: the
+/// parser and every later stage recurse on nesting, and no real program
+/// comes near it.
+pub const MAX_NESTING: usize = 64;
+
+/// Byte offset of the first bracket nested deeper than [`MAX_NESTING`].
+fn too_deep(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut in_comment = false;
+    let mut escaped = false;
+    for (i, b) in text.bytes().enumerate() {
+        match b {
+            b'\n' => {
+                in_comment = false;
+                in_string = false;
+            }
+            _ if in_comment => {}
+            _ if in_string => {
+                in_string = escaped || b != b'"';
+                escaped = !escaped && b == b'\\';
+                continue;
+            }
+            b'/' if text.as_bytes().get(i + 1) == Some(&b'/') => in_comment = true,
+            b'"' => in_string = true,
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(i);
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        escaped = false;
+    }
+    None
 }
 
 fn convert_error(e: &pest::error::Error<Rule>, text: &str, offset: usize) -> ParseError {
@@ -113,7 +160,7 @@ fn convert_error(e: &pest::error::Error<Rule>, text: &str, offset: usize) -> Par
             "`train`",
         ]
         .contains(&s.as_str());
-        !(expression && starts_expr) && !(declaration && starts_decl)
+        !((expression && starts_expr) || (declaration && starts_decl))
     });
     expected.sort_by_key(|s| (!s.starts_with('`'), s.clone()));
     let (found, len) = found_at(text, pos);

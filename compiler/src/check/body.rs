@@ -64,15 +64,15 @@ fn check_fn(cx: &mut Checker, def: DefId, f: &FnDecl) {
     let result = block(cx, &mut env, body, true);
     let file = cx.file(def.module);
     match (result, &sig.ret, &f.ret) {
-        (Some((found, at)), Some(expected), Some(ret)) => {
-            if !found.is_error() && !expected.is_error() && &found != expected {
-                cx.error(CheckError::ReturnMismatch {
-                    expected: describe(expected),
-                    found: describe(&found),
-                    ret: Loc::new(file, ret.span),
-                    body: at,
-                });
-            }
+        (Some((found, at)), Some(expected), Some(ret))
+            if !found.is_error() && !expected.is_error() && &found != expected =>
+        {
+            cx.error(CheckError::ReturnMismatch {
+                expected: describe(expected),
+                found: describe(&found),
+                ret: Loc::new(file, ret.span),
+                body: at,
+            });
         }
         (None, _, _) => {
             cx.error(CheckError::Misplaced {

@@ -886,9 +886,9 @@ pub(crate) fn matmul(
     };
     if k_left != k_right {
         let which = if pb.len() == 1 {
-            "its only dim"
+            "only dim"
         } else {
-            "its second-to-last dim"
+            "second-to-last dim"
         };
         return fail(cx, format!("the left's last dim is {k_left}, but the right's {which} is {k_right}; they must be equal"));
     }

@@ -234,7 +234,9 @@ pub fn instantiate(cx: &mut Checker, sig: &FnSig, bound: Vec<Bound>, call: Loc) 
             cx.error(arg_mismatch(
                 sig,
                 i,
-                subst.tensor(pattern).map_or(pattern.to_string(), |t| t.to_string()),
+                subst
+                    .tensor(pattern)
+                    .map_or(pattern.to_string(), |t| t.to_string()),
                 actual.to_string(),
                 *at,
                 vec![format!(
@@ -264,15 +266,22 @@ pub fn instantiate(cx: &mut Checker, sig: &FnSig, bound: Vec<Bound>, call: Loc) 
     if failed {
         return Type::Error;
     }
-    let Some(Ok(ret)) = sig.ret.as_ref().map(|r| subst.ty(r)) else { return Type::Error };
+    let Some(Ok(ret)) = sig.ret.as_ref().map(|r| subst.ty(r)) else {
+        return Type::Error;
+    };
     if let Type::Tensor(t) = &ret {
         let bad = t.shape.0.iter().find_map(|i| match i {
-            crate::types::ShapeItem::Dim(d) if d.as_const().is_some_and(|v| v < 1) => Some(d.clone()),
+            crate::types::ShapeItem::Dim(d) if d.as_const().is_some_and(|v| v < 1) => {
+                Some(d.clone())
+            }
             _ => None,
         });
         if let Some(d) = bad {
             return cx.error(CheckError::BadDim {
-                detail: format!("this call of `{}` would give {t}: a dimension of {d}", sig.name),
+                detail: format!(
+                    "this call of `{}` would give {t}: a dimension of {d}",
+                    sig.name
+                ),
                 loc: call,
             });
         }
@@ -282,17 +291,18 @@ pub fn instantiate(cx: &mut Checker, sig: &FnSig, bound: Vec<Bound>, call: Loc) 
 
 /// Whether a non-tensor argument has the parameter's kind (ints pass as floats).
 fn static_fits(cx: &mut Checker, sig: &FnSig, i: usize, param: &Type, arg: &Type, at: Loc) -> bool {
-    let fits = match (param, arg) {
-        (_, Type::Error) | (Type::Error, _) => true,
-        (Type::Tensor(_), Type::Tensor(_)) => true,
-        (Type::Int(_), Type::Int(_))
-        | (Type::Float(_), Type::Float(_) | Type::Int(_))
-        | (Type::Bool(_), Type::Bool(_))
-        | (Type::Str(_), Type::Str(_))
-        | (Type::Optimizer, Type::Optimizer)
-        | (Type::Schedule, Type::Schedule) => true,
-        _ => false,
-    };
+    let fits = matches!(
+        (param, arg),
+        (_, Type::Error)
+            | (Type::Error, _)
+            | (Type::Tensor(_), Type::Tensor(_))
+            | (Type::Int(_), Type::Int(_))
+            | (Type::Float(_), Type::Float(_) | Type::Int(_))
+            | (Type::Bool(_), Type::Bool(_))
+            | (Type::Str(_), Type::Str(_))
+            | (Type::Optimizer, Type::Optimizer)
+            | (Type::Schedule, Type::Schedule)
+    );
     if !fits {
         let expected = match param {
             Type::Tensor(t) => t.to_string(),

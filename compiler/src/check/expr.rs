@@ -557,9 +557,10 @@ pub fn cast(
             if t.shape != target.shape {
                 let detail = match (t.shape.numel(), target.shape.numel()) {
                     (Ok(Some(a)), Ok(Some(b))) if a == b => None,
-                    (Ok(Some(a)), Ok(Some(b))) => {
-                        Some(format!("{a} values do not fit {}, which holds {b}", target.shape))
-                    }
+                    (Ok(Some(a)), Ok(Some(b))) => Some(format!(
+                        "{a} values do not fit {}, which holds {b}",
+                        target.shape
+                    )),
                     _ => Some(format!("the shape is {}, not {}", t.shape, target.shape)),
                 };
                 if let Some(detail) = detail {
