@@ -1,4 +1,4 @@
-//! An S-expression view of the tree, for snapshot tests and `dlpc parse`.
+//! An S-expression view of the tree, for snapshot tests.
 //!
 //! Purpose-built rather than `{:#?}`: one line per statement or entry,
 //! operators written as they are in source, spans left out (they are tested

@@ -14,7 +14,7 @@ pub struct FnSig {
     pub name: String,
     pub def: DefId,
     pub params: Vec<ParamSig>,
-    /// `None` when the result type is not written: the body's type is used.
+    /// `None` when no result type is written (an error, E0216).
     pub ret: Option<Type>,
     pub loc: Loc,
     pub is_extern: bool,

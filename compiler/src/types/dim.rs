@@ -288,7 +288,7 @@ mod tests {
         assert_eq!(s("I").add(&s("I")).unwrap().to_string(), "2 * I");
         assert_eq!(s("I").sub(&s("I")).unwrap(), c(0));
         let a = s("a").add(&c(1)).unwrap();
-        assert_eq!(a.mul(&a).unwrap().to_string(), "a * a + 2 * a + 1");
+        assert_eq!(a.mul(&a).unwrap().to_string(), "2 * a + a * a + 1");
     }
 
     #[test]
