@@ -40,6 +40,8 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Serve editors as a Language Server over stdin/stdout (see the book's editor chapter).
+    Lsp,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -55,5 +57,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { files, format } => check::run(&files, format),
         Command::Fmt { files, check } => fmt::run(&files, check),
+        Command::Lsp => dlpc::lsp::run(),
     }
 }

@@ -16,6 +16,7 @@
 
 pub mod check;
 pub mod diagnostic;
+pub mod ide;
 pub mod load;
 mod render;
 pub mod resolve;

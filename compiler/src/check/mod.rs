@@ -25,6 +25,8 @@ mod written;
 
 pub use error::CheckError;
 pub use signature::{FnSig, ParamKind, ParamSig};
+/// The settings a `train` block accepts, each with what it holds (for the editor).
+pub use train::SETTINGS as TRAIN_SETTINGS;
 
 use crate::diagnostic::Loc;
 use crate::load::Program;
