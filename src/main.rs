@@ -3,7 +3,11 @@
 
 mod check;
 mod fmt;
+mod graph;
 mod loader;
+mod program;
+mod run;
+mod runs;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -42,6 +46,62 @@ enum Command {
     },
     /// Serve editors as a Language Server over stdin/stdout (see the book's editor chapter).
     Lsp,
+    /// Train a program: compile, read the data, run the train block, record the run.
+    Run {
+        /// The .dlp program.
+        file: PathBuf,
+        /// Which train block (the first if omitted).
+        #[arg(long)]
+        train: Option<String>,
+        /// Where to compute: cpu, gpu or auto (this version: cpu).
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Override the train block's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Continue the run recorded in this folder (runs/<id>).
+        #[arg(long)]
+        resume: Option<PathBuf>,
+        /// Where run records go.
+        #[arg(long, default_value = "runs")]
+        runs: PathBuf,
+        /// Stop after this many epochs in total, leaving the run resumable.
+        #[arg(long)]
+        stop_after: Option<u64>,
+    },
+    /// Print the training step's IR as Graphviz DOT (or text with --text).
+    Graph {
+        /// The .dlp program.
+        file: PathBuf,
+        /// Which train block (the first if omitted).
+        #[arg(long)]
+        train: Option<String>,
+        /// The textual IR instead of DOT.
+        #[arg(long)]
+        text: bool,
+        /// The evaluation graph (no backward pass, no update).
+        #[arg(long)]
+        eval: bool,
+    },
+    /// List and inspect run records.
+    Runs {
+        #[command(subcommand)]
+        command: RunsCommand,
+        /// Where run records are.
+        #[arg(long, default_value = "runs", global = true)]
+        runs: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum RunsCommand {
+    /// One line per run: status, epochs, final metrics.
+    List,
+    /// A run's program, data hashes, settings, status and checkpoints.
+    Show {
+        /// The run's id (its folder name under runs/) or folder.
+        id: String,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -57,6 +117,33 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { files, format } => check::run(&files, format),
         Command::Fmt { files, check } => fmt::run(&files, check),
+        Command::Run {
+            file,
+            train,
+            device,
+            seed,
+            resume,
+            runs,
+            stop_after,
+        } => run::run(run::Args {
+            file,
+            train,
+            device,
+            seed,
+            resume,
+            runs,
+            stop_after,
+        }),
+        Command::Graph {
+            file,
+            train,
+            text,
+            eval,
+        } => graph::run(&file, train.as_deref(), text, eval),
+        Command::Runs { command, runs } => match command {
+            RunsCommand::List => runs::list(&runs),
+            RunsCommand::Show { id } => runs::show(&runs, &id),
+        },
         Command::Lsp => dlpc::lsp::run(),
     }
 }

@@ -14,10 +14,14 @@
 //! supply user modules through a [`Loader`] and print diagnostics with
 //! [`render`]/[`render_json`].
 
+pub mod autodiff;
 pub mod check;
 pub mod diagnostic;
 pub mod ide;
+pub mod ir;
 pub mod load;
+pub mod lower;
+pub mod optim;
 mod render;
 pub mod resolve;
 pub mod source;
@@ -28,11 +32,13 @@ pub use check::Checked;
 pub use diagnostic::{Diagnostic, FileId, Loc, Severity};
 pub use load::Program;
 pub use render::{render, render_json};
+pub use resolve::Scopes;
 pub use source::{Loader, NoModules, SourceFile, SourceMap};
 
 /// Everything `dlpc check` computes about one program.
 pub struct Compilation {
     pub program: Program,
+    pub scopes: Scopes,
     pub checked: Checked,
     /// Every problem found, in the order of the files and then of the source.
     pub diagnostics: Vec<Diagnostic>,
@@ -56,6 +62,7 @@ pub fn compile(name: &str, text: &str, loader: &mut dyn Loader) -> Compilation {
     diagnostics.dedup();
     Compilation {
         program,
+        scopes,
         checked,
         diagnostics,
     }

@@ -1,10 +1,20 @@
-//! The dlp runtime.
+//! The dlp runtime: executes what the compiler produced.
 //!
-//! This crate will hold everything that waits on the world: the backends
-//! (the reference interpreter, Cranelift-JIT CPU kernels, WGSL through wgpu),
-//! data sources and the loader, the training loop, checkpoints and run
-//! records. The compiler (`dlp-compiler`) stays pure and hands the runtime one
-//! serialisable value, the compiled step.
-//!
-//! It is empty until the IR and the training loop land (see the book's
-//! `internals/architecture.md` for the planned shape).
+//! - [`interp`]: the reference interpreter (the oracle for every backend);
+//! - [`data`]: data sources (CSV, IDX), shuffling, splits and batches;
+//! - [`init`]: parameter initialisers; [`rng`]: counter-based randomness;
+//! - [`train`]: the training loop (validation, early stopping, keep-best);
+//! - [`checkpoint`]: parameters and optimiser state in safetensors files;
+//! - [`record`]: run records under `runs/`; [`atomic`]: crash-safe writes.
+
+pub mod atomic;
+pub mod checkpoint;
+pub mod data;
+pub mod init;
+pub mod interp;
+pub mod record;
+pub mod rng;
+pub mod tensor;
+pub mod train;
+
+pub use tensor::{Data, Tensor};

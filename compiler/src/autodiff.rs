@@ -1,0 +1,316 @@
+//! Reverse-mode differentiation as a graph transform.
+//!
+//! [`backward`] walks the graph from the loss towards the parameters and
+//! adds, for each node on the way, the nodes that compute its operands'
+//! gradients from its own ("vector-Jacobian products"). [`vjp`] is the one
+//! table of rules: one arm per primitive op. Broadcasting needs no rule of
+//! its own in the other ops: lowering makes every broadcast an explicit
+//! `Broadcast` node, whose rule sums the gradient back over the repeated
+//! axes.
+
+use crate::ir::{BinaryOp, Graph, NodeId, Op, ReduceOp, UnaryOp};
+use std::collections::{HashMap, HashSet};
+
+/// Adds the gradient of the scalar `loss` with respect to each of `wrt`.
+/// A node the loss does not depend on gets a zero gradient.
+pub fn backward(graph: &mut Graph, loss: NodeId, wrt: &[NodeId]) -> Vec<NodeId> {
+    let needed = on_a_path(graph, loss, wrt);
+    let mut grads: HashMap<NodeId, NodeId> = HashMap::new();
+    let seed = graph.full_like(1.0, loss);
+    grads.insert(loss, seed);
+    let order: Vec<NodeId> = graph
+        .topo_order()
+        .into_iter()
+        .filter(|n| n.index() <= loss.index())
+        .rev()
+        .collect();
+    for id in order {
+        let Some(&g) = grads.get(&id) else { continue };
+        if !needed.contains(&id) {
+            continue;
+        }
+        let args = graph.operands(id);
+        let saved = graph.loc;
+        graph.loc = graph.node(id).loc;
+        let contributions = vjp(graph, id, &args, g);
+        graph.loc = saved;
+        for (arg, contribution) in args.iter().zip(contributions) {
+            let Some(c) = contribution else { continue };
+            if !needed.contains(arg) {
+                continue;
+            }
+            let total = match grads.get(arg) {
+                Some(&prev) => graph.binary(BinaryOp::Add, prev, c),
+                None => c,
+            };
+            grads.insert(*arg, total);
+        }
+    }
+    wrt.iter()
+        .map(|w| match grads.get(w) {
+            Some(&g) => g,
+            None => graph.full_like(0.0, *w),
+        })
+        .collect()
+}
+
+/// The nodes that depend on one of `wrt` and that `loss` depends on: only
+/// their gradients are worth computing.
+fn on_a_path(graph: &Graph, loss: NodeId, wrt: &[NodeId]) -> HashSet<NodeId> {
+    let mut from_wrt: HashSet<NodeId> = wrt.iter().copied().collect();
+    for id in graph.topo_order() {
+        if graph.operands(id).iter().any(|a| from_wrt.contains(a)) {
+            from_wrt.insert(id);
+        }
+    }
+    let mut to_loss: HashSet<NodeId> = HashSet::from([loss]);
+    for id in graph.topo_order().into_iter().rev() {
+        if to_loss.contains(&id) {
+            to_loss.extend(graph.operands(id));
+        }
+    }
+    from_wrt.intersection(&to_loss).copied().collect()
+}
+
+/// The gradient of each operand of `id`, given the gradient `g` of its
+/// result; `None` where the op is not differentiable in that operand
+/// (integers, comparisons, conditions, random numbers).
+pub fn vjp(gr: &mut Graph, id: NodeId, args: &[NodeId], g: NodeId) -> Vec<Option<NodeId>> {
+    use BinaryOp as B;
+    use UnaryOp as U;
+    let out = id;
+    let op = gr.node(id).op.clone();
+    let float = |gr: &Graph, n: NodeId| gr.ty(n).dtype.is_float();
+    match op {
+        Op::Input(_)
+        | Op::Param(_)
+        | Op::State(_)
+        | Op::Constant(_)
+        | Op::Iota(_)
+        | Op::Random { .. }
+        | Op::ArgMax(_) => vec![None; args.len()],
+        Op::Unary(u) => {
+            let x = args[0];
+            let d = match u {
+                U::Neg => gr.unary(U::Neg, g),
+                U::Exp => gr.binary(B::Mul, g, out),
+                U::Log => gr.binary(B::Div, g, x),
+                U::Sqrt => {
+                    let two = gr.full_like(2.0, out);
+                    let den = gr.binary(B::Mul, two, out);
+                    gr.binary(B::Div, g, den)
+                }
+                U::Abs => {
+                    let s = gr.unary(U::Sign, x);
+                    gr.binary(B::Mul, g, s)
+                }
+                U::Tanh => {
+                    let one = gr.full_like(1.0, out);
+                    let sq = gr.binary(B::Mul, out, out);
+                    let d = gr.binary(B::Sub, one, sq);
+                    gr.binary(B::Mul, g, d)
+                }
+                U::Sin => {
+                    let c = gr.unary(U::Cos, x);
+                    gr.binary(B::Mul, g, c)
+                }
+                U::Cos => {
+                    let s = gr.unary(U::Sin, x);
+                    let d = gr.binary(B::Mul, g, s);
+                    gr.unary(U::Neg, d)
+                }
+                U::Erf => {
+                    // d/dx erf(x) = 2 / sqrt(pi) * exp(-x^2)
+                    let sq = gr.binary(B::Mul, x, x);
+                    let neg = gr.unary(U::Neg, sq);
+                    let e = gr.unary(U::Exp, neg);
+                    let k = gr.full_like(std::f64::consts::FRAC_2_SQRT_PI, x);
+                    let d = gr.binary(B::Mul, k, e);
+                    gr.binary(B::Mul, g, d)
+                }
+                U::Sign | U::Not => return vec![None],
+            };
+            vec![Some(d)]
+        }
+        Op::Binary(b) => {
+            let (x, y) = (args[0], args[1]);
+            if !float(gr, out) {
+                return vec![None, None];
+            }
+            match b {
+                B::Add => vec![Some(g), Some(g)],
+                B::Sub => vec![Some(g), Some(gr.unary(U::Neg, g))],
+                B::Mul => vec![Some(gr.binary(B::Mul, g, y)), Some(gr.binary(B::Mul, g, x))],
+                B::Div => {
+                    let gx = gr.binary(B::Div, g, y);
+                    let t = gr.binary(B::Mul, gx, out);
+                    vec![Some(gx), Some(gr.unary(U::Neg, t))]
+                }
+                B::Pow => {
+                    // d/dx x^y = y x^(y-1); d/dy x^y = x^y log x
+                    let one = gr.full_like(1.0, y);
+                    let ym1 = gr.binary(B::Sub, y, one);
+                    let p = gr.binary(B::Pow, x, ym1);
+                    let dx = gr.binary(B::Mul, y, p);
+                    let gx = gr.binary(B::Mul, g, dx);
+                    let lx = gr.unary(U::Log, x);
+                    let dy = gr.binary(B::Mul, out, lx);
+                    let gy = gr.binary(B::Mul, g, dy);
+                    vec![Some(gx), Some(gy)]
+                }
+                B::Max | B::Min => {
+                    // Ties send the gradient to the first operand.
+                    let pick = if b == B::Max { B::Ge } else { B::Le };
+                    let first = gr.binary(pick, x, y);
+                    let zero = gr.full_like(0.0, g);
+                    let gx = gr.op(Op::Select, &[first, g, zero]);
+                    let gy = gr.op(Op::Select, &[first, zero, g]);
+                    vec![Some(gx), Some(gy)]
+                }
+                // x % y = x - y * floor(x / y): slope 1 in x, piecewise
+                // constant in y almost everywhere except for the floor term.
+                B::Rem => vec![Some(g), None],
+                _ => vec![None, None],
+            }
+        }
+        Op::Select => {
+            let c = args[0];
+            let zero = gr.full_like(0.0, g);
+            let ga = gr.op(Op::Select, &[c, g, zero]);
+            let gb = gr.op(Op::Select, &[c, zero, g]);
+            vec![None, Some(ga), Some(gb)]
+        }
+        Op::Cast => {
+            let x = args[0];
+            if float(gr, x) && float(gr, out) {
+                let dtype = gr.ty(x).dtype;
+                vec![Some(gr.cast(g, dtype))]
+            } else {
+                vec![None]
+            }
+        }
+        Op::Reduce { op, axes } => {
+            let x = args[0];
+            let x_shape = gr.ty(x).shape.clone();
+            let kept: Vec<usize> = keepdims_shape(&x_shape, &axes);
+            let gk = gr.reshape(g, &kept);
+            let gb = gr.broadcast_to(gk, &x_shape);
+            match op {
+                ReduceOp::Sum => vec![Some(gb)],
+                ReduceOp::Max | ReduceOp::Min => {
+                    // Split the gradient evenly between tied extremes.
+                    let ok = gr.reshape(out, &kept);
+                    let ob = gr.broadcast_to(ok, &x_shape);
+                    let hit = gr.binary(B::Eq, x, ob);
+                    let dtype = gr.ty(x).dtype;
+                    let mask = gr.cast(hit, dtype);
+                    let count = gr.reduce(ReduceOp::Sum, mask, axes.clone());
+                    let ck = gr.reshape(count, &kept);
+                    let cb = gr.broadcast_to(ck, &x_shape);
+                    let share = gr.binary(B::Div, mask, cb);
+                    vec![Some(gr.binary(B::Mul, gb, share))]
+                }
+            }
+        }
+        Op::Broadcast => {
+            let shape = gr.ty(args[0]).shape.clone();
+            vec![Some(gr.sum_to(g, &shape))]
+        }
+        Op::Reshape => {
+            let shape = gr.ty(args[0]).shape.clone();
+            vec![Some(gr.reshape(g, &shape))]
+        }
+        Op::Permute(perm) => {
+            let mut inverse = vec![0; perm.len()];
+            for (i, &p) in perm.iter().enumerate() {
+                inverse[p] = i;
+            }
+            vec![Some(gr.op(Op::Permute(inverse), &[g]))]
+        }
+        Op::Concat(axis) => {
+            let mut start = 0;
+            args.iter()
+                .map(|&a| {
+                    let n = gr.ty(a).shape[axis];
+                    let s = gr.op(
+                        Op::Slice {
+                            axis,
+                            start,
+                            end: start + n,
+                        },
+                        &[g],
+                    );
+                    start += n;
+                    Some(s)
+                })
+                .collect()
+        }
+        Op::Slice { axis, start, end } => {
+            let x_ty = gr.ty(args[0]).clone();
+            let mut parts = Vec::new();
+            for (from, to) in [(0, start), (end, x_ty.shape[axis])] {
+                let mut shape = x_ty.shape.clone();
+                shape[axis] = to - from;
+                let c = gr.constant(0.0, x_ty.dtype);
+                parts.push((from, gr.broadcast_to(c, &shape)));
+            }
+            let pieces: Vec<NodeId> = [parts[0].1, g, parts[1].1]
+                .into_iter()
+                .filter(|&p| gr.ty(p).shape[axis] > 0)
+                .collect();
+            vec![Some(gr.op(Op::Concat(axis), &pieces))]
+        }
+        Op::MatMul => {
+            let (a, b) = (args[0], args[1]);
+            let bt = transpose_last(gr, b);
+            let at = transpose_last(gr, a);
+            vec![
+                Some(gr.op(Op::MatMul, &[g, bt])),
+                Some(gr.op(Op::MatMul, &[at, g])),
+            ]
+        }
+        Op::Conv { stride, pad } => {
+            let (x, w) = (args[0], args[1]);
+            let (xt, wt) = (gr.ty(x).clone(), gr.ty(w).clone());
+            vec![
+                Some(gr.add(Op::ConvInputGrad { stride, pad }, &[g, w], xt)),
+                Some(gr.add(Op::ConvWeightGrad { stride, pad }, &[x, g], wt)),
+            ]
+        }
+        Op::Pool { kind, k, stride } => {
+            let x = args[0];
+            let xt = gr.ty(x).clone();
+            vec![Some(gr.add(Op::PoolGrad { kind, k, stride }, &[x, g], xt))]
+        }
+        Op::Gather => {
+            let (table, ids) = (args[0], args[1]);
+            let tt = gr.ty(table).clone();
+            vec![Some(gr.add(Op::ScatterAdd, &[ids, g], tt)), None]
+        }
+        Op::ConvInputGrad { .. }
+        | Op::ConvWeightGrad { .. }
+        | Op::PoolGrad { .. }
+        | Op::ScatterAdd => {
+            panic!(
+                "internal error: second derivatives of {} are not supported",
+                op.name()
+            )
+        }
+    }
+}
+
+fn keepdims_shape(shape: &[usize], axes: &[usize]) -> Vec<usize> {
+    shape
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| if axes.contains(&i) { 1 } else { d })
+        .collect()
+}
+
+/// Swaps the last two axes.
+pub fn transpose_last(gr: &mut Graph, a: NodeId) -> NodeId {
+    let rank = gr.ty(a).shape.len();
+    let mut perm: Vec<usize> = (0..rank).collect();
+    perm.swap(rank - 2, rank - 1);
+    gr.op(Op::Permute(perm), &[a])
+}

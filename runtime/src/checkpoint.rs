@@ -1,0 +1,166 @@
+//! Checkpoints: parameters and optimiser state in one safetensors file.
+//!
+//! Parameters are stored under their paths (`h.w`, `logits.b`), so other
+//! tools can read a dlp model directly; optimiser state under
+//! `optimizer/<name>` (`optimizer/m.h.w`: a `/` never occurs in a path);
+//! where training was (epoch, step, ...) in the file's string metadata.
+//! Files are written atomically.
+
+use crate::atomic;
+use crate::tensor::{Data, Tensor};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+const STATE_PREFIX: &str = "optimizer/";
+pub const FORMAT: &str = "dlp-checkpoint-1";
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Checkpoint {
+    pub params: HashMap<String, Tensor>,
+    pub states: HashMap<String, Tensor>,
+    pub meta: BTreeMap<String, String>,
+}
+
+fn bytes(t: &Tensor) -> (Dtype, Vec<u8>) {
+    match &t.data {
+        Data::F32(v) => (Dtype::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        Data::F64(v) => (Dtype::F64, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        Data::I32(v) => (Dtype::I32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        Data::Bool(v) => (Dtype::BOOL, v.iter().map(|&x| u8::from(x)).collect()),
+    }
+}
+
+fn tensor(view: &TensorView) -> Result<Tensor, String> {
+    let raw = view.data();
+    let shape = view.shape().to_vec();
+    let data = match view.dtype() {
+        Dtype::F32 => Data::F32(
+            raw.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ),
+        Dtype::F64 => Data::F64(
+            raw.chunks_exact(8)
+                .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                .collect(),
+        ),
+        Dtype::I32 => Data::I32(
+            raw.chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ),
+        Dtype::BOOL => Data::Bool(raw.iter().map(|&b| b != 0).collect()),
+        other => return Err(format!("tensors of type {other:?} are not supported")),
+    };
+    Ok(Tensor::new(shape, data))
+}
+
+/// Writes `ck` to `path` atomically.
+pub fn save(path: &Path, ck: &Checkpoint) -> Result<(), String> {
+    let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, t) in &ck.params {
+        let (dtype, data) = bytes(t);
+        owned.push((name.clone(), dtype, t.shape.clone(), data));
+    }
+    for (name, t) in &ck.states {
+        let (dtype, data) = bytes(t);
+        owned.push((
+            format!("{STATE_PREFIX}{name}"),
+            dtype,
+            t.shape.clone(),
+            data,
+        ));
+    }
+    let mut views = Vec::with_capacity(owned.len());
+    for (name, dtype, shape, data) in &owned {
+        let view =
+            TensorView::new(*dtype, shape.clone(), data).map_err(|e| format!("{name}: {e:?}"))?;
+        views.push((name.clone(), view));
+    }
+    let mut meta: HashMap<String, String> = ck.meta.clone().into_iter().collect();
+    meta.insert("format".into(), FORMAT.into());
+    let buffer =
+        safetensors::tensor::serialize(views, &Some(meta)).map_err(|e| format!("{e:?}"))?;
+    atomic::write(path, &buffer).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+pub fn load(path: &Path) -> Result<Checkpoint, String> {
+    let buffer = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let file = SafeTensors::deserialize(&buffer)
+        .map_err(|e| format!("{} is not a safetensors file: {e:?}", path.display()))?;
+    let (_, header) = SafeTensors::read_metadata(&buffer)
+        .map_err(|e| format!("{} is not a safetensors file: {e:?}", path.display()))?;
+    let meta: BTreeMap<String, String> = header
+        .metadata()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    if meta.get("format").map(String::as_str) != Some(FORMAT) {
+        return Err(format!("{} is not a dlp checkpoint", path.display()));
+    }
+    let mut ck = Checkpoint {
+        meta,
+        ..Checkpoint::default()
+    };
+    for (name, view) in file.tensors() {
+        let t = tensor(&view).map_err(|e| format!("{}: `{name}`: {e}", path.display()))?;
+        match name.strip_prefix(STATE_PREFIX) {
+            Some(state) => ck.states.insert(state.to_string(), t),
+            None => ck.params.insert(name, t),
+        };
+    }
+    Ok(ck)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_params_state_and_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("last.safetensors");
+        let mut ck = Checkpoint::default();
+        ck.params.insert(
+            "h.w".into(),
+            Tensor::f32(vec![2, 3], vec![1.0, -2.0, 3.5, 0.0, 1e-8, -0.0]),
+        );
+        ck.params
+            .insert("h.b".into(), Tensor::f64(vec![2], vec![0.25, 7.0]));
+        ck.states
+            .insert("m.h.w".into(), Tensor::f32(vec![2, 3], vec![0.5; 6]));
+        ck.meta.insert("epoch".into(), "3".into());
+        save(&path, &ck).unwrap();
+        let back = load(&path).unwrap();
+        assert_eq!(back.params, ck.params);
+        assert_eq!(back.states, ck.states);
+        assert_eq!(back.meta.get("epoch").map(String::as_str), Some("3"));
+    }
+
+    #[test]
+    fn a_torn_write_leaves_the_previous_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("last.safetensors");
+        let mut ck = Checkpoint::default();
+        ck.params
+            .insert("w".into(), Tensor::f32(vec![1], vec![1.0]));
+        save(&path, &ck).unwrap();
+        // A process that dies mid-write leaves only its temporary file.
+        std::fs::write(
+            dir.path().join(".last.safetensors.tmp-999"),
+            b"\x10\x00\x00",
+        )
+        .unwrap();
+        assert_eq!(load(&path).unwrap().params, ck.params);
+    }
+
+    #[test]
+    fn rejects_files_that_are_not_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.safetensors");
+        std::fs::write(&path, b"not a checkpoint").unwrap();
+        assert!(load(&path).unwrap_err().contains("not a safetensors file"));
+    }
+}

@@ -1,0 +1,252 @@
+//! Data: reading a dataset's sources, shuffling, splitting and batching.
+//!
+//! The compiler says which raw values each field needs ([`Feed`]s: CSV
+//! columns, IDX records) with their dtype and per-sample shape; this module
+//! reads them into one tensor per feed (`[samples, ..shape]`), checks every
+//! value (numbers parse, labels lie in `0..n`, files are complete), then
+//! splits and batches. Field arithmetic (`/ 16.0`) is part of the step
+//! graph, not done here. Every error names the file, the line or record,
+//! and the field.
+
+mod csv;
+mod idx;
+
+use crate::rng;
+use crate::tensor::{Data, Tensor};
+use dlp_compiler::lower::value::{Read, Source};
+use dlp_compiler::lower::{DatasetSpec, Feed, SourceSpec};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A problem with a data file, and where it is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataError {
+    pub file: PathBuf,
+    /// "line 12" (CSV, 1-based, counting the header) or "record 7" (IDX, 0-based).
+    pub place: Option<String>,
+    /// The dataset field and, for CSV, the column.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(p) = &self.place {
+            write!(f, ", {p}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ", {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for DataError {}
+
+impl DataError {
+    pub fn new(file: &Path, message: impl Into<String>) -> DataError {
+        DataError {
+            file: file.to_path_buf(),
+            place: None,
+            field: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// Samples with one tensor per feed, all with the same number of rows.
+#[derive(Clone, Debug, Default)]
+pub struct Samples {
+    pub len: usize,
+    pub feeds: Vec<(String, Tensor)>,
+}
+
+impl Samples {
+    /// The rows `rows` of every feed, in that order.
+    pub fn rows(&self, rows: &[usize]) -> Samples {
+        let feeds = self
+            .feeds
+            .iter()
+            .map(|(name, t)| {
+                let width: usize = t.shape[1..].iter().product();
+                let mut shape = t.shape.clone();
+                shape[0] = rows.len();
+                let index = rows.iter().flat_map(|&r| r * width..(r + 1) * width);
+                let data = match &t.data {
+                    Data::F32(v) => Data::F32(index.map(|i| v[i]).collect()),
+                    Data::F64(v) => Data::F64(index.map(|i| v[i]).collect()),
+                    Data::I32(v) => Data::I32(index.map(|i| v[i]).collect()),
+                    Data::Bool(v) => Data::Bool(index.map(|i| v[i]).collect()),
+                };
+                (name.clone(), Tensor::new(shape, data))
+            })
+            .collect();
+        Samples {
+            len: rows.len(),
+            feeds,
+        }
+    }
+}
+
+/// A loaded dataset: its splits (or the whole under `None`) and the
+/// content hash of every file read.
+#[derive(Clone, Debug, Default)]
+pub struct Loaded {
+    pub name: String,
+    pub parts: Vec<(Option<String>, Samples)>,
+    pub files: Vec<(PathBuf, String)>,
+}
+
+impl Loaded {
+    pub fn part(&self, split: Option<&str>) -> Option<&Samples> {
+        self.parts
+            .iter()
+            .find(|(s, _)| s.as_deref() == split)
+            .map(|(_, p)| p)
+    }
+}
+
+/// Reads a dataset; paths are relative to `base` (the program's folder).
+pub fn load(spec: &DatasetSpec, base: &Path) -> Result<Loaded, DataError> {
+    let mut loaded = Loaded {
+        name: spec.name.clone(),
+        ..Loaded::default()
+    };
+    match &spec.source {
+        SourceSpec::PerSplit(sources) => {
+            for (split, source) in sources {
+                let samples = read(spec, Some(source), base, &mut loaded.files)?;
+                loaded.parts.push((Some(split.clone()), samples));
+            }
+        }
+        SourceSpec::One(source) => {
+            let all = read(spec, Some(source), base, &mut loaded.files)?;
+            loaded.parts = split(spec, all);
+        }
+        SourceSpec::None => {
+            let all = read(spec, None, base, &mut loaded.files)?;
+            loaded.parts = split(spec, all);
+        }
+    }
+    Ok(loaded)
+}
+
+/// Reads every feed of the dataset from `source` (CSV columns) or its own
+/// file (IDX), and checks that they agree on the number of samples.
+fn read(
+    spec: &DatasetSpec,
+    source: Option<&Source>,
+    base: &Path,
+    files: &mut Vec<(PathBuf, String)>,
+) -> Result<Samples, DataError> {
+    let mut feeds = Vec::new();
+    let mut first: Option<(usize, PathBuf)> = None;
+    let csv_feeds: Vec<&Feed> = spec
+        .feeds
+        .iter()
+        .filter(|f| matches!(f.read, Read::Columns { .. }))
+        .collect();
+    if !csv_feeds.is_empty() {
+        let Some(Source::Csv {
+            path,
+            header,
+            delimiter,
+        }) = source
+        else {
+            return Err(DataError::new(
+                base,
+                format!(
+                    "dataset `{}` reads CSV columns but has no CSV source",
+                    spec.name
+                ),
+            ));
+        };
+        let file = base.join(path);
+        let bytes = read_file(&file, files)?;
+        let table = csv::read(&file, &bytes, *header, *delimiter, &csv_feeds)?;
+        first = Some((table.len, file));
+        feeds.extend(table.feeds);
+    }
+    for feed in spec.feeds.iter() {
+        let Read::Idx { path } = &feed.read else {
+            continue;
+        };
+        let file = base.join(path);
+        let bytes = read_file(&file, files)?;
+        let t = idx::read(&file, &bytes, feed)?;
+        let n = t.shape[0];
+        match &first {
+            Some((m, other)) if *m != n => {
+                return Err(DataError::new(
+                    &file,
+                    format!(
+                        "has {n} records but {} has {m}: every field needs one value per sample",
+                        other.display()
+                    ),
+                ))
+            }
+            Some(_) => {}
+            None => first = Some((n, file.clone())),
+        }
+        feeds.push((feed.name.clone(), t));
+    }
+    // Keep the feeds in the compiler's order.
+    feeds.sort_by_key(|(name, _)| spec.feeds.iter().position(|f| &f.name == name));
+    Ok(Samples {
+        len: first.map_or(0, |(n, _)| n),
+        feeds,
+    })
+}
+
+fn read_file(path: &Path, files: &mut Vec<(PathBuf, String)>) -> Result<Vec<u8>, DataError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| DataError::new(path, format!("cannot read the file: {e}")))?;
+    if !files.iter().any(|(p, _)| p == path) {
+        let hash = Sha256::digest(&bytes);
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        files.push((path.to_path_buf(), format!("sha256:{hex}")));
+    }
+    Ok(bytes)
+}
+
+/// Shuffles (when the dataset says so) and cuts into the named fractions.
+/// Split sizes are rounded down, and the last split takes the remainder.
+fn split(spec: &DatasetSpec, all: Samples) -> Vec<(Option<String>, Samples)> {
+    if spec.splits.is_empty() {
+        return vec![(None, all)];
+    }
+    let n = all.len;
+    let order: Vec<usize> = match spec.shuffle {
+        Some(seed) => rng::permutation(n, seed as u32, rng::stream_of("split"), 0),
+        None => (0..n).collect(),
+    };
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for (i, (name, fraction)) in spec.splits.iter().enumerate() {
+        let end = if i + 1 == spec.splits.len() {
+            n
+        } else {
+            (start + (fraction * n as f64).floor() as usize).min(n)
+        };
+        parts.push((Some(name.clone()), all.rows(&order[start..end])));
+        start = end;
+    }
+    parts
+}
+
+/// Checks one value against a feed's dtype and class count; returns it as
+/// stored (class labels and integers as exact integers).
+pub fn check_value(v: f64, feed: &Feed) -> Result<f64, String> {
+    if let Some(n) = feed.classes {
+        if v.fract() != 0.0 || v < 0.0 || v >= n as f64 {
+            return Err(format!("label {v} is not a class in 0..{n} (`class({n})`)"));
+        }
+    } else if feed.dtype == dlp_compiler::ir::DType::I32
+        && (v.fract() != 0.0 || v.abs() > i32::MAX as f64)
+    {
+        return Err(format!("{v} is not a whole number"));
+    }
+    Ok(v)
+}

@@ -1,0 +1,107 @@
+//! Host tensors: a shape and row-major data of one element type.
+
+use dlp_compiler::ir::{DType, TensorTy};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Data {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    I32(Vec<i32>),
+    Bool(Vec<bool>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    pub shape: Vec<usize>,
+    pub data: Data,
+}
+
+impl Tensor {
+    pub fn new(shape: Vec<usize>, data: Data) -> Tensor {
+        Tensor { shape, data }
+    }
+
+    pub fn f32(shape: Vec<usize>, values: Vec<f32>) -> Tensor {
+        Tensor::new(shape, Data::F32(values))
+    }
+
+    pub fn f64(shape: Vec<usize>, values: Vec<f64>) -> Tensor {
+        Tensor::new(shape, Data::F64(values))
+    }
+
+    pub fn i32(shape: Vec<usize>, values: Vec<i32>) -> Tensor {
+        Tensor::new(shape, Data::I32(values))
+    }
+
+    pub fn scalar_f32(v: f32) -> Tensor {
+        Tensor::f32(Vec::new(), vec![v])
+    }
+
+    pub fn scalar_i32(v: i32) -> Tensor {
+        Tensor::i32(Vec::new(), vec![v])
+    }
+
+    /// Zeros (false) of a type.
+    pub fn zeros(ty: &TensorTy) -> Tensor {
+        Tensor::from_f64(ty, vec![0.0; ty.numel()])
+    }
+
+    /// Values given as f64, stored in `ty`'s dtype.
+    pub fn from_f64(ty: &TensorTy, values: Vec<f64>) -> Tensor {
+        let data = match ty.dtype {
+            DType::F32 => Data::F32(values.iter().map(|&v| v as f32).collect()),
+            DType::F64 => Data::F64(values),
+            DType::I32 => Data::I32(values.iter().map(|&v| v as i32).collect()),
+            DType::Bool => Data::Bool(values.iter().map(|&v| v != 0.0).collect()),
+        };
+        Tensor::new(ty.shape.clone(), data)
+    }
+
+    pub fn dtype(&self) -> DType {
+        match self.data {
+            Data::F32(_) => DType::F32,
+            Data::F64(_) => DType::F64,
+            Data::I32(_) => DType::I32,
+            Data::Bool(_) => DType::Bool,
+        }
+    }
+
+    pub fn ty(&self) -> TensorTy {
+        TensorTy::new(self.dtype(), self.shape.clone())
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.data {
+            Data::F32(v) => v.len(),
+            Data::F64(v) => v.len(),
+            Data::I32(v) => v.len(),
+            Data::Bool(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every element as f64.
+    pub fn to_f64(&self) -> Vec<f64> {
+        match &self.data {
+            Data::F32(v) => v.iter().map(|&x| x as f64).collect(),
+            Data::F64(v) => v.clone(),
+            Data::I32(v) => v.iter().map(|&x| x as f64).collect(),
+            Data::Bool(v) => v.iter().map(|&x| f64::from(u8::from(x))).collect(),
+        }
+    }
+
+    /// The one element of a scalar (or the first element).
+    pub fn item(&self) -> f64 {
+        self.to_f64().first().copied().unwrap_or(f64::NAN)
+    }
+
+    pub fn as_f32(&self) -> Option<&[f32]> {
+        match &self.data {
+            Data::F32(v) => Some(v),
+            _ => None,
+        }
+    }
+}

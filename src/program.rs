@@ -1,0 +1,66 @@
+//! Reading and checking a program for the commands that go on to lower
+//! it (`run`, `graph`): errors are printed and stop the command.
+
+use crate::loader::FsLoader;
+use dlp_compiler::{compile, render, Compilation, Diagnostic};
+use std::io::IsTerminal;
+use std::path::Path;
+
+pub fn color() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// The checked program at `path`, or `None` after printing why not.
+pub fn load(path: &Path) -> Option<Compilation> {
+    let name = path.display().to_string();
+    let text = match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!(
+                    "error: {name} is not UTF-8 text (invalid byte at offset {})",
+                    e.utf8_error().valid_up_to()
+                );
+                return None;
+            }
+        },
+        Err(e) => {
+            eprintln!("error: cannot read {name}: {e}");
+            return None;
+        }
+    };
+    let comp = compile(&name, &text, &mut FsLoader);
+    for d in &comp.diagnostics {
+        eprint!("{}", render(d, &comp.program.sources, color()));
+    }
+    let errors = comp.diagnostics.iter().filter(|d| d.is_error()).count();
+    if errors > 0 {
+        eprintln!(
+            "error: {errors} error{} in {name}: nothing was run",
+            if errors == 1 { "" } else { "s" }
+        );
+        return None;
+    }
+    Some(comp)
+}
+
+/// Prints a diagnostic found after checking (while lowering).
+pub fn report(comp: &Compilation, d: &Diagnostic) {
+    eprint!("{}", render(d, &comp.program.sources, color()));
+}
+
+/// The program's own files (not the stdlib), named relative to the root
+/// file's folder, for the run record.
+pub fn files(comp: &Compilation, root: &Path) -> Vec<(String, String)> {
+    let base = root.parent().unwrap_or(Path::new(""));
+    comp.program
+        .sources
+        .iter()
+        .filter(|(_, f)| !f.is_stdlib)
+        .map(|(_, f)| {
+            let p = Path::new(&f.name);
+            let rel = p.strip_prefix(base).unwrap_or(p);
+            (rel.display().to_string(), f.text.clone())
+        })
+        .collect()
+}

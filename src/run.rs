@@ -1,0 +1,194 @@
+//! `dlpc run`: train a program's `train` block and record the run.
+
+use crate::program;
+use dlp_compiler::lower::TrainPlan;
+use dlp_runtime::record::RunRecord;
+use dlp_runtime::train::{self, Job, Metrics, Observer, Options, TrainError};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub struct Args {
+    pub file: PathBuf,
+    pub train: Option<String>,
+    pub device: String,
+    pub seed: Option<u64>,
+    pub resume: Option<PathBuf>,
+    pub runs: PathBuf,
+    pub stop_after: Option<u64>,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    if args.device != "cpu" && args.device != "auto" {
+        eprintln!("error: device `{}` is not available yet: this version trains on the CPU (`--device cpu`)", args.device);
+        return ExitCode::FAILURE;
+    }
+    let Some(comp) = program::load(&args.file) else {
+        return ExitCode::FAILURE;
+    };
+    let job = Job {
+        comp: &comp,
+        train: args.train.clone(),
+        base: train::base_of(&args.file),
+        program: program::files(&comp, &args.file),
+    };
+    let opts = Options {
+        runs: args.runs.clone(),
+        resume: args.resume.clone(),
+        seed: args.seed,
+        stop_after: args.stop_after,
+    };
+    let mut printer = Printer::new();
+    match train::train(&job, &opts, &mut printer) {
+        Ok(summary) => {
+            printer.finish();
+            if !summary.final_metrics.is_empty() {
+                println!();
+                print_table(&summary.final_metrics);
+            }
+            println!(
+                "\nrun {} {} after {} epochs ({} steps) in {:.1} s, {:.0} samples/s\nrecord: {}",
+                summary.run_id,
+                summary.status,
+                summary.epochs,
+                summary.steps,
+                summary.seconds,
+                summary.samples_per_s,
+                summary.dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            printer.finish();
+            match &e {
+                TrainError::Program(d) => program::report(&comp, d),
+                other => eprintln!("error: {other}"),
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Final metrics: one row per split, one column per metric.
+fn print_table(rows: &[(String, Metrics)]) {
+    let names: Vec<&str> = rows[0].1.iter().map(|(n, _)| n.as_str()).collect();
+    let width = rows.iter().map(|(s, _)| s.len()).max().unwrap_or(4).max(4);
+    let mut header = format!("{:width$}", "data");
+    for n in &names {
+        header.push_str(&format!("  {n:>10}"));
+    }
+    println!("{header}");
+    for (split, metrics) in rows {
+        let mut line = format!("{split:width$}");
+        for (_, v) in metrics {
+            line.push_str(&format!("  {v:>10.4}"));
+        }
+        println!("{line}");
+    }
+}
+
+fn metrics_text(m: &Metrics) -> String {
+    m.iter()
+        .map(|(n, v)| format!("{n} {v:.4}"))
+        .collect::<Vec<_>>()
+        .join("  ")
+}
+
+/// Progress on a terminal (a bar per epoch), plain lines otherwise.
+struct Printer {
+    bar: Option<ProgressBar>,
+    tty: bool,
+    epochs: u64,
+}
+
+impl Printer {
+    fn new() -> Printer {
+        Printer {
+            bar: None,
+            tty: std::io::stderr().is_terminal(),
+            epochs: 0,
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Printer {
+    fn started(
+        &mut self,
+        run: &RunRecord,
+        plan: &TrainPlan,
+        steps_per_epoch: u64,
+        epochs: u64,
+        resumed_at: u64,
+    ) {
+        self.epochs = epochs;
+        let resumed = if resumed_at > 0 {
+            format!(", resuming after epoch {resumed_at}")
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "training `{}` ({}) on {}: {} parameters, {epochs} epochs of {steps_per_epoch} steps, batch {}{resumed}",
+            plan.name,
+            plan.model,
+            plan.data,
+            plan.params.iter().map(|p| p.shape.iter().product::<usize>()).sum::<usize>(),
+            plan.batch
+        );
+        eprintln!("record: {}", run.dir.display());
+        if self.tty {
+            let bar = ProgressBar::new(epochs * steps_per_epoch);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:30} epoch {msg}  {pos}/{len} steps  {per_sec}  eta {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.set_position(resumed_at * steps_per_epoch);
+            self.bar = Some(bar);
+        }
+    }
+
+    fn step(&mut self, epoch: u64, _step: u64, loss: f64) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{epoch}/{}  loss {loss:.4}", self.epochs));
+            bar.inc(1);
+        }
+    }
+
+    fn epoch(
+        &mut self,
+        epoch: u64,
+        train: &Metrics,
+        validation: Option<&(String, Metrics)>,
+        seconds: f64,
+        rate: f64,
+    ) {
+        let mut line = format!(
+            "epoch {epoch:>3}/{}  train {}",
+            self.epochs,
+            metrics_text(train)
+        );
+        if let Some((name, m)) = validation {
+            line.push_str(&format!("  |  {name} {}", metrics_text(m)));
+        }
+        line.push_str(&format!("  ({seconds:.2} s, {rate:.0} samples/s)"));
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    fn note(&mut self, message: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(message),
+            None => eprintln!("{message}"),
+        }
+    }
+}
