@@ -33,15 +33,16 @@ pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
-/// Appends one line and flushes it to disk: a log that survives a crash
+/// Appends lines and flushes them to disk: a log that survives a crash
 /// up to its last complete line.
-pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
-    let mut f = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    f.write_all(line.as_bytes())?;
-    f.write_all(b"\n")?;
+pub fn append_lines(path: &Path, lines: &[String]) -> io::Result<()> {
+    let mut text = String::new();
+    for l in lines {
+        text.push_str(l);
+        text.push('\n');
+    }
+    let mut f = fs::OpenOptions::new().create(true).append(true).open(path)?;
+    f.write_all(text.as_bytes())?;
     f.sync_data()
 }
 

@@ -10,8 +10,9 @@
 //!   (`keep_best`), `epoch-N.safetensors` (`checkpoint_every`);
 //! - `summary.json`: how the run ended and its final metrics.
 //!
-//! JSON files are written atomically; the log is appended line by line and
-//! synced, so a crash loses at most the line being written.
+//! JSON files are written atomically; the log is appended and synced at
+//! the end of every epoch, before the epoch's checkpoint, so a crash loses
+//! only the unfinished epoch, which a resumed run repeats anyway.
 
 use crate::atomic;
 use serde_json::{json, Value};
@@ -94,9 +95,10 @@ impl RunRecord {
         atomic::write(&self.dir.join(file), format!("{text}\n").as_bytes())
     }
 
-    /// Appends one line to `metrics.jsonl`.
-    pub fn log(&self, entry: &Value) -> io::Result<()> {
-        atomic::append_line(&self.dir.join(METRICS), &entry.to_string())
+    /// Appends lines to `metrics.jsonl` and syncs them to disk.
+    pub fn log(&self, entries: &[Value]) -> io::Result<()> {
+        let lines: Vec<String> = entries.iter().map(Value::to_string).collect();
+        atomic::append_lines(&self.dir.join(METRICS), &lines)
     }
 
     /// Drops the log lines of epochs after `epoch` (work a crash or a stop
@@ -205,7 +207,7 @@ mod tests {
         let r = RunRecord::create(dir.path(), "t", &[("a.dlp".into(), "x".into())], &json!({}))
             .unwrap();
         for e in 1..=3 {
-            r.log(&json!({"kind": "epoch", "epoch": e})).unwrap();
+            r.log(&[json!({"kind": "epoch", "epoch": e})]).unwrap();
         }
         r.truncate_log_after(2).unwrap();
         let text = fs::read_to_string(r.dir.join(METRICS)).unwrap();

@@ -270,6 +270,8 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
         );
         let mut sums: Vec<(String, f64)> = Vec::new();
         let mut steps_done = 0u64;
+        // This epoch's log lines, written with its checkpoint.
+        let mut log: Vec<Value> = Vec::new();
         for (i, rows) in order.chunks_exact(plan.batch).enumerate() {
             if progress.step >= total_steps {
                 break;
@@ -315,7 +317,8 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
                 }
             }
             if !loss.is_finite() {
-                record.log(&json!({"kind": "step", "epoch": epoch, "step": progress.step + 1, "loss": Value::Null, "lr": lr}))?;
+                log.push(json!({"kind": "step", "epoch": epoch, "step": progress.step + 1, "loss": Value::Null, "lr": lr}));
+                record.log(&log)?;
                 return Err(TrainError::Run(format!(
                     "the loss became {loss} at epoch {epoch}, step {}: try a lower learning rate or `clip_grad_norm`",
                     progress.step + 1
@@ -326,7 +329,7 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
             progress.step += 1;
             steps_done += 1;
             trained_samples += plan.batch;
-            record.log(&json!({"kind": "step", "epoch": epoch, "step": progress.step, "loss": loss, "lr": lr}))?;
+            log.push(json!({"kind": "step", "epoch": epoch, "step": progress.step, "loss": loss, "lr": lr}));
             add_into(&mut sums, &values, 1.0);
             obs.step(epoch, i as u64 + 1, loss);
         }
@@ -338,7 +341,7 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
         for (n, v) in &train_metrics {
             entry[n] = json!(v);
         }
-        record.log(&entry)?;
+        log.push(entry);
 
         // Validation, early stopping, keep-best.
         let mut validation = None;
@@ -350,7 +353,7 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
                 for (n, x) in &metrics {
                     entry[n] = json!(x);
                 }
-                record.log(&entry)?;
+                log.push(entry);
                 let loss = metrics
                     .iter()
                     .find(|(n, _)| n == "loss")
@@ -371,6 +374,7 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
             }
         }
         progress.epoch = epoch;
+        record.log(&log)?;
         save(&record, "last", &params, &states, &progress, seed)?;
         if plan
             .checkpoint_every

@@ -43,6 +43,8 @@ pub struct Interpreter<'g> {
     order: Vec<NodeId>,
     /// How many needed nodes (and outputs) read each node.
     uses: Vec<usize>,
+    /// Each needed node's operands.
+    operands: Vec<Vec<NodeId>>,
 }
 
 impl<'g> Interpreter<'g> {
@@ -65,15 +67,22 @@ impl<'g> Interpreter<'g> {
             .filter(|id| needed[id.index()])
             .collect();
         let mut uses = vec![0; n];
+        let mut operands = vec![Vec::new(); n];
         for &id in &order {
-            for a in graph.operands(id) {
+            operands[id.index()] = graph.operands(id);
+            for a in &operands[id.index()] {
                 uses[a.index()] += 1;
             }
         }
         for (_, id) in &graph.outputs {
             uses[id.index()] += 1;
         }
-        Interpreter { graph, order, uses }
+        Interpreter {
+            graph,
+            order,
+            uses,
+            operands,
+        }
     }
 
     /// Runs the graph; returns the outputs in the graph's output order.
@@ -82,7 +91,7 @@ impl<'g> Interpreter<'g> {
         let mut left = self.uses.clone();
         for &id in &self.order {
             let node = self.graph.node(id);
-            let args = self.graph.operands(id);
+            let args = &self.operands[id.index()];
             let value = {
                 let arg_values: Vec<&Tensor> = args
                     .iter()

@@ -51,146 +51,111 @@ fn index_map(out_shape: &[usize], in_strides: &[usize], offset: usize) -> Vec<us
     out
 }
 
+/// `f` over each element (the op is matched once, outside the loop, so
+/// that each loop is simple enough to vectorise).
+macro_rules! map {
+    ($v:expr, |$x:ident| $e:expr) => {
+        $v.iter().map(|&$x| $e).collect::<Vec<_>>()
+    };
+}
+
+macro_rules! zip {
+    ($p:expr, $q:expr, |$x:ident, $y:ident| $e:expr) => {
+        $p.iter().zip($q.iter()).map(|(&$x, &$y)| $e).collect::<Vec<_>>()
+    };
+}
+
 pub fn unary(u: UnaryOp, a: &Tensor) -> Tensor {
     macro_rules! float {
         ($v:expr, $t:ty, $erf:path) => {
-            $v.iter()
-                .map(|&x| -> $t {
-                    match u {
-                        UnaryOp::Neg => -x,
-                        UnaryOp::Exp => x.exp(),
-                        UnaryOp::Log => x.ln(),
-                        UnaryOp::Sqrt => x.sqrt(),
-                        UnaryOp::Abs => x.abs(),
-                        UnaryOp::Tanh => x.tanh(),
-                        UnaryOp::Sin => x.sin(),
-                        UnaryOp::Cos => x.cos(),
-                        UnaryOp::Erf => $erf(x),
-                        UnaryOp::Sign => {
-                            if x > 0.0 {
-                                1.0
-                            } else if x < 0.0 {
-                                -1.0
-                            } else {
-                                0.0
-                            }
-                        }
-                        UnaryOp::Not => x,
-                    }
-                })
-                .collect()
+            match u {
+                UnaryOp::Neg => map!($v, |x| -x),
+                UnaryOp::Exp => map!($v, |x| x.exp()),
+                UnaryOp::Log => map!($v, |x| x.ln()),
+                UnaryOp::Sqrt => map!($v, |x| x.sqrt()),
+                UnaryOp::Abs => map!($v, |x| x.abs()),
+                UnaryOp::Tanh => map!($v, |x| x.tanh()),
+                UnaryOp::Sin => map!($v, |x| x.sin()),
+                UnaryOp::Cos => map!($v, |x| x.cos()),
+                UnaryOp::Erf => map!($v, |x| $erf(x)),
+                UnaryOp::Sign => map!($v, |x| if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    0.0 as $t
+                }),
+                UnaryOp::Not => $v.clone(),
+            }
         };
     }
     let data = match &a.data {
         Data::F32(v) => Data::F32(float!(v, f32, libm::erff)),
         Data::F64(v) => Data::F64(float!(v, f64, libm::erf)),
-        Data::I32(v) => Data::I32(
-            v.iter()
-                .map(|&x| match u {
-                    UnaryOp::Neg => x.wrapping_neg(),
-                    UnaryOp::Abs => x.wrapping_abs(),
-                    UnaryOp::Sign => x.signum(),
-                    _ => x,
-                })
-                .collect(),
-        ),
-        Data::Bool(v) => Data::Bool(
-            v.iter()
-                .map(|&x| if u == UnaryOp::Not { !x } else { x })
-                .collect(),
-        ),
+        Data::I32(v) => Data::I32(match u {
+            UnaryOp::Neg => map!(v, |x| x.wrapping_neg()),
+            UnaryOp::Abs => map!(v, |x| x.wrapping_abs()),
+            UnaryOp::Sign => map!(v, |x| x.signum()),
+            _ => v.clone(),
+        }),
+        Data::Bool(v) => Data::Bool(if u == UnaryOp::Not { map!(v, |x| !x) } else { v.clone() }),
     };
     Tensor::new(a.shape.clone(), data)
+}
+
+/// Comparisons of any element type.
+macro_rules! compare {
+    ($b:expr, $p:expr, $q:expr) => {
+        match $b {
+            BinaryOp::Eq => zip!($p, $q, |x, y| x == y),
+            BinaryOp::Ne => zip!($p, $q, |x, y| x != y),
+            BinaryOp::Lt => zip!($p, $q, |x, y| x < y),
+            BinaryOp::Le => zip!($p, $q, |x, y| x <= y),
+            BinaryOp::Gt => zip!($p, $q, |x, y| x > y),
+            _ => zip!($p, $q, |x, y| x >= y),
+        }
+    };
 }
 
 pub fn binary(b: BinaryOp, x: &Tensor, y: &Tensor) -> Tensor {
     use BinaryOp::*;
     macro_rules! float {
-        ($p:expr, $q:expr, $t:ty) => {{
-            if b.is_comparison() {
-                Data::Bool(
-                    $p.iter()
-                        .zip($q.iter())
-                        .map(|(&p, &q)| match b {
-                            Eq => p == q,
-                            Ne => p != q,
-                            Lt => p < q,
-                            Le => p <= q,
-                            Gt => p > q,
-                            _ => p >= q,
-                        })
-                        .collect(),
-                )
-            } else {
-                $p.iter()
-                    .zip($q.iter())
-                    .map(|(&p, &q)| -> $t {
-                        match b {
-                            Add => p + q,
-                            Sub => p - q,
-                            Mul => p * q,
-                            Div => p / q,
-                            Rem => p - q * (p / q).floor(),
-                            Pow => p.powf(q),
-                            Max => p.max(q),
-                            _ => p.min(q),
-                        }
-                    })
-                    .collect::<Vec<$t>>()
-                    .into()
+        ($p:expr, $q:expr) => {
+            match b {
+                Add => zip!($p, $q, |x, y| x + y).into(),
+                Sub => zip!($p, $q, |x, y| x - y).into(),
+                Mul => zip!($p, $q, |x, y| x * y).into(),
+                Div => zip!($p, $q, |x, y| x / y).into(),
+                Rem => zip!($p, $q, |x, y| x - y * (x / y).floor()).into(),
+                Pow => zip!($p, $q, |x, y| x.powf(y)).into(),
+                Max => zip!($p, $q, |x, y| x.max(y)).into(),
+                Min => zip!($p, $q, |x, y| x.min(y)).into(),
+                _ => Data::Bool(compare!(b, $p, $q)),
             }
-        }};
+        };
     }
     let data = match (&x.data, &y.data) {
-        (Data::F32(p), Data::F32(q)) => float!(p, q, f32),
-        (Data::F64(p), Data::F64(q)) => float!(p, q, f64),
-        (Data::I32(p), Data::I32(q)) => {
-            if b.is_comparison() {
-                Data::Bool(
-                    p.iter()
-                        .zip(q)
-                        .map(|(&p, &q)| match b {
-                            Eq => p == q,
-                            Ne => p != q,
-                            Lt => p < q,
-                            Le => p <= q,
-                            Gt => p > q,
-                            _ => p >= q,
-                        })
-                        .collect(),
-                )
-            } else {
-                Data::I32(
-                    p.iter()
-                        .zip(q)
-                        .map(|(&p, &q)| match b {
-                            Add => p.wrapping_add(q),
-                            Sub => p.wrapping_sub(q),
-                            Mul => p.wrapping_mul(q),
-                            Div => p.checked_div_euclid(q).unwrap_or(0),
-                            Rem => p.checked_rem_euclid(q).unwrap_or(0),
-                            Pow => p.wrapping_pow(q.max(0) as u32),
-                            Max => p.max(q),
-                            _ => p.min(q),
-                        })
-                        .collect(),
-                )
-            }
-        }
-        (Data::Bool(p), Data::Bool(q)) => Data::Bool(
-            p.iter()
-                .zip(q)
-                .map(|(&p, &q)| match b {
-                    Eq => p == q,
-                    Ne => p != q,
-                    _ => p && q,
-                })
-                .collect(),
-        ),
+        (Data::F32(p), Data::F32(q)) => float!(p, q),
+        (Data::F64(p), Data::F64(q)) => float!(p, q),
+        (Data::I32(p), Data::I32(q)) => match b {
+            Add => Data::I32(zip!(p, q, |x, y| x.wrapping_add(y))),
+            Sub => Data::I32(zip!(p, q, |x, y| x.wrapping_sub(y))),
+            Mul => Data::I32(zip!(p, q, |x, y| x.wrapping_mul(y))),
+            Div => Data::I32(zip!(p, q, |x, y| x.checked_div_euclid(y).unwrap_or(0))),
+            Rem => Data::I32(zip!(p, q, |x, y| x.checked_rem_euclid(y).unwrap_or(0))),
+            Pow => Data::I32(zip!(p, q, |x, y| x.wrapping_pow(y.max(0) as u32))),
+            Max => Data::I32(zip!(p, q, |x, y| x.max(y))),
+            Min => Data::I32(zip!(p, q, |x, y| x.min(y))),
+            _ => Data::Bool(compare!(b, p, q)),
+        },
+        (Data::Bool(p), Data::Bool(q)) => Data::Bool(match b {
+            And => zip!(p, q, |x, y| x && y),
+            Ne => zip!(p, q, |x, y| x != y),
+            _ => zip!(p, q, |x, y| x == y),
+        }),
         _ => unreachable!("the verifier checks operand dtypes"),
     };
-    let shape = x.shape.clone();
-    Tensor::new(shape, data)
+    Tensor::new(x.shape.clone(), data)
 }
 
 impl From<Vec<f32>> for Data {
@@ -311,6 +276,17 @@ pub fn argmax(a: &Tensor, axis: usize, out: &TensorTy) -> Tensor {
 }
 
 pub fn broadcast(a: &Tensor, out: &TensorTy) -> Tensor {
+    if a.len() == 1 {
+        // The common case (a scalar constant filling a tensor), without an index map.
+        let n = out.numel();
+        let data = match &a.data {
+            Data::F32(v) => Data::F32(vec![v[0]; n]),
+            Data::F64(v) => Data::F64(vec![v[0]; n]),
+            Data::I32(v) => Data::I32(vec![v[0]; n]),
+            Data::Bool(v) => Data::Bool(vec![v[0]; n]),
+        };
+        return Tensor::new(out.shape.clone(), data);
+    }
     let st = strides(&a.shape);
     let in_strides: Vec<usize> = a
         .shape

@@ -1,0 +1,96 @@
+//! Golden programs: every `examples/*.dlp` is trained end to end by `dlpc
+//! run`, and must meet the expectations in its header:
+//!
+//! ```text
+//! // expect: digits.test accuracy >= 0.95
+//! ```
+//!
+//! (`<data> <metric> >= <value>` or `<=`, checked against the run's final
+//! metrics in `summary.json`). An example without expectations fails.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Expectation {
+    data: String,
+    metric: String,
+    at_least: bool,
+    value: f64,
+}
+
+fn expectations(text: &str) -> Vec<Expectation> {
+    text.lines()
+        .take_while(|l| l.starts_with("//"))
+        .filter_map(|l| l.strip_prefix("// expect:"))
+        .map(|e| {
+            let words: Vec<&str> = e.split_whitespace().collect();
+            assert_eq!(words.len(), 4, "malformed expectation `{e}`");
+            Expectation {
+                data: words[0].to_string(),
+                metric: words[1].to_string(),
+                at_least: match words[2] {
+                    ">=" => true,
+                    "<=" => false,
+                    other => panic!("unknown comparison `{other}` in `{e}`"),
+                },
+                value: words[3].parse().expect("a number"),
+            }
+        })
+        .collect()
+}
+
+fn examples() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "dlp"))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn every_example_trains_to_its_expectations() {
+    let mut failures = Vec::new();
+    for example in examples() {
+        let text = std::fs::read_to_string(&example).unwrap();
+        let expected = expectations(&text);
+        assert!(!expected.is_empty(), "{} has no `// expect:` line in its header", example.display());
+        let runs = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_dlpc"))
+            .arg("run")
+            .arg(&example)
+            .arg("--runs")
+            .arg(runs.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{} failed:\n{}",
+            example.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let run = std::fs::read_dir(runs.path()).unwrap().next().unwrap().unwrap().path();
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+        for e in expected {
+            let got = summary["final"][&e.data][&e.metric].as_f64();
+            let ok = got.is_some_and(|g| if e.at_least { g >= e.value } else { g <= e.value });
+            let line = format!(
+                "{}: {} {} = {:?}, expected {} {}",
+                example.file_name().unwrap().to_string_lossy(),
+                e.data,
+                e.metric,
+                got,
+                if e.at_least { ">=" } else { "<=" },
+                e.value
+            );
+            println!("{line}");
+            if !ok {
+                failures.push(line);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
