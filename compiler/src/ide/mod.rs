@@ -26,6 +26,8 @@ mod index;
 mod navigate;
 mod outline;
 mod signature;
+#[cfg(test)]
+mod tests;
 mod text;
 
 pub use completion::{Completion, CompletionKind};
