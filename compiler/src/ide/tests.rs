@@ -7,7 +7,8 @@ use crate::NoModules;
 
 const DIGITS: &str = include_str!("../../../examples/digits_mlp.dlp");
 
-const UNICODE: &str = "// Ünïcode 😀\n/// Halves x — ½.\nfn half(x: f32[..S]) -> f32[..S] { x * 0.5 }\n\
+const UNICODE: &str =
+    "// Ünïcode 😀\n/// Halves x — ½.\nfn half(x: f32[..S]) -> f32[..S] { x * 0.5 }\n\
 dataset d {\n    source = csv(\"dätä😀.csv\", header = true)\n    x = columns(0..4) as f32[4]\n}\n";
 
 fn every_query_everywhere(text: &str, step: usize) {
