@@ -36,7 +36,10 @@ fn neovim_gets_diagnostics_hover_and_definitions() {
 
     let mut child = Command::new(&nvim)
         .args(["--headless", "--clean", "-n", "-i", "NONE", "-c"])
-        .arg(format!("luafile {}", root.join("tests/nvim/e2e.lua").display()))
+        .arg(format!(
+            "luafile {}",
+            root.join("tests/nvim/e2e.lua").display()
+        ))
         .env("DLPC", env!("CARGO_BIN_EXE_dlpc"))
         .env("DLP_FILE", &file)
         .env("DLP_OUT", &out)
@@ -58,7 +61,10 @@ fn neovim_gets_diagnostics_hover_and_definitions() {
     }
     let text = std::fs::read_to_string(&out).expect("the script wrote its transcript");
     let transcript: serde_json::Value = serde_json::from_str(&text).expect("JSON");
-    println!("{}", serde_json::to_string_pretty(&transcript).expect("prints"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&transcript).expect("prints")
+    );
     let _ = std::fs::remove_dir_all(&scratch);
 
     assert_eq!(transcript.get("failure"), None, "the script failed");
@@ -71,13 +77,19 @@ fn neovim_gets_diagnostics_hover_and_definitions() {
             .map(|e| &e["value"])
             .unwrap_or_else(|| panic!("no `{what}` in the transcript"))
     };
-    assert_eq!(event("diagnostics after open")["diagnostics"], serde_json::json!([]));
+    assert_eq!(
+        event("diagnostics after open")["diagnostics"],
+        serde_json::json!([])
+    );
     assert_eq!(
         event("hover on h")["result"]["contents"]["value"],
         "```dlp\nh: f32[B, hidden]\n```"
     );
     let h = &event("definition of h")["result"];
-    assert!(h["uri"].as_str().expect("a uri").ends_with("/digits_mlp.dlp"));
+    assert!(h["uri"]
+        .as_str()
+        .expect("a uri")
+        .ends_with("/digits_mlp.dlp"));
     assert_eq!(
         h["range"],
         serde_json::json!({"start": {"line": 16, "character": 4}, "end": {"line": 16, "character": 5}})
@@ -87,7 +99,10 @@ fn neovim_gets_diagnostics_hover_and_definitions() {
         linear["uri"].as_str().expect("a uri").ends_with("/nn.dlp"),
         "{linear}"
     );
-    assert_eq!(linear["range"]["start"], serde_json::json!({"line": 4, "character": 3}));
+    assert_eq!(
+        linear["range"]["start"],
+        serde_json::json!({"line": 4, "character": 3})
+    );
     let after = event("diagnostics after the edit")["diagnostics"]
         .as_array()
         .expect("diagnostics")
