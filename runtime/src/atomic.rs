@@ -41,7 +41,10 @@ pub fn append_lines(path: &Path, lines: &[String]) -> io::Result<()> {
         text.push_str(l);
         text.push('\n');
     }
-    let mut f = fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     f.write_all(text.as_bytes())?;
     f.sync_data()
 }

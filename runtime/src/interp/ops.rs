@@ -61,7 +61,10 @@ macro_rules! map {
 
 macro_rules! zip {
     ($p:expr, $q:expr, |$x:ident, $y:ident| $e:expr) => {
-        $p.iter().zip($q.iter()).map(|(&$x, &$y)| $e).collect::<Vec<_>>()
+        $p.iter()
+            .zip($q.iter())
+            .map(|(&$x, &$y)| $e)
+            .collect::<Vec<_>>()
     };
 }
 
@@ -98,7 +101,11 @@ pub fn unary(u: UnaryOp, a: &Tensor) -> Tensor {
             UnaryOp::Sign => map!(v, |x| x.signum()),
             _ => v.clone(),
         }),
-        Data::Bool(v) => Data::Bool(if u == UnaryOp::Not { map!(v, |x| !x) } else { v.clone() }),
+        Data::Bool(v) => Data::Bool(if u == UnaryOp::Not {
+            map!(v, |x| !x)
+        } else {
+            v.clone()
+        }),
     };
     Tensor::new(a.shape.clone(), data)
 }
