@@ -202,7 +202,7 @@ fn member_completions(a: &Analysis, text: &str, dot: usize) -> Vec<Completion> {
     let Some(base) = text::dotted_name_before(text, dot) else {
         return Vec::new();
     };
-    let Some(scope) = a.scopes.modules.first() else {
+    let Some(scope) = a.scopes().modules.first() else {
         return Vec::new();
     };
     match scope.names.get(base) {
@@ -315,7 +315,7 @@ fn scope_completions(
     };
     let program = &a.compilation.program;
     let mut in_scope: Vec<(&String, &(Binding, Loc))> = a
-        .scopes
+        .scopes()
         .modules
         .first()
         .map(|s| s.names.iter().collect())

@@ -39,7 +39,6 @@ pub use outline::{DocumentSymbol, SymbolKind};
 pub use signature::SignatureHelp;
 
 use crate::diagnostic::{FileId, Loc};
-use crate::resolve::Scopes;
 use crate::source::{Loader, SourceFile};
 use crate::types::Type;
 use crate::Compilation;
@@ -74,7 +73,6 @@ pub struct TextEdit {
 /// One compiled snapshot of a root file and what it imports.
 pub struct Analysis {
     compilation: Compilation,
-    scopes: Scopes,
     index: Index,
     /// The type the checker gave each place (the last one when recorded twice).
     types: HashMap<Loc, Type>,
@@ -87,13 +85,11 @@ impl Analysis {
     /// against) and indexes it. Never panics on any text.
     pub fn new(name: &str, text: &str, loader: &mut dyn Loader) -> Analysis {
         let compilation = crate::compile(name, text, loader);
-        let (scopes, _) = crate::resolve::resolve(&compilation.program);
         let index = Index::build(&compilation.program);
         let types = compilation.checked.types.iter().cloned().collect();
         let references = compilation.checked.references.iter().copied().collect();
         Analysis {
             compilation,
-            scopes,
             index,
             types,
             references,
@@ -102,6 +98,11 @@ impl Analysis {
 
     pub fn compilation(&self) -> &Compilation {
         &self.compilation
+    }
+
+    /// What each module's top-level names are bound to.
+    fn scopes(&self) -> &crate::resolve::Scopes {
+        &self.compilation.scopes
     }
 
     /// The root file's id (the file the analysis was made for).

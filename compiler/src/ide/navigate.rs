@@ -96,7 +96,7 @@ impl Analysis {
             .modules
             .iter()
             .position(|m| m.file == loc.file)?;
-        self.scopes
+        self.scopes()
             .modules
             .get(module)?
             .names

@@ -97,11 +97,11 @@ fn active_param(args: &str, params: &[(String, String)]) -> Option<usize> {
 /// from the root file.
 pub(super) fn callee(a: &Analysis, name: &str) -> Option<Callee> {
     let def = match name.split_once('.') {
-        Some((module, item)) => match a.scopes.modules.first()?.names.get(module)? {
+        Some((module, item)) => match a.scopes().modules.first()?.names.get(module)? {
             (Binding::Module(m), _) => a.item_named(*m, item),
             _ => None,
         },
-        None => match a.scopes.modules.first()?.names.get(name) {
+        None => match a.scopes().modules.first()?.names.get(name) {
             Some((Binding::Item(def), _)) => Some(*def),
             _ => None,
         },

@@ -275,6 +275,42 @@ impl Graph {
         self.op(Op::Reduce { op, axes }, &[a])
     }
 
+    /// The graph without the nodes no output depends on (e.g. the dropout
+    /// mask of an evaluation graph, whose `where(training(), ..)` chose the
+    /// other branch), in the same order.
+    pub fn pruned(&self) -> Graph {
+        let mut live = vec![false; self.g.node_count()];
+        for (_, id) in &self.outputs {
+            live[id.index()] = true;
+        }
+        for id in self.topo_order().into_iter().rev() {
+            if live[id.index()] {
+                for a in self.operands(id) {
+                    live[a.index()] = true;
+                }
+            }
+        }
+        let mut out = Graph::new();
+        let mut new_id = vec![None; self.g.node_count()];
+        for id in self.topo_order() {
+            if !live[id.index()] {
+                continue;
+            }
+            let n = out.g.add_node(self.g[id].clone());
+            for (i, a) in self.operands(id).into_iter().enumerate() {
+                let from = new_id[a.index()].expect("operands come first");
+                out.g.add_edge(from, n, i as u32);
+            }
+            new_id[id.index()] = Some(n);
+        }
+        out.outputs = self
+            .outputs
+            .iter()
+            .map(|(name, id)| (name.clone(), new_id[id.index()].expect("outputs are live")))
+            .collect();
+        out
+    }
+
     /// Nodes in an order where operands come first.
     pub fn topo_order(&self) -> Vec<NodeId> {
         // Node indices only ever grow and edges only point forward, so

@@ -92,6 +92,7 @@ pub fn lower(
     data: Option<&DataRef>,
 ) -> Result<Lowered, LowerError> {
     let (graph, plan) = eval::lower_train(comp, name, mode, batch, data)?;
+    let graph = graph.pruned();
     if let Err(e) = ir::verify::verify(&graph) {
         return Err(LowerError::new(
             format!("internal error: the lowered graph is ill-formed: {e}"),

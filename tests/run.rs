@@ -1,0 +1,175 @@
+//! `dlpc run`, `dlpc runs` and `dlpc graph` end to end: determinism,
+//! resuming, the run record's contents.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn dlpc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dlpc"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn example(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn only_run(runs: &Path) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs.pop().unwrap()
+}
+
+fn train(file: &str, runs: &Path, extra: &[&str]) -> PathBuf {
+    let mut args = vec!["run", file, "--runs", runs.to_str().unwrap()];
+    args.extend(extra);
+    let out = dlpc(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    only_run(runs)
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn the_same_seed_gives_the_same_metrics_and_another_seed_does_not() {
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let digits = example("digits_mlp.dlp");
+    let first = read(&train(&digits, a.path(), &[]).join("metrics.jsonl"));
+    let second = read(&train(&digits, b.path(), &[]).join("metrics.jsonl"));
+    assert!(
+        first.lines().count() > 600,
+        "one line per step, epoch and validation"
+    );
+    assert_eq!(
+        first, second,
+        "same program, same seed: identical metrics.jsonl"
+    );
+    let other = read(&train(&digits, c.path(), &["--seed", "43"]).join("metrics.jsonl"));
+    assert_ne!(first, other);
+}
+
+#[test]
+fn a_resumed_run_continues_exactly_like_an_uninterrupted_one() {
+    let (whole, parts) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let digits = example("digits_mlp.dlp");
+    let uninterrupted = train(&digits, whole.path(), &[]);
+    let stopped = train(&digits, parts.path(), &["--stop-after", "10"]);
+    let summary = read(&stopped.join("summary.json"));
+    assert!(summary.contains("\"status\": \"stopped\""), "{summary}");
+    let out = dlpc(&["run", &digits, "--resume", stopped.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("resuming after epoch 10"));
+    assert_eq!(
+        read(&uninterrupted.join("metrics.jsonl")),
+        read(&stopped.join("metrics.jsonl"))
+    );
+    let final_of = |dir: &Path| {
+        let v: serde_json::Value = serde_json::from_str(&read(&dir.join("summary.json"))).unwrap();
+        v["final"].clone()
+    };
+    assert_eq!(final_of(&uninterrupted), final_of(&stopped));
+}
+
+#[test]
+fn the_run_record_holds_program_data_hashes_checkpoints_and_summary() {
+    let runs = tempfile::tempdir().unwrap();
+    let dir = train(&example("iris.dlp"), runs.path(), &[]);
+    assert_eq!(
+        read(&dir.join("program/iris.dlp")),
+        read(Path::new(&example("iris.dlp")))
+    );
+    let config: serde_json::Value = serde_json::from_str(&read(&dir.join("config.json"))).unwrap();
+    assert_eq!(config["seed"], 1);
+    assert!(config["data"][0]["hash"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+    assert_eq!(config["plan"]["batch"], 16);
+    assert!(dir.join("checkpoints/last.safetensors").is_file());
+    let summary: serde_json::Value =
+        serde_json::from_str(&read(&dir.join("summary.json"))).unwrap();
+    assert_eq!(summary["status"], "completed");
+    assert_eq!(summary["epochs"], 100);
+    assert!(summary["final"]["iris.test"]["accuracy"].as_f64().unwrap() > 0.8);
+
+    let list = dlpc(&["runs", "list", "--runs", runs.path().to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        text.contains("iris_mlp")
+            && text.contains("completed")
+            && text.contains("iris.test: accuracy"),
+        "{text}"
+    );
+    let id = dir.file_name().unwrap().to_str().unwrap();
+    let show = dlpc(&["runs", "show", id, "--runs", runs.path().to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(
+        text.contains("sha256:") && text.contains("last.safetensors") && text.contains("seed 1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn checkpoints_are_safetensors_keyed_by_parameter_path() {
+    let runs = tempfile::tempdir().unwrap();
+    let dir = train(&example("iris.dlp"), runs.path(), &[]);
+    let bytes = std::fs::read(dir.join("checkpoints/last.safetensors")).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    assert_eq!(header["h.w"]["shape"], serde_json::json!([4, 16]));
+    assert_eq!(header["logits.b"]["dtype"], "F32");
+    assert!(
+        header["optimizer/m.h.w"].is_object(),
+        "Adam's first moment is kept: {header}"
+    );
+    assert_eq!(header["__metadata__"]["epoch"], "100");
+}
+
+#[test]
+fn graph_prints_dot_and_text() {
+    let digits = example("digits_mlp.dlp");
+    let dot = String::from_utf8(dlpc(&["graph", &digits]).stdout).unwrap();
+    assert!(
+        dot.starts_with("digraph step {")
+            && dot.contains("matmul")
+            && dot.trim_end().ends_with('}')
+    );
+    let text = String::from_utf8(dlpc(&["graph", &digits, "--text"]).stdout).unwrap();
+    assert!(text.contains("= param \"h.w\" : f32[64, 256]"), "{text}");
+    assert!(text.contains("= matmul %"), "{text}");
+    assert!(text.contains("output \"param.logits.b\""), "{text}");
+    let eval = String::from_utf8(dlpc(&["graph", &digits, "--text", "--eval"]).stdout).unwrap();
+    assert!(
+        !eval.contains("param.h.w") && !eval.contains("random"),
+        "no update, no dropout:\n{eval}"
+    );
+}
+
+#[test]
+fn other_devices_are_refused_clearly() {
+    let out = dlpc(&["run", &example("iris.dlp"), "--device", "gpu"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("device `gpu` is not available yet"));
+}
