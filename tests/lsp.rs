@@ -8,7 +8,7 @@ use client::{fixture, Client};
 use lsp_types::request::*;
 use lsp_types::*;
 
-const DIGITS: &str = include_str!("../examples/digits_mlp.dlp");
+const DIGITS: &str = include_str!("lsp/digits.dlp");
 
 /// The digits example with the cursor put after the first `before`.
 fn digits_at(before: &str) -> (String, Position) {

@@ -33,6 +33,10 @@ fn neovim_gets_diagnostics_hover_and_definitions() {
     let file = scratch.join("digits_mlp.dlp");
     std::fs::copy(root.join("examples/digits_mlp.dlp"), &file).expect("the example copies");
     let out = scratch.join("transcript.json");
+    let source = std::fs::read_to_string(&file).expect("the example reads");
+    let h = position_after(&source, "h = dropout(");
+    let linear = position_after(&source, "h = relu(");
+    let relu = position_after(&source, "h = ");
 
     let mut child = Command::new(&nvim)
         .args(["--headless", "--clean", "-n", "-i", "NONE", "-c"])
@@ -43,6 +47,9 @@ fn neovim_gets_diagnostics_hover_and_definitions() {
         .env("DLPC", env!("CARGO_BIN_EXE_dlpc"))
         .env("DLP_FILE", &file)
         .env("DLP_OUT", &out)
+        .env("DLP_H", format!("{},{}", h.0, h.1))
+        .env("DLP_LINEAR", format!("{},{}", linear.0, linear.1))
+        .env("DLP_RELU", format!("{},{}", relu.0, relu.1))
         .env("XDG_CACHE_HOME", scratch.join("cache"))
         .env("XDG_STATE_HOME", scratch.join("state"))
         .env("XDG_DATA_HOME", scratch.join("data"))
@@ -85,14 +92,19 @@ fn neovim_gets_diagnostics_hover_and_definitions() {
         event("hover on h")["result"]["contents"]["value"],
         "```dlp\nh: f32[B, hidden]\n```"
     );
-    let h = &event("definition of h")["result"];
-    assert!(h["uri"]
+    let h_def = &event("definition of h")["result"];
+    assert!(h_def["uri"]
         .as_str()
         .expect("a uri")
         .ends_with("/digits_mlp.dlp"));
+    // The first `h = ` of the model is the definition.
+    let def_line = source
+        .lines()
+        .position(|l| l.trim_start().starts_with("h = "))
+        .expect("an h") as u32;
     assert_eq!(
-        h["range"],
-        serde_json::json!({"start": {"line": 16, "character": 4}, "end": {"line": 16, "character": 5}})
+        h_def["range"],
+        serde_json::json!({"start": {"line": def_line, "character": 4}, "end": {"line": def_line, "character": 5}})
     );
     let linear = &event("definition of linear")["result"];
     assert!(
@@ -114,4 +126,12 @@ fn neovim_gets_diagnostics_hover_and_definitions() {
                 .is_some_and(|m| m.contains("did you mean `relu`?"))),
         "{after:?}"
     );
+}
+
+/// Line and column (0-based; the example is ASCII) just after the first `before`.
+fn position_after(text: &str, before: &str) -> (u32, u32) {
+    let at = text.find(before).expect("the example has the text") + before.len();
+    let line = text[..at].matches('\n').count() as u32;
+    let column = at - text[..at].rfind('\n').map_or(0, |n| n + 1);
+    (line, column as u32)
 }

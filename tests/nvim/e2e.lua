@@ -5,6 +5,11 @@
 local dlpc = os.getenv("DLPC")
 local file = os.getenv("DLP_FILE")
 local out = os.getenv("DLP_OUT")
+-- Positions (0-based line and UTF-16 column) the test found in the file.
+local function position(var)
+  local line, character = os.getenv(var):match("(%d+),(%d+)")
+  return tonumber(line), tonumber(character)
+end
 local transcript = { events = {} }
 
 local function record(what, value)
@@ -55,15 +60,14 @@ local function run()
     end
     return response
   end
-  -- `h` in `h = dropout(h, p = 0.1)` (line 18 of the file, 0-based 17).
-  record("hover on h", ask("textDocument/hover", at(17, 16)))
-  record("definition of h", ask("textDocument/definition", at(17, 16)))
-  -- `linear` in `h = relu(linear(x, hidden))`.
-  record("definition of linear", ask("textDocument/definition", at(16, 14)))
+  record("hover on h", ask("textDocument/hover", at(position("DLP_H"))))
+  record("definition of h", ask("textDocument/definition", at(position("DLP_H"))))
+  record("definition of linear", ask("textDocument/definition", at(position("DLP_LINEAR"))))
 
   -- Misspell `relu` the way a person would, through the buffer.
   local seen = #published
-  vim.api.nvim_buf_set_text(buf, 16, 8, 16, 12, { "rleu" })
+  local line, character = position("DLP_RELU")
+  vim.api.nvim_buf_set_text(buf, line, character, line, character + 4, { "rleu" })
   if not vim.wait(20000, function() return #published > seen end, 20) then
     return finish("no diagnostics were published after the edit")
   end
