@@ -69,7 +69,10 @@ fn fails(program: &str, files: &[(&str, Vec<u8>)]) -> String {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "expected a failure, got success:\n{stderr}");
+    assert!(
+        !out.status.success(),
+        "expected a failure, got success:\n{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
     stderr
 }
@@ -106,32 +109,67 @@ fn the_good_files_train() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("p.dlp"), CSV_PROGRAM).unwrap();
     std::fs::write(dir.path().join("data.csv"), GOOD_CSV).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_dlpc")).args(["run", "p.dlp"]).current_dir(dir.path()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_dlpc"))
+        .args(["run", "p.dlp"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let images: Vec<u8> = (0..12).collect();
     std::fs::write(dir.path().join("p.dlp"), IDX_PROGRAM).unwrap();
     std::fs::write(dir.path().join("images.idx"), idx(8, &[3, 2, 2], &images)).unwrap();
     std::fs::write(dir.path().join("labels.idx"), gz(&idx(8, &[3], &[0, 1, 2]))).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_dlpc")).args(["run", "p.dlp"]).current_dir(dir.path()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_dlpc"))
+        .args(["run", "p.dlp"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn csv_row_with_too_few_fields() {
     let e = fails(CSV_PROGRAM, &csv("a,b,label\n1,2,0\n3,4\n5,6,2\n"));
-    assert_has(&e, &["data.csv", "line 3", "has 2 fields but the header has 3"]);
+    assert_has(
+        &e,
+        &["data.csv", "line 3", "has 2 fields but the header has 3"],
+    );
 }
 
 #[test]
 fn csv_value_that_is_not_a_number() {
     let e = fails(CSV_PROGRAM, &csv("a,b,label\n1,2,0\n3,x7,1\n"));
-    assert_has(&e, &["data.csv", "line 3", "field `x`, column `b`", "`x7` is not a number"]);
+    assert_has(
+        &e,
+        &[
+            "data.csv",
+            "line 3",
+            "field `x`, column `b`",
+            "`x7` is not a number",
+        ],
+    );
 }
 
 #[test]
 fn csv_label_out_of_range() {
     let e = fails(CSV_PROGRAM, &csv("a,b,label\n1,2,0\n3,4,3\n"));
-    assert_has(&e, &["data.csv", "line 3", "field `y`, column `label`", "label 3 is not a class in 0..3"]);
+    assert_has(
+        &e,
+        &[
+            "data.csv",
+            "line 3",
+            "field `y`, column `label`",
+            "label 3 is not a class in 0..3",
+        ],
+    );
 }
 
 #[test]
@@ -149,7 +187,16 @@ fn csv_infinite_value() {
 #[test]
 fn csv_header_without_the_named_column() {
     let e = fails(CSV_PROGRAM, &csv("a,b,target\n1,2,0\n3,4,1\n"));
-    assert_has(&e, &["data.csv", "line 1", "field `y`", "the header has no column `label`", "`target`"]);
+    assert_has(
+        &e,
+        &[
+            "data.csv",
+            "line 1",
+            "field `y`",
+            "the header has no column `label`",
+            "`target`",
+        ],
+    );
 }
 
 #[test]
@@ -163,7 +210,10 @@ fn csv_named_column_without_a_header() {
 fn csv_column_index_past_the_end() {
     let program = CSV_PROGRAM.replace("columns(0..2)", "columns(2..4)");
     let e = fails(&program, &csv(GOOD_CSV));
-    assert_has(&e, &["data.csv", "line 2", "field `x`", "there is no column 3"]);
+    assert_has(
+        &e,
+        &["data.csv", "line 2", "field `x`", "there is no column 3"],
+    );
 }
 
 #[test]
@@ -187,49 +237,101 @@ fn fewer_samples_than_one_batch() {
 
 #[test]
 fn idx_with_a_wrong_magic_number() {
-    let files = vec![("images.idx", b"\x08\x03\x00\x00garbage".to_vec()), ("labels.idx", idx(8, &[3], &[0, 1, 2]))];
+    let files = vec![
+        ("images.idx", b"\x08\x03\x00\x00garbage".to_vec()),
+        ("labels.idx", idx(8, &[3], &[0, 1, 2])),
+    ];
     let e = fails(IDX_PROGRAM, &files);
-    assert_has(&e, &["images.idx", "field `x`", "wrong magic number 08 03 00 00"]);
+    assert_has(
+        &e,
+        &["images.idx", "field `x`", "wrong magic number 08 03 00 00"],
+    );
 }
 
 #[test]
 fn idx_with_an_unknown_value_type() {
-    let files = vec![("images.idx", idx(0x42, &[3, 2, 2], &[0; 12])), ("labels.idx", idx(8, &[3], &[0, 1, 2]))];
+    let files = vec![
+        ("images.idx", idx(0x42, &[3, 2, 2], &[0; 12])),
+        ("labels.idx", idx(8, &[3], &[0, 1, 2])),
+    ];
     let e = fails(IDX_PROGRAM, &files);
     assert_has(&e, &["images.idx", "unknown IDX value type 0x42"]);
 }
 
 #[test]
 fn idx_with_a_truncated_header() {
-    let files = vec![("images.idx", vec![0, 0, 8, 3, 0, 0]), ("labels.idx", idx(8, &[3], &[0, 1, 2]))];
+    let files = vec![
+        ("images.idx", vec![0, 0, 8, 3, 0, 0]),
+        ("labels.idx", idx(8, &[3], &[0, 1, 2])),
+    ];
     let e = fails(IDX_PROGRAM, &files);
-    assert_has(&e, &["images.idx", "truncated: the header needs 16 bytes, the file has 6"]);
+    assert_has(
+        &e,
+        &[
+            "images.idx",
+            "truncated: the header needs 16 bytes, the file has 6",
+        ],
+    );
 }
 
 #[test]
 fn idx_with_truncated_records() {
-    let files = vec![("images.idx", idx(8, &[3, 2, 2], &[0; 9])), ("labels.idx", idx(8, &[3], &[0, 1, 2]))];
+    let files = vec![
+        ("images.idx", idx(8, &[3, 2, 2], &[0; 9])),
+        ("labels.idx", idx(8, &[3], &[0, 1, 2])),
+    ];
     let e = fails(IDX_PROGRAM, &files);
-    assert_has(&e, &["images.idx", "record 2", "field `x`", "truncated: 3 records of 4 u8 values need 12 bytes"]);
+    assert_has(
+        &e,
+        &[
+            "images.idx",
+            "record 2",
+            "field `x`",
+            "truncated: 3 records of 4 u8 values need 12 bytes",
+        ],
+    );
 }
 
 #[test]
 fn idx_records_of_the_wrong_shape() {
-    let files = vec![("images.idx", idx(8, &[2, 3, 3], &[0; 18])), ("labels.idx", idx(8, &[2], &[0, 1]))];
+    let files = vec![
+        ("images.idx", idx(8, &[2, 3, 3], &[0; 18])),
+        ("labels.idx", idx(8, &[2], &[0, 1])),
+    ];
     let e = fails(IDX_PROGRAM, &files);
-    assert_has(&e, &["images.idx", "each record has 9 values ([3, 3]) but the program casts them to [2, 2]"]);
+    assert_has(
+        &e,
+        &[
+            "images.idx",
+            "each record has 9 values ([3, 3]) but the program casts them to [2, 2]",
+        ],
+    );
 }
 
 #[test]
 fn idx_label_out_of_range() {
-    let files = vec![("images.idx", idx(8, &[3, 2, 2], &[0; 12])), ("labels.idx", idx(8, &[3], &[0, 7, 1]))];
+    let files = vec![
+        ("images.idx", idx(8, &[3, 2, 2], &[0; 12])),
+        ("labels.idx", idx(8, &[3], &[0, 7, 1])),
+    ];
     let e = fails(IDX_PROGRAM, &files);
-    assert_has(&e, &["labels.idx", "record 1", "field `y`", "label 7 is not a class in 0..3"]);
+    assert_has(
+        &e,
+        &[
+            "labels.idx",
+            "record 1",
+            "field `y`",
+            "label 7 is not a class in 0..3",
+        ],
+    );
 }
 
 #[test]
 fn idx_files_that_disagree_on_the_sample_count() {
-    let files = vec![("images.idx", idx(8, &[3, 2, 2], &[0; 12])), ("labels.idx", idx(8, &[2], &[0, 1]))];
+    let files = vec![
+        ("images.idx", idx(8, &[3, 2, 2], &[0; 12])),
+        ("labels.idx", idx(8, &[2], &[0, 1])),
+    ];
     let e = fails(IDX_PROGRAM, &files);
     assert_has(&e, &["labels.idx", "has 2 records but", "images.idx has 3"]);
 }
@@ -239,9 +341,15 @@ fn idx_with_corrupt_gzip() {
     let mut bad = gz(&idx(8, &[3, 2, 2], &[0; 12]));
     let n = bad.len();
     bad.truncate(n / 2);
-    let files = vec![("images.idx", bad), ("labels.idx", idx(8, &[3], &[0, 1, 2]))];
+    let files = vec![
+        ("images.idx", bad),
+        ("labels.idx", idx(8, &[3], &[0, 1, 2])),
+    ];
     let e = fails(IDX_PROGRAM, &files);
-    assert_has(&e, &["images.idx", "field `x`", "cannot decompress the gzip data"]);
+    assert_has(
+        &e,
+        &["images.idx", "field `x`", "cannot decompress the gzip data"],
+    );
 }
 
 #[test]
@@ -249,7 +357,12 @@ fn resuming_from_a_folder_that_is_no_run() {
     let dir = tempfile::tempdir().unwrap();
     let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/iris.dlp");
     let out = Command::new(env!("CARGO_BIN_EXE_dlpc"))
-        .args(["run", program.to_str().unwrap(), "--resume", dir.path().to_str().unwrap()])
+        .args([
+            "run",
+            program.to_str().unwrap(),
+            "--resume",
+            dir.path().to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     let e = String::from_utf8_lossy(&out.stderr);

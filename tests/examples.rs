@@ -56,7 +56,11 @@ fn every_example_trains_to_its_expectations() {
     for example in examples() {
         let text = std::fs::read_to_string(&example).unwrap();
         let expected = expectations(&text);
-        assert!(!expected.is_empty(), "{} has no `// expect:` line in its header", example.display());
+        assert!(
+            !expected.is_empty(),
+            "{} has no `// expect:` line in its header",
+            example.display()
+        );
         let runs = tempfile::tempdir().unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_dlpc"))
             .arg("run")
@@ -71,12 +75,24 @@ fn every_example_trains_to_its_expectations() {
             example.display(),
             String::from_utf8_lossy(&out.stderr)
         );
-        let run = std::fs::read_dir(runs.path()).unwrap().next().unwrap().unwrap().path();
+        let run = std::fs::read_dir(runs.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
         let summary: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap())
+                .unwrap();
         for e in expected {
             let got = summary["final"][&e.data][&e.metric].as_f64();
-            let ok = got.is_some_and(|g| if e.at_least { g >= e.value } else { g <= e.value });
+            let ok = got.is_some_and(|g| {
+                if e.at_least {
+                    g >= e.value
+                } else {
+                    g <= e.value
+                }
+            });
             let line = format!(
                 "{}: {} {} = {:?}, expected {} {}",
                 example.file_name().unwrap().to_string_lossy(),

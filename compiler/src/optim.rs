@@ -330,3 +330,51 @@ fn clip_by_global_norm(graph: &mut Graph, grads: &[NodeId], max_norm: f64) -> Ve
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(step: u64) -> Clock {
+        Clock {
+            step,
+            epoch: step / 10,
+            steps_per_epoch: 10,
+            total_steps: 100,
+        }
+    }
+
+    #[test]
+    fn step_decay_multiplies_every_n_epochs() {
+        let s = Schedule::StepDecay {
+            every: 2,
+            gamma: 0.5,
+        };
+        assert_eq!(s.lr(1.0, at(0)), 1.0);
+        assert_eq!(s.lr(1.0, at(19)), 1.0);
+        assert_eq!(s.lr(1.0, at(20)), 0.5);
+        assert_eq!(s.lr(1.0, at(45)), 0.25);
+    }
+
+    #[test]
+    fn cosine_goes_from_the_base_rate_to_the_minimum() {
+        let s = Schedule::Cosine { min_lr: 0.1 };
+        assert!((s.lr(1.0, at(0)) - 1.0).abs() < 1e-12);
+        assert!((s.lr(1.0, at(50)) - 0.55).abs() < 1e-12);
+        assert!((s.lr(1.0, at(100)) - 0.1).abs() < 1e-12);
+    }
+
+    #[test]
+    fn warmup_ramps_up_then_hands_over_with_its_own_clock() {
+        let s = Schedule::Warmup {
+            steps: 20,
+            then: Box::new(Schedule::Cosine { min_lr: 0.0 }),
+        };
+        assert!((s.lr(2.0, at(0)) - 0.1).abs() < 1e-12);
+        assert!((s.lr(2.0, at(19)) - 2.0).abs() < 1e-12);
+        // The cosine starts at the top when the warmup ends, and reaches
+        // zero at the end of the run (80 steps later).
+        assert!((s.lr(2.0, at(20)) - 2.0).abs() < 1e-12);
+        assert!(s.lr(2.0, at(100)).abs() < 1e-12);
+    }
+}

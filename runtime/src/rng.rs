@@ -46,7 +46,7 @@ pub fn permutation(n: usize, seed: u32, stream: u32, counter: u32) -> Vec<usize>
     let mut order: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {
         let r = bits(seed, stream, counter, i as u32) as u64;
-        let j = (r * (i as u64 + 1) >> 32) as usize;
+        let j = ((r * (i as u64 + 1)) >> 32) as usize;
         order.swap(i, j);
     }
     order

@@ -58,7 +58,7 @@ pub struct Options {
 
 #[derive(Debug)]
 pub enum TrainError {
-    Program(Diagnostic),
+    Program(Box<Diagnostic>),
     Data(DataError),
     Run(String),
     Io(String),
@@ -151,7 +151,7 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
     let fallback = dlp_compiler::Loc::new(job.comp.program.modules[0].file, Default::default());
     let lower = |mode, batch, data: Option<&DataRef>| {
         lower::lower(job.comp, name, mode, batch, data)
-            .map_err(|e| TrainError::Program(e.diagnostic(fallback)))
+            .map_err(|e| TrainError::Program(Box::new(e.diagnostic(fallback))))
     };
     let step_graph = lower(Mode::Train, None, None)?;
     let plan = step_graph.plan.clone();
@@ -347,7 +347,7 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
         let mut validation = None;
         let mut stop = false;
         if let Some(v) = &plan.validate {
-            if epoch % plan.validate_every == 0 || epoch == epochs {
+            if epoch.is_multiple_of(plan.validate_every) || epoch == epochs {
                 let metrics = evaluator.evaluate(&datasets, v, &params, seed)?;
                 let mut entry = json!({"kind": "validate", "epoch": epoch, "data": v.to_string()});
                 for (n, x) in &metrics {
@@ -378,7 +378,7 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
         save(&record, "last", &params, &states, &progress, seed)?;
         if plan
             .checkpoint_every
-            .is_some_and(|n| n > 0 && epoch % n == 0)
+            .is_some_and(|n| n > 0 && epoch.is_multiple_of(n))
         {
             save(
                 &record,
@@ -569,7 +569,7 @@ impl Evaluator<'_, '_> {
                     Some(chunk.len()),
                     Some(r),
                 )
-                .map_err(|e| TrainError::Program(e.diagnostic(fallback)))?;
+                .map_err(|e| TrainError::Program(Box::new(e.diagnostic(fallback))))?;
                 self.graphs.insert(key.clone(), lowered);
             }
             let graph = &self.graphs[&key].graph;

@@ -573,7 +573,7 @@ impl<'c> Lowerer<'c> {
                     }
                 },
                 DimItem::Dim(d) => {
-                    let v = self.dim(env, d, loc)?;
+                    let v = self.dim(env, d)?;
                     if v < 0 {
                         return Err(LowerError::new(
                             format!("this size is {v}: sizes cannot be negative"),
@@ -587,10 +587,10 @@ impl<'c> Lowerer<'c> {
         Ok(out)
     }
 
-    fn dim(&self, env: &Env, d: &ast::DimExpr, loc: Loc) -> R<i64> {
+    fn dim(&self, env: &Env, d: &ast::DimExpr) -> R<i64> {
         Ok(match &d.kind {
             DimExprKind::Int(v) => *v,
-            DimExprKind::Paren(inner) => self.dim(env, inner, loc)?,
+            DimExprKind::Paren(inner) => self.dim(env, inner)?,
             DimExprKind::Name(n) => match env.vars.get(&n.name) {
                 Some(Value::Int(v)) => *v,
                 _ => {
@@ -601,7 +601,7 @@ impl<'c> Lowerer<'c> {
                 }
             },
             DimExprKind::Binary(op, a, b) => {
-                let (a, b) = (self.dim(env, a, loc)?, self.dim(env, b, loc)?);
+                let (a, b) = (self.dim(env, a)?, self.dim(env, b)?);
                 host_int(*op, a, b).ok_or_else(|| {
                     LowerError::new(
                         "this size divides by zero",
@@ -615,7 +615,7 @@ impl<'c> Lowerer<'c> {
     fn cast(&mut self, env: &Env, v: Value, ty: &ast::TypeExpr, loc: Loc) -> R<Value> {
         let dtype = self.dtype_of(&ty.dtype);
         let classes = match &ty.dtype {
-            DTypeExpr::Class(d, _) => Some(self.dim(env, d, loc)?.max(0) as usize),
+            DTypeExpr::Class(d, _) => Some(self.dim(env, d)?.max(0) as usize),
             _ => None,
         };
         let shape = match &ty.shape {

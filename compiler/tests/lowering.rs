@@ -1,0 +1,122 @@
+//! Lowering a checked program to the IR: the graph of a small step (an
+//! insta snapshot of the textual IR), parameter paths, modes.
+
+use dlp_compiler::ir::{print, verify::verify, Op};
+use dlp_compiler::lower::{lower, Mode};
+use dlp_compiler::{compile, NoModules};
+
+fn program(model_body: &str, extra: &str) -> String {
+    format!(
+        r#"
+use std.nn.{{linear, relu, dropout}}
+use std.loss.cross_entropy
+use std.optim.sgd
+
+dataset d {{
+    source = csv("d.csv", header = true)
+    x      = columns(0..3) as f32[3] / 2.0
+    y      = column("y") as class(2)
+}}
+
+{extra}
+
+model M {{
+    input x: f32[B, 3]
+{model_body}
+}}
+
+train t {{
+    model     = M()
+    data      = d
+    batch     = 4
+    epochs    = 1
+    loss      = cross_entropy(logits, y)
+    optimizer = sgd(lr = 0.5)
+}}
+"#
+    )
+}
+
+fn params(text: &str) -> Vec<String> {
+    let comp = compile("p.dlp", text, &mut NoModules);
+    assert!(!comp.has_errors(), "{:?}", comp.diagnostics);
+    let lowered = lower(&comp, None, Mode::Eval, None, None).unwrap();
+    lowered.plan.params.iter().map(|p| p.path.clone()).collect()
+}
+
+#[test]
+fn the_ir_of_a_linear_classifier_step() {
+    let text = program("    output logits = linear(x, 2)", "");
+    let comp = compile("p.dlp", &text, &mut NoModules);
+    assert!(!comp.has_errors(), "{:?}", comp.diagnostics);
+    let train = lower(&comp, None, Mode::Train, None, None).unwrap();
+    verify(&train.graph).unwrap();
+    insta::assert_snapshot!("linear_classifier_train_step", print::text(&train.graph));
+    let eval = lower(&comp, None, Mode::Eval, Some(3), None).unwrap();
+    insta::assert_snapshot!("linear_classifier_eval_batch_3", print::text(&eval.graph));
+}
+
+#[test]
+fn parameters_are_named_after_what_their_instance_is_bound_to() {
+    let body = "    h = relu(linear(x, 4))\n    h = linear(linear(h, 4), 4)\n    output logits = linear(h, 2)";
+    assert_eq!(
+        params(&program(body, "")),
+        ["h.w", "h.b", "h_2.w", "h_2.b", "h_3.w", "h_3.b", "logits.w", "logits.b"]
+    );
+}
+
+#[test]
+fn repeat_and_nested_functions_give_nested_paths() {
+    let block = "fn block(x: f32[B, D]) -> f32[B, D] {\n    h = relu(linear(x, D))\n    x + linear(h, D)\n}";
+    let body =
+        "    h = linear(x, 4)\n    repeat 2 { h = block(h) }\n    output logits = linear(h, 2)";
+    assert_eq!(
+        params(&program(body, block)),
+        [
+            "h.w",
+            "h.b",
+            "h.0.h.w",
+            "h.0.h.b",
+            "h.0.linear.w",
+            "h.0.linear.b",
+            "h.1.h.w",
+            "h.1.h.b",
+            "h.1.linear.w",
+            "h.1.linear.b",
+            "logits.w",
+            "logits.b"
+        ]
+    );
+}
+
+#[test]
+fn dropout_draws_random_numbers_only_while_training() {
+    let body = "    h = dropout(linear(x, 4), p = 0.5)\n    output logits = linear(h, 2)";
+    let text = program(body, "");
+    let comp = compile("p.dlp", &text, &mut NoModules);
+    let has_random = |mode| {
+        let l = lower(&comp, None, mode, None, None).unwrap();
+        l.graph
+            .g
+            .node_weights()
+            .any(|n| matches!(n.op, Op::Random { .. }))
+    };
+    assert!(has_random(Mode::Train));
+    assert!(!has_random(Mode::Eval));
+}
+
+#[test]
+fn every_node_points_back_at_the_source() {
+    let text = program("    output logits = linear(x, 2)", "");
+    let comp = compile("p.dlp", &text, &mut NoModules);
+    let l = lower(&comp, None, Mode::Eval, None, None).unwrap();
+    let matmul = l
+        .graph
+        .g
+        .node_weights()
+        .find(|n| n.op == Op::MatMul)
+        .unwrap();
+    let loc = matmul.loc.expect("a matmul comes from source");
+    let file = comp.program.sources.get(loc.file);
+    assert_eq!(file.slice(loc.span), "x @ w", "the stdlib's `linear` body");
+}
