@@ -263,7 +263,14 @@ pub fn instantiate(cx: &mut Checker, sig: &FnSig, bound: Vec<Bound>, call: Loc) 
         }
     }
     failed |= !check_deferred(cx, sig, &bound, &subst, deferred, call);
-    if failed {
+    // A tensor argument that is already an error leaves the result's sizes
+    // unknown: an error too, so that nothing downstream reports it again.
+    let broken_tensor = sig
+        .params
+        .iter()
+        .zip(&bound)
+        .any(|(p, b)| matches!((&p.ty, b), (Type::Tensor(_), Some((Type::Error, _)))));
+    if failed || broken_tensor {
         return Type::Error;
     }
     let Some(Ok(ret)) = sig.ret.as_ref().map(|r| subst.ty(r)) else {
