@@ -2,6 +2,7 @@
 //! the error suite, mutated 10,000+ times (bytes and tokens deleted,
 //! inserted, swapped; truncation; invalid UTF-8 made lossy; deep nesting).
 
+use dlp_compiler::lower::{lower, Mode};
 use dlp_compiler::{compile, NoModules};
 
 /// xorshift64*: deterministic, so a failure can be replayed.
@@ -127,14 +128,27 @@ fn mutated_programs_never_panic() {
     let corpus = corpus();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut runs = 0;
+    let mut lowered = 0;
     while runs < 10_000 {
         let base = &corpus[rng.below(corpus.len())];
         let input = mutate(&mut rng, base);
         let _ = dlp_grammar::parse(&input);
-        let _ = compile("fuzz.dlp", &input, &mut NoModules);
+        let comp = compile("fuzz.dlp", &input, &mut NoModules);
+        if !comp.has_errors() {
+            // A program that checks must lower (or say why) without a panic.
+            for mode in [Mode::Train, Mode::Eval] {
+                let _ = lower(&comp, None, mode, None, None);
+            }
+            lowered += 1;
+        }
         let _ = dlp_grammar::format::format(&input);
         runs += 1;
     }
+    println!("{runs} mutated programs, {lowered} of them checked and were lowered");
+    assert!(
+        lowered > 50,
+        "too few mutants reach lowering ({lowered}) to test it"
+    );
 }
 
 #[test]

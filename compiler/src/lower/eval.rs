@@ -1111,9 +1111,11 @@ pub(super) fn lower_train(
         ));
     };
     if mode == Mode::Train {
+        super::verified(&lw.graph, "lowering")?;
         let params = lw.graph.params();
         let nodes: Vec<NodeId> = params.iter().map(|(_, n)| *n).collect();
         let grads = crate::autodiff::backward(&mut lw.graph, loss, &nodes);
+        super::verified(&lw.graph, "autodiff")?;
         crate::optim::add_update(&mut lw.graph, &params, &grads, &optimizer, clip_grad_norm);
     }
     let plan = TrainPlan {

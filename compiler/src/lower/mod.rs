@@ -92,12 +92,27 @@ pub fn lower(
     data: Option<&DataRef>,
 ) -> Result<Lowered, LowerError> {
     let (graph, plan) = eval::lower_train(comp, name, mode, batch, data)?;
-    let graph = graph.pruned();
-    if let Err(e) = ir::verify::verify(&graph) {
-        return Err(LowerError::new(
-            format!("internal error: the lowered graph is ill-formed: {e}"),
+    verified(
+        &graph,
+        if mode == Mode::Train {
+            "the optimiser update"
+        } else {
+            "lowering"
+        },
+    )?;
+    Ok(Lowered {
+        graph: graph.pruned(),
+        plan,
+    })
+}
+
+/// The verifier between stages: a failure is a compiler bug, reported as
+/// such rather than run.
+fn verified(graph: &Graph, stage: &str) -> Result<(), LowerError> {
+    ir::verify::verify(graph).map_err(|e| {
+        LowerError::new(
+            format!("internal error: the graph is ill-formed after {stage}: {e}"),
             None,
-        ));
-    }
-    Ok(Lowered { graph, plan })
+        )
+    })
 }
