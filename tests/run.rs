@@ -173,3 +173,80 @@ fn other_devices_are_refused_clearly() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("device `gpu` is not available yet"));
 }
+
+/// A copy of the iris example with `settings` in place of its train
+/// block's `epochs`, in a fresh folder with its data.
+fn iris_variant(settings: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let text = read(Path::new(&example("iris.dlp"))).replace("    epochs    = 100\n", settings);
+    std::fs::write(dir.path().join("iris.dlp"), text).unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::copy(example("data/iris.csv"), dir.path().join("data/iris.csv")).unwrap();
+    dir
+}
+
+fn summary(run: &Path) -> serde_json::Value {
+    serde_json::from_str(&read(&run.join("summary.json"))).unwrap()
+}
+
+#[test]
+fn steps_instead_of_epochs() {
+    let dir = iris_variant("    steps = 10\n");
+    let run = train(
+        dir.path().join("iris.dlp").to_str().unwrap(),
+        &dir.path().join("runs"),
+        &[],
+    );
+    let s = summary(&run);
+    assert_eq!(
+        (s["steps"].as_u64(), s["epochs"].as_u64()),
+        (Some(10), Some(2)),
+        "{s}"
+    );
+}
+
+#[test]
+fn early_stopping_keep_best_and_periodic_checkpoints() {
+    // A learning rate far too high makes the validation loss stop improving.
+    let dir = iris_variant(
+        "    epochs = 60\n    patience = 3\n    keep_best = true\n    checkpoint_every = 2\n",
+    );
+    let program = dir.path().join("iris.dlp");
+    let text = read(&program).replace("adam(lr = 1e-2)", "adam(lr = 0.5)");
+    std::fs::write(&program, text).unwrap();
+    let out = dlpc(&[
+        "run",
+        program.to_str().unwrap(),
+        "--runs",
+        dir.path().join("runs").to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("stopping early: no improvement of the validation loss in 3 validations"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("evaluating the kept best parameters"),
+        "{stderr}"
+    );
+    let run = only_run(&dir.path().join("runs"));
+    let s = summary(&run);
+    assert_eq!(s["status"], "stopped early");
+    let epochs = s["epochs"].as_u64().unwrap();
+    assert!(epochs < 60, "{s}");
+    assert!(run.join("checkpoints/best.safetensors").is_file());
+    assert!(run.join("checkpoints/epoch-2.safetensors").is_file());
+    assert!(!run.join("checkpoints/epoch-3.safetensors").exists());
+    // The final metrics are those of the best validation.
+    let best = s["best_validation_loss"].as_f64().unwrap();
+    let final_loss = s["final"]["iris.test"]["loss"].as_f64().unwrap();
+    assert!(
+        (best - final_loss).abs() < 1e-9,
+        "best {best}, final {final_loss}"
+    );
+}
