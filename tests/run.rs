@@ -250,3 +250,45 @@ fn early_stopping_keep_best_and_periodic_checkpoints() {
         "best {best}, final {final_loss}"
     );
 }
+
+#[test]
+fn separate_train_and_test_files() {
+    let dir = iris_variant("    epochs = 30\n");
+    let program = dir.path().join("iris.dlp");
+    let text = read(&program)
+        .replace(
+            "source  = csv(\"data/iris.csv\", header = true)",
+            "source  = { train: csv(\"data/train.csv\", header = true), test: csv(\"data/test.csv\", header = true) }",
+        )
+        .replace("    split   = { train: 0.8, test: 0.2 }\n", "")
+        .replace("    shuffle = seed(3)\n", "");
+    std::fs::write(&program, text).unwrap();
+    let rows: Vec<String> = read(&dir.path().join("data/iris.csv"))
+        .lines()
+        .map(String::from)
+        .collect();
+    let (header, body) = (&rows[0], &rows[1..]);
+    let (mut train_rows, mut test_rows) = (vec![header.clone()], vec![header.clone()]);
+    for (i, r) in body.iter().enumerate() {
+        if i % 5 == 0 {
+            &mut test_rows
+        } else {
+            &mut train_rows
+        }
+        .push(r.clone());
+    }
+    std::fs::write(dir.path().join("data/train.csv"), train_rows.join("\n")).unwrap();
+    std::fs::write(dir.path().join("data/test.csv"), test_rows.join("\n")).unwrap();
+    let run = train(program.to_str().unwrap(), &dir.path().join("runs"), &[]);
+    let s = summary(&run);
+    assert!(
+        s["final"]["iris.test"]["accuracy"].as_f64().unwrap() > 0.8,
+        "{s}"
+    );
+    let config: serde_json::Value = serde_json::from_str(&read(&run.join("config.json"))).unwrap();
+    assert_eq!(
+        config["data"].as_array().unwrap().len(),
+        2,
+        "both files are hashed: {config}"
+    );
+}
