@@ -31,3 +31,9 @@ for f in "${examples[@]}"; do
   printf '%-28s wall %6s ms   %8s samples/s   %s\n' "$f" "$(printf '%s\n' "${walls[@]}" | median)" "$(printf '%s\n' "${rates[@]}" | median)" "$final"
   rm -rf "$work"/*
 done
+
+# The same MNIST MLP hand-written in numpy, as a point of comparison.
+if python3 -c "import numpy" 2>/dev/null; then
+  for i in $(seq 1 "$runs"); do python3 bench/numpy_mnist_mlp.py; done |
+    awk '{print $2}' | median | xargs printf 'numpy baseline (bench/numpy_mnist_mlp.py)   %8s samples/s\n'
+fi
