@@ -15,8 +15,10 @@
 //! block — data sources, splits, schedule, epochs — is the [`TrainPlan`].
 
 mod builtins;
+mod dataset;
 mod eval;
 mod plan;
+mod train;
 pub mod value;
 
 pub use plan::{DataRef, DatasetSpec, Feed, ParamSpec, SourceSpec, TrainPlan};
@@ -91,7 +93,7 @@ pub fn lower(
     batch: Option<usize>,
     data: Option<&DataRef>,
 ) -> Result<Lowered, LowerError> {
-    let (graph, plan) = eval::lower_train(comp, name, mode, batch, data)?;
+    let (graph, plan) = train::lower_train(comp, name, mode, batch, data)?;
     verified(
         &graph,
         if mode == Mode::Train {

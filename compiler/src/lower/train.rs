@@ -1,0 +1,319 @@
+//! Lowering a `train` block: its settings become the [`TrainPlan`], its
+//! data, model, loss and metrics the step graph (with the backward pass
+//! and the optimiser update in [`Mode::Train`]).
+
+use super::eval::{Arg, Env, Lowerer, R};
+use super::plan::{DataRef, TrainPlan};
+use super::value::Value;
+use super::{LowerError, Mode, LOSS_OUTPUT, METRIC_PREFIX};
+use crate::diagnostic::Loc;
+use crate::ir::{DType, Graph, NodeId};
+use crate::optim::{Optimizer, Schedule};
+use crate::resolve::DefId;
+use crate::Compilation;
+use dlp_grammar::ast::{Expr, ExprKind, Item};
+use std::collections::HashMap;
+
+pub(super) fn lower_train(
+    comp: &Compilation,
+    name: Option<&str>,
+    mode: Mode,
+    batch_override: Option<usize>,
+    data_override: Option<&DataRef>,
+) -> R<(Graph, TrainPlan)> {
+    let module = &comp.program.modules[0];
+    let found = module.ast.items.iter().find_map(|i| match i {
+        Item::Train(t) if name.is_none_or(|n| n == t.name.name) => Some(t),
+        _ => None,
+    });
+    let Some(decl) = found else {
+        return Err(LowerError::new(
+            match name {
+                Some(n) => format!("there is no train block named `{n}`"),
+                None => "the program has no `train` block".to_string(),
+            },
+            None,
+        ));
+    };
+    let mut lw = Lowerer::new(comp, mode, 32);
+    let mut env = Env::new(0);
+    let mut settings: HashMap<&str, (Value, Loc)> = HashMap::new();
+    let deferred = ["loss", "metrics"];
+    for e in &decl.entries {
+        if deferred.contains(&e.key.name.as_str()) {
+            continue;
+        }
+        let v = lw.expr(&mut env, &e.value)?;
+        settings.insert(e.key.name.as_str(), (v, lw.loc(0, e.value.span)));
+    }
+    let block_loc = lw.loc(0, decl.name.span);
+    let int = |key: &str| -> R<Option<u64>> {
+        match settings.get(key) {
+            None => Ok(None),
+            Some((Value::Int(v), _)) if *v >= 0 => Ok(Some(*v as u64)),
+            Some((v, loc)) => Err(LowerError::new(
+                format!(
+                    "`{key}` must be a whole number of 0 or more, found {}",
+                    v.kind()
+                ),
+                Some(*loc),
+            )),
+        }
+    };
+    let batch = batch_override.unwrap_or(int("batch")?.unwrap_or(32) as usize);
+    if batch == 0 {
+        return Err(LowerError::new(
+            "`batch` must be at least 1",
+            settings.get("batch").map(|s| s.1),
+        ));
+    }
+    lw.batch = batch;
+    let data_ref = |v: Option<&(Value, Loc)>| -> R<Option<DataRef>> {
+        Ok(match v {
+            None => None,
+            Some((Value::Dataset(def), _)) => Some(DataRef {
+                dataset: dataset_name(comp, *def),
+                split: None,
+            }),
+            Some((Value::Split(def, s), _)) => Some(DataRef {
+                dataset: dataset_name(comp, *def),
+                split: Some(s.clone()),
+            }),
+            Some((v, loc)) => {
+                return Err(LowerError::new(
+                    format!("expected a dataset or split, found {}", v.kind()),
+                    Some(*loc),
+                ))
+            }
+        })
+    };
+    let Some(data) = data_ref(settings.get("data"))? else {
+        return Err(LowerError::new(
+            "the train block has no `data`",
+            Some(block_loc),
+        ));
+    };
+    let validate = data_ref(settings.get("validate"))?;
+    let optimizer = match settings.get("optimizer") {
+        Some((Value::Optimizer(o), _)) => o.clone(),
+        None => Optimizer::Adam {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled: false,
+        },
+        Some((v, loc)) => {
+            return Err(LowerError::new(
+                format!("expected an optimizer, found {}", v.kind()),
+                Some(*loc),
+            ))
+        }
+    };
+    let schedule = match settings.get("schedule") {
+        Some((Value::Schedule(s), _)) => s.clone(),
+        None => Schedule::Constant,
+        Some((v, loc)) => {
+            return Err(LowerError::new(
+                format!("expected a schedule, found {}", v.kind()),
+                Some(*loc),
+            ))
+        }
+    };
+    let (model_def, model_args) = match settings.get("model") {
+        Some((Value::Model(def, args), _)) => (*def, args.clone()),
+        Some((Value::Def(def), _)) if matches!(lw.item(*def), Item::Model(_)) => (*def, Vec::new()),
+        Some((v, loc)) => {
+            return Err(LowerError::new(
+                format!("expected a model, found {}", v.kind()),
+                Some(*loc),
+            ))
+        }
+        None => {
+            return Err(LowerError::new(
+                "the train block has no `model`",
+                Some(block_loc),
+            ))
+        }
+    };
+    let model_text = decl
+        .entries
+        .iter()
+        .find(|e| e.key.name == "model")
+        .map(|e| dlp_grammar::format::expr(&e.value))
+        .unwrap_or_default();
+    let clip_grad_norm = match settings.get("clip_grad_norm") {
+        None => None,
+        Some((v, loc)) => match v.as_f64() {
+            Some(c) if c > 0.0 => Some(c),
+            _ => {
+                return Err(LowerError::new(
+                    "`clip_grad_norm` must be a positive number",
+                    Some(*loc),
+                ))
+            }
+        },
+    };
+    let keep_best = matches!(settings.get("keep_best"), Some((Value::Bool(true), _)));
+    let device = match settings.get("device") {
+        Some((Value::Str(s), _)) => s.clone(),
+        _ => "cpu".to_string(),
+    };
+
+    // The data, per sample, with a batch axis in front.
+    let which = data_override.cloned().unwrap_or_else(|| data.clone());
+    let Some(ds_def) = find_dataset(comp, &which.dataset) else {
+        return Err(LowerError::new(
+            format!("no dataset `{}`", which.dataset),
+            Some(block_loc),
+        ));
+    };
+    lw.lead = 1;
+    let (dataset, fields) = lw.dataset(ds_def)?;
+    lw.lead = 0;
+
+    // The model, its inputs bound to the fields of the same name.
+    lw.model_inputs = fields.iter().cloned().collect();
+    let Item::Model(model) = lw.item(model_def) else {
+        return Err(LowerError::new(
+            "`model` must name a model",
+            Some(block_loc),
+        ));
+    };
+    let mut model_env = Env::new(model_def.module);
+    let args = model_args
+        .into_iter()
+        .map(|(name, value)| Arg {
+            name,
+            value,
+            loc: block_loc,
+        })
+        .collect();
+    lw.bind_args(&model.params, args, &mut model_env, block_loc)?;
+    lw.block(&mut model_env, &model.body)?;
+
+    // Loss and metrics see the fields and the model's outputs.
+    env.vars.extend(fields);
+    env.vars.extend(std::mem::take(&mut lw.model_outputs));
+    let mut metrics = Vec::new();
+    for e in &decl.entries {
+        match e.key.name.as_str() {
+            "loss" => {
+                let loc = lw.loc(0, e.value.span);
+                let v = lw.expr(&mut env, &e.value)?;
+                let n = scalar_f32(&mut lw, v, "the loss", loc)?;
+                lw.graph.set_output(LOSS_OUTPUT, n);
+            }
+            "metrics" => {
+                let items: Vec<&Expr> = match &e.value.kind {
+                    ExprKind::List(items) => items.iter().collect(),
+                    _ => vec![&e.value],
+                };
+                for item in items {
+                    let loc = lw.loc(0, item.span);
+                    let v = lw.expr(&mut env, item)?;
+                    let n = scalar_f32(&mut lw, v, "a metric", loc)?;
+                    let base = metric_name(item);
+                    let mut name = base.clone();
+                    let mut k = 1;
+                    while metrics.contains(&name) {
+                        k += 1;
+                        name = format!("{base}_{k}");
+                    }
+                    lw.graph.set_output(format!("{METRIC_PREFIX}{name}"), n);
+                    metrics.push(name);
+                }
+            }
+            _ => {}
+        }
+    }
+    let Some(loss) = lw.graph.output(LOSS_OUTPUT) else {
+        return Err(LowerError::new(
+            "the train block has no `loss`",
+            Some(block_loc),
+        ));
+    };
+    if mode == Mode::Train {
+        super::verified(&lw.graph, "lowering")?;
+        let params = lw.graph.params();
+        let nodes: Vec<NodeId> = params.iter().map(|(_, n)| *n).collect();
+        let grads = crate::autodiff::backward(&mut lw.graph, loss, &nodes);
+        super::verified(&lw.graph, "autodiff")?;
+        crate::optim::add_update(&mut lw.graph, &params, &grads, &optimizer, clip_grad_norm);
+    }
+    let plan = TrainPlan {
+        name: decl.name.name.clone(),
+        model: model_text,
+        data,
+        validate,
+        dataset,
+        batch,
+        epochs: int("epochs")?,
+        steps: int("steps")?,
+        optimizer,
+        schedule,
+        metrics,
+        validate_every: int("validate_every")?.unwrap_or(1).max(1),
+        checkpoint_every: int("checkpoint_every")?,
+        keep_best,
+        patience: int("patience")?,
+        clip_grad_norm,
+        seed: int("seed")?.unwrap_or(0),
+        device,
+        params: lw.params,
+    };
+    Ok((lw.graph, plan))
+}
+
+fn scalar_f32(lw: &mut Lowerer, v: Value, what: &str, loc: Loc) -> R<NodeId> {
+    let n = match v {
+        Value::Int(_) | Value::Float(_) => lw.graph.constant(v.as_f64().unwrap_or(0.0), DType::F32),
+        other => lw.node(other, loc)?,
+    };
+    if !lw.graph.ty(n).shape.is_empty() {
+        return Err(LowerError::new(
+            format!("{what} must be a scalar"),
+            Some(loc),
+        ));
+    }
+    Ok(lw.graph.cast(n, DType::F32))
+}
+
+/// `accuracy(logits, y)` is reported as `accuracy`.
+fn metric_name(e: &Expr) -> String {
+    match &e.kind {
+        ExprKind::Call(callee, _) => match &callee.kind {
+            ExprKind::Name(n) => n.name.clone(),
+            ExprKind::Field(_, n) => n.name.clone(),
+            _ => "metric".to_string(),
+        },
+        ExprKind::Name(n) => n.name.clone(),
+        _ => "metric".to_string(),
+    }
+}
+
+fn dataset_name(comp: &Compilation, def: DefId) -> String {
+    comp.program.modules[def.module].ast.items[def.item]
+        .name()
+        .map(|n| n.name.clone())
+        .unwrap_or_default()
+}
+
+fn find_dataset(comp: &Compilation, name: &str) -> Option<DefId> {
+    comp.program
+        .modules
+        .iter()
+        .enumerate()
+        .find_map(|(m, module)| {
+            module
+                .ast
+                .items
+                .iter()
+                .enumerate()
+                .find_map(|(i, item)| match item {
+                    Item::Dataset(d) if d.name.name == name => Some(DefId { module: m, item: i }),
+                    _ => None,
+                })
+        })
+}
