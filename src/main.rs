@@ -53,9 +53,9 @@ enum Command {
         /// Which train block (the first if omitted).
         #[arg(long)]
         train: Option<String>,
-        /// Where to compute: cpu, gpu or auto (this version: cpu).
-        #[arg(long, default_value = "cpu")]
-        device: String,
+        /// Where to compute: cpu, gpu or auto (this version: cpu); overrides the train block's `device`.
+        #[arg(long)]
+        device: Option<String>,
         /// Override the train block's seed.
         #[arg(long)]
         seed: Option<u64>,

@@ -8,11 +8,28 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
+
+/// `println!` and `eprintln!` that ignore write errors: a closed pipe
+/// (`dlpc run f.dlp 2>&1 | head`) must not stop a training run.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+macro_rules! tell {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
 
 pub struct Args {
     pub file: PathBuf,
     pub train: Option<String>,
-    pub device: String,
+    pub device: Option<String>,
     pub seed: Option<u64>,
     pub resume: Option<PathBuf>,
     pub runs: PathBuf,
@@ -20,10 +37,6 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    if args.device != "cpu" && args.device != "auto" {
-        eprintln!("error: device `{}` is not available yet: this version trains on the CPU (`--device cpu`)", args.device);
-        return ExitCode::FAILURE;
-    }
     let Some(comp) = program::load(&args.file) else {
         return ExitCode::FAILURE;
     };
@@ -38,16 +51,17 @@ pub fn run(args: Args) -> ExitCode {
         resume: args.resume.clone(),
         seed: args.seed,
         stop_after: args.stop_after,
+        device: args.device.clone(),
     };
     let mut printer = Printer::new();
     match train::train(&job, &opts, &mut printer) {
         Ok(summary) => {
             printer.finish();
             if !summary.final_metrics.is_empty() {
-                println!();
+                say!();
                 print_table(&summary.final_metrics);
             }
-            println!(
+            say!(
                 "\nrun {} {} after {} epochs ({} steps) in {:.1} s, {:.0} samples/s\nrecord: {}",
                 summary.run_id,
                 summary.status,
@@ -63,7 +77,7 @@ pub fn run(args: Args) -> ExitCode {
             printer.finish();
             match &e {
                 TrainError::Program(d) => program::report(&comp, d),
-                other => eprintln!("error: {other}"),
+                other => tell!("error: {other}"),
             }
             ExitCode::FAILURE
         }
@@ -78,13 +92,13 @@ fn print_table(rows: &[(String, Metrics)]) {
     for n in &names {
         header.push_str(&format!("  {n:>10}"));
     }
-    println!("{header}");
+    say!("{header}");
     for (split, metrics) in rows {
         let mut line = format!("{split:width$}");
         for (_, v) in metrics {
             line.push_str(&format!("  {v:>10.4}"));
         }
-        println!("{line}");
+        say!("{line}");
     }
 }
 
@@ -100,6 +114,9 @@ struct Printer {
     bar: Option<ProgressBar>,
     tty: bool,
     epochs: u64,
+    batch: usize,
+    /// When this session's first step started, and steps since.
+    clock: Option<(Instant, u64)>,
 }
 
 impl Printer {
@@ -108,6 +125,8 @@ impl Printer {
             bar: None,
             tty: std::io::stderr().is_terminal(),
             epochs: 0,
+            batch: 1,
+            clock: None,
         }
     }
 
@@ -128,12 +147,13 @@ impl Observer for Printer {
         resumed_at: u64,
     ) {
         self.epochs = epochs;
+        self.batch = plan.batch;
         let resumed = if resumed_at > 0 {
             format!(", resuming after epoch {resumed_at}")
         } else {
             String::new()
         };
-        eprintln!(
+        tell!(
             "training `{}` ({}) on {}: {} parameters, {epochs} epochs of {steps_per_epoch} steps, batch {}{resumed}",
             plan.name,
             plan.model,
@@ -141,14 +161,12 @@ impl Observer for Printer {
             plan.params.iter().map(|p| p.shape.iter().product::<usize>()).sum::<usize>(),
             plan.batch
         );
-        eprintln!("record: {}", run.dir.display());
+        tell!("record: {}", run.dir.display());
         if self.tty {
             let bar = ProgressBar::new(epochs * steps_per_epoch);
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{bar:30} epoch {msg}  {pos}/{len} steps  {per_sec}  eta {eta}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template("{bar:30} epoch {msg}  {pos}/{len} steps  eta {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar.set_position(resumed_at * steps_per_epoch);
             self.bar = Some(bar);
@@ -156,8 +174,14 @@ impl Observer for Printer {
     }
 
     fn step(&mut self, epoch: u64, _step: u64, loss: f64) {
+        let (since, steps) = self.clock.get_or_insert((Instant::now(), 0));
+        *steps += 1;
+        let rate = (*steps as usize * self.batch) as f64 / since.elapsed().as_secs_f64().max(1e-9);
         if let Some(bar) = &self.bar {
-            bar.set_message(format!("{epoch}/{}  loss {loss:.4}", self.epochs));
+            bar.set_message(format!(
+                "{epoch}/{}  loss {loss:.4}  {rate:.0} samples/s",
+                self.epochs
+            ));
             bar.inc(1);
         }
     }
@@ -181,14 +205,14 @@ impl Observer for Printer {
         line.push_str(&format!("  ({seconds:.2} s, {rate:.0} samples/s)"));
         match &self.bar {
             Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
+            None => tell!("{line}"),
         }
     }
 
     fn note(&mut self, message: &str) {
         match &self.bar {
             Some(bar) => bar.println(message),
-            None => eprintln!("{message}"),
+            None => tell!("{message}"),
         }
     }
 }

@@ -131,13 +131,22 @@ fn the_run_record_holds_program_data_hashes_checkpoints_and_summary() {
     );
 }
 
+/// The JSON header of a safetensors file.
+fn safetensors_header(path: &Path) -> serde_json::Value {
+    let bytes = std::fs::read(path).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    serde_json::from_slice(&bytes[8..8 + header_len]).unwrap()
+}
+
+fn checkpoint_metadata(path: &Path) -> serde_json::Value {
+    safetensors_header(path)["__metadata__"].clone()
+}
+
 #[test]
 fn checkpoints_are_safetensors_keyed_by_parameter_path() {
     let runs = tempfile::tempdir().unwrap();
     let dir = train(&example("iris.dlp"), runs.path(), &[]);
-    let bytes = std::fs::read(dir.join("checkpoints/last.safetensors")).unwrap();
-    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let header = safetensors_header(&dir.join("checkpoints/last.safetensors"));
     assert_eq!(header["h.w"]["shape"], serde_json::json!([4, 16]));
     assert_eq!(header["logits.b"]["dtype"], "F32");
     assert!(
@@ -240,6 +249,10 @@ fn early_stopping_keep_best_and_periodic_checkpoints() {
     let epochs = s["epochs"].as_u64().unwrap();
     assert!(epochs < 60, "{s}");
     assert!(run.join("checkpoints/best.safetensors").is_file());
+    // The best parameters are from the last improvement, 3 validations before the stop.
+    let best_epoch =
+        checkpoint_metadata(&run.join("checkpoints/best.safetensors"))["epoch"].clone();
+    assert_eq!(best_epoch, (epochs - 3).to_string());
     assert!(run.join("checkpoints/epoch-2.safetensors").is_file());
     assert!(!run.join("checkpoints/epoch-3.safetensors").exists());
     // The final metrics are those of the best validation.
@@ -291,4 +304,99 @@ fn separate_train_and_test_files() {
         2,
         "both files are hashed: {config}"
     );
+}
+
+#[test]
+fn a_dataset_with_splits_can_also_be_used_whole() {
+    let dir = iris_variant("    epochs = 2\n");
+    let program = dir.path().join("iris.dlp");
+    std::fs::write(
+        &program,
+        read(&program).replace("data      = iris.train", "data      = iris"),
+    )
+    .unwrap();
+    let run = train(program.to_str().unwrap(), &dir.path().join("runs"), &[]);
+    // 150 samples in batches of 16: 9 steps per epoch.
+    assert_eq!(summary(&run)["steps"], 18);
+}
+
+#[test]
+fn mistakes_found_when_running_are_reported_and_recorded() {
+    // A seed cannot change a resumed run.
+    let dir = iris_variant("    epochs = 2\n");
+    let program = dir.path().join("iris.dlp");
+    let runs = dir.path().join("runs");
+    let run = train(program.to_str().unwrap(), &runs, &[]);
+    let out = dlpc(&[
+        "run",
+        program.to_str().unwrap(),
+        "--resume",
+        run.to_str().unwrap(),
+        "--seed",
+        "3",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("a resumed run keeps the seed it started with"));
+    // The train block's own device is honoured.
+    std::fs::write(
+        &program,
+        read(&program).replace(
+            "    seed      = 1\n",
+            "    seed      = 1\n    device    = \"gpu\"\n",
+        ),
+    )
+    .unwrap();
+    let out = dlpc(&[
+        "run",
+        program.to_str().unwrap(),
+        "--runs",
+        runs.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("device `gpu` is not available yet"));
+    // Nesterov momentum needs momentum.
+    let text = read(&program)
+        .replace("adam(lr = 1e-2)", "sgd(lr = 0.1, nesterov = true)")
+        .replace("use std.optim.adam", "use std.optim.sgd");
+    std::fs::write(&program, text.replace("    device    = \"gpu\"\n", "")).unwrap();
+    let out = dlpc(&[
+        "run",
+        program.to_str().unwrap(),
+        "--runs",
+        runs.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("E0400") && stderr.contains("`nesterov = true` needs `momentum` above 0"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("iris.dlp:"),
+        "points at the program: {stderr}"
+    );
+}
+
+#[test]
+fn a_diverging_run_stops_with_a_clear_error_and_a_failed_summary() {
+    let dir = iris_variant("    epochs = 5\n");
+    let program = dir.path().join("iris.dlp");
+    let text = read(&program)
+        .replace("adam(lr = 1e-2)", "sgd(lr = 1e30)")
+        .replace("use std.optim.adam", "use std.optim.sgd");
+    std::fs::write(&program, text).unwrap();
+    let runs = dir.path().join("runs");
+    let out = dlpc(&[
+        "run",
+        program.to_str().unwrap(),
+        "--runs",
+        runs.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the loss became") && stderr.contains("try a lower learning rate"),
+        "{stderr}"
+    );
+    let s = summary(&only_run(&runs));
+    assert_eq!(s["status"], "failed");
+    assert!(s["error"].as_str().unwrap().contains("the loss became"));
 }

@@ -54,6 +54,8 @@ pub struct Options {
     pub seed: Option<u64>,
     /// Stop (as if interrupted) after this many epochs in total.
     pub stop_after: Option<u64>,
+    /// Overrides the train block's `device`.
+    pub device: Option<String>,
 }
 
 #[derive(Debug)]
@@ -155,6 +157,17 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
     };
     let step_graph = lower(Mode::Train, None, None)?;
     let plan = step_graph.plan.clone();
+    let device = opts.device.as_deref().unwrap_or(&plan.device);
+    if device != "cpu" && device != "auto" {
+        return Err(TrainError::Run(format!(
+            "device `{device}` is not available yet: this version trains on the CPU (`--device cpu`)"
+        )));
+    }
+    if let (Some(_), Some(seed)) = (&opts.resume, opts.seed) {
+        return Err(TrainError::Run(format!(
+            "a resumed run keeps the seed it started with: drop `--seed {seed}`"
+        )));
+    }
 
     // Data.
     let mut datasets: HashMap<String, Loaded> = HashMap::new();
@@ -245,198 +258,202 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
         record = RunRecord::create(&opts.runs, &plan.name, &job.program, &config)?;
     }
     obs.started(&record, &plan, steps_per_epoch, epochs, progress.epoch);
-
-    let step_run = Interpreter::new(&step_graph.graph);
-    let mut evaluator = Evaluator {
-        job,
-        graphs: HashMap::new(),
-    };
-    let seed_input = Tensor::scalar_i32(seed as u32 as i32);
-    let mut status = "completed";
-    let mut trained_samples = 0usize;
-    let train_started = Instant::now();
-    while progress.epoch < epochs && progress.step < total_steps {
-        if opts.stop_after.is_some_and(|s| progress.epoch >= s) {
-            status = "stopped";
-            break;
-        }
-        let epoch = progress.epoch + 1;
-        let epoch_started = Instant::now();
-        let order = rng::permutation(
-            train_data.len,
-            seed as u32,
-            rng::stream_of("epoch"),
-            epoch as u32,
-        );
-        let mut sums: Vec<(String, f64)> = Vec::new();
-        let mut steps_done = 0u64;
-        // This epoch's log lines, written with its checkpoint.
-        let mut log: Vec<Value> = Vec::new();
-        for (i, rows) in order.chunks_exact(plan.batch).enumerate() {
-            if progress.step >= total_steps {
+    // From here on a failure is recorded in the run's summary, so that the
+    // record never looks like a run still in progress.
+    let outcome = (|| -> Result<Summary, TrainError> {
+        let step_run = Interpreter::new(&step_graph.graph);
+        let mut evaluator = Evaluator {
+            job,
+            graphs: HashMap::new(),
+        };
+        let seed_input = Tensor::scalar_i32(seed as u32 as i32);
+        let mut status = "completed";
+        let mut trained_samples = 0usize;
+        let train_started = Instant::now();
+        while progress.epoch < epochs && progress.step < total_steps {
+            if opts.stop_after.is_some_and(|s| progress.epoch >= s) {
+                status = "stopped";
                 break;
             }
-            let batch = train_data.rows(rows);
-            let clock = Clock {
-                step: progress.step,
-                epoch: epoch - 1,
-                steps_per_epoch,
-                total_steps,
-            };
-            let lr = plan.schedule.lr(plan.optimizer.lr(), clock);
-            let lr_t = Tensor::scalar_f32(lr as f32);
-            let t = Tensor::scalar_f32((progress.step + 1) as f32);
-            let counter = Tensor::scalar_i32(progress.step as u32 as i32);
-            let mut b = Bindings {
-                params: Some(&params),
-                states: Some(&states),
-                ..Bindings::default()
-            };
-            for (name, tensor) in &batch.feeds {
-                b.inputs.insert(name, tensor);
-            }
-            b.inputs.insert(LR_INPUT, &lr_t);
-            b.inputs.insert(STEP_INPUT, &t);
-            b.inputs.insert(lower::SEED_INPUT, &seed_input);
-            b.inputs.insert(lower::COUNTER_INPUT, &counter);
-            let outputs = step_run.run(&b)?;
-            let mut new_params = HashMap::new();
-            let mut new_states = HashMap::new();
-            let mut loss = f64::NAN;
-            let mut values: Metrics = Vec::new();
-            for (name, t) in outputs {
-                if let Some(p) = name.strip_prefix(PARAM_PREFIX) {
-                    new_params.insert(p.to_string(), t);
-                } else if let Some(s) = name.strip_prefix(STATE_PREFIX) {
-                    new_states.insert(s.to_string(), t);
-                } else if name == LOSS_OUTPUT {
-                    loss = t.item();
-                    values.push(("loss".into(), loss));
-                } else if let Some(m) = name.strip_prefix(METRIC_PREFIX) {
-                    values.push((m.to_string(), t.item()));
+            let epoch = progress.epoch + 1;
+            let epoch_started = Instant::now();
+            let order = rng::permutation(
+                train_data.len,
+                seed as u32,
+                rng::stream_of("epoch"),
+                epoch as u32,
+            );
+            let mut sums: Vec<(String, f64)> = Vec::new();
+            let mut steps_done = 0u64;
+            // This epoch's log lines, written with its checkpoint.
+            let mut log: Vec<Value> = Vec::new();
+            for (i, rows) in order.chunks_exact(plan.batch).enumerate() {
+                if progress.step >= total_steps {
+                    break;
                 }
-            }
-            if !loss.is_finite() {
-                log.push(json!({"kind": "step", "epoch": epoch, "step": progress.step + 1, "loss": Value::Null, "lr": lr}));
-                record.log(&log)?;
-                return Err(TrainError::Run(format!(
+                let batch = train_data.rows(rows);
+                let clock = Clock {
+                    step: progress.step,
+                    epoch: epoch - 1,
+                    steps_per_epoch,
+                    total_steps,
+                };
+                let lr = plan.schedule.lr(plan.optimizer.lr(), clock);
+                let lr_t = Tensor::scalar_f32(lr as f32);
+                let t = Tensor::scalar_f32((progress.step + 1) as f32);
+                let counter = Tensor::scalar_i32(progress.step as u32 as i32);
+                let mut b = Bindings {
+                    params: Some(&params),
+                    states: Some(&states),
+                    ..Bindings::default()
+                };
+                for (name, tensor) in &batch.feeds {
+                    b.inputs.insert(name, tensor);
+                }
+                b.inputs.insert(LR_INPUT, &lr_t);
+                b.inputs.insert(STEP_INPUT, &t);
+                b.inputs.insert(lower::SEED_INPUT, &seed_input);
+                b.inputs.insert(lower::COUNTER_INPUT, &counter);
+                let outputs = step_run.run(&b)?;
+                let mut new_params = HashMap::new();
+                let mut new_states = HashMap::new();
+                let mut loss = f64::NAN;
+                let mut values: Metrics = Vec::new();
+                for (name, t) in outputs {
+                    if let Some(p) = name.strip_prefix(PARAM_PREFIX) {
+                        new_params.insert(p.to_string(), t);
+                    } else if let Some(s) = name.strip_prefix(STATE_PREFIX) {
+                        new_states.insert(s.to_string(), t);
+                    } else if name == LOSS_OUTPUT {
+                        loss = t.item();
+                        values.push(("loss".into(), loss));
+                    } else if let Some(m) = name.strip_prefix(METRIC_PREFIX) {
+                        values.push((m.to_string(), t.item()));
+                    }
+                }
+                if !loss.is_finite() {
+                    log.push(json!({"kind": "step", "epoch": epoch, "step": progress.step + 1, "loss": Value::Null, "lr": lr}));
+                    record.log(&log)?;
+                    return Err(TrainError::Run(format!(
                     "the loss became {loss} at epoch {epoch}, step {}: try a lower learning rate or `clip_grad_norm`",
                     progress.step + 1
                 )));
+                }
+                params = new_params;
+                states = new_states;
+                progress.step += 1;
+                steps_done += 1;
+                trained_samples += plan.batch;
+                log.push(json!({"kind": "step", "epoch": epoch, "step": progress.step, "loss": loss, "lr": lr}));
+                add_into(&mut sums, &values, 1.0);
+                obs.step(epoch, i as u64 + 1, loss);
             }
-            params = new_params;
-            states = new_states;
-            progress.step += 1;
-            steps_done += 1;
-            trained_samples += plan.batch;
-            log.push(json!({"kind": "step", "epoch": epoch, "step": progress.step, "loss": loss, "lr": lr}));
-            add_into(&mut sums, &values, 1.0);
-            obs.step(epoch, i as u64 + 1, loss);
+            let train_metrics: Metrics = sums
+                .iter()
+                .map(|(n, v)| (n.clone(), v / steps_done.max(1) as f64))
+                .collect();
+            let mut entry = json!({"kind": "epoch", "epoch": epoch, "steps": progress.step});
+            for (n, v) in &train_metrics {
+                entry[n] = json!(v);
+            }
+            log.push(entry);
+
+            progress.epoch = epoch;
+
+            // Validation, early stopping, keep-best.
+            let mut validation = None;
+            let mut stop = false;
+            if let Some(v) = &plan.validate {
+                if epoch.is_multiple_of(plan.validate_every) || epoch == epochs {
+                    let metrics = evaluator.evaluate(&datasets, v, &params, seed)?;
+                    let mut entry =
+                        json!({"kind": "validate", "epoch": epoch, "data": v.to_string()});
+                    for (n, x) in &metrics {
+                        entry[n] = json!(x);
+                    }
+                    log.push(entry);
+                    let loss = metrics
+                        .iter()
+                        .find(|(n, _)| n == "loss")
+                        .map_or(f64::INFINITY, |m| m.1);
+                    if loss < progress.best {
+                        progress.best = loss;
+                        progress.bad_validations = 0;
+                        if plan.keep_best {
+                            save(&record, "best", &params, &states, &progress, seed)?;
+                        }
+                    } else {
+                        progress.bad_validations += 1;
+                        if plan.patience.is_some_and(|p| progress.bad_validations >= p) {
+                            stop = true;
+                        }
+                    }
+                    validation = Some((v.to_string(), metrics));
+                }
+            }
+            record.log(&log)?;
+            save(&record, "last", &params, &states, &progress, seed)?;
+            if plan
+                .checkpoint_every
+                .is_some_and(|n| n > 0 && epoch.is_multiple_of(n))
+            {
+                save(
+                    &record,
+                    &format!("epoch-{epoch}"),
+                    &params,
+                    &states,
+                    &progress,
+                    seed,
+                )?;
+            }
+            let seconds = epoch_started.elapsed().as_secs_f64();
+            let rate = (steps_done as usize * plan.batch) as f64 / seconds.max(1e-9);
+            obs.epoch(epoch, &train_metrics, validation.as_ref(), seconds, rate);
+            if stop {
+                obs.note(&format!(
+                    "stopping early: no improvement of the validation loss in {} validations",
+                    progress.bad_validations
+                ));
+                status = "stopped early";
+                break;
+            }
         }
-        let train_metrics: Metrics = sums
+        let train_seconds = train_started.elapsed().as_secs_f64();
+
+        // Final evaluation, with the best parameters when they were kept.
+        let mut final_metrics = Vec::new();
+        if status != "stopped" {
+            if plan.keep_best && record.checkpoint("best").is_file() {
+                let best = checkpoint::load(&record.checkpoint("best")).map_err(TrainError::Run)?;
+                params = best.params;
+                obs.note("evaluating the kept best parameters");
+            }
+            for r in &eval_refs {
+                let metrics = evaluator.evaluate(&datasets, r, &params, seed)?;
+                final_metrics.push((r.to_string(), metrics));
+            }
+        }
+        let summary = Summary {
+            run_id: record.id.clone(),
+            dir: record.dir.clone(),
+            status: status.to_string(),
+            epochs: progress.epoch,
+            steps: progress.step,
+            final_metrics,
+            samples_per_s: trained_samples as f64 / train_seconds.max(1e-9),
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        let finals: serde_json::Map<String, Value> = summary
+            .final_metrics
             .iter()
-            .map(|(n, v)| (n.clone(), v / steps_done.max(1) as f64))
+            .map(|(split, m)| {
+                (
+                    split.clone(),
+                    Value::Object(m.iter().map(|(n, v)| (n.clone(), json!(v))).collect()),
+                )
+            })
             .collect();
-        let mut entry = json!({"kind": "epoch", "epoch": epoch, "steps": progress.step});
-        for (n, v) in &train_metrics {
-            entry[n] = json!(v);
-        }
-        log.push(entry);
-
-        // Validation, early stopping, keep-best.
-        let mut validation = None;
-        let mut stop = false;
-        if let Some(v) = &plan.validate {
-            if epoch.is_multiple_of(plan.validate_every) || epoch == epochs {
-                let metrics = evaluator.evaluate(&datasets, v, &params, seed)?;
-                let mut entry = json!({"kind": "validate", "epoch": epoch, "data": v.to_string()});
-                for (n, x) in &metrics {
-                    entry[n] = json!(x);
-                }
-                log.push(entry);
-                let loss = metrics
-                    .iter()
-                    .find(|(n, _)| n == "loss")
-                    .map_or(f64::INFINITY, |m| m.1);
-                if loss < progress.best {
-                    progress.best = loss;
-                    progress.bad_validations = 0;
-                    if plan.keep_best {
-                        save(&record, "best", &params, &states, &progress, seed)?;
-                    }
-                } else {
-                    progress.bad_validations += 1;
-                    if plan.patience.is_some_and(|p| progress.bad_validations >= p) {
-                        stop = true;
-                    }
-                }
-                validation = Some((v.to_string(), metrics));
-            }
-        }
-        progress.epoch = epoch;
-        record.log(&log)?;
-        save(&record, "last", &params, &states, &progress, seed)?;
-        if plan
-            .checkpoint_every
-            .is_some_and(|n| n > 0 && epoch.is_multiple_of(n))
-        {
-            save(
-                &record,
-                &format!("epoch-{epoch}"),
-                &params,
-                &states,
-                &progress,
-                seed,
-            )?;
-        }
-        let seconds = epoch_started.elapsed().as_secs_f64();
-        let rate = (steps_done as usize * plan.batch) as f64 / seconds.max(1e-9);
-        obs.epoch(epoch, &train_metrics, validation.as_ref(), seconds, rate);
-        if stop {
-            obs.note(&format!(
-                "stopping early: no improvement of the validation loss in {} validations",
-                progress.bad_validations
-            ));
-            status = "stopped early";
-            break;
-        }
-    }
-    let train_seconds = train_started.elapsed().as_secs_f64();
-
-    // Final evaluation, with the best parameters when they were kept.
-    let mut final_metrics = Vec::new();
-    if status != "stopped" {
-        if plan.keep_best && record.checkpoint("best").is_file() {
-            let best = checkpoint::load(&record.checkpoint("best")).map_err(TrainError::Run)?;
-            params = best.params;
-            obs.note("evaluating the kept best parameters");
-        }
-        for r in &eval_refs {
-            let metrics = evaluator.evaluate(&datasets, r, &params, seed)?;
-            final_metrics.push((r.to_string(), metrics));
-        }
-    }
-    let summary = Summary {
-        run_id: record.id.clone(),
-        dir: record.dir.clone(),
-        status: status.to_string(),
-        epochs: progress.epoch,
-        steps: progress.step,
-        final_metrics,
-        samples_per_s: trained_samples as f64 / train_seconds.max(1e-9),
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    let finals: serde_json::Map<String, Value> = summary
-        .final_metrics
-        .iter()
-        .map(|(split, m)| {
-            (
-                split.clone(),
-                Value::Object(m.iter().map(|(n, v)| (n.clone(), json!(v))).collect()),
-            )
-        })
-        .collect();
-    record.write_json(
+        record.write_json(
         crate::record::SUMMARY,
         &json!({
             "run": summary.run_id,
@@ -450,7 +467,15 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
             "samples_per_second": summary.samples_per_s,
         }),
     )?;
-    Ok(summary)
+        Ok(summary)
+    })();
+    if let Err(e) = &outcome {
+        let _ = record.write_json(
+            crate::record::SUMMARY,
+            &json!({"run": record.id, "train": plan.name, "status": "failed", "error": e.to_string()}),
+        );
+    }
+    outcome
 }
 
 /// The splits to report at the end: the validation data, and every other
@@ -477,7 +502,21 @@ fn part<'d>(datasets: &'d HashMap<String, Loaded>, r: &DataRef) -> Result<&'d Sa
     datasets
         .get(&r.dataset)
         .and_then(|d| d.part(r.split.as_deref()))
-        .ok_or_else(|| TrainError::Run(format!("no data for `{r}`")))
+        .ok_or_else(|| {
+            let splits: Vec<String> = datasets
+                .get(&r.dataset)
+                .map(|d| {
+                    d.parts
+                        .iter()
+                        .filter_map(|(s, _)| s.as_ref().map(|s| format!("`{}.{s}`", r.dataset)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            TrainError::Run(format!(
+                "`{r}` has no data of its own: its data comes in splits, use one of {}",
+                splits.join(", ")
+            ))
+        })
 }
 
 fn add_into(sums: &mut Vec<(String, f64)>, values: &Metrics, weight: f64) {

@@ -54,6 +54,7 @@ fn check_dataset(cx: &mut Checker, def: DefId, d: &EntriesDecl) -> DatasetInfo {
     let mut info = DatasetInfo {
         name: d.name.name.clone(),
         fields: Vec::new(),
+        broken_fields: Vec::new(),
         splits: Vec::new(),
         loc: Loc::new(file, d.name.span),
     };
@@ -164,10 +165,16 @@ fn check_dataset(cx: &mut Checker, def: DefId, d: &EntriesDecl) -> DatasetInfo {
                 None
             }
         };
-        if let Some(t) = field {
-            cx.out.types.push((at, Type::Tensor(t.clone())));
-            env.define(&e.key.name, Type::Tensor(t.clone()), at);
-            info.fields.push((e.key.name.clone(), t, at));
+        match field {
+            Some(t) => {
+                cx.out.types.push((at, Type::Tensor(t.clone())));
+                env.define(&e.key.name, Type::Tensor(t.clone()), at);
+                info.fields.push((e.key.name.clone(), t, at));
+            }
+            None => {
+                env.define(&e.key.name, Type::Error, at);
+                info.broken_fields.push((e.key.name.clone(), at));
+            }
         }
     }
     if kind.is_none() && !by_key.contains_key("source") && uses_csv(d) {

@@ -206,6 +206,12 @@ pub enum CheckError {
         loc: Loc,
         other: Loc,
     },
+    /// A setting that means nothing without another one.
+    Requires {
+        detail: String,
+        loc: Loc,
+        help: String,
+    },
 }
 
 impl CheckError {
@@ -349,6 +355,7 @@ impl CheckError {
                 .here(format!("this is {found}"))
                 .help("reduce it, e.g. with `mean(...)`"),
             Conflict { detail, loc, other } => Diagnostic::error("E0310", *loc, detail.clone()).here("here").label(*other, "conflicts with this"),
+            Requires { detail, loc, help } => with_help(Diagnostic::error("E0311", *loc, detail.clone()).here("here"), &Some(help.clone())),
         }
     }
 }

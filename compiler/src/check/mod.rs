@@ -61,6 +61,9 @@ pub struct ModelSig {
 pub struct DatasetInfo {
     pub name: String,
     pub fields: Vec<(String, TensorType, Loc)>,
+    /// Fields whose expression has an error (already reported): uses of
+    /// them are not reported again.
+    pub broken_fields: Vec<(String, Loc)>,
     pub splits: Vec<(String, Loc)>,
     pub loc: Loc,
 }

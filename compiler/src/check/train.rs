@@ -167,6 +167,29 @@ fn check_train(cx: &mut Checker, def: DefId, t: &EntriesDecl) {
         ),
         _ => {}
     }
+    if !by_key.contains_key("validate") {
+        let why = [
+            ("patience", "early stopping watches the validation loss"),
+            (
+                "keep_best",
+                "the best parameters are those with the lowest validation loss",
+            ),
+            ("validate_every", "there is nothing to validate on"),
+        ];
+        for (key, reason) in why {
+            let Some(e) = by_key.get(key) else { continue };
+            if key == "keep_best" && matches!(e.value.kind, dlp_grammar::ast::ExprKind::Bool(false))
+            {
+                continue;
+            }
+            cx.error(CheckError::Requires {
+                detail: format!("`{key}` needs `validate`: {reason}"),
+                loc: Loc::new(file, e.key.span),
+                help: "add `validate = <dataset>.<split>`, e.g. `validate = digits.test`"
+                    .to_string(),
+            });
+        }
+    }
     for key in [
         "batch",
         "epochs",
@@ -311,7 +334,13 @@ fn bind_inputs(
     for (name, field, at) in &info.fields {
         env.define(name, Type::Tensor(batched(field, &batch)), *at);
     }
+    for (name, at) in &info.broken_fields {
+        env.define(name, Type::Error, *at);
+    }
     for (name, pattern, at) in &sig.inputs {
+        if info.broken_fields.iter().any(|(f, _)| f == name) {
+            continue;
+        }
         let Some((_, field, field_loc)) = info.fields.iter().find(|(f, _, _)| f == name) else {
             let fields: Vec<String> = info
                 .fields

@@ -545,6 +545,12 @@ pub(super) fn extern_call(name: &str, env: &Env, loc: Loc) -> R<Value> {
     };
     let b = |key: &str| matches!(env.vars.get(key), Some(Value::Bool(true)));
     Ok(match name {
+        "sgd" if b("nesterov") && f("momentum")? <= 0.0 => {
+            return Err(LowerError::new(
+                "`nesterov = true` needs `momentum` above 0 (e.g. `momentum = 0.9`)",
+                Some(loc),
+            ))
+        }
         "sgd" => Value::Optimizer(Optimizer::Sgd {
             lr: f("lr")?,
             momentum: f("momentum")?,

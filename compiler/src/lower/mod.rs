@@ -60,7 +60,7 @@ impl LowerError {
     }
 
     pub fn diagnostic(&self, fallback: Loc) -> Diagnostic {
-        Diagnostic::error("E0400", self.loc.unwrap_or(fallback), self.message.clone())
+        Diagnostic::error("E0400", self.loc.unwrap_or(fallback), self.message.clone()).here("here")
     }
 }
 

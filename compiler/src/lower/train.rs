@@ -217,7 +217,7 @@ pub(super) fn lower_train(
                     let base = metric_name(item);
                     let mut name = base.clone();
                     let mut k = 1;
-                    while metrics.contains(&name) {
+                    while metrics.contains(&name) || RESERVED.contains(&name.as_str()) {
                         k += 1;
                         name = format!("{base}_{k}");
                     }
@@ -265,6 +265,9 @@ pub(super) fn lower_train(
     };
     Ok((lw.graph, plan))
 }
+
+/// Keys of `metrics.jsonl` lines that a metric must not shadow.
+const RESERVED: [&str; 7] = ["loss", "kind", "epoch", "step", "steps", "data", "lr"];
 
 fn scalar_f32(lw: &mut Lowerer, v: Value, what: &str, loc: Loc) -> R<NodeId> {
     let n = match v {

@@ -212,11 +212,14 @@ fn read_file(path: &Path, files: &mut Vec<(PathBuf, String)>) -> Result<Vec<u8>,
 }
 
 /// Shuffles (when the dataset says so) and cuts into the named fractions.
-/// Split sizes are rounded down, and the last split takes the remainder.
+/// Split sizes are rounded down, and the last split takes the remainder;
+/// the whole dataset is kept as the part named `None`.
 fn split(spec: &DatasetSpec, all: Samples) -> Vec<(Option<String>, Samples)> {
     if spec.splits.is_empty() {
         return vec![(None, all)];
     }
+    // The whole dataset stays usable too (`data = digits`).
+    let whole = all.clone();
     let n = all.len;
     let order: Vec<usize> = match spec.shuffle {
         Some(seed) => rng::permutation(n, seed as u32, rng::stream_of("split"), 0),
@@ -228,11 +231,13 @@ fn split(spec: &DatasetSpec, all: Samples) -> Vec<(Option<String>, Samples)> {
         let end = if i + 1 == spec.splits.len() {
             n
         } else {
-            (start + (fraction * n as f64).floor() as usize).min(n)
+            // A small tolerance, so that 0.29 of 100 rows is 29, not 28.
+            (start + (fraction * n as f64 + 1e-9).floor() as usize).min(n)
         };
         parts.push((Some(name.clone()), all.rows(&order[start..end])));
         start = end;
     }
+    parts.push((None, whole));
     parts
 }
 
