@@ -1,0 +1,509 @@
+//! The training loop: epochs of shuffled batches through the step graph,
+//! validation, early stopping, keep-best, checkpoints and the run record.
+//!
+//! Everything random is a function of the seed and a counter (the epoch
+//! for shuffling, the step for dropout), and a checkpoint is written at
+//! the end of every epoch, so a run resumed from its last checkpoint
+//! continues exactly as if it had never stopped.
+//!
+//! Batching: training steps take full batches only (the partial last
+//! batch of an epoch is left out; the shuffle changes every epoch, so every
+//! sample is used). Evaluation uses every sample, in batches of up to
+//! [`EVAL_BATCH`]; its metrics are means over batches weighted by their
+//! sizes (exact for per-sample means such as accuracy and MSE).
+
+mod evaluate;
+mod start;
+mod step;
+
+use crate::checkpoint;
+use crate::data::{self, DataError, Loaded};
+use crate::interp::RunError;
+use crate::record::{RunRecord, SUMMARY};
+use crate::rng;
+use dlp_compiler::ir::Graph;
+use dlp_compiler::lower::{self, DataRef, Lowered, Mode, TrainPlan};
+use dlp_compiler::optim::Clock;
+use dlp_compiler::{Compilation, Diagnostic, Loc};
+use evaluate::{evaluation_sets, part, Evaluator};
+use serde_json::{json, Value};
+use start::State;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use step::Stepper;
+
+/// The largest evaluation batch.
+pub const EVAL_BATCH: usize = 1024;
+
+/// What to train: a checked program without errors.
+pub struct Job<'a> {
+    pub comp: &'a Compilation,
+    /// The train block to run (the first when `None`).
+    pub train: Option<String>,
+    /// The folder data paths are relative to (the program's).
+    pub base: PathBuf,
+    /// Every `.dlp` file of the program, by name relative to `base`, to
+    /// keep in the run record.
+    pub program: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub runs: PathBuf,
+    /// Continue the run recorded in this folder.
+    pub resume: Option<PathBuf>,
+    /// Overrides the train block's seed.
+    pub seed: Option<u64>,
+    /// Stop (as if interrupted) after this many epochs in total.
+    pub stop_after: Option<u64>,
+    /// Overrides the train block's `device`.
+    pub device: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum TrainError {
+    Program(Box<Diagnostic>),
+    Data(DataError),
+    Run(String),
+    Io(String),
+}
+
+impl fmt::Display for TrainError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            TrainError::Program(d) => write!(f, "{}", d.message),
+            TrainError::Data(e) => write!(f, "{e}"),
+            TrainError::Run(m) | TrainError::Io(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<DataError> for TrainError {
+    fn from(e: DataError) -> TrainError {
+        TrainError::Data(e)
+    }
+}
+
+impl From<RunError> for TrainError {
+    fn from(e: RunError) -> TrainError {
+        TrainError::Run(e.0)
+    }
+}
+
+impl From<std::io::Error> for TrainError {
+    fn from(e: std::io::Error) -> TrainError {
+        TrainError::Io(e.to_string())
+    }
+}
+
+/// Named values: a loss and metrics.
+pub type Metrics = Vec<(String, f64)>;
+
+/// What the loop tells its driver (the CLI prints it).
+pub trait Observer {
+    fn started(
+        &mut self,
+        _run: &RunRecord,
+        _plan: &TrainPlan,
+        _steps_per_epoch: u64,
+        _epochs: u64,
+        _resumed_at: u64,
+    ) {
+    }
+    fn step(&mut self, _epoch: u64, _step_in_epoch: u64, _loss: f64) {}
+    fn epoch(
+        &mut self,
+        _epoch: u64,
+        _train: &Metrics,
+        _validation: Option<&(String, Metrics)>,
+        _seconds: f64,
+        _samples_per_s: f64,
+    ) {
+    }
+    fn note(&mut self, _message: &str) {}
+}
+
+/// An observer that says nothing.
+pub struct Silent;
+impl Observer for Silent {}
+
+#[derive(Clone, Debug)]
+pub struct Summary {
+    pub run_id: String,
+    pub dir: PathBuf,
+    pub status: String,
+    pub epochs: u64,
+    pub steps: u64,
+    /// Final metrics per evaluated split (`digits.test`).
+    pub final_metrics: Vec<(String, Metrics)>,
+    pub samples_per_s: f64,
+    pub seconds: f64,
+}
+
+/// Everything about a run that stays fixed while it trains.
+struct Run<'j, 'a> {
+    job: &'j Job<'a>,
+    opts: &'j Options,
+    plan: TrainPlan,
+    datasets: HashMap<String, Loaded>,
+    /// What the final evaluation reports on.
+    final_sets: Vec<DataRef>,
+    steps_per_epoch: u64,
+    epochs: u64,
+    total_steps: u64,
+}
+
+/// Trains `job`'s train block: compiles its step, reads its data, starts
+/// or resumes a run record, and runs epochs until done, stopped early or
+/// told to stop.
+pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summary, TrainError> {
+    let started = Instant::now();
+    let step_graph = lower_for(job, Mode::Train, None, None)?;
+    let plan = step_graph.plan.clone();
+    let device = opts.device.as_deref().unwrap_or(&plan.device);
+    if device != "cpu" && device != "auto" {
+        return Err(TrainError::Run(format!(
+            "device `{device}` is not available yet: this version trains on the CPU (`--device cpu`)"
+        )));
+    }
+    if let (Some(_), Some(seed)) = (&opts.resume, opts.seed) {
+        return Err(TrainError::Run(format!(
+            "a resumed run keeps the seed it started with: drop `--seed {seed}`"
+        )));
+    }
+    let (datasets, final_sets) = load_data(job, &plan)?;
+    let train_len = part(&datasets, &plan.data)?.len;
+    if train_len < plan.batch {
+        return Err(TrainError::Run(format!(
+            "`{}` has {train_len} samples, fewer than one batch of {}: lower `batch`",
+            plan.data, plan.batch
+        )));
+    }
+    let steps_per_epoch = (train_len / plan.batch) as u64;
+    let (epochs, total_steps) = match (plan.epochs, plan.steps) {
+        (_, Some(steps)) => (steps.div_ceil(steps_per_epoch), steps),
+        (Some(e), None) => (e, e * steps_per_epoch),
+        (None, None) => (1, steps_per_epoch),
+    };
+    let mut state = match &opts.resume {
+        Some(dir) => start::resume(dir, &plan)?,
+        None => start::fresh(job, opts, &plan, &datasets)?,
+    };
+    obs.started(
+        &state.record,
+        &plan,
+        steps_per_epoch,
+        epochs,
+        state.progress.epoch,
+    );
+    let run = Run {
+        job,
+        opts,
+        plan,
+        datasets,
+        final_sets,
+        steps_per_epoch,
+        epochs,
+        total_steps,
+    };
+    let outcome = run.run(&step_graph.graph, &mut state, obs, started);
+    // A failure is recorded too, so that the record never looks like a run
+    // still in progress.
+    if let Err(e) = &outcome {
+        let _ = state.record.write_json(
+            SUMMARY,
+            &json!({"run": state.record.id, "train": run.plan.name, "status": "failed", "error": e.to_string()}),
+        );
+    }
+    outcome
+}
+
+/// The step or evaluation graph of the job's train block.
+fn lower_for(
+    job: &Job,
+    mode: Mode,
+    batch: Option<usize>,
+    data: Option<&DataRef>,
+) -> Result<Lowered, TrainError> {
+    lower::lower(job.comp, job.train.as_deref(), mode, batch, data).map_err(|e| {
+        let fallback = Loc::new(job.comp.program.modules[0].file, Default::default());
+        TrainError::Program(Box::new(e.diagnostic(fallback)))
+    })
+}
+
+/// The training dataset and every dataset the run evaluates on.
+fn load_data(
+    job: &Job,
+    plan: &TrainPlan,
+) -> Result<(HashMap<String, Loaded>, Vec<DataRef>), TrainError> {
+    let mut datasets = HashMap::new();
+    let train_set = data::load(&plan.dataset, &job.base)?;
+    let final_sets = evaluation_sets(plan, &train_set);
+    datasets.insert(plan.dataset.name.clone(), train_set);
+    for r in &final_sets {
+        if !datasets.contains_key(&r.dataset) {
+            // The fields another dataset feeds are known from its own graph.
+            let lowered = lower_for(job, Mode::Eval, Some(1), Some(r))?;
+            datasets.insert(
+                r.dataset.clone(),
+                data::load(&lowered.plan.dataset, &job.base)?,
+            );
+        }
+    }
+    Ok((datasets, final_sets))
+}
+
+/// How an epoch loop ended.
+#[derive(Clone, Copy, PartialEq)]
+enum Ending {
+    Completed,
+    /// `--stop-after`: resumable.
+    Stopped,
+    StoppedEarly,
+}
+
+impl Run<'_, '_> {
+    fn run(
+        &self,
+        step_graph: &Graph,
+        state: &mut State,
+        obs: &mut dyn Observer,
+        started: Instant,
+    ) -> Result<Summary, TrainError> {
+        let stepper = Stepper::new(step_graph, state.seed);
+        let mut evaluator = Evaluator::new(self.job);
+        let mut ending = Ending::Completed;
+        let mut trained_samples = 0usize;
+        let train_started = Instant::now();
+        while state.progress.epoch < self.epochs && state.progress.step < self.total_steps {
+            if self
+                .opts
+                .stop_after
+                .is_some_and(|s| state.progress.epoch >= s)
+            {
+                ending = Ending::Stopped;
+                break;
+            }
+            let (samples, stop_early) = self.epoch(&stepper, &mut evaluator, state, obs)?;
+            trained_samples += samples;
+            if stop_early {
+                obs.note(&format!(
+                    "stopping early: no improvement of the validation loss in {} validations",
+                    state.progress.bad_validations
+                ));
+                ending = Ending::StoppedEarly;
+                break;
+            }
+        }
+        let train_seconds = train_started.elapsed().as_secs_f64();
+        let final_metrics = if ending == Ending::Stopped {
+            Vec::new()
+        } else {
+            self.final_evaluation(&mut evaluator, state, obs)?
+        };
+        let summary = Summary {
+            run_id: state.record.id.clone(),
+            dir: state.record.dir.clone(),
+            status: match ending {
+                Ending::Completed => "completed",
+                Ending::Stopped => "stopped",
+                Ending::StoppedEarly => "stopped early",
+            }
+            .to_string(),
+            epochs: state.progress.epoch,
+            steps: state.progress.step,
+            final_metrics,
+            samples_per_s: trained_samples as f64 / train_seconds.max(1e-9),
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        self.write_summary(&summary, state)?;
+        Ok(summary)
+    }
+
+    /// One epoch: its steps, its validation, its checkpoints and log lines.
+    /// Returns the samples trained on and whether to stop early.
+    fn epoch(
+        &self,
+        stepper: &Stepper,
+        evaluator: &mut Evaluator,
+        state: &mut State,
+        obs: &mut dyn Observer,
+    ) -> Result<(usize, bool), TrainError> {
+        let plan = &self.plan;
+        let epoch = state.progress.epoch + 1;
+        let started = Instant::now();
+        let data = part(&self.datasets, &plan.data)?;
+        let order = rng::permutation(
+            data.len,
+            state.seed as u32,
+            rng::stream_of("epoch"),
+            epoch as u32,
+        );
+        let mut sums: Metrics = Vec::new();
+        let mut steps = 0u64;
+        // This epoch's log lines, written with its checkpoint.
+        let mut log: Vec<Value> = Vec::new();
+        for (i, rows) in order.chunks_exact(plan.batch).enumerate() {
+            if state.progress.step >= self.total_steps {
+                break;
+            }
+            let step = state.progress.step;
+            let clock = Clock {
+                step,
+                epoch: epoch - 1,
+                steps_per_epoch: self.steps_per_epoch,
+                total_steps: self.total_steps,
+            };
+            let lr = plan.schedule.lr(plan.optimizer.lr(), clock);
+            let out = stepper.run(&data.rows(rows), &state.params, &state.states, lr, step)?;
+            if !out.loss.is_finite() {
+                log.push(json!({"kind": "step", "epoch": epoch, "step": step + 1, "loss": Value::Null, "lr": lr}));
+                state.record.log(&log)?;
+                return Err(TrainError::Run(format!(
+                    "the loss became {} at epoch {epoch}, step {}: try a lower learning rate or `clip_grad_norm`",
+                    out.loss,
+                    step + 1
+                )));
+            }
+            state.params = out.params;
+            state.states = out.states;
+            state.progress.step += 1;
+            steps += 1;
+            log.push(json!({"kind": "step", "epoch": epoch, "step": step + 1, "loss": out.loss, "lr": lr}));
+            add_into(&mut sums, &out.metrics, 1.0);
+            obs.step(epoch, i as u64 + 1, out.loss);
+        }
+        let train_metrics: Metrics = sums
+            .into_iter()
+            .map(|(n, v)| (n, v / steps.max(1) as f64))
+            .collect();
+        log.push(entry(
+            json!({"kind": "epoch", "epoch": epoch, "steps": state.progress.step}),
+            &train_metrics,
+        ));
+        state.progress.epoch = epoch;
+
+        // Validation, early stopping, keep-best.
+        let mut validation = None;
+        let mut stop_early = false;
+        if let Some(v) = &plan.validate {
+            if epoch.is_multiple_of(plan.validate_every) || epoch == self.epochs {
+                let metrics = evaluator.evaluate(&self.datasets, v, &state.params, state.seed)?;
+                log.push(entry(
+                    json!({"kind": "validate", "epoch": epoch, "data": v.to_string()}),
+                    &metrics,
+                ));
+                let loss = metrics
+                    .iter()
+                    .find(|(n, _)| n == "loss")
+                    .map_or(f64::INFINITY, |m| m.1);
+                if loss < state.progress.best {
+                    state.progress.best = loss;
+                    state.progress.bad_validations = 0;
+                    if plan.keep_best {
+                        state.save("best")?;
+                    }
+                } else {
+                    state.progress.bad_validations += 1;
+                    stop_early = plan
+                        .patience
+                        .is_some_and(|p| state.progress.bad_validations >= p);
+                }
+                validation = Some((v.to_string(), metrics));
+            }
+        }
+        state.record.log(&log)?;
+        state.save("last")?;
+        if plan
+            .checkpoint_every
+            .is_some_and(|n| n > 0 && epoch.is_multiple_of(n))
+        {
+            state.save(&format!("epoch-{epoch}"))?;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let samples = steps as usize * plan.batch;
+        obs.epoch(
+            epoch,
+            &train_metrics,
+            validation.as_ref(),
+            seconds,
+            samples as f64 / seconds.max(1e-9),
+        );
+        Ok((samples, stop_early))
+    }
+
+    /// Metrics on every evaluation set, with the best parameters when they
+    /// were kept.
+    fn final_evaluation(
+        &self,
+        evaluator: &mut Evaluator,
+        state: &mut State,
+        obs: &mut dyn Observer,
+    ) -> Result<Vec<(String, Metrics)>, TrainError> {
+        let best = state.record.checkpoint("best");
+        if self.plan.keep_best && best.is_file() {
+            state.params = checkpoint::load(&best).map_err(TrainError::Run)?.params;
+            obs.note("evaluating the kept best parameters");
+        }
+        self.final_sets
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.to_string(),
+                    evaluator.evaluate(&self.datasets, r, &state.params, state.seed)?,
+                ))
+            })
+            .collect()
+    }
+
+    fn write_summary(&self, summary: &Summary, state: &State) -> Result<(), TrainError> {
+        let finals: serde_json::Map<String, Value> = summary
+            .final_metrics
+            .iter()
+            .map(|(split, m)| (split.clone(), entry(json!({}), m)))
+            .collect();
+        let best = state.progress.best;
+        state.record.write_json(
+            SUMMARY,
+            &json!({
+                "run": summary.run_id,
+                "train": self.plan.name,
+                "status": summary.status,
+                "epochs": summary.epochs,
+                "steps": summary.steps,
+                "final": finals,
+                "best_validation_loss": if best.is_finite() { json!(best) } else { Value::Null },
+                "seconds": summary.seconds,
+                "samples_per_second": summary.samples_per_s,
+            }),
+        )?;
+        Ok(())
+    }
+}
+
+/// A JSON object with `metrics` added to `base`.
+fn entry(mut base: Value, metrics: &Metrics) -> Value {
+    for (n, v) in metrics {
+        base[n] = json!(v);
+    }
+    base
+}
+
+/// Adds `values` times `weight` into the running sums.
+fn add_into(sums: &mut Metrics, values: &Metrics, weight: f64) {
+    for (n, v) in values {
+        match sums.iter_mut().find(|(m, _)| m == n) {
+            Some(slot) => slot.1 += v * weight,
+            None => sums.push((n.clone(), v * weight)),
+        }
+    }
+}
+
+/// The data folder of a program file.
+pub fn base_of(program: &Path) -> PathBuf {
+    program
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}

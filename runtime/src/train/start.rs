@@ -1,0 +1,157 @@
+//! Where a run begins: a new record with freshly initialised parameters,
+//! or the last checkpoint of a recorded run (`--resume`).
+
+use super::{Job, Options, TrainError};
+use crate::checkpoint::{self, Checkpoint};
+use crate::data::Loaded;
+use crate::init;
+use crate::record::RunRecord;
+use crate::tensor::Tensor;
+use dlp_compiler::lower::TrainPlan;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Where a run is; stored in every checkpoint.
+#[derive(Clone, Debug)]
+pub(super) struct Progress {
+    /// Epochs completed.
+    pub epoch: u64,
+    /// Optimiser steps taken.
+    pub step: u64,
+    /// The lowest validation loss so far.
+    pub best: f64,
+    /// Validations since the best one.
+    pub bad_validations: u64,
+}
+
+/// A run's record and everything that changes as it trains.
+pub(super) struct State {
+    pub record: RunRecord,
+    pub seed: u64,
+    pub params: HashMap<String, Tensor>,
+    pub states: HashMap<String, Tensor>,
+    pub progress: Progress,
+}
+
+impl State {
+    /// Writes the checkpoint `name` (`last`, `best`, `epoch-3`).
+    pub fn save(&self, name: &str) -> Result<(), TrainError> {
+        let mut ck = Checkpoint {
+            params: self.params.clone(),
+            states: self.states.clone(),
+            ..Checkpoint::default()
+        };
+        let p = &self.progress;
+        ck.meta.insert("epoch".into(), p.epoch.to_string());
+        ck.meta.insert("step".into(), p.step.to_string());
+        ck.meta.insert("best".into(), p.best.to_string());
+        ck.meta
+            .insert("bad_validations".into(), p.bad_validations.to_string());
+        ck.meta.insert("seed".into(), self.seed.to_string());
+        checkpoint::save(&self.record.checkpoint(name), &ck).map_err(TrainError::Io)
+    }
+}
+
+/// A new run record; parameters initialised from the seed.
+pub(super) fn fresh(
+    job: &Job,
+    opts: &Options,
+    plan: &TrainPlan,
+    datasets: &HashMap<String, Loaded>,
+) -> Result<State, TrainError> {
+    let seed = opts.seed.unwrap_or(plan.seed);
+    let params = plan
+        .params
+        .iter()
+        .map(|p| (p.path.clone(), init::initialise(p, seed)))
+        .collect();
+    let files: Vec<Value> = datasets
+        .values()
+        .flat_map(|d| d.files.iter())
+        .map(|(p, h)| json!({"file": p.display().to_string(), "hash": h}))
+        .collect();
+    let config = json!({
+        "train": plan.name,
+        "program": job.program.first().map(|(n, _)| n.clone()),
+        "seed": seed,
+        "data": files,
+        "plan": plan,
+        "dlpc": env!("CARGO_PKG_VERSION"),
+        "started": crate::record::utc_stamp(std::time::SystemTime::now()),
+    });
+    Ok(State {
+        record: RunRecord::create(&opts.runs, &plan.name, &job.program, &config)?,
+        seed,
+        params,
+        states: HashMap::new(),
+        progress: Progress {
+            epoch: 0,
+            step: 0,
+            best: f64::INFINITY,
+            bad_validations: 0,
+        },
+    })
+}
+
+/// The recorded run in `dir`, from its last checkpoint; the log is cut
+/// back to that checkpoint.
+pub(super) fn resume(dir: &Path, plan: &TrainPlan) -> Result<State, TrainError> {
+    let record = RunRecord::open(dir)?;
+    let config = record.config()?;
+    let seed = config
+        .get("seed")
+        .and_then(Value::as_u64)
+        .unwrap_or(plan.seed);
+    let ck = checkpoint::load(&record.checkpoint("last")).map_err(TrainError::Run)?;
+    check_params(plan, &ck)?;
+    let meta = |k: &str| {
+        ck.meta
+            .get(k)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let progress = Progress {
+        epoch: meta("epoch"),
+        step: meta("step"),
+        best: ck
+            .meta
+            .get("best")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::INFINITY),
+        bad_validations: meta("bad_validations"),
+    };
+    record.truncate_log_after(progress.epoch)?;
+    Ok(State {
+        record,
+        seed,
+        params: ck.params,
+        states: ck.states,
+        progress,
+    })
+}
+
+/// The checkpoint has every parameter the program declares, with its shape.
+fn check_params(plan: &TrainPlan, ck: &Checkpoint) -> Result<(), TrainError> {
+    for p in &plan.params {
+        match ck.params.get(&p.path) {
+            None => {
+                return Err(TrainError::Run(format!(
+                    "the checkpoint has no parameter `{}`: was the program changed?",
+                    p.path
+                )))
+            }
+            Some(t) if t.shape != p.shape || t.dtype() != p.dtype => {
+                return Err(TrainError::Run(format!(
+                    "parameter `{}` is {} in the checkpoint but {}{:?} in the program",
+                    p.path,
+                    t.ty(),
+                    p.dtype,
+                    p.shape
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
