@@ -169,11 +169,45 @@ fn graph_prints_dot_and_text() {
     assert!(text.contains("= param \"h.w\" : f32[64, 256]"), "{text}");
     assert!(text.contains("= matmul %"), "{text}");
     assert!(text.contains("output \"param.logits.b\""), "{text}");
+    graphviz_accepts(&dot);
     let eval = String::from_utf8(dlpc(&["graph", &digits, "--text", "--eval"]).stdout).unwrap();
     assert!(
         !eval.contains("param.h.w") && !eval.contains("random"),
         "no update, no dropout:\n{eval}"
     );
+}
+
+/// Graphviz's `dot` renders the graph (skipped with a reason when `dot` is
+/// not installed, except under CI, which installs it).
+fn graphviz_accepts(dot: &str) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let Ok(mut child) = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have Graphviz's `dot` (apt-get install graphviz)"
+        );
+        println!("skipped: Graphviz's `dot` is not installed");
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(dot.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "dot rejected the graph: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("<svg"));
 }
 
 #[test]
