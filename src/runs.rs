@@ -115,6 +115,9 @@ pub fn show(runs: &Path, id: &str) -> ExitCode {
                 .unwrap_or(0.0)
         );
         println!("final    {}", finals(&summary));
+        if let Some(error) = summary.get("error").and_then(Value::as_str) {
+            println!("error    {error}");
+        }
     }
     let mut checkpoints: Vec<String> = std::fs::read_dir(dir.join(record::CHECKPOINTS))
         .map(|d| {

@@ -433,4 +433,7 @@ fn a_diverging_run_stops_with_a_clear_error_and_a_failed_summary() {
     let s = summary(&only_run(&runs));
     assert_eq!(s["status"], "failed");
     assert!(s["error"].as_str().unwrap().contains("the loss became"));
+    let show = dlpc(&["runs", "show", only_run(&runs).to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&show.stdout);
+    assert!(text.contains("status   failed") && text.contains("error    the loss became"), "{text}");
 }

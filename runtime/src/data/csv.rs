@@ -105,8 +105,9 @@ pub fn read(
                 place,
                 None,
                 format!(
-                    "has {} fields but {} has {expected}",
+                    "has {} field{} but {} has {expected}",
                     record.len(),
+                    if record.len() == 1 { "" } else { "s" },
                     if header {
                         "the header"
                     } else {
