@@ -373,5 +373,8 @@ fn resuming_from_a_folder_that_is_no_run() {
 #[test]
 fn csv_row_with_a_single_field() {
     let e = fails(CSV_PROGRAM, &csv("a,b,label\n1,2,0\n7\n"));
-    assert_has(&e, &["data.csv", "line 3", "has 1 field but the header has 3"]);
+    assert_has(
+        &e,
+        &["data.csv", "line 3", "has 1 field but the header has 3"],
+    );
 }

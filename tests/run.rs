@@ -338,6 +338,15 @@ fn separate_train_and_test_files() {
         2,
         "both files are hashed: {config}"
     );
+    // Used whole, such a dataset is both files' samples.
+    let text = read(&program).replace("data      = iris.train", "data      = iris");
+    std::fs::write(&program, text).unwrap();
+    let run = train(
+        program.to_str().unwrap(),
+        &dir.path().join("runs-whole"),
+        &[],
+    );
+    assert_eq!(summary(&run)["steps"], 30 * (150 / 16));
 }
 
 #[test]
@@ -435,5 +444,8 @@ fn a_diverging_run_stops_with_a_clear_error_and_a_failed_summary() {
     assert!(s["error"].as_str().unwrap().contains("the loss became"));
     let show = dlpc(&["runs", "show", only_run(&runs).to_str().unwrap()]);
     let text = String::from_utf8_lossy(&show.stdout);
-    assert!(text.contains("status   failed") && text.contains("error    the loss became"), "{text}");
+    assert!(
+        text.contains("status   failed") && text.contains("error    the loss became"),
+        "{text}"
+    );
 }

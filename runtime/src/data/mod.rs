@@ -64,6 +64,63 @@ pub struct Samples {
 }
 
 impl Samples {
+    /// The samples of every part, one after the other (the parts have the
+    /// same feeds, as they come from one dataset).
+    pub fn concat(parts: &[&Samples]) -> Samples {
+        let Some(first) = parts.first() else {
+            return Samples::default();
+        };
+        let feeds = first
+            .feeds
+            .iter()
+            .enumerate()
+            .map(|(i, (name, t))| {
+                let mut shape = t.shape.clone();
+                shape[0] = parts.iter().map(|p| p.len).sum();
+                let pieces = parts.iter().map(|p| &p.feeds[i].1.data);
+                let data = match &t.data {
+                    Data::F32(_) => Data::F32(
+                        pieces
+                            .flat_map(|d| match d {
+                                Data::F32(v) => v.clone(),
+                                _ => Vec::new(),
+                            })
+                            .collect(),
+                    ),
+                    Data::F64(_) => Data::F64(
+                        pieces
+                            .flat_map(|d| match d {
+                                Data::F64(v) => v.clone(),
+                                _ => Vec::new(),
+                            })
+                            .collect(),
+                    ),
+                    Data::I32(_) => Data::I32(
+                        pieces
+                            .flat_map(|d| match d {
+                                Data::I32(v) => v.clone(),
+                                _ => Vec::new(),
+                            })
+                            .collect(),
+                    ),
+                    Data::Bool(_) => Data::Bool(
+                        pieces
+                            .flat_map(|d| match d {
+                                Data::Bool(v) => v.clone(),
+                                _ => Vec::new(),
+                            })
+                            .collect(),
+                    ),
+                };
+                (name.clone(), Tensor::new(shape, data))
+            })
+            .collect();
+        Samples {
+            len: parts.iter().map(|p| p.len).sum(),
+            feeds,
+        }
+    }
+
     /// The rows `rows` of every feed, in that order.
     pub fn rows(&self, rows: &[usize]) -> Samples {
         let feeds = self
@@ -120,6 +177,10 @@ pub fn load(spec: &DatasetSpec, base: &Path) -> Result<Loaded, DataError> {
                 let samples = read(spec, Some(source), base, &mut loaded.files)?;
                 loaded.parts.push((Some(split.clone()), samples));
             }
+            // The whole dataset is every split's samples, in order.
+            let parts: Vec<&Samples> = loaded.parts.iter().map(|(_, p)| p).collect();
+            let whole = Samples::concat(&parts);
+            loaded.parts.push((None, whole));
         }
         SourceSpec::One(source) => {
             let all = read(spec, Some(source), base, &mut loaded.files)?;
