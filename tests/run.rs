@@ -409,7 +409,7 @@ fn mistakes_found_when_running_are_reported_and_recorded() {
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("E0400") && stderr.contains("`nesterov = true` needs `momentum` above 0"),
+        stderr.contains("E0311") && stderr.contains("`nesterov = true` needs `momentum` above 0"),
         "{stderr}"
     );
     assert!(

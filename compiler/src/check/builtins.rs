@@ -947,6 +947,7 @@ pub(crate) fn check_ranges(cx: &mut Checker, sig: &FnSig, bound: &[Bound]) {
     if !cx.program.sources.get(module.file).is_stdlib {
         return;
     }
+    check_nesterov(cx, sig, bound);
     for (p, arg) in sig.params.iter().zip(bound) {
         let Some((ty, at)) = arg else { continue };
         let value = match ty {
@@ -979,5 +980,33 @@ pub(crate) fn check_ranges(cx: &mut Checker, sig: &FnSig, bound: &[Bound]) {
                 loc: *at,
             });
         }
+    }
+}
+
+/// `sgd(nesterov = true)` looks ahead along the momentum: without momentum
+/// there is nothing to look along.
+fn check_nesterov(cx: &mut Checker, sig: &FnSig, bound: &[Bound]) {
+    if sig.name != "sgd" {
+        return;
+    }
+    let arg = |name: &str| {
+        let i = sig.params.iter().position(|p| p.name == name)?;
+        bound[i].clone()
+    };
+    let Some((Type::Bool(Some(true)), at)) = arg("nesterov") else {
+        return;
+    };
+    let momentum = match arg("momentum") {
+        None => 0.0,
+        Some((Type::Float(Some(v)), _)) => v,
+        Some((Type::Int(Some(d)), _)) => d.as_const().unwrap_or(1) as f64,
+        Some(_) => return,
+    };
+    if momentum <= 0.0 {
+        cx.error(CheckError::Requires {
+            detail: "`nesterov = true` needs `momentum` above 0".to_string(),
+            loc: at,
+            help: "add `momentum = 0.9`".to_string(),
+        });
     }
 }
