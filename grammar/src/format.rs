@@ -85,7 +85,11 @@ impl Printer<'_> {
     /// `end`, if any, is printed now.
     fn trailing_comment(&mut self, end: u32) {
         if let Some(c) = self.comments.get(self.next_comment) {
-            let between = &self.source[end as usize..c.span.start as usize];
+            // A comment that starts before `end` sits inside the node (in a
+            // multi-line expression); it is printed before the next one.
+            let Some(between) = self.source.get(end as usize..c.span.start as usize) else {
+                return;
+            };
             if !c.own_line && !between.contains('\n') {
                 let text = c.text.clone();
                 self.next_comment += 1;
@@ -470,6 +474,15 @@ mod tests {
 
     fn fmt(src: &str) -> String {
         format(src).expect("parses")
+    }
+
+    #[test]
+    fn a_comment_inside_a_multi_line_statement_is_kept() {
+        let src = "fn f(x: f32) -> f32 {\n    y = max(x, // inner\n        0.0)\n    y\n}\n";
+        assert_eq!(
+            fmt(src),
+            "fn f(x: f32) -> f32 {\n    y = max(x, 0.0) // inner\n    y\n}\n"
+        );
     }
 
     #[test]
