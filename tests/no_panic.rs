@@ -126,10 +126,19 @@ fn mutate(rng: &mut Rng, text: &str) -> String {
 #[test]
 fn mutated_programs_never_panic() {
     let corpus = corpus();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    // Fixed by default so a failure reproduces; fuzz longer or elsewhere with
+    // DLP_FUZZ_SEED=<n> DLP_FUZZ_RUNS=<n> cargo test --release --test no_panic.
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let mut rng = Rng(env("DLP_FUZZ_SEED", 0x9e37_79b9_7f4a_7c15));
+    let total = env("DLP_FUZZ_RUNS", 10_000);
     let mut runs = 0;
     let mut lowered = 0;
-    while runs < 10_000 {
+    while runs < total {
         let base = &corpus[rng.below(corpus.len())];
         let input = mutate(&mut rng, base);
         let _ = dlp_grammar::parse(&input);
