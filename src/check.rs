@@ -3,29 +3,18 @@
 use crate::loader::FsLoader;
 use crate::Format;
 use dlp_compiler::{compile, render, render_json};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub fn run(files: &[PathBuf], format: Format) -> ExitCode {
-    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let color = crate::program::color();
     let mut failed = false;
     for path in files {
         let name = path.display().to_string();
-        let text = match std::fs::read(path) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => text,
-                Err(e) => {
-                    eprintln!(
-                        "error: {name} is not UTF-8 text (invalid byte at offset {})",
-                        e.utf8_error().valid_up_to()
-                    );
-                    failed = true;
-                    continue;
-                }
-            },
-            Err(e) => {
-                eprintln!("error: cannot read {name}: {e}");
+        let text = match crate::program::read(path) {
+            Ok(text) => text,
+            Err(message) => {
+                eprintln!("{message}");
                 failed = true;
                 continue;
             }

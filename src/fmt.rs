@@ -2,7 +2,6 @@
 
 use dlp_compiler::load::syntax_error;
 use dlp_compiler::{render, FileId, SourceFile, SourceMap};
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -23,12 +22,11 @@ pub fn run(files: &[PathBuf], check: bool) -> ExitCode {
 
 fn format_file(path: &Path, check: bool) -> Result<(), String> {
     let name = path.display().to_string();
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("error: cannot read {name}: {e}\n"))?;
+    let text = crate::program::read(path).map_err(|message| format!("{message}\n"))?;
     let formatted = dlp_grammar::format::format(&text).map_err(|errors| {
         let mut sources = SourceMap::default();
         let id: FileId = sources.add(SourceFile::new(&name, &text, false));
-        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let color = crate::program::color();
         let mut out: String = errors
             .iter()
             .map(|e| render(&syntax_error(id, e), &sources, color))

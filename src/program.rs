@@ -6,26 +6,30 @@ use dlp_compiler::{compile, render, Compilation, Diagnostic};
 use std::io::IsTerminal;
 use std::path::Path;
 
+/// Whether diagnostics on standard error get colours.
 pub fn color() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// A program's text, or what to print when it cannot be read.
+pub fn read(path: &Path) -> Result<String, String> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| format!("error: cannot read {name}: {e}"))?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "error: {name} is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 /// The checked program at `path`, or `None` after printing why not.
 pub fn load(path: &Path) -> Option<Compilation> {
     let name = path.display().to_string();
-    let text = match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!(
-                    "error: {name} is not UTF-8 text (invalid byte at offset {})",
-                    e.utf8_error().valid_up_to()
-                );
-                return None;
-            }
-        },
-        Err(e) => {
-            eprintln!("error: cannot read {name}: {e}");
+    let text = match read(path) {
+        Ok(t) => t,
+        Err(message) => {
+            eprintln!("{message}");
             return None;
         }
     };

@@ -8,7 +8,7 @@
 
 use crate::diagnostic::{did_you_mean, Diagnostic, Loc};
 use crate::load::{resolve_use, Program};
-use dlp_grammar::ast::{Item, UseDecl};
+use dlp_grammar::ast::{EntriesDecl, Item, UseDecl};
 use std::collections::HashMap;
 
 /// A top-level declaration: module index and item index in its AST.
@@ -299,4 +299,20 @@ fn find_cycles(program: &Program, errors: &mut Vec<ResolveError>) {
             visit(m, &edges, &mut state, &mut stack, program, errors);
         }
     }
+}
+
+/// The dataset declared with `name` in any module of the program (datasets
+/// are named across modules: `digits.train` in a train block).
+pub fn dataset_named<'p>(program: &'p Program, name: &str) -> Option<(DefId, &'p EntriesDecl)> {
+    program.modules.iter().enumerate().find_map(|(m, module)| {
+        module
+            .ast
+            .items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| match item {
+                Item::Dataset(d) if d.name.name == name => Some((DefId { module: m, item: i }, d)),
+                _ => None,
+            })
+    })
 }

@@ -260,24 +260,7 @@ fn check_split(cx: &mut Checker, env: &mut Env, split: &Entry) -> Vec<(String, L
 
 /// `digits.train`: a split that the dataset declares.
 pub fn split(cx: &mut Checker, _env: &Env, dataset: &str, name: &str, at: Loc) -> Type {
-    let found = cx
-        .program
-        .modules
-        .iter()
-        .enumerate()
-        .find_map(|(m, module)| {
-            module
-                .ast
-                .items
-                .iter()
-                .enumerate()
-                .find_map(|(i, item)| match item {
-                    Item::Dataset(d) if d.name.name == dataset => {
-                        Some((DefId { module: m, item: i }, d))
-                    }
-                    _ => None,
-                })
-        });
+    let found = crate::resolve::dataset_named(cx.program, dataset);
     let Some((def, decl)) = found else {
         return Type::Error;
     };

@@ -163,7 +163,7 @@ pub(super) fn lower_train(
 
     // The data, per sample, with a batch axis in front.
     let which = data_override.cloned().unwrap_or_else(|| data.clone());
-    let Some(ds_def) = find_dataset(comp, &which.dataset) else {
+    let Some((ds_def, _)) = crate::resolve::dataset_named(&comp.program, &which.dataset) else {
         return Err(LowerError::new(
             format!("no dataset `{}`", which.dataset),
             Some(block_loc),
@@ -301,22 +301,4 @@ fn dataset_name(comp: &Compilation, def: DefId) -> String {
         .name()
         .map(|n| n.name.clone())
         .unwrap_or_default()
-}
-
-fn find_dataset(comp: &Compilation, name: &str) -> Option<DefId> {
-    comp.program
-        .modules
-        .iter()
-        .enumerate()
-        .find_map(|(m, module)| {
-            module
-                .ast
-                .items
-                .iter()
-                .enumerate()
-                .find_map(|(i, item)| match item {
-                    Item::Dataset(d) if d.name.name == name => Some(DefId { module: m, item: i }),
-                    _ => None,
-                })
-        })
 }
