@@ -30,25 +30,45 @@ fn pick(data: &Data, index: &[usize]) -> Data {
 fn index_map(out_shape: &[usize], in_strides: &[usize], offset: usize) -> Vec<usize> {
     let n: usize = out_shape.iter().product();
     let mut out = Vec::with_capacity(n);
-    let mut coord = vec![0usize; out_shape.len()];
+    let mut walk = Odometer::new(out_shape, in_strides, offset);
     for _ in 0..n {
-        out.push(
-            offset
-                + coord
-                    .iter()
-                    .zip(in_strides)
-                    .map(|(c, s)| c * s)
-                    .sum::<usize>(),
-        );
-        for ax in (0..coord.len()).rev() {
-            coord[ax] += 1;
-            if coord[ax] < out_shape[ax] {
-                break;
-            }
-            coord[ax] = 0;
-        }
+        out.push(walk.at);
+        walk.advance();
     }
     out
+}
+
+/// Walks a shape in row-major order while keeping a second flat offset
+/// (`at`) that moves by its own stride per axis: the position in another
+/// layout of the same coordinates, without divisions.
+struct Odometer<'s> {
+    shape: &'s [usize],
+    strides: &'s [usize],
+    coord: Vec<usize>,
+    at: usize,
+}
+
+impl<'s> Odometer<'s> {
+    fn new(shape: &'s [usize], strides: &'s [usize], offset: usize) -> Odometer<'s> {
+        Odometer {
+            shape,
+            strides,
+            coord: vec![0; shape.len()],
+            at: offset,
+        }
+    }
+
+    fn advance(&mut self) {
+        for ax in (0..self.shape.len()).rev() {
+            self.coord[ax] += 1;
+            self.at += self.strides[ax];
+            if self.coord[ax] < self.shape[ax] {
+                return;
+            }
+            self.at -= self.strides[ax] * self.shape[ax];
+            self.coord[ax] = 0;
+        }
+    }
 }
 
 /// `f` over each element (the op is matched once, outside the loop, so
@@ -234,29 +254,57 @@ pub fn iota(axis: usize, ty: &TensorTy) -> Tensor {
 }
 
 pub fn reduce(op: ReduceOp, a: &Tensor, axes: &[usize], out: &TensorTy) -> Tensor {
-    let in_st = strides(&a.shape);
-    let kept: Vec<usize> = (0..a.shape.len()).filter(|i| !axes.contains(i)).collect();
+    // For each input axis, how far the output index moves along it (0 for
+    // the reduced axes); the input is read in order.
     let out_st = strides(&out.shape);
+    let mut kept = out_st.iter();
+    let moves: Vec<usize> = (0..a.shape.len())
+        .map(|ax| {
+            if axes.contains(&ax) {
+                0
+            } else {
+                *kept.next().unwrap_or(&0)
+            }
+        })
+        .collect();
     let start = match op {
         ReduceOp::Sum => 0.0,
         ReduceOp::Max => f64::NEG_INFINITY,
         ReduceOp::Min => f64::INFINITY,
     };
-    let mut acc = vec![start; out.numel()];
+    let fold = |acc: f64, v: f64| match op {
+        ReduceOp::Sum => acc + v,
+        ReduceOp::Max if v > acc || v.is_nan() => v,
+        ReduceOp::Min if v < acc || v.is_nan() => v,
+        _ => acc,
+    };
     let values = a.to_f64();
-    for (i, &v) in values.iter().enumerate() {
-        let o: usize = kept
-            .iter()
-            .enumerate()
-            .map(|(k, &ax)| (i / in_st[ax]) % a.shape[ax] * out_st[k])
-            .sum();
-        acc[o] = match op {
-            ReduceOp::Sum => acc[o] + v,
-            ReduceOp::Max if v > acc[o] || v.is_nan() => v,
-            ReduceOp::Min if v < acc[o] || v.is_nan() => v,
-            _ => acc[o],
-        };
-    }
+    let rank = a.shape.len();
+    let trailing = axes
+        .iter()
+        .enumerate()
+        .all(|(i, &ax)| ax == rank - axes.len() + i);
+    let acc = if trailing {
+        // The reduced axes are the last ones: each output folds one run
+        // of consecutive inputs (also the case of reducing everything).
+        let run: usize = a.shape[rank - axes.len()..].iter().product();
+        if run == 0 {
+            vec![start; out.numel()]
+        } else {
+            values
+                .chunks(run)
+                .map(|c| c.iter().fold(start, |acc, &v| fold(acc, v)))
+                .collect()
+        }
+    } else {
+        let mut acc = vec![start; out.numel()];
+        let mut walk = Odometer::new(&a.shape, &moves, 0);
+        for v in values {
+            acc[walk.at] = fold(acc[walk.at], v);
+            walk.advance();
+        }
+        acc
+    };
     Tensor::from_f64(out, acc)
 }
 
