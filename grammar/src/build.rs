@@ -315,7 +315,8 @@ impl Ctx<'_> {
 
     fn expr(&self, pair: Pair<Rule>) -> Result<Expr> {
         debug_assert_eq!(pair.as_rule(), Rule::expr);
-        // Each operator and each unary minus deepens the tree by one.
+        // Each operator, unary minus, cast, call and field access deepens
+        // the tree by one.
         let cost = 1
             + pair
                 .clone()
@@ -325,7 +326,15 @@ impl Ctx<'_> {
             + pair
                 .clone()
                 .into_inner()
-                .map(|u| u.into_inner().filter(|p| p.as_rule() == Rule::neg).count())
+                .map(|u| {
+                    u.into_inner()
+                        .map(|p| match p.as_rule() {
+                            Rule::neg | Rule::cast => 1,
+                            Rule::postfix => p.into_inner().count().saturating_sub(1),
+                            _ => 0,
+                        })
+                        .sum::<usize>()
+                })
                 .sum::<usize>();
         let outer = self.depth.get();
         if outer + cost > MAX_EXPR_DEPTH {

@@ -293,6 +293,23 @@ mod tests {
     }
 
     #[test]
+    fn a_doc_comment_after_an_expression_documents_the_next_entry() {
+        // `/` then `// ...` must not read as a division by the next line.
+        let src =
+            "dataset d {\n    a = f(1)\n    /// the features\n    x = 2 / // half\n        4\n}";
+        let (ast, errs) = parse(src);
+        assert!(errs.is_empty(), "{errs:?}");
+        let Item::Dataset(d) = &ast.items[0] else {
+            panic!()
+        };
+        assert_eq!(d.entries.len(), 2);
+        assert_eq!(
+            d.entries[1].doc.as_ref().map(|doc| doc.text()),
+            Some("the features".into())
+        );
+    }
+
+    #[test]
     fn keywords_need_a_boundary() {
         let (ast, errs) = parse("model M { input x: f32[B]\n output_x = x\n output y = output_x }");
         assert!(errs.is_empty(), "{errs:?}");
