@@ -449,3 +449,39 @@ fn a_diverging_run_stops_with_a_clear_error_and_a_failed_summary() {
         "{text}"
     );
 }
+
+#[test]
+fn a_resumed_run_keeps_its_train_block_and_finished_runs_are_not_resumed() {
+    let dir = iris_variant("    epochs = 3\n");
+    let program = dir.path().join("iris.dlp");
+    let second = "\ntrain second {\n    model     = Classifier(hidden = 8)\n    data      = iris.train\n    batch     = 8\n    epochs    = 4\n    loss      = cross_entropy(logits, y)\n    optimizer = adam(lr = 1e-2)\n}\n";
+    std::fs::write(&program, read(&program) + second).unwrap();
+    let runs = dir.path().join("runs");
+    let (p, r) = (program.to_str().unwrap(), runs.to_str().unwrap());
+    let run = train(p, &runs, &["--train", "second", "--stop-after", "2"]);
+    let id = run.file_name().unwrap().to_str().unwrap().to_string();
+    // By id, under --runs, and without --train: the recorded block goes on.
+    let out = dlpc(&["run", p, "--runs", r, "--resume", &id]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("training `second`"), "{stderr}");
+    let s = summary(&run);
+    assert_eq!(
+        (
+            s["train"].as_str(),
+            s["epochs"].as_u64(),
+            s["steps"].as_u64()
+        ),
+        (Some("second"), Some(4), Some(4 * 15)),
+        "{s}"
+    );
+    let out = dlpc(&["run", p, "--runs", r, "--resume", &id]);
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("has finished (completed): there is nothing to resume"));
+    let out = dlpc(&[
+        "run", p, "--runs", r, "--resume", &id, "--train", "iris_mlp",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("trains `second`, not `iris_mlp`"));
+    let out = dlpc(&["run", p, "--runs", r, "--resume", "no-such-run"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("there is no run `no-such-run`"));
+}

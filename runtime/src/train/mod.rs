@@ -38,6 +38,7 @@ use step::Stepper;
 pub const EVAL_BATCH: usize = 1024;
 
 /// What to train: a checked program without errors.
+#[derive(Clone)]
 pub struct Job<'a> {
     pub comp: &'a Compilation,
     /// The train block to run (the first when `None`).
@@ -160,17 +161,36 @@ struct Run<'j, 'a> {
 /// told to stop.
 pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summary, TrainError> {
     let started = Instant::now();
+    if let (Some(_), Some(seed)) = (&opts.resume, opts.seed) {
+        return Err(TrainError::Run(format!(
+            "a resumed run keeps the seed it started with: drop `--seed {seed}`"
+        )));
+    }
+    // A resumed run continues the train block it recorded.
+    let resumed;
+    let opts = &match &opts.resume {
+        Some(dir) => Options {
+            resume: Some(start::run_folder(dir, &opts.runs)?),
+            ..opts.clone()
+        },
+        None => opts.clone(),
+    };
+    let job = match &opts.resume {
+        Some(dir) => {
+            resumed = Job {
+                train: Some(start::recorded_train(dir, job.train.as_deref())?),
+                ..job.clone()
+            };
+            &resumed
+        }
+        None => job,
+    };
     let step_graph = lower_for(job, Mode::Train, None, None)?;
     let plan = step_graph.plan.clone();
     let device = opts.device.as_deref().unwrap_or(&plan.device);
     if device != "cpu" && device != "auto" {
         return Err(TrainError::Run(format!(
             "device `{device}` is not available yet: this version trains on the CPU (`--device cpu`)"
-        )));
-    }
-    if let (Some(_), Some(seed)) = (&opts.resume, opts.seed) {
-        return Err(TrainError::Run(format!(
-            "a resumed run keeps the seed it started with: drop `--seed {seed}`"
         )));
     }
     let (datasets, final_sets) = load_data(job, &plan)?;

@@ -5,12 +5,12 @@ use super::{Job, Options, TrainError};
 use crate::checkpoint::{self, Checkpoint};
 use crate::data::Loaded;
 use crate::init;
-use crate::record::RunRecord;
+use crate::record::{self, RunRecord};
 use crate::tensor::Tensor;
 use dlp_compiler::lower::TrainPlan;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Where a run is; stored in every checkpoint.
 #[derive(Clone, Debug)]
@@ -80,8 +80,14 @@ pub(super) fn fresh(
         "dlpc": env!("CARGO_PKG_VERSION"),
         "started": crate::record::utc_stamp(std::time::SystemTime::now()),
     });
+    let record = RunRecord::create(&opts.runs, &plan.name, &job.program, &config).map_err(|e| {
+        TrainError::Io(format!(
+            "cannot create a run record in {}: {e}",
+            opts.runs.display()
+        ))
+    })?;
     Ok(State {
-        record: RunRecord::create(&opts.runs, &plan.name, &job.program, &config)?,
+        record,
         seed,
         params,
         states: HashMap::new(),
@@ -92,6 +98,65 @@ pub(super) fn fresh(
             bad_validations: 0,
         },
     })
+}
+
+/// The folder of the run to resume: `dir` itself, or `dir` as a run id
+/// under `runs`.
+pub(super) fn run_folder(dir: &Path, runs: &Path) -> Result<PathBuf, TrainError> {
+    if dir.join(record::CONFIG).is_file() {
+        return Ok(dir.to_path_buf());
+    }
+    let under_runs = runs.join(dir);
+    if under_runs.join(record::CONFIG).is_file() {
+        return Ok(under_runs);
+    }
+    if !dir.exists() {
+        return Err(TrainError::Run(format!(
+            "there is no run `{}` (neither a folder nor a run id in {})",
+            dir.display(),
+            runs.display()
+        )));
+    }
+    Err(TrainError::Run(format!(
+        "{} is not a run record (no {})",
+        dir.display(),
+        record::CONFIG
+    )))
+}
+
+/// The train block a recorded run trains, checked against `asked`
+/// (`--train`), and whether there is anything left to resume.
+pub(super) fn recorded_train(dir: &Path, asked: Option<&str>) -> Result<String, TrainError> {
+    let record = RunRecord::open(dir)?;
+    let config = record.config()?;
+    let Some(name) = config.get("train").and_then(Value::as_str) else {
+        return Err(TrainError::Run(format!(
+            "{}: `train` is missing",
+            dir.join(record::CONFIG).display()
+        )));
+    };
+    if let Some(asked) = asked.filter(|a| *a != name) {
+        return Err(TrainError::Run(format!(
+            "run `{}` trains `{name}`, not `{asked}`: drop `--train` to resume it",
+            record.id
+        )));
+    }
+    if let Ok(summary) = record::read_json(&dir.join(record::SUMMARY)) {
+        let status = summary.get("status").and_then(Value::as_str).unwrap_or("");
+        if status == "completed" || status == "stopped early" {
+            return Err(TrainError::Run(format!(
+                "run `{}` has finished ({status}): there is nothing to resume",
+                record.id
+            )));
+        }
+    }
+    if !record.checkpoint("last").is_file() {
+        return Err(TrainError::Run(format!(
+            "run `{}` has no checkpoint yet (it stopped before its first epoch ended): start it again",
+            record.id
+        )));
+    }
+    Ok(name.to_string())
 }
 
 /// The recorded run in `dir`, from its last checkpoint; the log is cut
@@ -152,6 +217,17 @@ fn check_params(plan: &TrainPlan, ck: &Checkpoint) -> Result<(), TrainError> {
             }
             Some(_) => {}
         }
+    }
+    let mut extra: Vec<&String> = ck
+        .params
+        .keys()
+        .filter(|k| !plan.params.iter().any(|p| &p.path == *k))
+        .collect();
+    extra.sort();
+    if let Some(first) = extra.first() {
+        return Err(TrainError::Run(format!(
+            "the checkpoint has parameter `{first}` that the program no longer declares: was the program changed?"
+        )));
     }
     Ok(())
 }
