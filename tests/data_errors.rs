@@ -378,3 +378,11 @@ fn csv_row_with_a_single_field() {
         &["data.csv", "line 3", "has 1 field but the header has 3"],
     );
 }
+
+#[test]
+fn csv_line_numbers_count_blank_lines_and_crlf_endings() {
+    let e = fails(CSV_PROGRAM, &csv("a,b,label\r\n1,2,0\r\n3,x,1\r\n"));
+    assert_has(&e, &["line 3", "`x` is not a number"]);
+    let e = fails(CSV_PROGRAM, &csv("a,b,label\n1,2,0\n\n\n3,x,1\n"));
+    assert_has(&e, &["line 5", "`x` is not a number"]);
+}

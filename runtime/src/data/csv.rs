@@ -28,6 +28,22 @@ pub fn read(
             format!("the delimiter `{delimiter}` is not a single byte"),
         )
     })?;
+    // Line numbers from byte offsets: right whatever the line endings, and
+    // counting blank lines, as an editor does.
+    let newlines: Vec<usize> = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'\n')
+        .map(|(i, _)| i)
+        .collect();
+    let line_of = |byte: u64| {
+        // A record's position can be at the line ending before it.
+        let mut at = byte as usize;
+        while at < bytes.len() && (bytes[at] == b'\n' || bytes[at] == b'\r') {
+            at += 1;
+        }
+        newlines.partition_point(|&n| n < at) + 1
+    };
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(header)
         .delimiter(delimiter)
@@ -86,11 +102,11 @@ pub fn read(
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let place = e.position().map(|p| format!("line {}", p.line()));
+                let place = e.position().map(|p| format!("line {}", line_of(p.byte())));
                 return Err(err(place, None, format!("malformed CSV: {e}")));
             }
         }
-        let line = record.position().map_or(rows + 1, |p| p.line() as usize);
+        let line = record.position().map_or(rows + 1, |p| line_of(p.byte()));
         let place = Some(format!("line {line}"));
         if record.len() == 1
             && record
