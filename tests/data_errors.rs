@@ -386,3 +386,19 @@ fn csv_line_numbers_count_blank_lines_and_crlf_endings() {
     let e = fails(CSV_PROGRAM, &csv("a,b,label\n1,2,0\n\n\n3,x,1\n"));
     assert_has(&e, &["line 5", "`x` is not a number"]);
 }
+
+#[test]
+fn a_split_too_small_to_get_a_sample() {
+    let program = CSV_PROGRAM.replace(
+        "    y      = column(\"label\") as class(3)\n",
+        "    y      = column(\"label\") as class(3)\n    split  = { train: 0.1, test: 0.9 }\n",
+    );
+    let e = fails(&program, &csv(GOOD_CSV));
+    assert_has(
+        &e,
+        &[
+            "data.csv",
+            "split `train` of dataset `d` gets none of its 3 samples",
+        ],
+    );
+}

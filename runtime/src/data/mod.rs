@@ -184,11 +184,23 @@ pub fn load(spec: &DatasetSpec, base: &Path) -> Result<Loaded, DataError> {
         }
         SourceSpec::One(source) => {
             let all = read(spec, Some(source), base, &mut loaded.files)?;
-            loaded.parts = split(spec, all);
+            loaded.parts = split(spec, all).map_err(|m| {
+                let file = loaded
+                    .files
+                    .first()
+                    .map_or_else(|| base.to_path_buf(), |f| f.0.clone());
+                DataError::new(&file, m)
+            })?;
         }
         SourceSpec::None => {
             let all = read(spec, None, base, &mut loaded.files)?;
-            loaded.parts = split(spec, all);
+            loaded.parts = split(spec, all).map_err(|m| {
+                let file = loaded
+                    .files
+                    .first()
+                    .map_or_else(|| base.to_path_buf(), |f| f.0.clone());
+                DataError::new(&file, m)
+            })?;
         }
     }
     Ok(loaded)
@@ -275,9 +287,9 @@ fn read_file(path: &Path, files: &mut Vec<(PathBuf, String)>) -> Result<Vec<u8>,
 /// Shuffles (when the dataset says so) and cuts into the named fractions.
 /// Split sizes are rounded down, and the last split takes the remainder;
 /// the whole dataset is kept as the part named `None`.
-fn split(spec: &DatasetSpec, all: Samples) -> Vec<(Option<String>, Samples)> {
+fn split(spec: &DatasetSpec, all: Samples) -> Result<Vec<(Option<String>, Samples)>, String> {
     if spec.splits.is_empty() {
-        return vec![(None, all)];
+        return Ok(vec![(None, all)]);
     }
     // The whole dataset stays usable too (`data = digits`).
     let whole = all.clone();
@@ -295,11 +307,17 @@ fn split(spec: &DatasetSpec, all: Samples) -> Vec<(Option<String>, Samples)> {
             // A small tolerance, so that 0.29 of 100 rows is 29, not 28.
             (start + (fraction * n as f64 + 1e-9).floor() as usize).min(n)
         };
+        if end == start {
+            return Err(format!(
+                "split `{name}` of dataset `{}` gets none of its {n} samples ({fraction} of {n} rounds down to 0): give it a larger fraction",
+                spec.name
+            ));
+        }
         parts.push((Some(name.clone()), all.rows(&order[start..end])));
         start = end;
     }
     parts.push((None, whole));
-    parts
+    Ok(parts)
 }
 
 /// Checks one value against a feed's dtype and class count; returns it as
