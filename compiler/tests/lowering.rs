@@ -120,3 +120,55 @@ fn every_node_points_back_at_the_source() {
     let file = comp.program.sources.get(loc.file);
     assert_eq!(file.slice(loc.span), "x @ w", "the stdlib's `linear` body");
 }
+
+/// The lowering error of `text`, and the source text it points at.
+fn lowering_error(text: &str) -> (String, String) {
+    let comp = compile("p.dlp", text, &mut NoModules);
+    assert!(!comp.has_errors(), "{:?}", comp.diagnostics);
+    let e = lower(&comp, None, Mode::Train, None, None)
+        .err()
+        .expect("an error");
+    let loc = e.loc.expect("a place");
+    let file = comp.program.sources.get(loc.file);
+    assert!(
+        !file.is_stdlib,
+        "points into the user's file, not the stdlib"
+    );
+    (e.message, file.slice(loc.span).to_string())
+}
+
+#[test]
+fn sizes_only_known_when_lowering_are_checked_at_the_users_call() {
+    let model = "    h = linear(x, n)\n    output logits = linear(h, 2)";
+    let text = program(model, "").replace("model M {", "model M(n: int = 2) {");
+    for (n, message) in [
+        (
+            "0",
+            "in this call of `linear`: parameter `h.w` would have shape [3, 0], with no elements",
+        ),
+        (
+            "-5",
+            "in this call of `linear`: this size is -5: sizes cannot be negative",
+        ),
+        (
+            "100000000000",
+            "would have shape [3, 100000000000]: more than 4294967296 values",
+        ),
+    ] {
+        let (e, at) =
+            lowering_error(&text.replace("model     = M()", &format!("model     = M(n = {n})")));
+        assert!(e.contains(message), "{e}");
+        assert_eq!(at, "linear(x, n)");
+    }
+}
+
+#[test]
+fn stdlib_hyper_parameters_from_model_arguments_are_range_checked() {
+    let body = "    h = dropout(linear(x, 4), p = rate)\n    output logits = linear(h, 2)";
+    let text = program(body, "")
+        .replace("model M {", "model M(rate: float = 0.1) {")
+        .replace("model     = M()", "model     = M(rate = 1.5)");
+    let (e, at) = lowering_error(&text);
+    assert_eq!(e, "`p` of `dropout` is 1.5, but must be in [0, 1)");
+    assert_eq!(at, "dropout(linear(x, 4), p = rate)");
+}

@@ -941,6 +941,26 @@ const RANGES: &[(&str, f64, bool, f64, bool)] = &[
     ("steps", 1.0, true, f64::INFINITY, false),
 ];
 
+/// The range a stdlib hyper-parameter named `name` must lie in, in words,
+/// when `value` is outside it (`in [0, 1)` for a dropout `p` of 1.5).
+pub fn out_of_range(name: &str, value: f64) -> Option<String> {
+    let &(_, lo, lo_inc, hi, hi_inc) = RANGES.iter().find(|r| r.0 == name)?;
+    let above = if lo_inc { value >= lo } else { value > lo };
+    let below = if hi_inc { value <= hi } else { value < hi };
+    if above && below && !value.is_nan() {
+        return None;
+    }
+    Some(match (hi.is_infinite(), lo_inc) {
+        (true, true) => format!("at least {lo}"),
+        (true, false) => format!("greater than {lo}"),
+        (false, _) => format!(
+            "in {}{lo}, {hi}{}",
+            if lo_inc { "[" } else { "(" },
+            if hi_inc { "]" } else { ")" }
+        ),
+    })
+}
+
 /// Checks the stdlib's hyper-parameters given as constants.
 pub(crate) fn check_ranges(cx: &mut Checker, sig: &FnSig, bound: &[Bound]) {
     let module = &cx.program.modules[sig.def.module];
@@ -958,21 +978,7 @@ pub(crate) fn check_ranges(cx: &mut Checker, sig: &FnSig, bound: &[Bound]) {
             },
             _ => continue,
         };
-        let Some(&(_, lo, lo_inc, hi, hi_inc)) = RANGES.iter().find(|r| r.0 == p.name) else {
-            continue;
-        };
-        let above = if lo_inc { value >= lo } else { value > lo };
-        let below = if hi_inc { value <= hi } else { value < hi };
-        if !(above && below) || value.is_nan() {
-            let range = match (hi.is_infinite(), lo_inc) {
-                (true, true) => format!("at least {lo}"),
-                (true, false) => format!("greater than {lo}"),
-                (false, _) => format!(
-                    "in {}{lo}, {hi}{}",
-                    if lo_inc { "[" } else { "(" },
-                    if hi_inc { "]" } else { ")" }
-                ),
-            };
+        if let Some(range) = out_of_range(&p.name, value) {
             cx.error(CheckError::OutOfRange {
                 what: format!("`{}` of `{}`", p.name, sig.name),
                 value: value.to_string(),

@@ -356,7 +356,12 @@ fn explain(sig: &FnSig, subst: &Subst, m: &Mismatch) -> Vec<String> {
             found,
             bound_by,
         } => {
-            notes.push(format!("dim {index} should be {expected} but is {found}"));
+            // The class count of a `class(C)` dtype is matched as index MAX.
+            notes.push(if *index == usize::MAX {
+                format!("the class count should be {expected} but is {found}")
+            } else {
+                format!("dim {index} should be {expected} but is {found}")
+            });
             if let Some(name) = bound_by {
                 if let (Some(value), Some(&arg)) = (subst.dims.get(name), subst.origin.get(name)) {
                     let from = &sig.params[arg].name;

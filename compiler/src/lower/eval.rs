@@ -16,6 +16,10 @@ use std::collections::{HashMap, HashSet};
 
 pub(super) type R<T> = Result<T, LowerError>;
 
+/// The most values one parameter may hold (2^32: 16 GiB of f32), far above
+/// any model this runtime trains, but below a size that aborts allocation.
+const MAX_PARAM_ELEMENTS: usize = 1 << 32;
+
 /// The names visible in one function body, dataset or train block.
 pub(super) struct Env {
     pub module: usize,
@@ -267,8 +271,49 @@ impl<'c> Lowerer<'c> {
     }
 
     fn call_fn(&mut self, def: DefId, decl: &'c ast::FnDecl, args: Vec<Arg>, loc: Loc) -> R<Value> {
+        let result = self.call_fn_inner(def, decl, args, loc);
+        // A problem inside the stdlib is the user's call's problem: report
+        // it there, where it can be fixed.
+        result.map_err(|e| match e.loc {
+            Some(at) if self.is_stdlib(at) && !self.is_stdlib(loc) => LowerError::new(
+                format!("in this call of `{}`: {}", decl.name.name, e.message),
+                Some(loc),
+            ),
+            _ => e,
+        })
+    }
+
+    fn is_stdlib(&self, loc: Loc) -> bool {
+        self.comp.program.sources.get(loc.file).is_stdlib
+    }
+
+    fn call_fn_inner(
+        &mut self,
+        def: DefId,
+        decl: &'c ast::FnDecl,
+        args: Vec<Arg>,
+        loc: Loc,
+    ) -> R<Value> {
         let mut env = Env::new(def.module);
         self.bind_args(&decl.params, args, &mut env, loc)?;
+        if self.is_stdlib(self.loc(def.module, decl.span)) {
+            // Hyper-parameters that only now have values (`dropout(h, p = p)`
+            // with the model's `p`) get the checker's range rules.
+            for p in &decl.params {
+                let Some(value) = env.vars.get(&p.name.name).and_then(Value::as_f64) else {
+                    continue;
+                };
+                if let Some(range) = crate::check::builtins::out_of_range(&p.name.name, value) {
+                    return Err(LowerError::new(
+                        format!(
+                            "`{}` of `{}` is {value}, but must be {range}",
+                            p.name.name, decl.name.name
+                        ),
+                        Some(loc),
+                    ));
+                }
+            }
+        }
         let Some(body) = &decl.body else {
             return builtins::extern_call(&decl.name.name, &env, loc);
         };
@@ -447,6 +492,24 @@ impl<'c> Lowerer<'c> {
                     None => Init::Zeros,
                 };
                 let path = self.param_path(&name.name);
+                let numel = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+                match numel {
+                    Some(0) => {
+                        return Err(LowerError::new(
+                            format!("parameter `{path}` would have shape {shape:?}, with no elements: a size is 0"),
+                            Some(loc),
+                        ))
+                    }
+                    Some(n) if n <= MAX_PARAM_ELEMENTS => {}
+                    _ => {
+                        return Err(LowerError::new(
+                            format!(
+                                "parameter `{path}` would have shape {shape:?}: more than {MAX_PARAM_ELEMENTS} values"
+                            ),
+                            Some(loc),
+                        ))
+                    }
+                }
                 self.params.push(ParamSpec {
                     path: path.clone(),
                     dtype,
