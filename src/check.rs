@@ -14,7 +14,7 @@ pub fn run(files: &[PathBuf], format: Format) -> ExitCode {
         let text = match crate::program::read(path) {
             Ok(text) => text,
             Err(message) => {
-                eprintln!("{message}");
+                tell!("{message}");
                 failed = true;
                 continue;
             }
@@ -22,8 +22,8 @@ pub fn run(files: &[PathBuf], format: Format) -> ExitCode {
         let compilation = compile(&name, &text, &mut FsLoader);
         for d in &compilation.diagnostics {
             match format {
-                Format::Human => eprint!("{}", render(d, &compilation.program.sources, color)),
-                Format::Json => println!("{}", render_json(d, &compilation.program.sources)),
+                Format::Human => tell_raw!("{}", render(d, &compilation.program.sources, color)),
+                Format::Json => say!("{}", render_json(d, &compilation.program.sources)),
             }
         }
         let errors = compilation
@@ -34,7 +34,7 @@ pub fn run(files: &[PathBuf], format: Format) -> ExitCode {
         if errors > 0 {
             failed = true;
             if format == Format::Human {
-                eprintln!(
+                tell!(
                     "error: {errors} error{} in {name}",
                     if errors == 1 { "" } else { "s" }
                 );

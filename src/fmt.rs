@@ -9,7 +9,7 @@ pub fn run(files: &[PathBuf], check: bool) -> ExitCode {
     let mut failed = false;
     for path in files {
         if let Err(message) = format_file(path, check) {
-            eprint!("{message}");
+            tell_raw!("{message}");
             failed = true;
         }
     }

@@ -14,9 +14,9 @@ pub fn run(file: &Path, train: Option<&str>, text: bool, eval: bool) -> ExitCode
     match lower::lower(&comp, train, mode, None, None) {
         Ok(lowered) => {
             if text {
-                print!("{}", print::text(&lowered.graph));
+                say_raw!("{}", print::text(&lowered.graph));
             } else {
-                print!("{}", print::dot(&lowered.graph));
+                say_raw!("{}", print::dot(&lowered.graph));
             }
             ExitCode::SUCCESS
         }

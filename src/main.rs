@@ -1,6 +1,9 @@
 //! `dlpc`: the command-line driver. Thin by design: it reads files, calls
 //! the compiler, and prints what comes back.
 
+#[macro_use]
+mod out;
+
 mod check;
 mod fmt;
 mod graph;

@@ -29,17 +29,17 @@ pub fn load(path: &Path) -> Option<Compilation> {
     let text = match read(path) {
         Ok(t) => t,
         Err(message) => {
-            eprintln!("{message}");
+            tell!("{message}");
             return None;
         }
     };
     let comp = compile(&name, &text, &mut FsLoader);
     for d in &comp.diagnostics {
-        eprint!("{}", render(d, &comp.program.sources, color()));
+        tell_raw!("{}", render(d, &comp.program.sources, color()));
     }
     let errors = comp.diagnostics.iter().filter(|d| d.is_error()).count();
     if errors > 0 {
-        eprintln!(
+        tell!(
             "error: {errors} error{} in {name}: nothing was run",
             if errors == 1 { "" } else { "s" }
         );
@@ -50,7 +50,7 @@ pub fn load(path: &Path) -> Option<Compilation> {
 
 /// Prints a diagnostic found after checking (while lowering).
 pub fn report(comp: &Compilation, d: &Diagnostic) {
-    eprint!("{}", render(d, &comp.program.sources, color()));
+    tell_raw!("{}", render(d, &comp.program.sources, color()));
 }
 
 /// The program's own files (not the stdlib), named relative to the root

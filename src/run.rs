@@ -10,22 +10,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-/// `println!` and `eprintln!` that ignore write errors: a closed pipe
-/// (`dlpc run f.dlp 2>&1 | head`) must not stop a training run.
-macro_rules! say {
-    ($($t:tt)*) => {{
-        use std::io::Write;
-        let _ = writeln!(std::io::stdout(), $($t)*);
-    }};
-}
-
-macro_rules! tell {
-    ($($t:tt)*) => {{
-        use std::io::Write;
-        let _ = writeln!(std::io::stderr(), $($t)*);
-    }};
-}
-
 pub struct Args {
     pub file: PathBuf,
     pub train: Option<String>,

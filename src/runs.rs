@@ -9,17 +9,19 @@ pub fn list(runs: &Path) -> ExitCode {
     let entries = match record::list(runs) {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("error: cannot read {}: {e}", runs.display());
+            tell!("error: cannot read {}: {e}", runs.display());
             return ExitCode::FAILURE;
         }
     };
     if entries.is_empty() {
-        println!("no runs in {}", runs.display());
+        say!("no runs in {}", runs.display());
         return ExitCode::SUCCESS;
     }
-    println!(
+    say!(
         "{:<40} {:<16} {:>6}  final metrics",
-        "run", "status", "epochs"
+        "run",
+        "status",
+        "epochs"
     );
     for (id, summary) in entries {
         let status = summary.get("status").and_then(Value::as_str).unwrap_or("?");
@@ -27,7 +29,7 @@ pub fn list(runs: &Path) -> ExitCode {
             .get("epochs")
             .and_then(Value::as_u64)
             .map_or("-".to_string(), |e| e.to_string());
-        println!("{id:<40} {status:<16} {epochs:>6}  {}", finals(&summary));
+        say!("{id:<40} {status:<16} {epochs:>6}  {}", finals(&summary));
     }
     ExitCode::SUCCESS
 }
@@ -61,25 +63,25 @@ pub fn show(runs: &Path, id: &str) -> ExitCode {
     let rec = match RunRecord::open(&dir) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: no run `{id}` in {}: {e}", runs.display());
+            tell!("error: no run `{id}` in {}: {e}", runs.display());
             return ExitCode::FAILURE;
         }
     };
     let config = rec.config().unwrap_or(Value::Null);
     let summary = record::read_json(&dir.join(record::SUMMARY)).unwrap_or(Value::Null);
-    println!("run      {}", rec.id);
-    println!("folder   {}", dir.display());
+    say!("run      {}", rec.id);
+    say!("folder   {}", dir.display());
     let s = |v: &Value, k: &str| {
         v.get(k)
             .map(|x| x.to_string().trim_matches('"').to_string())
             .unwrap_or_else(|| "-".into())
     };
-    println!(
+    say!(
         "program  {}  (train `{}`)",
         s(&config, "program"),
         s(&config, "train")
     );
-    println!(
+    say!(
         "started  {}   seed {}   dlpc {}",
         s(&config, "started"),
         s(&config, "seed"),
@@ -87,11 +89,11 @@ pub fn show(runs: &Path, id: &str) -> ExitCode {
     );
     if let Some(Value::Array(files)) = config.get("data") {
         for f in files {
-            println!("data     {}  {}", s(f, "file"), s(f, "hash"));
+            say!("data     {}  {}", s(f, "file"), s(f, "hash"));
         }
     }
     if let Some(plan) = config.get("plan") {
-        println!(
+        say!(
             "model    {}   batch {}   epochs {}   optimizer {}",
             s(plan, "model"),
             s(plan, "batch"),
@@ -102,9 +104,9 @@ pub fn show(runs: &Path, id: &str) -> ExitCode {
         );
     }
     if summary.is_null() {
-        println!("status   running or interrupted (no summary yet); resume with `dlpc run <file> --resume {}`", dir.display());
+        say!("status   running or interrupted (no summary yet); resume with `dlpc run <file> --resume {}`", dir.display());
     } else {
-        println!(
+        say!(
             "status   {}   epochs {}   steps {}   {:.1} s",
             s(&summary, "status"),
             s(&summary, "epochs"),
@@ -114,9 +116,9 @@ pub fn show(runs: &Path, id: &str) -> ExitCode {
                 .and_then(Value::as_f64)
                 .unwrap_or(0.0)
         );
-        println!("final    {}", finals(&summary));
+        say!("final    {}", finals(&summary));
         if let Some(error) = summary.get("error").and_then(Value::as_str) {
-            println!("error    {error}");
+            say!("error    {error}");
         }
     }
     let mut checkpoints: Vec<String> = std::fs::read_dir(dir.join(record::CHECKPOINTS))
@@ -128,6 +130,6 @@ pub fn show(runs: &Path, id: &str) -> ExitCode {
         })
         .unwrap_or_default();
     checkpoints.sort();
-    println!("checkpoints  {}", checkpoints.join(", "));
+    say!("checkpoints  {}", checkpoints.join(", "));
     ExitCode::SUCCESS
 }

@@ -485,3 +485,26 @@ fn a_resumed_run_keeps_its_train_block_and_finished_runs_are_not_resumed() {
     let out = dlpc(&["run", p, "--runs", r, "--resume", "no-such-run"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("there is no run `no-such-run`"));
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    // The CNN's DOT is far larger than a pipe's buffer.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dlpc"))
+        .args(["graph", &example("digits_cnn.dlp")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(&first[..14], b"digraph step {");
+}
