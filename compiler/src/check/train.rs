@@ -105,6 +105,7 @@ fn check_train(cx: &mut Checker, def: DefId, t: &EntriesDecl) {
             let mut vsubst = model.as_ref().map(|(_, s)| s.clone()).unwrap_or_default();
             let mut scratch = Env::new(def.module, Context::Train);
             bind_inputs(cx, sig, &vt, vloc, &mut vsubst, &mut scratch);
+            same_fields(cx, sig, data_ty, &vt, vloc);
         }
     }
     if let Some((sig, _)) = &model {
@@ -468,5 +469,41 @@ fn device(cx: &mut Checker, env: &mut Env, e: &Entry) {
         other => {
             expr::wrong_kind(cx, "`device`", "a string", &other, at);
         }
+    }
+}
+
+/// Validation data from another dataset must have the training data's
+/// fields, with the same types: the loss and the metrics read them.
+fn same_fields(cx: &mut Checker, sig: &ModelSig, data: &Type, validate: &Type, at: Loc) {
+    let (Some(train), Some(valid)) = (info_of(cx, data).cloned(), info_of(cx, validate).cloned())
+    else {
+        return;
+    };
+    if train.name == valid.name {
+        return;
+    }
+    for (name, ty, field_at) in &train.fields {
+        // Model inputs were matched by `bind_inputs` already.
+        if sig.inputs.iter().any(|(n, _, _)| n == name)
+            || valid.broken_fields.iter().any(|(n, _)| n == name)
+        {
+            continue;
+        }
+        let detail = match valid.fields.iter().find(|(n, _, _)| n == name) {
+            None => format!(
+                "the validation data `{}` has no field `{name}`, which the training data `{}` has (the loss and metrics read the data's fields)",
+                valid.name, train.name
+            ),
+            Some((_, vty, _)) if vty != ty => format!(
+                "field `{name}` is {vty} in the validation data `{}` but {ty} in the training data `{}`",
+                valid.name, train.name
+            ),
+            Some(_) => continue,
+        };
+        cx.error(CheckError::Conflict {
+            detail,
+            loc: at,
+            other: *field_at,
+        });
     }
 }
