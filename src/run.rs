@@ -1,9 +1,7 @@
 //! `dlpc run`: train a program's `train` block and record the run.
 
 use crate::program;
-use dlp_compiler::lower::TrainPlan;
-use dlp_runtime::record::RunRecord;
-use dlp_runtime::train::{self, Job, Metrics, Observer, Options, TrainError};
+use dlp_runtime::train::{self, Job, Metrics, Observer, Options, Started, TrainError};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -46,11 +44,11 @@ pub fn run(args: Args) -> ExitCode {
                 print_table(&summary.final_metrics);
             }
             say!(
-                "\nrun {} {} after {} epochs ({} steps) in {:.1} s, {:.0} samples/s\nrecord: {}",
+                "\nrun {} {} after {} ({}) in {:.1} s, {:.0} samples/s\nrecord: {}",
                 summary.run_id,
                 summary.status,
-                summary.epochs,
-                summary.steps,
+                plural(summary.epochs, "epoch"),
+                plural(summary.steps, "step"),
                 summary.seconds,
                 summary.samples_per_s,
                 summary.dir.display()
@@ -122,37 +120,42 @@ impl Printer {
 }
 
 impl Observer for Printer {
-    fn started(
-        &mut self,
-        run: &RunRecord,
-        plan: &TrainPlan,
-        steps_per_epoch: u64,
-        epochs: u64,
-        resumed_at: u64,
-    ) {
-        self.epochs = epochs;
+    fn started(&mut self, start: &Started) {
+        let plan = start.plan;
+        self.epochs = start.epochs;
         self.batch = plan.batch;
-        let resumed = if resumed_at > 0 {
-            format!(", resuming after epoch {resumed_at}")
+        let resumed = if start.resumed_at > 0 {
+            format!(", resuming after epoch {}", start.resumed_at)
         } else {
             String::new()
         };
         tell!(
-            "training `{}` ({}) on {}: {} parameters, {epochs} epochs of {steps_per_epoch} steps, batch {}{resumed}",
+            "training `{}` ({}) on {}: {} parameters, {} of {} steps, batch {}{resumed}",
             plan.name,
             plan.model,
             plan.data,
-            plan.params.iter().map(|p| p.shape.iter().product::<usize>()).sum::<usize>(),
+            plan.params
+                .iter()
+                .map(|p| p.shape.iter().product::<usize>())
+                .sum::<usize>(),
+            plural(start.epochs, "epoch"),
+            start.steps_per_epoch,
             plan.batch
         );
-        tell!("record: {}", run.dir.display());
+        let samples: Vec<String> = start
+            .samples
+            .iter()
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect();
+        tell!("samples: {}; device: {}", samples.join(", "), start.device);
+        tell!("record: {}", start.record.dir.display());
         if self.tty {
-            let bar = ProgressBar::new(epochs * steps_per_epoch);
+            let bar = ProgressBar::new(start.epochs * start.steps_per_epoch);
             bar.set_style(
                 ProgressStyle::with_template("{bar:30} epoch {msg}  {pos}/{len} steps  eta {eta}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            bar.set_position(resumed_at * steps_per_epoch);
+            bar.set_position(start.resumed_at * start.steps_per_epoch);
             self.bar = Some(bar);
         }
     }
@@ -198,5 +201,14 @@ impl Observer for Printer {
             Some(bar) => bar.println(message),
             None => tell!("{message}"),
         }
+    }
+}
+
+/// `1 epoch`, `30 epochs`.
+pub fn plural(n: u64, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
     }
 }

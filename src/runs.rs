@@ -18,7 +18,7 @@ pub fn list(runs: &Path) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     say!(
-        "{:<40} {:<16} {:>6}  final metrics",
+        "{:<40} {:<22} {:>6}  final metrics",
         "run",
         "status",
         "epochs"
@@ -29,7 +29,7 @@ pub fn list(runs: &Path) -> ExitCode {
             .get("epochs")
             .and_then(Value::as_u64)
             .map_or("-".to_string(), |e| e.to_string());
-        say!("{id:<40} {status:<16} {epochs:>6}  {}", finals(&summary));
+        say!("{id:<40} {status:<22} {epochs:>6}  {}", finals(&summary));
     }
     ExitCode::SUCCESS
 }
@@ -93,15 +93,22 @@ pub fn show(runs: &Path, id: &str) -> ExitCode {
         }
     }
     if let Some(plan) = config.get("plan") {
+        let length = match plan.get("steps").and_then(Value::as_u64) {
+            Some(steps) => format!("steps {steps}"),
+            None => format!("epochs {}", s(plan, "epochs")),
+        };
         say!(
-            "model    {}   batch {}   epochs {}   optimizer {}",
+            "model    {}   batch {}   {length}   optimizer {}",
             s(plan, "model"),
             s(plan, "batch"),
-            s(plan, "epochs"),
             plan.get("optimizer")
                 .map(|o| o.to_string())
                 .unwrap_or_default()
         );
+    }
+    if let Some(Value::Object(samples)) = config.get("samples") {
+        let sizes: Vec<String> = samples.iter().map(|(n, v)| format!("{n} {v}")).collect();
+        say!("samples  {}", sizes.join(", "));
     }
     if summary.is_null() {
         say!("status   running or interrupted (no summary yet); resume with `dlpc run <file> --resume {}`", dir.display());
@@ -117,6 +124,9 @@ pub fn show(runs: &Path, id: &str) -> ExitCode {
                 .unwrap_or(0.0)
         );
         say!("final    {}", finals(&summary));
+        if s(&summary, "status") == "stopped" {
+            say!("resume   dlpc run <file> --resume {}", dir.display());
+        }
         if let Some(error) = summary.get("error").and_then(Value::as_str) {
             say!("error    {error}");
         }

@@ -29,7 +29,16 @@ pub(super) fn lower_train(
     let Some(decl) = found else {
         return Err(LowerError::new(
             match name {
-                Some(n) => format!("there is no train block named `{n}`"),
+                Some(n) => {
+                    let names: Vec<String> = super::train_blocks(comp)
+                        .iter()
+                        .map(|b| format!("`{b}`"))
+                        .collect();
+                    format!(
+                        "there is no train block named `{n}`; the program has {}",
+                        names.join(", ")
+                    )
+                }
                 None => "the program has no `train` block".to_string(),
             },
             None,

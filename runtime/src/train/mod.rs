@@ -102,17 +102,22 @@ impl From<std::io::Error> for TrainError {
 /// Named values: a loss and metrics.
 pub type Metrics = Vec<(String, f64)>;
 
+/// What a run is about to do.
+pub struct Started<'a> {
+    pub record: &'a RunRecord,
+    pub plan: &'a TrainPlan,
+    pub steps_per_epoch: u64,
+    pub epochs: u64,
+    /// Epochs done before this session (resumed runs).
+    pub resumed_at: u64,
+    /// How many samples the training data and each evaluation set hold.
+    pub samples: Vec<(String, usize)>,
+    pub device: &'a str,
+}
+
 /// What the loop tells its driver (the CLI prints it).
 pub trait Observer {
-    fn started(
-        &mut self,
-        _run: &RunRecord,
-        _plan: &TrainPlan,
-        _steps_per_epoch: u64,
-        _epochs: u64,
-        _resumed_at: u64,
-    ) {
-    }
+    fn started(&mut self, _start: &Started) {}
     fn step(&mut self, _epoch: u64, _step_in_epoch: u64, _loss: f64) {}
     fn epoch(
         &mut self,
@@ -188,10 +193,17 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
     let step_graph = lower_for(job, Mode::Train, None, None)?;
     let plan = step_graph.plan.clone();
     let device = opts.device.as_deref().unwrap_or(&plan.device);
-    if device != "cpu" && device != "auto" {
-        return Err(TrainError::Run(format!(
-            "device `{device}` is not available yet: this version trains on the CPU (`--device cpu`)"
-        )));
+    match device {
+        "cpu" | "auto" => {}
+        "gpu" => return Err(TrainError::Run(
+            "device `gpu` is not available yet: this version trains on the CPU (`--device cpu`)"
+                .into(),
+        )),
+        other => {
+            return Err(TrainError::Run(format!(
+                "unknown device `{other}`: the devices are `cpu`, `gpu` and `auto`"
+            )))
+        }
     }
     let (datasets, final_sets) = load_data(job, &plan)?;
     let train_len = part(&datasets, &plan.data)?.len;
@@ -207,17 +219,23 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
         (Some(e), None) => (e, e * steps_per_epoch),
         (None, None) => (1, steps_per_epoch),
     };
+    let mut samples = vec![(plan.data.to_string(), train_len)];
+    for r in &final_sets {
+        samples.push((r.to_string(), part(&datasets, r)?.len));
+    }
     let mut state = match &opts.resume {
         Some(dir) => start::resume(dir, &plan)?,
-        None => start::fresh(job, opts, &plan, &datasets)?,
+        None => start::fresh(job, opts, &plan, &datasets, &samples, device)?,
     };
-    obs.started(
-        &state.record,
-        &plan,
+    obs.started(&Started {
+        record: &state.record,
+        plan: &plan,
         steps_per_epoch,
         epochs,
-        state.progress.epoch,
-    );
+        resumed_at: state.progress.epoch,
+        samples,
+        device,
+    });
     let run = Run {
         job,
         opts,

@@ -59,6 +59,8 @@ pub(super) fn fresh(
     opts: &Options,
     plan: &TrainPlan,
     datasets: &HashMap<String, Loaded>,
+    samples: &[(String, usize)],
+    device: &str,
 ) -> Result<State, TrainError> {
     let seed = opts.seed.unwrap_or(plan.seed);
     let params = plan
@@ -76,6 +78,8 @@ pub(super) fn fresh(
         "program": job.program.first().map(|(n, _)| n.clone()),
         "seed": seed,
         "data": files,
+        "samples": samples.iter().map(|(name, n)| (name.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        "device": device,
         "plan": plan,
         "dlpc": env!("CARGO_PKG_VERSION"),
         "started": crate::record::utc_stamp(std::time::SystemTime::now()),
