@@ -193,6 +193,12 @@ fn found_at(text: &str, pos: usize) -> (String, usize) {
     if c == '"' {
         return ("a string".to_string(), 1);
     }
+    if c == '\n' || c == '\r' {
+        return ("the end of the line".to_string(), 0);
+    }
+    if c.is_whitespace() {
+        return ("a space".to_string(), c.len_utf8());
+    }
     ((format!("`{c}`")), c.len_utf8())
 }
 
