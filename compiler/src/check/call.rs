@@ -164,7 +164,14 @@ pub fn bind(
                         callee: callee.to_string(),
                         name: n.clone(),
                         loc: name_loc,
-                        hint: did_you_mean(n, names.iter().copied()),
+                        hint: did_you_mean(n, names.iter().copied()).or_else(|| {
+                            let all: Vec<String> = names.iter().map(|p| format!("`{p}`")).collect();
+                            Some(if all.is_empty() {
+                                "it takes no arguments".to_string()
+                            } else {
+                                format!("its parameters are {}", all.join(", "))
+                            })
+                        }),
                         sig,
                     });
                     ok = false;
