@@ -402,3 +402,16 @@ fn a_split_too_small_to_get_a_sample() {
         ],
     );
 }
+
+#[test]
+fn csv_header_naming_a_column_twice() {
+    let e = fails(CSV_PROGRAM, &csv("a,label,label\n1,2,0\n3,4,1\n"));
+    assert_has(
+        &e,
+        &[
+            "line 1",
+            "field `y`",
+            "the header names column `label` twice (columns 1 and 2)",
+        ],
+    );
+}

@@ -423,6 +423,12 @@ pub(super) fn call(lw: &mut Lowerer, name: &'static str, args: Vec<Arg>, loc: Lo
                     ))
                 }
             };
+            if columns.is_empty() {
+                return Err(LowerError::new(
+                    "`columns` needs at least one column",
+                    Some(a.loc("c")),
+                ));
+            }
             Ok(Value::Read(Read::Columns {
                 columns,
                 scalar: false,

@@ -81,6 +81,14 @@ pub fn read(
                             format!("column `{n}` is asked for by name, but the file has no header (add `header = true` to `csv(...)`)"),
                         ));
                     }
+                    let mut same = names.iter().enumerate().filter(|(_, h)| *h == n).map(|(i, _)| i);
+                    if let (Some(a), Some(b)) = (same.next(), same.next()) {
+                        return Err(err(
+                            Some("line 1".into()),
+                            Some(format!("field `{}`", feed.field)),
+                            format!("the header names column `{n}` twice (columns {a} and {b}): pick one by index"),
+                        ));
+                    }
                     names.iter().position(|h| h == n).ok_or_else(|| {
                         err(
                             Some("line 1".into()),
