@@ -10,6 +10,40 @@ pub enum Data {
     Bool(Vec<bool>),
 }
 
+impl Data {
+    /// The elements at `index`, in that order.
+    pub fn pick(&self, index: impl IntoIterator<Item = usize>) -> Data {
+        let index = index.into_iter();
+        match self {
+            Data::F32(v) => Data::F32(index.map(|i| v[i]).collect()),
+            Data::F64(v) => Data::F64(index.map(|i| v[i]).collect()),
+            Data::I32(v) => Data::I32(index.map(|i| v[i]).collect()),
+            Data::Bool(v) => Data::Bool(index.map(|i| v[i]).collect()),
+        }
+    }
+
+    /// The elements of every part, one part after the other. The parts
+    /// have one element type (the first part's); `None` if they differ.
+    pub fn concat(parts: &[&Data]) -> Option<Data> {
+        macro_rules! join {
+            ($variant:ident) => {{
+                let mut out = Vec::new();
+                for part in parts {
+                    let Data::$variant(v) = part else { return None };
+                    out.extend_from_slice(v);
+                }
+                Data::$variant(out)
+            }};
+        }
+        Some(match parts.first()? {
+            Data::F32(_) => join!(F32),
+            Data::F64(_) => join!(F64),
+            Data::I32(_) => join!(I32),
+            Data::Bool(_) => join!(Bool),
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tensor {
     pub shape: Vec<usize>,

@@ -77,41 +77,9 @@ impl Samples {
             .map(|(i, (name, t))| {
                 let mut shape = t.shape.clone();
                 shape[0] = parts.iter().map(|p| p.len).sum();
-                let pieces = parts.iter().map(|p| &p.feeds[i].1.data);
-                let data = match &t.data {
-                    Data::F32(_) => Data::F32(
-                        pieces
-                            .flat_map(|d| match d {
-                                Data::F32(v) => v.clone(),
-                                _ => Vec::new(),
-                            })
-                            .collect(),
-                    ),
-                    Data::F64(_) => Data::F64(
-                        pieces
-                            .flat_map(|d| match d {
-                                Data::F64(v) => v.clone(),
-                                _ => Vec::new(),
-                            })
-                            .collect(),
-                    ),
-                    Data::I32(_) => Data::I32(
-                        pieces
-                            .flat_map(|d| match d {
-                                Data::I32(v) => v.clone(),
-                                _ => Vec::new(),
-                            })
-                            .collect(),
-                    ),
-                    Data::Bool(_) => Data::Bool(
-                        pieces
-                            .flat_map(|d| match d {
-                                Data::Bool(v) => v.clone(),
-                                _ => Vec::new(),
-                            })
-                            .collect(),
-                    ),
-                };
+                let pieces: Vec<&Data> = parts.iter().map(|p| &p.feeds[i].1.data).collect();
+                let data =
+                    Data::concat(&pieces).expect("the parts of one dataset have the same feeds");
                 (name.clone(), Tensor::new(shape, data))
             })
             .collect();
@@ -131,13 +99,7 @@ impl Samples {
                 let mut shape = t.shape.clone();
                 shape[0] = rows.len();
                 let index = rows.iter().flat_map(|&r| r * width..(r + 1) * width);
-                let data = match &t.data {
-                    Data::F32(v) => Data::F32(index.map(|i| v[i]).collect()),
-                    Data::F64(v) => Data::F64(index.map(|i| v[i]).collect()),
-                    Data::I32(v) => Data::I32(index.map(|i| v[i]).collect()),
-                    Data::Bool(v) => Data::Bool(index.map(|i| v[i]).collect()),
-                };
-                (name.clone(), Tensor::new(shape, data))
+                (name.clone(), Tensor::new(shape, t.data.pick(index)))
             })
             .collect();
         Samples {

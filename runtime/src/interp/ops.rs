@@ -15,16 +15,6 @@ fn strides(shape: &[usize]) -> Vec<usize> {
     s
 }
 
-/// The elements of `data` at `index`, in order.
-fn pick(data: &Data, index: &[usize]) -> Data {
-    match data {
-        Data::F32(v) => Data::F32(index.iter().map(|&i| v[i]).collect()),
-        Data::F64(v) => Data::F64(index.iter().map(|&i| v[i]).collect()),
-        Data::I32(v) => Data::I32(index.iter().map(|&i| v[i]).collect()),
-        Data::Bool(v) => Data::Bool(index.iter().map(|&i| v[i]).collect()),
-    }
-}
-
 /// For each element of `out_shape`, the flat index it reads from a tensor
 /// with `in_strides` given per output axis (0 for repeated axes).
 fn index_map(out_shape: &[usize], in_strides: &[usize], offset: usize) -> Vec<usize> {
@@ -206,14 +196,8 @@ pub fn select(c: &Tensor, a: &Tensor, b: &Tensor) -> Tensor {
         .enumerate()
         .map(|(i, &t)| if t { i } else { i + c.len() })
         .collect();
-    let both = match (&a.data, &b.data) {
-        (Data::F32(p), Data::F32(q)) => Data::F32([p.as_slice(), q].concat()),
-        (Data::F64(p), Data::F64(q)) => Data::F64([p.as_slice(), q].concat()),
-        (Data::I32(p), Data::I32(q)) => Data::I32([p.as_slice(), q].concat()),
-        (Data::Bool(p), Data::Bool(q)) => Data::Bool([p.as_slice(), q].concat()),
-        _ => unreachable!("the verifier checks select's branches"),
-    };
-    Tensor::new(a.shape.clone(), pick(&both, &index))
+    let both = Data::concat(&[&a.data, &b.data]).expect("the verifier checks select's branches");
+    Tensor::new(a.shape.clone(), both.pick(index))
 }
 
 pub fn cast(a: &Tensor, to: DType) -> Tensor {
@@ -333,14 +317,8 @@ pub fn argmax(a: &Tensor, axis: usize, out: &TensorTy) -> Tensor {
 pub fn broadcast(a: &Tensor, out: &TensorTy) -> Tensor {
     if a.len() == 1 {
         // The common case (a scalar constant filling a tensor), without an index map.
-        let n = out.numel();
-        let data = match &a.data {
-            Data::F32(v) => Data::F32(vec![v[0]; n]),
-            Data::F64(v) => Data::F64(vec![v[0]; n]),
-            Data::I32(v) => Data::I32(vec![v[0]; n]),
-            Data::Bool(v) => Data::Bool(vec![v[0]; n]),
-        };
-        return Tensor::new(out.shape.clone(), data);
+        let fill = a.data.pick(std::iter::repeat_n(0, out.numel()));
+        return Tensor::new(out.shape.clone(), fill);
     }
     let st = strides(&a.shape);
     let in_strides: Vec<usize> = a
@@ -351,7 +329,7 @@ pub fn broadcast(a: &Tensor, out: &TensorTy) -> Tensor {
         .collect();
     Tensor::new(
         out.shape.clone(),
-        pick(&a.data, &index_map(&out.shape, &in_strides, 0)),
+        a.data.pick(index_map(&out.shape, &in_strides, 0)),
     )
 }
 
@@ -360,7 +338,7 @@ pub fn permute(a: &Tensor, perm: &[usize], out: &TensorTy) -> Tensor {
     let in_strides: Vec<usize> = perm.iter().map(|&p| st[p]).collect();
     Tensor::new(
         out.shape.clone(),
-        pick(&a.data, &index_map(&out.shape, &in_strides, 0)),
+        a.data.pick(index_map(&out.shape, &in_strides, 0)),
     )
 }
 
@@ -368,7 +346,7 @@ pub fn slice(a: &Tensor, axis: usize, start: usize, out: &TensorTy) -> Tensor {
     let st = strides(&a.shape);
     Tensor::new(
         out.shape.clone(),
-        pick(&a.data, &index_map(&out.shape, &st, start * st[axis])),
+        a.data.pick(index_map(&out.shape, &st, start * st[axis])),
     )
 }
 
@@ -651,7 +629,7 @@ pub fn gather(table: &Tensor, ids: &Tensor, out: &TensorTy) -> Result<Tensor, Ru
         .iter()
         .flat_map(|&r| (0..d).map(move |j| r * d + j))
         .collect();
-    Ok(Tensor::new(out.shape.clone(), pick(&table.data, &index)))
+    Ok(Tensor::new(out.shape.clone(), table.data.pick(index)))
 }
 
 pub fn scatter_add(ids: &Tensor, g: &Tensor, out: &TensorTy) -> Result<Tensor, RunError> {
