@@ -3,7 +3,8 @@
 //! One arm per built-in (the checker's table, `check::builtins`, says what
 //! each accepts); each turns into primitive ops or a host value.
 
-use super::eval::{broadcast_shapes, Arg, Env, Lowerer, R};
+use super::eval::{Arg, Env, Lowerer, R};
+use super::ops::broadcast_shapes;
 use super::value::{Column, Init, Read, Source, Value};
 use super::LowerError;
 use crate::diagnostic::Loc;

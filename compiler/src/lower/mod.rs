@@ -17,8 +17,10 @@
 mod builtins;
 mod dataset;
 mod eval;
+mod ops;
 mod plan;
 mod train;
+mod types;
 pub mod value;
 
 pub use plan::{DataRef, DatasetSpec, Feed, ParamSpec, SourceSpec, TrainPlan};

@@ -1,0 +1,264 @@
+//! Types and sizes while lowering: binding the size names of a signature
+//! to an argument's sizes, evaluating written shapes, casts, and the graph
+//! inputs that raw dataset reads become.
+
+use super::eval::{Env, Lowerer, R};
+use super::ops::host_int;
+use super::plan::Feed;
+use super::value::{Read, Value};
+use super::LowerError;
+use crate::diagnostic::Loc;
+use crate::ir::{DType, NodeId, Op, TensorTy};
+use crate::types::DType as SourceDType;
+use dlp_grammar::ast::{self, DTypeExpr, DimExprKind, DimItem};
+
+impl Lowerer<'_> {
+    /// Binds the size names of a written type (`f32[..N, I]`,
+    /// `class(C)[..N]`) to the sizes of `node`.
+    pub(super) fn bind_type(
+        &mut self,
+        ty: &ast::TypeExpr,
+        node: NodeId,
+        env: &mut Env,
+        loc: Loc,
+    ) -> R<()> {
+        if let DTypeExpr::Class(dim, _) = &ty.dtype {
+            if let (DimExprKind::Name(n), Some(&c)) = (&dim.kind, self.classes.get(&node)) {
+                self.bind_size(env, &n.name, c, loc)?;
+            }
+        }
+        let Some(items) = &ty.shape else {
+            return Ok(());
+        };
+        let shape = self.graph.ty(node).shape.clone();
+        let groups = items
+            .iter()
+            .filter(|i| matches!(i, DimItem::Variadic(_)))
+            .count();
+        let fixed = items.len() - groups;
+        if shape.len() < fixed || (groups == 0 && shape.len() != fixed) {
+            return Err(LowerError::new(
+                format!("expected rank {fixed}, found a tensor of shape {shape:?}"),
+                Some(loc),
+            ));
+        }
+        let group_len = shape.len() - fixed;
+        let mut at = 0;
+        for item in items {
+            match item {
+                DimItem::Variadic(name) => {
+                    let dims = shape[at..at + group_len].to_vec();
+                    env.vars
+                        .entry(name.name.clone())
+                        .or_insert(Value::Group(dims));
+                    at += group_len;
+                }
+                DimItem::Dim(d) => {
+                    match &d.kind {
+                        DimExprKind::Name(n) => self.bind_size(env, &n.name, shape[at], loc)?,
+                        DimExprKind::Int(v) if *v as usize != shape[at] => {
+                            return Err(LowerError::new(
+                                format!("expected size {v}, found {}", shape[at]),
+                                Some(loc),
+                            ))
+                        }
+                        _ => {}
+                    }
+                    at += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn bind_size(&mut self, env: &mut Env, name: &str, size: usize, loc: Loc) -> R<()> {
+        match env.vars.get(name) {
+            Some(Value::Int(v)) if *v as usize != size => Err(LowerError::new(
+                format!("size `{name}` is {v} here but {size} in the argument"),
+                Some(loc),
+            )),
+            Some(_) => Ok(()),
+            None => {
+                env.vars.insert(name.to_string(), Value::Int(size as i64));
+                Ok(())
+            }
+        }
+    }
+
+    pub fn dtype_of(&self, d: &DTypeExpr) -> DType {
+        match d {
+            DTypeExpr::Class(..) => DType::I32,
+            DTypeExpr::Named(n) => {
+                ir_dtype(&SourceDType::from_name(&n.name).unwrap_or(SourceDType::F32))
+            }
+        }
+    }
+
+    /// The sizes of a written shape, with the names bound in `env`.
+    pub fn shape_of(&mut self, env: &Env, ty: &ast::TypeExpr, loc: Loc) -> R<Vec<usize>> {
+        let mut out = Vec::new();
+        for item in ty.shape.iter().flatten() {
+            match item {
+                DimItem::Variadic(n) => match env.vars.get(&n.name) {
+                    Some(Value::Group(dims)) => out.extend(dims),
+                    _ => {
+                        return Err(LowerError::new(
+                            format!("the sizes of `..{}` are not known here", n.name),
+                            Some(loc),
+                        ))
+                    }
+                },
+                DimItem::Dim(d) => {
+                    let v = self.dim(env, d)?;
+                    if v < 0 {
+                        return Err(LowerError::new(
+                            format!("this size is {v}: sizes cannot be negative"),
+                            Some(self.loc(env.module, d.span)),
+                        ));
+                    }
+                    out.push(v as usize);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn dim(&self, env: &Env, d: &ast::DimExpr) -> R<i64> {
+        Ok(match &d.kind {
+            DimExprKind::Int(v) => *v,
+            DimExprKind::Paren(inner) => self.dim(env, inner)?,
+            DimExprKind::Name(n) => match env.vars.get(&n.name) {
+                Some(Value::Int(v)) => *v,
+                _ => {
+                    return Err(LowerError::new(
+                        format!("the size `{}` is not known here", n.name),
+                        Some(self.loc(env.module, d.span)),
+                    ))
+                }
+            },
+            DimExprKind::Binary(op, a, b) => {
+                let (a, b) = (self.dim(env, a)?, self.dim(env, b)?);
+                host_int(*op, a, b).ok_or_else(|| {
+                    LowerError::new(
+                        "this size divides by zero",
+                        Some(self.loc(env.module, d.span)),
+                    )
+                })?
+            }
+        })
+    }
+
+    pub(super) fn cast(&mut self, env: &Env, v: Value, ty: &ast::TypeExpr, loc: Loc) -> R<Value> {
+        let dtype = self.dtype_of(&ty.dtype);
+        let classes = match &ty.dtype {
+            DTypeExpr::Class(d, _) => Some(self.dim(env, d)?.max(0) as usize),
+            _ => None,
+        };
+        let shape = match &ty.shape {
+            Some(_) => Some(self.shape_of(env, ty, loc)?),
+            None => None,
+        };
+        match v {
+            Value::Read(r) => Ok(Value::Tensor(self.feed(r, dtype, classes, shape, loc)?)),
+            Value::Tensor(n) => {
+                let mut n = self.graph.cast(n, dtype);
+                if let Some(shape) = shape {
+                    let have = self.graph.ty(n).shape.clone();
+                    let mut full = have[..self.lead.min(have.len())].to_vec();
+                    full.extend(shape);
+                    if full.iter().product::<usize>() != have.iter().product::<usize>() {
+                        return Err(LowerError::new(
+                            format!("cannot cast a tensor of shape {have:?} to {full:?}"),
+                            Some(loc),
+                        ));
+                    }
+                    n = self.graph.reshape(n, &full);
+                }
+                if let Some(c) = classes {
+                    self.classes.insert(n, c);
+                }
+                Ok(Value::Tensor(n))
+            }
+            Value::Int(i) if dtype.is_float() => Ok(Value::Float(i as f64)),
+            Value::Float(f) if !dtype.is_float() => Ok(Value::Int(f as i64)),
+            v @ (Value::Int(_) | Value::Float(_) | Value::Bool(_)) => Ok(v),
+            other => Err(LowerError::new(
+                format!("{} cannot be cast", other.kind()),
+                Some(loc),
+            )),
+        }
+    }
+
+    /// A graph input for raw values read from the dataset, with a batch axis.
+    pub(super) fn feed(
+        &mut self,
+        read: Read,
+        dtype: DType,
+        classes: Option<usize>,
+        shape: Option<Vec<usize>>,
+        loc: Loc,
+    ) -> R<NodeId> {
+        let natural = match &read {
+            Read::Columns { columns, scalar } => {
+                Some(if *scalar { vec![] } else { vec![columns.len()] })
+            }
+            Read::Idx { .. } => None,
+        };
+        let shape = match (shape, natural) {
+            (Some(s), Some(n)) if s.iter().product::<usize>() != n.iter().product::<usize>() => {
+                return Err(LowerError::new(
+                    format!(
+                        "{} values per sample cannot be cast to shape {s:?}",
+                        n.iter().product::<usize>()
+                    ),
+                    Some(loc),
+                ))
+            }
+            (Some(s), _) => s,
+            (None, Some(n)) => n,
+            (None, None) => {
+                return Err(LowerError::new(
+                    "give IDX records a shape with `as`, e.g. `as u8[28, 28]`",
+                    Some(loc),
+                ))
+            }
+        };
+        let taken = self
+            .feeds
+            .iter()
+            .filter(|f| f.field == self.current_field)
+            .count();
+        let name = if taken == 0 {
+            self.current_field.clone()
+        } else {
+            format!("{}.{}", self.current_field, taken + 1)
+        };
+        let mut full = vec![self.batch];
+        full.extend(&shape);
+        let node = self
+            .graph
+            .add(Op::Input(name.clone()), &[], TensorTy::new(dtype, full));
+        self.feeds.push(Feed {
+            name,
+            field: self.current_field.clone(),
+            read,
+            dtype,
+            shape,
+            classes,
+        });
+        if let Some(c) = classes {
+            self.classes.insert(node, c);
+        }
+        Ok(node)
+    }
+}
+
+/// The IR dtype a written dtype is computed in (`u8`, `i64` and `class(n)` as i32).
+fn ir_dtype(d: &SourceDType) -> DType {
+    match d {
+        SourceDType::F32 => DType::F32,
+        SourceDType::F64 => DType::F64,
+        SourceDType::Bool => DType::Bool,
+        _ => DType::I32,
+    }
+}
