@@ -32,7 +32,7 @@ pub fn check(cx: &mut Checker, env: &mut Env, callee: &Expr, args: &[Arg], span:
             let Some(bound) = bind(cx, &sig.name, &names, &required, args, Some(sig.loc), call_loc) else {
                 return Type::Error;
             };
-            super::builtins::check_ranges(cx, &sig, &bound);
+            super::hyper::check_ranges(cx, &sig, &bound);
             instantiate(cx, &sig, bound, call_loc)
         }
         Target::Builtin(b) => {

@@ -19,6 +19,7 @@ mod call;
 mod dataset;
 mod error;
 mod expr;
+pub mod hyper;
 mod signature;
 mod train;
 mod written;

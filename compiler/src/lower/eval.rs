@@ -302,7 +302,7 @@ impl<'c> Lowerer<'c> {
                 let Some(value) = env.vars.get(&p.name.name).and_then(Value::as_f64) else {
                     continue;
                 };
-                if let Some(range) = crate::check::builtins::out_of_range(&p.name.name, value) {
+                if let Some(range) = crate::check::hyper::out_of_range(&p.name.name, value) {
                     return Err(LowerError::new(
                         format!(
                             "`{}` of `{}` is {value}, but must be {range}",
