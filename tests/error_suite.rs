@@ -6,8 +6,9 @@
 //! (counted from the case's first line) and that its message contains
 //! `text`. A case must report exactly those diagnostics, no more.
 
+mod common;
+
 use dlp_compiler::{compile, NoModules};
-use std::path::Path;
 
 struct Case {
     name: String,
@@ -44,15 +45,9 @@ fn cases(text: &str) -> Vec<Case> {
 
 #[test]
 fn error_suite() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/errors");
     let mut failures = Vec::new();
     let mut count = 0;
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    for file in files {
+    for file in common::dlp_files("tests/errors") {
         let text = std::fs::read_to_string(&file).unwrap();
         for case in cases(&text) {
             count += 1;

@@ -12,7 +12,9 @@
 //! it the example is skipped with a reason, except under CI (which
 //! installs it).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
 struct Expectation {
@@ -53,21 +55,10 @@ fn missing_data(text: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn examples() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "dlp"))
-        .collect();
-    out.sort();
-    out
-}
-
 #[test]
 fn every_example_trains_to_its_expectations() {
     let mut failures = Vec::new();
-    for example in examples() {
+    for example in common::dlp_files("examples") {
         let text = std::fs::read_to_string(&example).unwrap();
         let expected = expectations(&text);
         if let Some(missing) = missing_data(&text) {

@@ -1,21 +1,14 @@
 //! `fmt` is idempotent and keeps the parse (modulo spans and layout) on every
 //! example, the stdlib, and every error-suite case that parses.
 
+mod common;
+
 use dlp_grammar::{format::format, parse, print::sexpr};
 
 fn programs() -> Vec<(String, String)> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut out = Vec::new();
     for dir in ["examples", "stdlib", "tests/errors"] {
-        let mut paths: Vec<_> = std::fs::read_dir(root.join(dir))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        paths.sort();
-        for p in paths
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "dlp"))
-        {
+        for p in common::dlp_files(dir) {
             let text = std::fs::read_to_string(&p).unwrap();
             for (i, case) in text.split("\n--- ").enumerate() {
                 let body = if i == 0 {

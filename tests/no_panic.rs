@@ -2,6 +2,8 @@
 //! the error suite, mutated 10,000+ times (bytes and tokens deleted,
 //! inserted, swapped; truncation; invalid UTF-8 made lossy; deep nesting).
 
+mod common;
+
 use dlp_compiler::lower::{lower, Mode};
 use dlp_compiler::{compile, NoModules};
 
@@ -66,18 +68,9 @@ const TOKENS: &[&str] = &[
 ];
 
 fn corpus() -> Vec<String> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut texts = Vec::new();
     for dir in ["examples", "stdlib", "tests/errors"] {
-        let mut paths: Vec<_> = std::fs::read_dir(root.join(dir))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        paths.sort();
-        for p in paths
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "dlp"))
-        {
+        for p in common::dlp_files(dir) {
             let text = std::fs::read_to_string(p).unwrap();
             texts.extend(text.split("\n--- ").map(str::to_string));
         }
