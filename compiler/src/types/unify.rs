@@ -163,15 +163,7 @@ pub fn match_tensor(
             if a.len() < p.len() - 1 {
                 return Err(rank_error());
             }
-            let tail = a.len() - p_suf.len();
-            bind_group(p, p_group, &a[p_pre.len()..tail], subst, arg);
-            let front = p_pre.iter().zip(a).enumerate().map(|(i, (x, y))| (x, y, i));
-            let back = p_suf
-                .iter()
-                .zip(&a[tail..])
-                .enumerate()
-                .map(|(i, (x, y))| (x, y, tail + i));
-            front.chain(back).collect()
+            around_group(p, p_group, p_pre, p_suf, a, subst, arg)
         }
         (None, Some(_)) => {
             return Err(Mismatch::UnknownRank {
@@ -184,15 +176,7 @@ pub fn match_tensor(
                     found: actual.shape.to_string(),
                 });
             }
-            let tail = a.len() - p_suf.len();
-            bind_group(p, p_group, &a[p_pre.len()..tail], subst, arg);
-            let front = p_pre.iter().zip(a).enumerate().map(|(i, (x, y))| (x, y, i));
-            let back = p_suf
-                .iter()
-                .zip(&a[tail..])
-                .enumerate()
-                .map(|(i, (x, y))| (x, y, tail + i));
-            front.chain(back).collect()
+            around_group(p, p_group, p_pre, p_suf, a, subst, arg)
         }
     };
     for (p_item, a_item, index) in pairs {
@@ -204,6 +188,29 @@ pub fn match_tensor(
         }
     }
     Ok(())
+}
+
+/// Binds the pattern's group to the actual dims between its prefix and
+/// suffix, and pairs the prefix and suffix with the actual dims around them
+/// (with their index in the actual shape).
+fn around_group<'a>(
+    p: &[ShapeItem],
+    p_group: Option<usize>,
+    p_pre: &'a [ShapeItem],
+    p_suf: &'a [ShapeItem],
+    a: &'a [ShapeItem],
+    subst: &mut Subst,
+    arg: usize,
+) -> Vec<(&'a ShapeItem, &'a ShapeItem, usize)> {
+    let tail = a.len() - p_suf.len();
+    bind_group(p, p_group, &a[p_pre.len()..tail], subst, arg);
+    let front = p_pre.iter().zip(a).enumerate().map(|(i, (x, y))| (x, y, i));
+    let back = p_suf
+        .iter()
+        .zip(&a[tail..])
+        .enumerate()
+        .map(|(i, (x, y))| (x, y, tail + i));
+    front.chain(back).collect()
 }
 
 fn bind_group(
