@@ -99,7 +99,8 @@ impl<'g> Interpreter<'g> {
                     .collect();
                 self.eval(id, &arg_values, b)?
             };
-            if value.ty() != node.ty {
+            // Compared in place: `ty()` would copy the shape for every node of every step.
+            if value.dtype() != node.ty.dtype || value.shape != node.ty.shape {
                 return Err(RunError(format!(
                     "{} is {} but the graph expects {}",
                     describe(&node.op),
