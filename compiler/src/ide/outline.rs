@@ -3,7 +3,7 @@
 use super::describe::{fn_signature, param_text};
 use super::Analysis;
 use crate::diagnostic::Loc;
-use dlp_grammar::ast::{Block, EntriesDecl, ExprKind, Item, StmtKind};
+use dlp_grammar::ast::{Block, EntriesDecl, ExprKind, Item, Param, StmtKind};
 use dlp_grammar::format;
 use dlp_grammar::Span;
 
@@ -56,16 +56,7 @@ pub fn document_symbols(a: &Analysis) -> Vec<DocumentSymbol> {
             Item::Fn(f) => {
                 let mut s = symbol(&f.name.name, SymbolKind::Function, f.span, f.name.span);
                 s.detail = Some(fn_signature(f));
-                s.children = f
-                    .params
-                    .iter()
-                    .map(|p| {
-                        let mut c =
-                            symbol(&p.name.name, SymbolKind::Parameter, p.span, p.name.span);
-                        c.detail = Some(param_text(p));
-                        c
-                    })
-                    .collect();
+                s.children = parameters(&f.params);
                 if let Some(body) = &f.body {
                     s.children.extend(statements(a, body));
                 }
@@ -73,21 +64,24 @@ pub fn document_symbols(a: &Analysis) -> Vec<DocumentSymbol> {
             }
             Item::Model(m) => {
                 let mut s = symbol(&m.name.name, SymbolKind::Model, m.span, m.name.span);
-                s.children = m
-                    .params
-                    .iter()
-                    .map(|p| {
-                        let mut c =
-                            symbol(&p.name.name, SymbolKind::Parameter, p.span, p.name.span);
-                        c.detail = Some(param_text(p));
-                        c
-                    })
-                    .collect();
+                s.children = parameters(&m.params);
                 s.children.extend(statements(a, &m.body));
                 Some(s)
             }
             Item::Dataset(d) => Some(entries(a, d, SymbolKind::Dataset)),
             Item::Train(t) => Some(entries(a, t, SymbolKind::Train)),
+        })
+        .collect()
+}
+
+/// A signature's parameters, with their types and defaults.
+fn parameters(params: &[Param]) -> Vec<DocumentSymbol> {
+    params
+        .iter()
+        .map(|p| {
+            let mut c = symbol(&p.name.name, SymbolKind::Parameter, p.span, p.name.span);
+            c.detail = Some(param_text(p));
+            c
         })
         .collect()
 }
