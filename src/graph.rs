@@ -1,29 +1,36 @@
-//! `dlpc graph`: the training step's IR, as Graphviz DOT or as text.
+//! `dlpc graph`: one step of the compiled program as Graphviz DOT (or as
+//! text): the train step's forward and backward group, its update group,
+//! or the evaluation step of the training data.
 
 use crate::program;
 use dlp_compiler::ir::print;
-use dlp_compiler::lower::{self, Mode};
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn run(file: &Path, train: Option<&str>, text: bool, eval: bool) -> ExitCode {
+/// Which step `dlpc graph` shows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    Gradients,
+    Update,
+    Eval,
+}
+
+pub fn run(file: &Path, train: Option<&str>, text: bool, which: Which) -> ExitCode {
     let Some(comp) = program::load(file) else {
         return ExitCode::FAILURE;
     };
-    let mode = if eval { Mode::Eval } else { Mode::Train };
-    match lower::lower(&comp, train, mode, None, None) {
-        Ok(lowered) => {
-            if text {
-                say_raw!("{}", print::text(&lowered.graph));
-            } else {
-                say_raw!("{}", print::dot(&lowered.graph));
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            let fallback = dlp_compiler::Loc::new(comp.program.modules[0].file, Default::default());
-            program::report(&comp, &e.diagnostic(fallback));
-            ExitCode::FAILURE
-        }
+    let Some(compiled) = program::compiled(&comp, train) else {
+        return ExitCode::FAILURE;
+    };
+    let graph = match which {
+        Which::Gradients => &compiled.train.gradients,
+        Which::Update => &compiled.train.update,
+        Which::Eval => &compiled.eval[0].step,
+    };
+    if text {
+        say_raw!("{}", print::text(graph));
+    } else {
+        say_raw!("{}", print::dot(graph));
     }
+    ExitCode::SUCCESS
 }

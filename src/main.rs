@@ -5,6 +5,7 @@
 mod out;
 
 mod check;
+mod emit;
 mod fmt;
 mod graph;
 mod loader;
@@ -72,7 +73,8 @@ enum Command {
         #[arg(long)]
         stop_after: Option<u64>,
     },
-    /// Print the training step's IR as Graphviz DOT (or text with --text).
+    /// Print one step of the compiled program as Graphviz DOT (or text with
+    /// --text): the train step's forward and backward group by default.
     Graph {
         /// The .dlp program.
         file: PathBuf,
@@ -82,9 +84,27 @@ enum Command {
         /// The textual IR instead of DOT.
         #[arg(long)]
         text: bool,
-        /// The evaluation graph (no backward pass, no update).
-        #[arg(long)]
+        /// The evaluation step on the training data (no backward pass, no update).
+        #[arg(long, conflicts_with = "update")]
         eval: bool,
+        /// The train step's second group: gradient clipping and the optimiser update.
+        #[arg(long)]
+        update: bool,
+    },
+    /// Print what the compiler produces: the compiled program's steps as
+    /// textual IR (--ir) or the whole compiled program as JSON (--json).
+    Emit {
+        /// The .dlp program.
+        file: PathBuf,
+        /// Which train block (the first if omitted).
+        #[arg(long)]
+        train: Option<String>,
+        /// Every step as textual IR.
+        #[arg(long, required_unless_present = "json", conflicts_with = "json")]
+        ir: bool,
+        /// The serialised compiled program.
+        #[arg(long)]
+        json: bool,
     },
     /// List and inspect run records.
     Runs {
@@ -142,7 +162,28 @@ fn main() -> ExitCode {
             train,
             text,
             eval,
-        } => graph::run(&file, train.as_deref(), text, eval),
+            update,
+        } => {
+            let which = match (eval, update) {
+                (true, _) => graph::Which::Eval,
+                (false, true) => graph::Which::Update,
+                (false, false) => graph::Which::Gradients,
+            };
+            graph::run(&file, train.as_deref(), text, which)
+        }
+        Command::Emit {
+            file,
+            train,
+            ir: _,
+            json,
+        } => {
+            let stage = if json {
+                emit::Stage::Json
+            } else {
+                emit::Stage::Ir
+            };
+            emit::run(&file, train.as_deref(), stage)
+        }
         Command::Runs { command, runs } => match command {
             RunsCommand::List => runs::list(&runs),
             RunsCommand::Show { id } => runs::show(&runs, &id),

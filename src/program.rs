@@ -2,7 +2,7 @@
 //! it (`run`, `graph`): errors are printed and stop the command.
 
 use crate::loader::FsLoader;
-use dlp_compiler::{compile, render, Compilation, Diagnostic};
+use dlp_compiler::{compile, lower, render, CompiledProgram, Compilation, Diagnostic, Loc};
 use std::io::IsTerminal;
 use std::path::Path;
 
@@ -51,6 +51,19 @@ pub fn load(path: &Path) -> Option<Compilation> {
 /// Prints a diagnostic found after checking (while lowering).
 pub fn report(comp: &Compilation, d: &Diagnostic) {
     tell_raw!("{}", render(d, &comp.program.sources, color()));
+}
+
+/// The compiled program of train block `train` (the first when `None`),
+/// or `None` after printing why not.
+pub fn compiled(comp: &Compilation, train: Option<&str>) -> Option<CompiledProgram> {
+    match lower::compile(comp, train) {
+        Ok(program) => Some(program),
+        Err(e) => {
+            let fallback = Loc::new(comp.program.modules[0].file, Default::default());
+            report(comp, &e.diagnostic(fallback));
+            None
+        }
+    }
 }
 
 /// The program's own files (not the stdlib), named relative to the root

@@ -1,7 +1,7 @@
 //! `dlpc run`: train a program's `train` block and record the run.
 
 use crate::program;
-use dlp_runtime::train::{self, Job, Metrics, Observer, Options, Started, TrainError};
+use dlp_runtime::train::{self, Job, Metrics, Observer, Options, Started};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -22,11 +22,24 @@ pub fn run(args: Args) -> ExitCode {
     let Some(comp) = program::load(&args.file) else {
         return ExitCode::FAILURE;
     };
+    // A resumed run continues the train block it recorded.
+    let block = match &args.resume {
+        Some(dir) => match train::resume_target(dir, &args.runs, args.train.as_deref()) {
+            Ok((_, recorded)) => Some(recorded),
+            Err(e) => {
+                tell!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => args.train.clone(),
+    };
+    let Some(compiled) = program::compiled(&comp, block.as_deref()) else {
+        return ExitCode::FAILURE;
+    };
     let job = Job {
-        comp: &comp,
-        train: args.train.clone(),
+        program: &compiled,
         base: train::base_of(&args.file),
-        program: program::files(&comp, &args.file),
+        files: program::files(&comp, &args.file),
     };
     let opts = Options {
         runs: args.runs.clone(),
@@ -57,10 +70,7 @@ pub fn run(args: Args) -> ExitCode {
         }
         Err(e) => {
             printer.finish();
-            match &e {
-                TrainError::Program(d) => program::report(&comp, d),
-                other => tell!("error: {other}"),
-            }
+            tell!("error: {e}");
             ExitCode::FAILURE
         }
     }

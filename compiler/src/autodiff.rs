@@ -8,65 +8,63 @@
 //! `Broadcast` node, whose rule sums the gradient back over the repeated
 //! axes.
 
-use crate::ir::{BinaryOp, Graph, NodeId, Op, ReduceOp, UnaryOp};
+use crate::ir::{BinaryOp, Builder, NodeId, Op, ReduceOp, Size, UnaryOp};
 use std::collections::{HashMap, HashSet};
 
 /// Adds the gradient of the scalar `loss` with respect to each of `wrt`.
-/// A node the loss does not depend on gets a zero gradient.
-pub fn backward(graph: &mut Graph, loss: NodeId, wrt: &[NodeId]) -> Vec<NodeId> {
-    let needed = on_a_path(graph, loss, wrt);
+/// A node the loss does not depend on gets a zero gradient. Fails (a
+/// compiler limitation, not a user error) on ops that have no derivative
+/// rule: the gradients of gradients.
+pub fn backward(b: &mut Builder, loss: NodeId, wrt: &[NodeId]) -> Result<Vec<NodeId>, String> {
+    let needed = on_a_path(b, loss, wrt);
     let mut grads: HashMap<NodeId, NodeId> = HashMap::new();
-    let seed = graph.full_like(1.0, loss);
+    let seed = b.full_like(1.0, loss);
     grads.insert(loss, seed);
-    let order: Vec<NodeId> = graph
-        .topo_order()
-        .into_iter()
-        .filter(|n| n.index() <= loss.index())
-        .rev()
-        .collect();
-    for id in order {
+    for id in (0..=loss.0).rev().map(NodeId) {
         let Some(&g) = grads.get(&id) else { continue };
         if !needed.contains(&id) {
             continue;
         }
-        let args = graph.operands(id);
-        let saved = graph.loc;
-        graph.loc = graph.node(id).loc;
-        let contributions = vjp(graph, id, &args, g);
-        graph.loc = saved;
-        for (arg, contribution) in args.iter().zip(contributions) {
+        let args = b.graph().args(id).to_vec();
+        let saved = b.loc;
+        b.loc = b.graph().node(id).loc;
+        let contributions = vjp(b, id, &args, g);
+        b.loc = saved;
+        for (arg, contribution) in args.iter().zip(contributions?) {
             let Some(c) = contribution else { continue };
             if !needed.contains(arg) {
                 continue;
             }
             let total = match grads.get(arg) {
-                Some(&prev) => graph.binary(BinaryOp::Add, prev, c),
+                Some(&prev) => b.binary(BinaryOp::Add, prev, c),
                 None => c,
             };
             grads.insert(*arg, total);
         }
     }
-    wrt.iter()
+    Ok(wrt
+        .iter()
         .map(|w| match grads.get(w) {
             Some(&g) => g,
-            None => graph.full_like(0.0, *w),
+            None => b.full_like(0.0, *w),
         })
-        .collect()
+        .collect())
 }
 
 /// The nodes that depend on one of `wrt` and that `loss` depends on: only
 /// their gradients are worth computing.
-fn on_a_path(graph: &Graph, loss: NodeId, wrt: &[NodeId]) -> HashSet<NodeId> {
+fn on_a_path(b: &Builder, loss: NodeId, wrt: &[NodeId]) -> HashSet<NodeId> {
+    let graph = b.graph();
     let mut from_wrt: HashSet<NodeId> = wrt.iter().copied().collect();
-    for id in graph.topo_order() {
-        if graph.operands(id).iter().any(|a| from_wrt.contains(a)) {
+    for id in graph.ids() {
+        if graph.args(id).iter().any(|a| from_wrt.contains(a)) {
             from_wrt.insert(id);
         }
     }
     let mut to_loss: HashSet<NodeId> = HashSet::from([loss]);
-    for id in graph.topo_order().into_iter().rev() {
+    for id in graph.ids().rev() {
         if to_loss.contains(&id) {
-            to_loss.extend(graph.operands(id));
+            to_loss.extend(graph.args(id));
         }
     }
     from_wrt.intersection(&to_loss).copied().collect()
@@ -74,23 +72,30 @@ fn on_a_path(graph: &Graph, loss: NodeId, wrt: &[NodeId]) -> HashSet<NodeId> {
 
 /// The gradient of each operand of `id`, given the gradient `g` of its
 /// result; `None` where the op is not differentiable in that operand
-/// (integers, comparisons, conditions, random numbers).
-pub fn vjp(gr: &mut Graph, id: NodeId, args: &[NodeId], g: NodeId) -> Vec<Option<NodeId>> {
+/// (integers, comparisons, conditions, random numbers, sources).
+pub fn vjp(
+    gr: &mut Builder,
+    id: NodeId,
+    args: &[NodeId],
+    g: NodeId,
+) -> Result<Vec<Option<NodeId>>, String> {
     use BinaryOp as B;
     use UnaryOp as U;
     let out = id;
-    let op = gr.node(id).op.clone();
-    let float = |gr: &Graph, n: NodeId| gr.ty(n).dtype.is_float();
-    match op {
+    let op = gr.graph().node(id).op.clone();
+    let float = |gr: &Builder, n: NodeId| gr.ty(n).dtype.is_float();
+    Ok(match op {
         Op::Input(_)
-        | Op::Param(_)
-        | Op::State(_)
         | Op::Constant(_)
+        | Op::SizeOf(_)
         | Op::Iota(_)
         | Op::Random { .. }
         | Op::ArgMax(_) => vec![None; args.len()],
         Op::Unary(u) => {
             let x = args[0];
+            if !float(gr, out) {
+                return Ok(vec![None]);
+            }
             let d = match u {
                 U::Neg => gr.unary(U::Neg, g),
                 U::Exp => gr.binary(B::Mul, g, out),
@@ -128,14 +133,14 @@ pub fn vjp(gr: &mut Graph, id: NodeId, args: &[NodeId], g: NodeId) -> Vec<Option
                     let d = gr.binary(B::Mul, k, e);
                     gr.binary(B::Mul, g, d)
                 }
-                U::Sign | U::Not => return vec![None],
+                U::Sign | U::Not => return Ok(vec![None]),
             };
             vec![Some(d)]
         }
         Op::Binary(b) => {
             let (x, y) = (args[0], args[1]);
             if !float(gr, out) {
-                return vec![None, None];
+                return Ok(vec![None, None]);
             }
             match b {
                 B::Add => vec![Some(g), Some(g)],
@@ -163,21 +168,29 @@ pub fn vjp(gr: &mut Graph, id: NodeId, args: &[NodeId], g: NodeId) -> Vec<Option
                     let pick = if b == B::Max { B::Ge } else { B::Le };
                     let first = gr.binary(pick, x, y);
                     let zero = gr.full_like(0.0, g);
-                    let gx = gr.op(Op::Select, &[first, g, zero]);
-                    let gy = gr.op(Op::Select, &[first, zero, g]);
+                    let gx = gr.select(first, g, zero);
+                    let gy = gr.select(first, zero, g);
                     vec![Some(gx), Some(gy)]
                 }
-                // x % y = x - y * floor(x / y): slope 1 in x, piecewise
-                // constant in y almost everywhere except for the floor term.
-                B::Rem => vec![Some(g), None],
-                _ => vec![None, None],
+                // x % y = x - y * floor(x / y): slope 1 in x; in y, the
+                // floor term's slope is 0 almost everywhere.
+                B::Rem => {
+                    let q = gr.binary(B::Div, x, y);
+                    let one = gr.full_like(1.0, q);
+                    let r = gr.binary(B::Rem, q, one);
+                    let floor = gr.binary(B::Sub, q, r);
+                    let d = gr.binary(B::Mul, g, floor);
+                    vec![Some(g), Some(gr.unary(U::Neg, d))]
+                }
+                // Comparisons give bools: never reached, `out` is not float.
+                B::Eq | B::Ne | B::Lt | B::Le | B::Gt | B::Ge | B::And => vec![None, None],
             }
         }
         Op::Select => {
             let c = args[0];
             let zero = gr.full_like(0.0, g);
-            let ga = gr.op(Op::Select, &[c, g, zero]);
-            let gb = gr.op(Op::Select, &[c, zero, g]);
+            let ga = gr.select(c, g, zero);
+            let gb = gr.select(c, zero, g);
             vec![None, Some(ga), Some(gb)]
         }
         Op::Cast => {
@@ -192,7 +205,7 @@ pub fn vjp(gr: &mut Graph, id: NodeId, args: &[NodeId], g: NodeId) -> Vec<Option
         Op::Reduce { op, axes } => {
             let x = args[0];
             let x_shape = gr.ty(x).shape.clone();
-            let kept: Vec<usize> = keepdims_shape(&x_shape, &axes);
+            let kept = keepdims_shape(&x_shape, &axes);
             let gk = gr.reshape(g, &kept);
             let gb = gr.broadcast_to(gk, &x_shape);
             match op {
@@ -228,42 +241,38 @@ pub fn vjp(gr: &mut Graph, id: NodeId, args: &[NodeId], g: NodeId) -> Vec<Option
             vec![Some(gr.op(Op::Permute(inverse), &[g]))]
         }
         Op::Concat(axis) => {
-            let mut start = 0;
-            args.iter()
-                .map(|&a| {
-                    let n = gr.ty(a).shape[axis];
-                    let s = gr.op(
-                        Op::Slice {
-                            axis,
-                            start,
-                            end: start + n,
-                        },
-                        &[g],
-                    );
-                    start += n;
-                    Some(s)
-                })
-                .collect()
+            let mut start = Size::fixed(0);
+            let mut out = Vec::with_capacity(args.len());
+            for &a in args {
+                let n = gr.ty(a).shape[axis];
+                let end = start.checked_add(n).ok_or("a concat too large to slice")?;
+                out.push(Some(gr.op(Op::Slice { axis, start, end }, &[g])));
+                start = end;
+            }
+            out
         }
         Op::Slice { axis, start, end } => {
             let x_ty = gr.ty(args[0]).clone();
-            let mut parts = Vec::new();
-            for (from, to) in [(0, start), (end, x_ty.shape[axis])] {
-                let mut shape = x_ty.shape.clone();
-                shape[axis] = to - from;
-                let c = gr.constant(0.0, x_ty.dtype);
-                parts.push((from, gr.broadcast_to(c, &shape)));
+            let after = x_ty.shape[axis]
+                .checked_sub(end)
+                .ok_or("a slice past its operand")?;
+            let mut pieces = Vec::new();
+            for (len, is_g) in [(start, false), (Size::fixed(0), true), (after, false)] {
+                if is_g {
+                    pieces.push(g);
+                } else if len != Size::fixed(0) {
+                    let mut shape = x_ty.shape.clone();
+                    shape[axis] = len;
+                    let c = gr.constant(0.0, x_ty.dtype);
+                    pieces.push(gr.broadcast_to(c, &shape));
+                }
             }
-            let pieces: Vec<NodeId> = [parts[0].1, g, parts[1].1]
-                .into_iter()
-                .filter(|&p| gr.ty(p).shape[axis] > 0)
-                .collect();
             vec![Some(gr.op(Op::Concat(axis), &pieces))]
         }
         Op::MatMul => {
             let (a, b) = (args[0], args[1]);
-            let bt = transpose_last(gr, b);
-            let at = transpose_last(gr, a);
+            let bt = gr.transpose_last(b);
+            let at = gr.transpose_last(a);
             vec![
                 Some(gr.op(Op::MatMul, &[g, bt])),
                 Some(gr.op(Op::MatMul, &[at, g])),
@@ -291,26 +300,18 @@ pub fn vjp(gr: &mut Graph, id: NodeId, args: &[NodeId], g: NodeId) -> Vec<Option
         | Op::ConvWeightGrad { .. }
         | Op::PoolGrad { .. }
         | Op::ScatterAdd => {
-            panic!(
-                "internal error: second derivatives of {} are not supported",
-                op.name()
-            )
+            return Err(format!(
+                "second derivatives of {} are not supported",
+                op.text()
+            ))
         }
-    }
+    })
 }
 
-fn keepdims_shape(shape: &[usize], axes: &[usize]) -> Vec<usize> {
+fn keepdims_shape(shape: &[Size], axes: &[usize]) -> Vec<Size> {
     shape
         .iter()
         .enumerate()
-        .map(|(i, &d)| if axes.contains(&i) { 1 } else { d })
+        .map(|(i, &d)| if axes.contains(&i) { Size::ONE } else { d })
         .collect()
-}
-
-/// Swaps the last two axes.
-pub fn transpose_last(gr: &mut Graph, a: NodeId) -> NodeId {
-    let rank = gr.ty(a).shape.len();
-    let mut perm: Vec<usize> = (0..rank).collect();
-    perm.swap(rank - 2, rank - 1);
-    gr.op(Op::Permute(perm), &[a])
 }

@@ -5,9 +5,12 @@
 //!   (pest grammar in `dlp-grammar`; the stdlib is embedded, see [`stdlib`]);
 //! - [`resolve`]: what each top-level name refers to, across modules;
 //! - [`check`]: names inside bodies, types and shapes of every expression,
-//!   datasets and train blocks (symbolic dims in [`types`]).
+//!   datasets and train blocks (symbolic dims in [`types`]);
+//! - [`lower`]: a `train` block to graphs of primitive ops ([`ir`]), with
+//!   [`autodiff`] for the backward pass and [`optim`] for the update, into
+//!   the [`program::CompiledProgram`] the runtime executes.
 //!
-//! Lowering to the IR, autodiff and code generation come next (see the book's
+//! Fusion and code generation come next (see the book's
 //! `internals/architecture.md`).
 //!
 //! The compiler is pure: no file system, no threads, no devices. Drivers
@@ -22,6 +25,7 @@ pub mod ir;
 pub mod load;
 pub mod lower;
 pub mod optim;
+pub mod program;
 mod render;
 pub mod resolve;
 pub mod source;
@@ -31,6 +35,7 @@ pub mod types;
 pub use check::Checked;
 pub use diagnostic::{Diagnostic, FileId, Loc, Severity};
 pub use load::Program;
+pub use program::CompiledProgram;
 pub use render::{render, render_json};
 pub use resolve::Scopes;
 pub use source::{Loader, NoModules, SourceFile, SourceMap};

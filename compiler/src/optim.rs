@@ -1,14 +1,15 @@
 //! Optimisers and learning-rate schedules.
 //!
 //! `std.optim` declares them (`extern fn adam(lr = 1e-3, ...)`); their
-//! update rules live here, as nodes added to the training step's graph
-//! after the backward pass. Optimiser state (moments, momentum buffers) is
-//! `State` nodes in and `state.<name>` outputs out, so the whole step —
-//! forward, loss, backward, update — is one graph. The learning rate and
-//! the 1-based step number `t` are scalar inputs (`lr`, `t`): the schedule
+//! update rules live here, as the second group of the training step: a
+//! graph that reads each parameter, its gradient (the sync point, see
+//! [`crate::program`]) and its optimiser state (`Input::OptimizerState`,
+//! zero before the first step), and produces the new parameter and state.
+//! The learning rate and the step counter are scalar inputs: the schedule
 //! is a function of the step, evaluated by the runtime.
 
-use crate::ir::{BinaryOp as B, DType, Graph, NodeId, Op, ReduceOp, TensorTy, UnaryOp as U};
+use crate::ir::{BinaryOp as B, Builder, DType, Graph, Hyper, Input, NodeId, Output, ReduceOp};
+use crate::ir::{TensorTy, UnaryOp as U};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -114,198 +115,213 @@ impl Schedule {
     }
 }
 
-/// The scalar inputs an update reads.
-pub const LR_INPUT: &str = "lr";
-pub const STEP_INPUT: &str = "t";
-
-/// Adds the update of every parameter to `graph`: outputs `param.<path>`
-/// (the new value) and `state.<name>` (new optimiser state). `grads[i]`
-/// is the gradient of `params[i]`. With `clip`, gradients are first
-/// scaled so that their global L2 norm is at most `clip`.
-pub fn add_update(
-    graph: &mut Graph,
-    params: &[(String, NodeId)],
-    grads: &[NodeId],
-    opt: &Optimizer,
-    clip: Option<f64>,
-) {
-    graph.loc = None;
-    let lr = graph.add(
-        Op::Input(LR_INPUT.into()),
-        &[],
-        TensorTy::scalar(DType::F32),
-    );
-    let t = graph.add(
-        Op::Input(STEP_INPUT.into()),
-        &[],
-        TensorTy::scalar(DType::F32),
-    );
+/// The update group of a training step for `params` (path and type, in
+/// order): clipping by global norm when `clip` is set, then `opt`'s rule.
+pub fn update_step(params: &[(String, TensorTy)], opt: &Optimizer, clip: Option<f64>) -> Graph {
+    let mut b = Builder::new();
+    let lr = b.input(Input::Hyper(Hyper::Lr), TensorTy::scalar(DType::F32));
+    let step = b.input(Input::Hyper(Hyper::Step), TensorTy::scalar(DType::I32));
+    // Adam's bias correction counts steps from 1.
+    let step = b.cast(step, DType::F32);
+    let one = b.constant(1.0, DType::F32);
+    let t = b.binary(B::Add, step, one);
+    let mut nodes = Vec::with_capacity(params.len());
+    let mut grads = Vec::with_capacity(params.len());
+    for (path, ty) in params {
+        nodes.push(b.input(Input::param(path), ty.clone()));
+        grads.push(b.input(Input::Gradient(path.clone()), ty.clone()));
+    }
     let grads = match clip {
-        Some(max_norm) => clip_by_global_norm(graph, grads, max_norm),
-        None => grads.to_vec(),
+        Some(max_norm) => clip_by_global_norm(&mut b, &grads, max_norm),
+        None => grads,
     };
-    for ((path, p), g) in params.iter().zip(grads) {
-        let new = match opt {
-            Optimizer::Sgd {
-                momentum,
-                nesterov,
-                weight_decay,
-                ..
-            } => {
-                let g = decay_into_grad(graph, g, *p, *weight_decay);
-                let step = if *momentum > 0.0 {
-                    let buf = state(graph, "momentum", path, *p);
-                    let mu = graph.full_like(*momentum, buf);
-                    let kept = graph.binary(B::Mul, mu, buf);
-                    let buf = graph.binary(B::Add, kept, g);
-                    graph.set_output(format!("state.momentum.{path}"), buf);
-                    if *nesterov {
-                        let ahead = graph.binary(B::Mul, mu, buf);
-                        graph.binary(B::Add, g, ahead)
-                    } else {
-                        buf
-                    }
+    for (((path, _), &p), g) in params.iter().zip(&nodes).zip(grads) {
+        let new = update(&mut b, opt, path, p, g, lr, t);
+        b.set_output(Output::NewParam(path.clone()), new);
+    }
+    b.finish()
+}
+
+/// One parameter's new value; its new optimiser state becomes outputs.
+fn update(
+    b: &mut Builder,
+    opt: &Optimizer,
+    path: &str,
+    p: NodeId,
+    g: NodeId,
+    lr: NodeId,
+    t: NodeId,
+) -> NodeId {
+    match opt {
+        Optimizer::Sgd {
+            momentum,
+            nesterov,
+            weight_decay,
+            ..
+        } => {
+            let g = decay_into_grad(b, g, p, *weight_decay);
+            let step = if *momentum > 0.0 {
+                let buf = state(b, "momentum", path, p);
+                let mu = b.full_like(*momentum, buf);
+                let kept = b.binary(B::Mul, mu, buf);
+                let buf = b.binary(B::Add, kept, g);
+                set_state(b, "momentum", path, buf);
+                if *nesterov {
+                    let ahead = b.binary(B::Mul, mu, buf);
+                    b.binary(B::Add, g, ahead)
                 } else {
-                    g
-                };
-                descend(graph, *p, step, lr)
-            }
-            Optimizer::Adam {
-                beta1,
-                beta2,
-                eps,
-                weight_decay,
-                decoupled,
-                ..
-            } => {
-                let g = if *decoupled {
-                    g
-                } else {
-                    decay_into_grad(graph, g, *p, *weight_decay)
-                };
-                let m = state(graph, "m", path, *p);
-                let v = state(graph, "v", path, *p);
-                let m = mix(graph, m, g, *beta1);
-                let g2 = graph.binary(B::Mul, g, g);
-                let v = mix(graph, v, g2, *beta2);
-                graph.set_output(format!("state.m.{path}"), m);
-                graph.set_output(format!("state.v.{path}"), v);
-                // Bias corrections 1 - beta^t, computed in the graph from t.
-                let dtype = graph.ty(*p).dtype;
-                let c1 = one_minus_pow(graph, *beta1, t);
-                let c1 = graph.cast(c1, dtype);
-                let c2 = one_minus_pow(graph, *beta2, t);
-                let c2 = graph.cast(c2, dtype);
-                let m_hat = {
-                    let c = graph.broadcast_to(c1, &graph.ty(m).shape.clone());
-                    graph.binary(B::Div, m, c)
-                };
-                let v_hat = {
-                    let c = graph.broadcast_to(c2, &graph.ty(v).shape.clone());
-                    graph.binary(B::Div, v, c)
-                };
-                let root = graph.unary(U::Sqrt, v_hat);
-                let e = graph.full_like(*eps, root);
-                let den = graph.binary(B::Add, root, e);
-                let step = graph.binary(B::Div, m_hat, den);
-                let p_decayed = if *decoupled && *weight_decay > 0.0 {
-                    // p <- p - lr * wd * p
-                    let wd = graph.full_like(*weight_decay, *p);
-                    let ty = graph.ty(*p).clone();
-                    let lr_p = graph.cast(lr, ty.dtype);
-                    let lr_b = graph.broadcast_to(lr_p, &ty.shape);
-                    let k = graph.binary(B::Mul, lr_b, wd);
-                    let d = graph.binary(B::Mul, k, *p);
-                    graph.binary(B::Sub, *p, d)
-                } else {
-                    *p
-                };
-                descend(graph, p_decayed, step, lr)
-            }
-            Optimizer::Rmsprop {
-                alpha,
-                eps,
-                momentum,
-                weight_decay,
-                ..
-            } => {
-                let g = decay_into_grad(graph, g, *p, *weight_decay);
-                let sq = state(graph, "square_avg", path, *p);
-                let g2 = graph.binary(B::Mul, g, g);
-                let sq = mix(graph, sq, g2, *alpha);
-                graph.set_output(format!("state.square_avg.{path}"), sq);
-                let root = graph.unary(U::Sqrt, sq);
-                let e = graph.full_like(*eps, root);
-                let den = graph.binary(B::Add, root, e);
-                let step = graph.binary(B::Div, g, den);
-                let step = if *momentum > 0.0 {
-                    let buf = state(graph, "momentum", path, *p);
-                    let mu = graph.full_like(*momentum, buf);
-                    let kept = graph.binary(B::Mul, mu, buf);
-                    let buf = graph.binary(B::Add, kept, step);
-                    graph.set_output(format!("state.momentum.{path}"), buf);
                     buf
-                } else {
-                    step
-                };
-                descend(graph, *p, step, lr)
-            }
-        };
-        graph.set_output(format!("param.{path}"), new);
+                }
+            } else {
+                g
+            };
+            descend(b, p, step, lr)
+        }
+        Optimizer::Adam {
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            decoupled,
+            ..
+        } => {
+            let g = if *decoupled {
+                g
+            } else {
+                decay_into_grad(b, g, p, *weight_decay)
+            };
+            let m = state(b, "m", path, p);
+            let v = state(b, "v", path, p);
+            let m = mix(b, m, g, *beta1);
+            let g2 = b.binary(B::Mul, g, g);
+            let v = mix(b, v, g2, *beta2);
+            set_state(b, "m", path, m);
+            set_state(b, "v", path, v);
+            // Bias corrections 1 - beta^t, computed in the graph from t.
+            let ty = b.ty(p).clone();
+            let c1 = one_minus_pow(b, *beta1, t);
+            let c1 = b.cast(c1, ty.dtype);
+            let c2 = one_minus_pow(b, *beta2, t);
+            let c2 = b.cast(c2, ty.dtype);
+            let c1 = b.broadcast_to(c1, &ty.shape);
+            let m_hat = b.binary(B::Div, m, c1);
+            let c2 = b.broadcast_to(c2, &ty.shape);
+            let v_hat = b.binary(B::Div, v, c2);
+            let root = b.unary(U::Sqrt, v_hat);
+            let e = b.full_like(*eps, root);
+            let den = b.binary(B::Add, root, e);
+            let step = b.binary(B::Div, m_hat, den);
+            let p_decayed = if *decoupled && *weight_decay > 0.0 {
+                // p <- p - lr * wd * p
+                let wd = b.full_like(*weight_decay, p);
+                let lr_p = b.cast(lr, ty.dtype);
+                let lr_b = b.broadcast_to(lr_p, &ty.shape);
+                let k = b.binary(B::Mul, lr_b, wd);
+                let d = b.binary(B::Mul, k, p);
+                b.binary(B::Sub, p, d)
+            } else {
+                p
+            };
+            descend(b, p_decayed, step, lr)
+        }
+        Optimizer::Rmsprop {
+            alpha,
+            eps,
+            momentum,
+            weight_decay,
+            ..
+        } => {
+            let g = decay_into_grad(b, g, p, *weight_decay);
+            let sq = state(b, "square_avg", path, p);
+            let g2 = b.binary(B::Mul, g, g);
+            let sq = mix(b, sq, g2, *alpha);
+            set_state(b, "square_avg", path, sq);
+            let root = b.unary(U::Sqrt, sq);
+            let e = b.full_like(*eps, root);
+            let den = b.binary(B::Add, root, e);
+            let step = b.binary(B::Div, g, den);
+            let step = if *momentum > 0.0 {
+                let buf = state(b, "momentum", path, p);
+                let mu = b.full_like(*momentum, buf);
+                let kept = b.binary(B::Mul, mu, buf);
+                let buf = b.binary(B::Add, kept, step);
+                set_state(b, "momentum", path, buf);
+                buf
+            } else {
+                step
+            };
+            descend(b, p, step, lr)
+        }
     }
 }
 
-/// A zero-initialised state buffer shaped like parameter `p`.
-fn state(graph: &mut Graph, kind: &str, path: &str, p: NodeId) -> NodeId {
-    let ty = graph.ty(p).clone();
-    graph.add(Op::State(format!("{kind}.{path}")), &[], ty)
+/// The optimiser state `slot` of parameter `p` (zero before the first step).
+fn state(b: &mut Builder, slot: &str, path: &str, p: NodeId) -> NodeId {
+    let ty = b.ty(p).clone();
+    b.input(
+        Input::OptimizerState {
+            slot: slot.into(),
+            param: path.into(),
+        },
+        ty,
+    )
+}
+
+fn set_state(b: &mut Builder, slot: &str, path: &str, value: NodeId) {
+    b.set_output(
+        Output::NewOptimizerState {
+            slot: slot.into(),
+            param: path.into(),
+        },
+        value,
+    );
 }
 
 /// g + wd * p (L2 weight decay).
-fn decay_into_grad(graph: &mut Graph, g: NodeId, p: NodeId, wd: f64) -> NodeId {
+fn decay_into_grad(b: &mut Builder, g: NodeId, p: NodeId, wd: f64) -> NodeId {
     if wd == 0.0 {
         return g;
     }
-    let k = graph.full_like(wd, p);
-    let d = graph.binary(B::Mul, k, p);
-    graph.binary(B::Add, g, d)
+    let k = b.full_like(wd, p);
+    let d = b.binary(B::Mul, k, p);
+    b.binary(B::Add, g, d)
 }
 
 /// beta * old + (1 - beta) * new.
-fn mix(graph: &mut Graph, old: NodeId, new: NodeId, beta: f64) -> NodeId {
-    let b = graph.full_like(beta, old);
-    let kept = graph.binary(B::Mul, b, old);
-    let c = graph.full_like(1.0 - beta, new);
-    let added = graph.binary(B::Mul, c, new);
-    graph.binary(B::Add, kept, added)
+fn mix(b: &mut Builder, old: NodeId, new: NodeId, beta: f64) -> NodeId {
+    let k = b.full_like(beta, old);
+    let kept = b.binary(B::Mul, k, old);
+    let c = b.full_like(1.0 - beta, new);
+    let added = b.binary(B::Mul, c, new);
+    b.binary(B::Add, kept, added)
 }
 
 /// 1 - beta^t for the scalar `t`.
-fn one_minus_pow(graph: &mut Graph, beta: f64, t: NodeId) -> NodeId {
-    let b = graph.constant(beta, DType::F32);
-    let p = graph.binary(B::Pow, b, t);
-    let one = graph.constant(1.0, DType::F32);
-    graph.binary(B::Sub, one, p)
+fn one_minus_pow(b: &mut Builder, beta: f64, t: NodeId) -> NodeId {
+    let k = b.constant(beta, DType::F32);
+    let p = b.binary(B::Pow, k, t);
+    let one = b.constant(1.0, DType::F32);
+    b.binary(B::Sub, one, p)
 }
 
 /// p - lr * step.
-fn descend(graph: &mut Graph, p: NodeId, step: NodeId, lr: NodeId) -> NodeId {
-    let ty = graph.ty(p).clone();
-    let lr = graph.cast(lr, ty.dtype);
-    let lr = graph.broadcast_to(lr, &ty.shape);
-    let d = graph.binary(B::Mul, lr, step);
-    graph.binary(B::Sub, p, d)
+fn descend(b: &mut Builder, p: NodeId, step: NodeId, lr: NodeId) -> NodeId {
+    let ty = b.ty(p).clone();
+    let lr = b.cast(lr, ty.dtype);
+    let lr = b.broadcast_to(lr, &ty.shape);
+    let d = b.binary(B::Mul, lr, step);
+    b.binary(B::Sub, p, d)
 }
 
-fn clip_by_global_norm(graph: &mut Graph, grads: &[NodeId], max_norm: f64) -> Vec<NodeId> {
+fn clip_by_global_norm(b: &mut Builder, grads: &[NodeId], max_norm: f64) -> Vec<NodeId> {
     let mut total: Option<NodeId> = None;
     for &g in grads {
-        let sq = graph.binary(B::Mul, g, g);
-        let axes = (0..graph.ty(g).shape.len()).collect();
-        let s = graph.reduce(ReduceOp::Sum, sq, axes);
-        let s = graph.cast(s, DType::F32);
+        let sq = b.binary(B::Mul, g, g);
+        let axes = (0..b.ty(g).rank()).collect();
+        let s = b.reduce(ReduceOp::Sum, sq, axes);
+        let s = b.cast(s, DType::F32);
         total = Some(match total {
-            Some(t) => graph.binary(B::Add, t, s),
+            Some(t) => b.binary(B::Add, t, s),
             None => s,
         });
     }
@@ -313,20 +329,20 @@ fn clip_by_global_norm(graph: &mut Graph, grads: &[NodeId], max_norm: f64) -> Ve
         return Vec::new();
     };
     // scale = min(1, max_norm / (norm + 1e-6)), as PyTorch's clip_grad_norm_.
-    let norm = graph.unary(U::Sqrt, total);
-    let tiny = graph.constant(1e-6, DType::F32);
-    let den = graph.binary(B::Add, norm, tiny);
-    let limit = graph.constant(max_norm, DType::F32);
-    let ratio = graph.binary(B::Div, limit, den);
-    let one = graph.constant(1.0, DType::F32);
-    let scale = graph.binary(B::Min, ratio, one);
+    let norm = b.unary(U::Sqrt, total);
+    let tiny = b.constant(1e-6, DType::F32);
+    let den = b.binary(B::Add, norm, tiny);
+    let limit = b.constant(max_norm, DType::F32);
+    let ratio = b.binary(B::Div, limit, den);
+    let one = b.constant(1.0, DType::F32);
+    let scale = b.binary(B::Min, ratio, one);
     grads
         .iter()
         .map(|&g| {
-            let ty = graph.ty(g).clone();
-            let s = graph.cast(scale, ty.dtype);
-            let s = graph.broadcast_to(s, &ty.shape);
-            graph.binary(B::Mul, g, s)
+            let ty = b.ty(g).clone();
+            let s = b.cast(scale, ty.dtype);
+            let s = b.broadcast_to(s, &ty.shape);
+            b.binary(B::Mul, g, s)
         })
         .collect()
 }

@@ -1,9 +1,10 @@
-//! Lowering a checked program to the IR: the graph of a small step (an
-//! insta snapshot of the textual IR), parameter paths, modes.
+//! Lowering a checked program to the compiled program: the steps of a
+//! small model (an insta snapshot of the textual IR), parameter paths,
+//! modes, sizes symbolic in the batch.
 
-use dlp_compiler::ir::{print, verify::verify, Op};
-use dlp_compiler::lower::{lower, Mode};
-use dlp_compiler::{compile, NoModules};
+use dlp_compiler::ir::{Input, Op, Output, Size};
+use dlp_compiler::lower;
+use dlp_compiler::{compile, CompiledProgram, NoModules};
 
 fn program(model_body: &str, extra: &str) -> String {
     format!(
@@ -37,23 +38,70 @@ train t {{
     )
 }
 
-fn params(text: &str) -> Vec<String> {
+fn compiled(text: &str) -> CompiledProgram {
     let comp = compile("p.dlp", text, &mut NoModules);
     assert!(!comp.has_errors(), "{:?}", comp.diagnostics);
-    let lowered = lower(&comp, None, Mode::Eval, None, None).unwrap();
-    lowered.plan.params.iter().map(|p| p.path.clone()).collect()
+    lower::compile(&comp, None).unwrap()
+}
+
+fn params(text: &str) -> Vec<String> {
+    let program = compiled(text);
+    program.plan.params.iter().map(|p| p.path.clone()).collect()
 }
 
 #[test]
-fn the_ir_of_a_linear_classifier_step() {
+fn the_ir_of_a_linear_classifier() {
+    let program = compiled(&program("    output logits = linear(x, 2)", ""));
+    insta::assert_snapshot!("linear_classifier", program.text());
+}
+
+#[test]
+fn the_train_step_is_two_groups_with_the_gradients_between_them() {
+    let program = compiled(&program("    output logits = linear(x, 2)", ""));
+    let (grads, update) = (&program.train.gradients, &program.train.update);
+    for path in ["logits.w", "logits.b"] {
+        assert!(grads.output(&Output::Gradient(path.into())).is_some());
+        assert!(update.input(&Input::Gradient(path.into())).is_some());
+        assert!(update.output(&Output::NewParam(path.into())).is_some());
+        assert!(grads.output(&Output::NewParam(path.into())).is_none());
+    }
+    assert!(grads.output(&Output::LossSum).is_some());
+    let eval = &program.eval[0].step;
+    assert!(eval.output(&Output::LossSum).is_some());
+    assert!(eval.outputs.iter().all(|(o, _)| matches!(o, Output::LossSum | Output::MetricSum(_))));
+}
+
+#[test]
+fn sizes_stay_symbolic_in_the_batch() {
     let text = program("    output logits = linear(x, 2)", "");
-    let comp = compile("p.dlp", &text, &mut NoModules);
-    assert!(!comp.has_errors(), "{:?}", comp.diagnostics);
-    let train = lower(&comp, None, Mode::Train, None, None).unwrap();
-    verify(&train.graph).unwrap();
-    insta::assert_snapshot!("linear_classifier_train_step", print::text(&train.graph));
-    let eval = lower(&comp, None, Mode::Eval, Some(3), None).unwrap();
-    insta::assert_snapshot!("linear_classifier_eval_batch_3", print::text(&eval.graph));
+    let program = compiled(&text);
+    let x = program.train.gradients.input(&Input::Feed("x".into())).unwrap();
+    assert_eq!(program.train.gradients.ty(x).shape, [Size::BATCH, Size::fixed(3)]);
+    // `B` is a size too: flattening a batch keeps its meaning.
+    let body = "    h = reshape(x, [B * 3]) * 2.0\n    output logits = linear(reshape(h, [B, 3]), 2)";
+    let program = compiled(&program_text(body));
+    let flat = program.eval[0]
+        .step
+        .nodes
+        .iter()
+        .find(|n| n.ty.shape == [Size { batch: 3, fixed: 0 }]);
+    assert!(flat.is_some(), "a node of type f32[B*3]");
+}
+
+fn program_text(body: &str) -> String {
+    program(body, "")
+}
+
+#[test]
+fn the_compiled_program_survives_json() {
+    let program = compiled(&program("    output logits = linear(x, 2)", ""));
+    let json = serde_json::to_string(&program).unwrap();
+    let back: CompiledProgram = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.text(), program.text());
+    // A graph that no longer verifies is refused when read back.
+    let broken = json.replacen("\"mat_mul\"", "\"gather\"", 1);
+    assert_ne!(broken, json);
+    assert!(serde_json::from_str::<CompiledProgram>(&broken).is_err());
 }
 
 #[test]
@@ -92,28 +140,23 @@ fn repeat_and_nested_functions_give_nested_paths() {
 #[test]
 fn dropout_draws_random_numbers_only_while_training() {
     let body = "    h = dropout(linear(x, 4), p = 0.5)\n    output logits = linear(h, 2)";
-    let text = program(body, "");
-    let comp = compile("p.dlp", &text, &mut NoModules);
-    let has_random = |mode| {
-        let l = lower(&comp, None, mode, None, None).unwrap();
-        l.graph
-            .g
-            .node_weights()
-            .any(|n| matches!(n.op, Op::Random { .. }))
+    let program = compiled(&program(body, ""));
+    let has_random = |g: &dlp_compiler::ir::Graph| {
+        g.nodes.iter().any(|n| matches!(n.op, Op::Random { .. }))
     };
-    assert!(has_random(Mode::Train));
-    assert!(!has_random(Mode::Eval));
+    assert!(has_random(&program.train.gradients));
+    assert!(!has_random(&program.eval[0].step));
 }
 
 #[test]
 fn every_node_points_back_at_the_source() {
     let text = program("    output logits = linear(x, 2)", "");
     let comp = compile("p.dlp", &text, &mut NoModules);
-    let l = lower(&comp, None, Mode::Eval, None, None).unwrap();
-    let matmul = l
-        .graph
-        .g
-        .node_weights()
+    let program = lower::compile(&comp, None).unwrap();
+    let matmul = program.eval[0]
+        .step
+        .nodes
+        .iter()
         .find(|n| n.op == Op::MatMul)
         .unwrap();
     let loc = matmul.loc.expect("a matmul comes from source");
@@ -125,9 +168,7 @@ fn every_node_points_back_at_the_source() {
 fn lowering_error(text: &str) -> (String, String) {
     let comp = compile("p.dlp", text, &mut NoModules);
     assert!(!comp.has_errors(), "{:?}", comp.diagnostics);
-    let e = lower(&comp, None, Mode::Train, None, None)
-        .err()
-        .expect("an error");
+    let e = lower::compile(&comp, None).err().expect("an error");
     let loc = e.loc.expect("a place");
     let file = comp.program.sources.get(loc.file);
     assert!(

@@ -4,9 +4,8 @@
 
 use crate::rng;
 use crate::tensor::Tensor;
-use dlp_compiler::ir::TensorTy;
-use dlp_compiler::lower::value::Init;
-use dlp_compiler::lower::ParamSpec;
+use crate::tensor::HostTy;
+use dlp_compiler::program::{Init, ParamSpec};
 
 /// Fan-in and fan-out: `[in, out]` for matrices, `[out, in, kh, kw]` for
 /// convolution kernels, the length for vectors.
@@ -23,7 +22,7 @@ pub fn fans(shape: &[usize]) -> (f64, f64) {
 }
 
 pub fn initialise(spec: &ParamSpec, seed: u64) -> Tensor {
-    let ty = TensorTy::new(spec.dtype, spec.shape.clone());
+    let ty = HostTy::new(spec.dtype, spec.shape.clone());
     let stream = rng::stream_of(&spec.path);
     let seed = seed as u32 ^ (seed >> 32) as u32;
     let (fan_in, fan_out) = fans(&spec.shape);

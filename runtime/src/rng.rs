@@ -33,6 +33,13 @@ pub fn normal(seed: u32, stream: u32, counter: u32, index: u32) -> f64 {
     (-2.0 * (1.0 - u1).ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
+/// The counter of a draw keyed by sample: a function of the epoch and the
+/// sample's global index, so that a sample draws the same numbers in any
+/// batch, and new ones every epoch.
+pub fn sample_counter(epoch: u32, sample: u32) -> u32 {
+    mix(epoch.wrapping_mul(0x85eb_ca6b) ^ mix(sample ^ 0x27d4_eb2f))
+}
+
 /// A stream number for a name (FNV-1a), e.g. a parameter's path.
 pub fn stream_of(name: &str) -> u32 {
     name.bytes().fold(0x811c_9dc5u32, |h, b| {

@@ -1,6 +1,30 @@
 //! Host tensors: a shape and row-major data of one element type.
 
-use dlp_compiler::ir::{DType, TensorTy};
+use dlp_compiler::ir::DType;
+
+/// A concrete type: a dtype and a shape of numbers (the batch fixed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostTy {
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+}
+
+impl HostTy {
+    pub fn new(dtype: DType, shape: Vec<usize>) -> HostTy {
+        HostTy { dtype, shape }
+    }
+
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+impl std::fmt::Display for HostTy {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let dims: Vec<String> = self.shape.iter().map(|d| d.to_string()).collect();
+        write!(f, "{}[{}]", self.dtype, dims.join(", "))
+    }
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Data {
@@ -76,12 +100,12 @@ impl Tensor {
     }
 
     /// Zeros (false) of a type.
-    pub fn zeros(ty: &TensorTy) -> Tensor {
+    pub fn zeros(ty: &HostTy) -> Tensor {
         Tensor::from_f64(ty, vec![0.0; ty.numel()])
     }
 
     /// Values given as f64, stored in `ty`'s dtype.
-    pub fn from_f64(ty: &TensorTy, values: Vec<f64>) -> Tensor {
+    pub fn from_f64(ty: &HostTy, values: Vec<f64>) -> Tensor {
         let data = match ty.dtype {
             DType::F32 => Data::F32(values.iter().map(|&v| v as f32).collect()),
             DType::F64 => Data::F64(values),
@@ -100,8 +124,8 @@ impl Tensor {
         }
     }
 
-    pub fn ty(&self) -> TensorTy {
-        TensorTy::new(self.dtype(), self.shape.clone())
+    pub fn ty(&self) -> HostTy {
+        HostTy::new(self.dtype(), self.shape.clone())
     }
 
     pub fn len(&self) -> usize {

@@ -2,12 +2,10 @@
 //! L2 weight decay) of a small MLP written in dlp, against an independent
 //! numpy computation (`reference/adam_step.py`, output committed beside it).
 
-use dlp_compiler::lower::{
-    self, Mode, COUNTER_INPUT, LOSS_OUTPUT, PARAM_PREFIX, SEED_INPUT, STATE_PREFIX,
-};
-use dlp_compiler::optim::{LR_INPUT, STEP_INPUT};
+use dlp_compiler::ir::{Hyper, Input, Output};
+use dlp_compiler::lower;
 use dlp_compiler::{compile, NoModules};
-use dlp_runtime::interp::{Bindings, Interpreter};
+use dlp_runtime::interp::Interpreter;
 use dlp_runtime::Tensor;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -60,14 +58,14 @@ fn two_adam_steps_match_numpy() {
     let reference: Value = serde_json::from_str(include_str!("reference/adam_step.json")).unwrap();
     let comp = compile("adam.dlp", PROGRAM, &mut NoModules);
     assert!(!comp.has_errors(), "{:?}", comp.diagnostics);
-    let lowered = lower::lower(&comp, None, Mode::Train, None, None).unwrap();
+    let program = lower::compile(&comp, None).unwrap();
     let mut params: HashMap<String, Tensor> = reference["initial"]
         .as_object()
         .unwrap()
         .iter()
         .map(|(k, v)| (k.clone(), tensor(v)))
         .collect();
-    let mut paths: Vec<&str> = lowered
+    let mut paths: Vec<&str> = program
         .plan
         .params
         .iter()
@@ -93,40 +91,60 @@ fn two_adam_steps_match_numpy() {
         .collect();
     let (x, y) = (Tensor::f32(vec![5, 3], x), Tensor::i32(vec![5], y));
     let lr = Tensor::scalar_f32(0.01);
-    let (seed, counter) = (Tensor::scalar_i32(0), Tensor::scalar_i32(0));
-    let mut states: HashMap<String, Tensor> = HashMap::new();
-    let interp = Interpreter::new(&lowered.graph);
+    let (seed, zero) = (Tensor::scalar_i32(0), Tensor::scalar_i32(0));
+    let samples = Tensor::i32(vec![5], (0..5).collect());
+    let mut states: HashMap<Input, Tensor> = HashMap::new();
+    let forward = Interpreter::new(&program.train.gradients);
+    let update = Interpreter::new(&program.train.update);
     for step in 1..=2 {
-        let t = Tensor::scalar_f32(step as f32);
-        let mut b = Bindings {
-            params: Some(&params),
-            states: Some(&states),
-            ..Bindings::default()
-        };
-        for (name, value) in [
-            ("x", &x),
-            ("y", &y),
-            (LR_INPUT, &lr),
-            (STEP_INPUT, &t),
-            (SEED_INPUT, &seed),
-            (COUNTER_INPUT, &counter),
-        ] {
-            b.inputs.insert(name, value);
+        let t = Tensor::scalar_i32(step as i32 - 1);
+        let out = forward
+            .run(5, &|i| match i {
+                Input::Feed(n) if n == "x" => Some(&x),
+                Input::Feed(n) if n == "y" => Some(&y),
+                Input::Param(p) => params.get(p),
+                Input::Seed => Some(&seed),
+                Input::SampleIndex => Some(&samples),
+                Input::Hyper(Hyper::Step | Hyper::Epoch) => Some(&zero),
+                _ => None,
+            })
+            .unwrap();
+        let mut grads = HashMap::new();
+        for (output, value) in out {
+            match output {
+                Output::LossSum => {
+                    let want = reference["losses"][step - 1].as_f64().unwrap();
+                    let loss = value.item() / 5.0;
+                    assert!(
+                        (loss - want).abs() < 1e-5,
+                        "loss at step {step}: {loss} vs {want}"
+                    );
+                }
+                Output::Gradient(p) => {
+                    grads.insert(p, value);
+                }
+                other => panic!("unexpected output {other}"),
+            }
         }
-        let out = interp.run(&b).unwrap();
+        let out = update
+            .run(5, &|i| match i {
+                Input::Param(p) => params.get(p),
+                Input::Gradient(p) => grads.get(p),
+                Input::Hyper(Hyper::Lr) => Some(&lr),
+                Input::Hyper(Hyper::Step) => Some(&t),
+                other => states.get(other),
+            })
+            .unwrap();
         let (mut new_params, mut new_states) = (HashMap::new(), HashMap::new());
-        for (name, t) in out {
-            if let Some(p) = name.strip_prefix(PARAM_PREFIX) {
-                new_params.insert(p.to_string(), t);
-            } else if let Some(s) = name.strip_prefix(STATE_PREFIX) {
-                new_states.insert(s.to_string(), t);
-            } else if name == LOSS_OUTPUT {
-                let want = reference["losses"][step - 1].as_f64().unwrap();
-                assert!(
-                    (t.item() - want).abs() < 1e-5,
-                    "loss at step {step}: {} vs {want}",
-                    t.item()
-                );
+        for (output, value) in out {
+            match output {
+                Output::NewParam(p) => {
+                    new_params.insert(p, value);
+                }
+                Output::NewOptimizerState { slot, param } => {
+                    new_states.insert(Input::OptimizerState { slot, param }, value);
+                }
+                other => panic!("unexpected output {other}"),
             }
         }
         params = new_params;

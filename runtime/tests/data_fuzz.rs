@@ -2,7 +2,8 @@
 //! files (plain and gzipped) through the loader, which must answer with
 //! data or an error, never a crash.
 
-use dlp_compiler::lower::{lower, DatasetSpec, Mode};
+use dlp_compiler::lower;
+use dlp_compiler::program::DatasetSpec;
 use dlp_compiler::{compile, NoModules};
 use std::io::Write;
 
@@ -65,10 +66,10 @@ impl Rng {
 fn spec(train: &str) -> DatasetSpec {
     let comp = compile("p.dlp", PROGRAM, &mut NoModules);
     assert!(!comp.has_errors(), "{:?}", comp.diagnostics);
-    lower(&comp, Some(train), Mode::Eval, Some(1), None)
+    lower::compile(&comp, Some(train))
         .unwrap()
-        .plan
-        .dataset
+        .datasets
+        .remove(0)
 }
 
 fn idx(kind: u8, dims: &[u32], values: &[u8]) -> Vec<u8> {

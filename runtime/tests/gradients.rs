@@ -6,8 +6,9 @@
 //! random `w`, so every output element's gradient matters.
 
 use dlp_compiler::autodiff::backward;
-use dlp_compiler::ir::{BinaryOp, DType, Graph, NodeId, Op, PoolKind, ReduceOp, TensorTy, UnaryOp};
-use dlp_runtime::interp::{Bindings, Interpreter};
+use dlp_compiler::ir::{verify, BinaryOp, Builder, DType, Input, NodeId, Op, Output, PoolKind};
+use dlp_compiler::ir::{ReduceOp, Size, TensorTy, UnaryOp};
+use dlp_runtime::interp::Interpreter;
 use dlp_runtime::Tensor;
 use std::collections::HashMap;
 
@@ -38,7 +39,17 @@ impl Gen {
 }
 
 fn f64_ty(shape: &[usize]) -> TensorTy {
-    TensorTy::new(DType::F64, shape.to_vec())
+    TensorTy::fixed(DType::F64, shape)
+}
+
+/// Fixed sizes.
+fn sz(shape: &[usize]) -> Vec<Size> {
+    shape.iter().map(|&d| Size::fixed(d)).collect()
+}
+
+/// The fixed numbers of a type's shape.
+fn dims(ty: &TensorTy) -> Vec<usize> {
+    ty.at(1).expect("fixed sizes")
 }
 
 /// Checks d/dp sum(build(p) * w) for every parameter `p` against central
@@ -47,40 +58,42 @@ fn check(
     name: &str,
     gen: &mut Gen,
     params: Vec<Tensor>,
-    build: impl Fn(&mut Graph, &[NodeId]) -> NodeId,
+    build: impl Fn(&mut Builder, &[NodeId]) -> NodeId,
 ) {
-    let mut g = Graph::new();
+    let mut g = Builder::new();
     let nodes: Vec<NodeId> = params
         .iter()
         .enumerate()
-        .map(|(i, t)| g.add(Op::Param(format!("p{i}")), &[], t.ty()))
+        .map(|(i, t)| {
+            let ty = TensorTy::fixed(t.dtype(), &t.shape);
+            g.input(Input::Param(format!("p{i}")), ty)
+        })
         .collect();
     let out = build(&mut g, &nodes);
-    let out_shape = g.ty(out).shape.clone();
-    let w_node = g.add(Op::Input("w".into()), &[], f64_ty(&out_shape));
+    let out_shape = dims(g.ty(out));
+    let w_node = g.input(Input::Feed("w".into()), f64_ty(&out_shape));
     let prod = g.binary(BinaryOp::Mul, out, w_node);
     let axes = (0..out_shape.len()).collect();
     let loss = g.reduce(ReduceOp::Sum, prod, axes);
-    let grads = backward(&mut g, loss, &nodes);
-    g.set_output("loss", loss);
+    let grads = backward(&mut g, loss, &nodes).unwrap();
+    g.set_output(Output::LossSum, loss);
     for (i, gr) in grads.iter().enumerate() {
-        g.set_output(format!("grad{i}"), *gr);
+        g.set_output(Output::Gradient(format!("p{i}")), *gr);
     }
-    dlp_compiler::ir::verify::verify(&g).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let g = verify(g.finish()).unwrap_or_else(|e| panic!("{name}: {e:?}"));
     let w = gen.tensor(&out_shape, -1.0, 1.0);
-    let run = |values: &[Tensor]| -> Vec<(String, Tensor)> {
+    let run = |values: &[Tensor]| -> Vec<(Output, Tensor)> {
         let params: HashMap<String, Tensor> = values
             .iter()
             .enumerate()
             .map(|(i, t)| (format!("p{i}"), t.clone()))
             .collect();
-        let mut b = Bindings {
-            params: Some(&params),
-            ..Bindings::default()
-        };
-        b.inputs.insert("w", &w);
         Interpreter::new(&g)
-            .run(&b)
+            .run(1, &|i| match i {
+                Input::Param(p) => params.get(p),
+                Input::Feed(_) => Some(&w),
+                _ => None,
+            })
             .unwrap_or_else(|e| panic!("{name}: {e}"))
     };
     let outputs = run(&params);
@@ -184,7 +197,7 @@ fn binary_ops_with_broadcasting() {
                 &mut gen,
                 vec![x, y],
                 |g, p| {
-                    let shape = broadcast(g.ty(p[0]).shape.as_slice(), g.ty(p[1]).shape.as_slice());
+                    let shape = sz(&broadcast(&dims(g.ty(p[0])), &dims(g.ty(p[1]))));
                     let a = g.broadcast_to(p[0], &shape);
                     let c = g.broadcast_to(p[1], &shape);
                     g.binary(b, a, c)
@@ -227,26 +240,23 @@ fn select() {
 /// exactly, since finite differences through f32 rounding mean nothing.
 #[test]
 fn cast_passes_the_gradient_through() {
-    let mut g = Graph::new();
-    let p = g.add(
-        Op::Param("p".into()),
-        &[],
-        TensorTy::new(DType::F32, vec![3]),
-    );
+    let mut g = Builder::new();
+    let p = g.input(Input::param("p"), TensorTy::fixed(DType::F32, &[3]));
     let wide = g.cast(p, DType::F64);
-    let w = g.add(Op::Input("w".into()), &[], f64_ty(&[3]));
+    let w = g.input(Input::Feed("w".into()), f64_ty(&[3]));
     let prod = g.binary(BinaryOp::Mul, wide, w);
     let loss = g.reduce(ReduceOp::Sum, prod, vec![0]);
-    let grads = backward(&mut g, loss, &[p]);
-    g.set_output("grad", grads[0]);
-    let params = HashMap::from([("p".to_string(), Tensor::f32(vec![3], vec![1.0, 2.0, 3.0]))]);
+    let grads = backward(&mut g, loss, &[p]).unwrap();
+    g.set_output(Output::Gradient("p".into()), grads[0]);
+    let g = verify(g.finish()).unwrap();
+    let p_value = Tensor::f32(vec![3], vec![1.0, 2.0, 3.0]);
     let w_value = Tensor::f64(vec![3], vec![0.5, -1.25, 4.0]);
-    let mut b = Bindings {
-        params: Some(&params),
-        ..Bindings::default()
-    };
-    b.inputs.insert("w", &w_value);
-    let out = Interpreter::new(&g).run(&b).unwrap();
+    let out = Interpreter::new(&g)
+        .run(1, &|i| match i {
+            Input::Param(_) => Some(&p_value),
+            _ => Some(&w_value),
+        })
+        .unwrap();
     assert_eq!(out[0].1, Tensor::f32(vec![3], vec![0.5, -1.25, 4.0]));
 }
 
@@ -276,7 +286,7 @@ fn movement_ops() {
     let mut gen = Gen(5);
     let x = gen.tensor(&[2, 3, 4], -1.0, 1.0);
     check("reshape", &mut gen, vec![x.clone()], |g, p| {
-        g.reshape(p[0], &[6, 4])
+        g.reshape(p[0], &sz(&[6, 4]))
     });
     check("permute", &mut gen, vec![x.clone()], |g, p| {
         g.op(Op::Permute(vec![2, 0, 1]), &[p[0]])
@@ -285,14 +295,14 @@ fn movement_ops() {
         "broadcast",
         &mut gen,
         vec![gen_tensor(&[3, 1], 7)],
-        |g, p| g.broadcast_to(p[0], &[2, 3, 5]),
+        |g, p| g.broadcast_to(p[0], &sz(&[2, 3, 5])),
     );
     check("slice", &mut gen, vec![x.clone()], |g, p| {
         g.op(
             Op::Slice {
                 axis: 2,
-                start: 1,
-                end: 3,
+                start: Size::fixed(1),
+                end: Size::fixed(3),
             },
             &[p[0]],
         )
@@ -359,7 +369,7 @@ fn pooling_and_gather() {
     }
     let table = gen.tensor(&[5, 3], -1.0, 1.0);
     check("gather", &mut gen, vec![table], |g, p| {
-        let ids = g.add(Op::Iota(0), &[], TensorTy::new(DType::I32, vec![4]));
+        let ids = g.add(Op::Iota(0), &[], TensorTy::fixed(DType::I32, &[4]));
         let three = g.full_like(3.0, ids);
         // Rows 0, 1, 2, 0: a repeated row sums its gradients.
         let ids = g.binary(BinaryOp::Rem, ids, three);

@@ -3,9 +3,10 @@
 //! three steps of the loss `sum(c * p * p)` (gradient `2 c p`).
 
 use dlp_compiler::autodiff::backward;
-use dlp_compiler::ir::{BinaryOp, DType, Graph, Op, ReduceOp, TensorTy};
-use dlp_compiler::optim::{add_update, Optimizer, LR_INPUT, STEP_INPUT};
-use dlp_runtime::interp::{Bindings, Interpreter};
+use dlp_compiler::ir::{verify, BinaryOp, Builder, DType, Hyper, Input, Output, ReduceOp};
+use dlp_compiler::ir::TensorTy;
+use dlp_compiler::optim::{update_step, Optimizer};
+use dlp_runtime::interp::Interpreter;
 use dlp_runtime::Tensor;
 use std::collections::HashMap;
 
@@ -13,48 +14,58 @@ const P0: [f64; 3] = [1.0, -2.0, 0.5];
 const C: [f64; 3] = [0.5, 1.5, 2.0];
 const LR: f64 = 0.1;
 
-/// The graph's parameter after each of three steps.
+/// The parameter after each of three steps of the two groups: the
+/// gradient, then the update graph.
 fn run_graph(opt: &Optimizer, clip: Option<f64>) -> Vec<Vec<f64>> {
-    let mut g = Graph::new();
-    let ty = TensorTy::new(DType::F32, vec![3]);
-    let p = g.add(Op::Param("p".into()), &[], ty.clone());
-    let c = g.add(Op::Input("c".into()), &[], ty);
-    let pp = g.binary(BinaryOp::Mul, p, p);
-    let cpp = g.binary(BinaryOp::Mul, c, pp);
-    let loss = g.reduce(ReduceOp::Sum, cpp, vec![0]);
-    let grads = backward(&mut g, loss, &[p]);
-    add_update(&mut g, &[("p".to_string(), p)], &grads, opt, clip);
-    dlp_compiler::ir::verify::verify(&g).unwrap();
-    let interp = Interpreter::new(&g);
+    let mut b = Builder::new();
+    let ty = TensorTy::fixed(DType::F32, &[3]);
+    let p = b.input(Input::param("p"), ty.clone());
+    let c = b.input(Input::Feed("c".into()), ty.clone());
+    let pp = b.binary(BinaryOp::Mul, p, p);
+    let cpp = b.binary(BinaryOp::Mul, c, pp);
+    let loss = b.reduce(ReduceOp::Sum, cpp, vec![0]);
+    let grads = backward(&mut b, loss, &[p]).unwrap();
+    b.set_output(Output::Gradient("p".into()), grads[0]);
+    let forward = verify(b.finish()).unwrap();
+    let update = verify(update_step(&[("p".to_string(), ty)], opt, clip)).unwrap();
+    let (forward, update) = (Interpreter::new(&forward), Interpreter::new(&update));
     let c_value = Tensor::f32(vec![3], C.iter().map(|&x| x as f32).collect());
     let lr = Tensor::scalar_f32(LR as f32);
-    let mut params = HashMap::from([(
-        "p".to_string(),
-        Tensor::f32(vec![3], P0.iter().map(|&x| x as f32).collect()),
-    )]);
-    let mut states: HashMap<String, Tensor> = HashMap::new();
+    let mut p_value = Tensor::f32(vec![3], P0.iter().map(|&x| x as f32).collect());
+    let mut states: HashMap<Input, Tensor> = HashMap::new();
     let mut out = Vec::new();
-    for step in 1..=3 {
-        let t = Tensor::scalar_f32(step as f32);
-        let mut b = Bindings {
-            params: Some(&params),
-            states: Some(&states),
-            ..Bindings::default()
-        };
-        b.inputs.insert("c", &c_value);
-        b.inputs.insert(LR_INPUT, &lr);
-        b.inputs.insert(STEP_INPUT, &t);
-        let results = interp.run(&b).unwrap();
+    for step in 0..3 {
+        let step = Tensor::scalar_i32(step);
+        let g = forward
+            .run(1, &|i| match i {
+                Input::Param(_) => Some(&p_value),
+                Input::Feed(_) => Some(&c_value),
+                _ => None,
+            })
+            .unwrap()
+            .remove(0)
+            .1;
+        let results = update
+            .run(1, &|i| match i {
+                Input::Param(_) => Some(&p_value),
+                Input::Gradient(_) => Some(&g),
+                Input::Hyper(Hyper::Lr) => Some(&lr),
+                Input::Hyper(Hyper::Step) => Some(&step),
+                other => states.get(other),
+            })
+            .unwrap();
         let mut new_states = HashMap::new();
-        for (name, t) in results {
-            if name == "param.p" {
-                params.insert("p".into(), t);
-            } else if let Some(s) = name.strip_prefix("state.") {
-                new_states.insert(s.to_string(), t);
+        for (output, t) in results {
+            match output {
+                Output::NewParam(_) => p_value = t,
+                Output::NewOptimizerState { slot, param } => {
+                    new_states.insert(Input::OptimizerState { slot, param }, t);
+                }
+                other => panic!("unexpected output {other}"),
             }
         }
         states = new_states;
-        out.push(params["p"].to_f64());
+        out.push(p_value.to_f64());
     }
     out
 }

@@ -1,24 +1,27 @@
-//! The primitive operations of the IR and the type each one produces.
+//! The primitive operations of the IR.
 //!
-//! Every op's result type is a function of its attributes and its operands'
-//! types ([`infer`]); the builder uses it to type new nodes and the verifier
-//! uses it again to check a graph after each pass.
+//! Ops are plain data (`Eq + Hash`, constants stored as bits) so that two
+//! nodes computing the same thing can be recognised. Every match over
+//! [`Op`] in the compiler is exhaustive: a new op is a compile error
+//! wherever it must be handled. Its scalar rule lives in
+//! [`super::scalar`], its type rule in [`super::infer()`], its derivative
+//! in [`crate::autodiff`].
 
-use super::{DType, TensorTy};
-use std::fmt;
+use super::io::Input;
+use super::Size;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Op {
     // ---- sources: no operands ------------------------------------------
-    /// A value fed in for each step: a batch of a dataset field, the
-    /// learning rate, the step counter.
-    Input(String),
-    /// A trained parameter, by its stable path (`h.w`).
-    Param(String),
-    /// Optimiser state carried between steps (`adam.m.h.w`).
-    State(String),
-    /// A scalar constant of the node's dtype.
-    Constant(f64),
+    /// A value the step reads from outside (a feed, a parameter, the
+    /// learning rate...); see [`Input`].
+    Input(Input),
+    /// A scalar constant of the node's dtype, as the bits of an f64.
+    Constant(u64),
+    /// The value of a size (`B`, `B*49`) as a scalar of the node's dtype.
+    SizeOf(Size),
     /// Each element's index along `axis`.
     Iota(usize),
     // ---- elementwise: operands have the node's shape --------------------
@@ -28,18 +31,19 @@ pub enum Op {
     Select,
     /// Conversion to the node's dtype (float to integer truncates).
     Cast,
-    /// Counter-based random numbers: operands are the run's seed and the
-    /// step counter (i32 scalars); `stream` tells calls apart.
+    /// Counter-based random numbers; `stream` tells call sites apart.
+    /// Keyed by sample: operands `seed`, `epoch` (i32 scalars) and the
+    /// batch's global sample indices (i32[B]); each sample draws the same
+    /// numbers whatever batch or process it is in. Keyed by step:
+    /// operands `seed` and `step`.
     Random {
         dist: Dist,
         stream: u32,
+        key: RandomKey,
     },
     // ---- reductions -----------------------------------------------------
     /// Removes `axes` (sorted, distinct).
-    Reduce {
-        op: ReduceOp,
-        axes: Vec<usize>,
-    },
+    Reduce { op: ReduceOp, axes: Vec<usize> },
     /// Index of the largest element along `axis` (removed), as i32.
     ArgMax(usize),
     // ---- movement -------------------------------------------------------
@@ -51,30 +55,18 @@ pub enum Op {
     Permute(Vec<usize>),
     Concat(usize),
     /// `start..end` along `axis`.
-    Slice {
-        axis: usize,
-        start: usize,
-        end: usize,
-    },
+    Slice { axis: usize, start: Size, end: Size },
     // ---- contraction ----------------------------------------------------
     /// `[.., M, K] @ [.., K, N]`, equal leading (batch) axes.
     MatMul,
     /// `x[B, C, H, W]` with `w[O, C, KH, KW]`.
-    Conv {
-        stride: usize,
-        pad: usize,
-    },
+    Conv { stride: usize, pad: usize },
     /// The gradient of `Conv` with respect to `x`: operands `g`, `w`;
     /// the node's type is `x`'s.
-    ConvInputGrad {
-        stride: usize,
-        pad: usize,
-    },
+    ConvInputGrad { stride: usize, pad: usize },
     /// The gradient of `Conv` with respect to `w`: operands `x`, `g`.
-    ConvWeightGrad {
-        stride: usize,
-        pad: usize,
-    },
+    ConvWeightGrad { stride: usize, pad: usize },
+    // ---- windows ----------------------------------------------------------
     /// Max or mean over `k x k` windows of `x[B, C, H, W]`.
     Pool {
         kind: PoolKind,
@@ -95,72 +87,155 @@ pub enum Op {
     ScatterAdd,
 }
 
+/// What fusion and scheduling key on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum UnaryOp {
-    Neg,
-    Exp,
-    Log,
-    Sqrt,
-    Abs,
-    Tanh,
-    Sin,
-    Cos,
-    Erf,
-    /// -1, 0 or 1.
-    Sign,
-    Not,
+pub enum OpKind {
+    Source,
+    Elementwise,
+    Random,
+    Reduce,
+    Movement,
+    Contraction,
+    Window,
+    GatherScatter,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BinaryOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Rem,
-    Pow,
-    Max,
-    Min,
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    And,
+/// Draws keyed by sample (the default for tensors with a batch axis) or by
+/// optimiser step (tensors without one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RandomKey {
+    Sample,
+    Step,
 }
+
+macro_rules! named_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident => $text:literal,)* }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name { $($(#[$vm])* $v,)* }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$v,)*];
+
+            /// The name in the textual IR.
+            pub fn name(self) -> &'static str {
+                match self { $($name::$v => $text,)* }
+            }
+
+            pub fn from_name(s: &str) -> Option<$name> {
+                $name::ALL.iter().copied().find(|x| x.name() == s)
+            }
+        }
+    };
+}
+
+named_enum!(UnaryOp {
+    Neg => "neg",
+    Exp => "exp",
+    Log => "log",
+    Sqrt => "sqrt",
+    Abs => "abs",
+    Tanh => "tanh",
+    Sin => "sin",
+    Cos => "cos",
+    Erf => "erf",
+    /// -1, 0 or 1.
+    Sign => "sign",
+    Not => "not",
+});
+
+named_enum!(BinaryOp {
+    Add => "add",
+    Sub => "sub",
+    Mul => "mul",
+    Div => "div",
+    /// Floored remainder: the result has the sign of the divisor.
+    Rem => "rem",
+    Pow => "pow",
+    Max => "max",
+    Min => "min",
+    Eq => "eq",
+    Ne => "ne",
+    Lt => "lt",
+    Le => "le",
+    Gt => "gt",
+    Ge => "ge",
+    And => "and",
+});
+
+named_enum!(ReduceOp {
+    Sum => "sum",
+    Max => "max",
+    Min => "min",
+});
+
+named_enum!(Dist {
+    Uniform => "uniform",
+    Normal => "normal",
+});
+
+named_enum!(PoolKind {
+    Max => "max",
+    Avg => "avg",
+});
 
 impl BinaryOp {
     pub fn is_comparison(self) -> bool {
-        use BinaryOp::*;
-        matches!(self, Eq | Ne | Lt | Le | Gt | Ge)
+        match self {
+            BinaryOp::Eq
+            | BinaryOp::Ne
+            | BinaryOp::Lt
+            | BinaryOp::Le
+            | BinaryOp::Gt
+            | BinaryOp::Ge => true,
+            BinaryOp::Add
+            | BinaryOp::Sub
+            | BinaryOp::Mul
+            | BinaryOp::Div
+            | BinaryOp::Rem
+            | BinaryOp::Pow
+            | BinaryOp::Max
+            | BinaryOp::Min
+            | BinaryOp::And => false,
+        }
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ReduceOp {
-    Sum,
-    Max,
-    Min,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Dist {
-    Uniform,
-    Normal,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PoolKind {
-    Max,
-    Avg,
+/// How many operands an op takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arity {
+    Exactly(usize),
+    /// One or more (`concat`).
+    AtLeastOne,
 }
 
 impl Op {
-    /// How many operands the op takes.
-    pub fn arity(&self) -> usize {
+    pub fn constant(value: f64) -> Op {
+        Op::Constant(value.to_bits())
+    }
+
+    pub fn kind(&self) -> OpKind {
         match self {
-            Op::Input(_) | Op::Param(_) | Op::State(_) | Op::Constant(_) | Op::Iota(_) => 0,
+            Op::Input(_) | Op::Constant(_) | Op::SizeOf(_) | Op::Iota(_) => OpKind::Source,
+            Op::Unary(_) | Op::Binary(_) | Op::Select | Op::Cast => OpKind::Elementwise,
+            Op::Random { .. } => OpKind::Random,
+            Op::Reduce { .. } | Op::ArgMax(_) => OpKind::Reduce,
+            Op::Broadcast | Op::Reshape | Op::Permute(_) | Op::Concat(_) | Op::Slice { .. } => {
+                OpKind::Movement
+            }
+            Op::MatMul
+            | Op::Conv { .. }
+            | Op::ConvInputGrad { .. }
+            | Op::ConvWeightGrad { .. } => OpKind::Contraction,
+            Op::Pool { .. } | Op::PoolGrad { .. } => OpKind::Window,
+            Op::Gather | Op::ScatterAdd => OpKind::GatherScatter,
+        }
+    }
+
+    pub fn arity(&self) -> Arity {
+        Arity::Exactly(match self {
+            Op::Input(_) | Op::Constant(_) | Op::SizeOf(_) | Op::Iota(_) => 0,
             Op::Unary(_)
             | Op::Cast
             | Op::Reduce { .. }
@@ -170,39 +245,48 @@ impl Op {
             | Op::Permute(_)
             | Op::Slice { .. }
             | Op::Pool { .. } => 1,
-            Op::Concat(_) => usize::MAX,
+            Op::Binary(_)
+            | Op::MatMul
+            | Op::Conv { .. }
+            | Op::ConvInputGrad { .. }
+            | Op::ConvWeightGrad { .. }
+            | Op::PoolGrad { .. }
+            | Op::Gather
+            | Op::ScatterAdd => 2,
+            Op::Random { key, .. } => match key {
+                RandomKey::Sample => 3,
+                RandomKey::Step => 2,
+            },
             Op::Select => 3,
-            _ => 2,
-        }
+            Op::Concat(_) => return Arity::AtLeastOne,
+        })
     }
 
-    /// The op's name in the textual IR.
-    pub fn name(&self) -> String {
+    /// The op and its attributes as the textual IR writes them.
+    pub fn text(&self) -> String {
         match self {
-            Op::Input(n) => format!("input {n:?}"),
-            Op::Param(n) => format!("param {n:?}"),
-            Op::State(n) => format!("state {n:?}"),
-            Op::Constant(v) => format!("const {v}"),
+            Op::Input(i) => format!("input {i}"),
+            Op::Constant(bits) => format!("const {:?}", f64::from_bits(*bits)),
+            Op::SizeOf(s) => format!("size {s}"),
             Op::Iota(a) => format!("iota axis={a}"),
-            Op::Unary(u) => format!("{u:?}").to_lowercase(),
-            Op::Binary(b) => format!("{b:?}").to_lowercase(),
+            Op::Unary(u) => u.name().to_string(),
+            Op::Binary(b) => b.name().to_string(),
             Op::Select => "select".into(),
             Op::Cast => "cast".into(),
-            Op::Random { dist, stream } => {
-                format!(
-                    "random_{} stream={stream}",
-                    format!("{dist:?}").to_lowercase()
-                )
+            Op::Random { dist, stream, key } => {
+                let key = match key {
+                    RandomKey::Sample => "sample",
+                    RandomKey::Step => "step",
+                };
+                format!("random_{} stream={stream} key={key}", dist.name())
             }
-            Op::Reduce { op, axes } => {
-                format!("reduce_{} axes={axes:?}", format!("{op:?}").to_lowercase())
-            }
+            Op::Reduce { op, axes } => format!("reduce_{} axes={}", op.name(), list(axes)),
             Op::ArgMax(a) => format!("argmax axis={a}"),
             Op::Broadcast => "broadcast".into(),
             Op::Reshape => "reshape".into(),
-            Op::Permute(p) => format!("permute {p:?}"),
+            Op::Permute(p) => format!("permute perm={}", list(p)),
             Op::Concat(a) => format!("concat axis={a}"),
-            Op::Slice { axis, start, end } => format!("slice axis={axis} {start}..{end}"),
+            Op::Slice { axis, start, end } => format!("slice axis={axis} start={start} end={end}"),
             Op::MatMul => "matmul".into(),
             Op::Conv { stride, pad } => format!("conv stride={stride} pad={pad}"),
             Op::ConvInputGrad { stride, pad } => {
@@ -211,306 +295,18 @@ impl Op {
             Op::ConvWeightGrad { stride, pad } => {
                 format!("conv_weight_grad stride={stride} pad={pad}")
             }
-            Op::Pool { kind, k, stride } => {
-                format!(
-                    "{}_pool k={k} stride={stride}",
-                    format!("{kind:?}").to_lowercase()
-                )
+            Op::Pool { kind, k, stride } => format!("{}_pool k={k} stride={stride}", kind.name()),
+            Op::PoolGrad { kind, k, stride } => {
+                format!("{}_pool_grad k={k} stride={stride}", kind.name())
             }
-            Op::PoolGrad { kind, k, stride } => format!(
-                "{}_pool_grad k={k} stride={stride}",
-                format!("{kind:?}").to_lowercase()
-            ),
             Op::Gather => "gather".into(),
             Op::ScatterAdd => "scatter_add".into(),
         }
     }
 }
 
-/// Why an op cannot take these operands.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TypeError(pub String);
-
-impl fmt::Display for TypeError {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-fn fail<T>(msg: impl Into<String>) -> Result<T, TypeError> {
-    Err(TypeError(msg.into()))
-}
-
-/// Output size of a window of `k` with `stride` over `n` padded by `pad`.
-pub fn window_out(n: usize, k: usize, stride: usize, pad: usize) -> Option<usize> {
-    let padded = n + 2 * pad;
-    (stride > 0 && padded >= k).then(|| (padded - k) / stride + 1)
-}
-
-/// The result type of `op` on `args`. Sources, casts and the ops whose
-/// result is given by the caller (`Reshape`, `Broadcast`, the gradients of
-/// windows) take it as `given` and only check it.
-pub fn infer(op: &Op, args: &[&TensorTy], given: &TensorTy) -> Result<TensorTy, TypeError> {
-    let arity = op.arity();
-    if arity != usize::MAX && args.len() != arity {
-        return fail(format!("takes {arity} operands, has {}", args.len()));
-    }
-    let same_shape = |a: &TensorTy, b: &TensorTy| {
-        if a.shape != b.shape {
-            fail(format!(
-                "operand shapes differ: {:?} and {:?}",
-                a.shape, b.shape
-            ))
-        } else {
-            Ok(())
-        }
-    };
-    let ty = |dtype, shape: Vec<usize>| Ok(TensorTy { dtype, shape });
-    match op {
-        Op::Input(_) | Op::Param(_) | Op::State(_) | Op::Iota(_) => {
-            if let Op::Iota(a) = op {
-                if *a >= given.shape.len() {
-                    return fail("iota axis out of range");
-                }
-            }
-            Ok(given.clone())
-        }
-        Op::Constant(_) => {
-            if !given.shape.is_empty() {
-                return fail("a constant is a scalar");
-            }
-            Ok(given.clone())
-        }
-        Op::Unary(u) => {
-            let a = args[0];
-            match u {
-                UnaryOp::Not if a.dtype != DType::Bool => fail("`not` takes bool"),
-                UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign if a.dtype == DType::Bool => {
-                    fail("needs a number")
-                }
-                UnaryOp::Not | UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign => Ok(a.clone()),
-                _ if !a.dtype.is_float() => fail(format!("{u:?} takes a float")),
-                _ => Ok(a.clone()),
-            }
-        }
-        Op::Binary(b) => {
-            let (x, y) = (args[0], args[1]);
-            same_shape(x, y)?;
-            if x.dtype != y.dtype {
-                return fail(format!(
-                    "operand dtypes differ: {} and {}",
-                    x.dtype, y.dtype
-                ));
-            }
-            if *b == BinaryOp::And {
-                return if x.dtype == DType::Bool {
-                    ty(DType::Bool, x.shape.clone())
-                } else {
-                    fail("`and` takes bool")
-                };
-            }
-            if b.is_comparison() {
-                ty(DType::Bool, x.shape.clone())
-            } else if x.dtype == DType::Bool {
-                fail("arithmetic on bool")
-            } else {
-                Ok(x.clone())
-            }
-        }
-        Op::Select => {
-            let (c, a, b) = (args[0], args[1], args[2]);
-            same_shape(c, a)?;
-            same_shape(a, b)?;
-            if c.dtype != DType::Bool || a.dtype != b.dtype {
-                return fail("select takes bool, T, T");
-            }
-            Ok(a.clone())
-        }
-        Op::Cast => {
-            same_shape(args[0], given)?;
-            Ok(given.clone())
-        }
-        Op::Random { .. } => {
-            for a in args {
-                if a.dtype != DType::I32 || !a.shape.is_empty() {
-                    return fail("random takes i32 scalars (seed, step)");
-                }
-            }
-            if !given.dtype.is_float() {
-                return fail("random numbers are floats");
-            }
-            Ok(given.clone())
-        }
-        Op::Reduce { axes, .. } => {
-            let a = args[0];
-            if axes.windows(2).any(|w| w[0] >= w[1]) || axes.iter().any(|&x| x >= a.shape.len()) {
-                return fail(format!(
-                    "bad reduction axes {axes:?} for rank {}",
-                    a.shape.len()
-                ));
-            }
-            let shape = (0..a.shape.len())
-                .filter(|i| !axes.contains(i))
-                .map(|i| a.shape[i])
-                .collect();
-            ty(a.dtype, shape)
-        }
-        Op::ArgMax(axis) => {
-            let a = args[0];
-            if *axis >= a.shape.len() || a.shape[*axis] == 0 {
-                return fail("bad argmax axis");
-            }
-            let mut shape = a.shape.clone();
-            shape.remove(*axis);
-            ty(DType::I32, shape)
-        }
-        Op::Broadcast => {
-            let a = args[0];
-            let ok = a.dtype == given.dtype
-                && a.shape.len() == given.shape.len()
-                && a.shape
-                    .iter()
-                    .zip(&given.shape)
-                    .all(|(&x, &y)| x == y || x == 1);
-            if !ok {
-                return fail(format!(
-                    "cannot broadcast {:?} to {:?}",
-                    a.shape, given.shape
-                ));
-            }
-            Ok(given.clone())
-        }
-        Op::Reshape => {
-            let a = args[0];
-            if a.numel() != given.numel() || a.dtype != given.dtype {
-                return fail(format!("cannot reshape {:?} to {:?}", a.shape, given.shape));
-            }
-            Ok(given.clone())
-        }
-        Op::Permute(perm) => {
-            let a = args[0];
-            let mut seen = perm.clone();
-            seen.sort_unstable();
-            if seen != (0..a.shape.len()).collect::<Vec<_>>() {
-                return fail(format!("bad permutation {perm:?}"));
-            }
-            ty(a.dtype, perm.iter().map(|&p| a.shape[p]).collect())
-        }
-        Op::Concat(axis) => {
-            let Some(first) = args.first() else {
-                return fail("concat of nothing");
-            };
-            if *axis >= first.shape.len() {
-                return fail("concat axis out of range");
-            }
-            let mut shape = first.shape.clone();
-            shape[*axis] = 0;
-            for a in args {
-                let mut other = a.shape.clone();
-                if other.len() != shape.len() || a.dtype != first.dtype {
-                    return fail("concat operands differ in rank or dtype");
-                }
-                shape[*axis] += other[*axis];
-                other[*axis] = shape[*axis];
-                if other != shape {
-                    return fail("concat operands differ off the axis");
-                }
-            }
-            ty(first.dtype, shape)
-        }
-        Op::Slice { axis, start, end } => {
-            let a = args[0];
-            if *axis >= a.shape.len() || start > end || *end > a.shape[*axis] {
-                return fail("slice out of range");
-            }
-            let mut shape = a.shape.clone();
-            shape[*axis] = end - start;
-            ty(a.dtype, shape)
-        }
-        Op::MatMul => {
-            let (a, b) = (args[0], args[1]);
-            let (ra, rb) = (a.shape.len(), b.shape.len());
-            if ra < 2 || ra != rb || a.shape[..ra - 2] != b.shape[..rb - 2] {
-                return fail(format!("matmul of {:?} and {:?}", a.shape, b.shape));
-            }
-            if a.shape[ra - 1] != b.shape[rb - 2] || a.dtype != b.dtype || !a.dtype.is_float() {
-                return fail(format!("matmul of {:?} and {:?}", a.shape, b.shape));
-            }
-            let mut shape = a.shape.clone();
-            shape[ra - 1] = b.shape[rb - 1];
-            ty(a.dtype, shape)
-        }
-        Op::Conv { stride, pad } => {
-            let (x, w) = (args[0], args[1]);
-            conv_out(x, w, *stride, *pad)
-        }
-        Op::ConvInputGrad { stride, pad } => {
-            let (g, w) = (args[0], args[1]);
-            let out = conv_out(given, w, *stride, *pad)?;
-            same_shape(&out, g)?;
-            Ok(given.clone())
-        }
-        Op::ConvWeightGrad { stride, pad } => {
-            let (x, g) = (args[0], args[1]);
-            let out = conv_out(x, given, *stride, *pad)?;
-            same_shape(&out, g)?;
-            Ok(given.clone())
-        }
-        Op::Pool { k, stride, .. } => pool_out(args[0], *k, *stride),
-        Op::PoolGrad { k, stride, .. } => {
-            let (x, g) = (args[0], args[1]);
-            same_shape(&pool_out(x, *k, *stride)?, g)?;
-            Ok(x.clone())
-        }
-        Op::Gather => {
-            let (table, ids) = (args[0], args[1]);
-            if table.shape.len() != 2 || ids.dtype != DType::I32 {
-                return fail("gather takes table[V, D] and i32 ids");
-            }
-            let mut shape = ids.shape.clone();
-            shape.push(table.shape[1]);
-            ty(table.dtype, shape)
-        }
-        Op::ScatterAdd => {
-            let (ids, g) = (args[0], args[1]);
-            let mut expect = ids.shape.clone();
-            expect.push(given.shape.get(1).copied().unwrap_or(0));
-            if ids.dtype != DType::I32 || given.shape.len() != 2 || g.shape != expect {
-                return fail("scatter_add takes i32 ids[..N] and g[..N, D] into [V, D]");
-            }
-            Ok(given.clone())
-        }
-    }
-}
-
-fn conv_out(x: &TensorTy, w: &TensorTy, stride: usize, pad: usize) -> Result<TensorTy, TypeError> {
-    if x.shape.len() != 4 || w.shape.len() != 4 || x.shape[1] != w.shape[1] || x.dtype != w.dtype {
-        return fail(format!("conv of {:?} with {:?}", x.shape, w.shape));
-    }
-    let (Some(h), Some(wd)) = (
-        window_out(x.shape[2], w.shape[2], stride, pad),
-        window_out(x.shape[3], w.shape[3], stride, pad),
-    ) else {
-        return fail("conv window does not fit");
-    };
-    Ok(TensorTy {
-        dtype: x.dtype,
-        shape: vec![x.shape[0], w.shape[0], h, wd],
-    })
-}
-
-fn pool_out(x: &TensorTy, k: usize, stride: usize) -> Result<TensorTy, TypeError> {
-    if x.shape.len() != 4 {
-        return fail("pooling takes x[B, C, H, W]");
-    }
-    let (Some(h), Some(w)) = (
-        window_out(x.shape[2], k, stride, 0),
-        window_out(x.shape[3], k, stride, 0),
-    ) else {
-        return fail("pool window does not fit");
-    };
-    Ok(TensorTy {
-        dtype: x.dtype,
-        shape: vec![x.shape[0], x.shape[1], h, w],
-    })
+/// `[0,2,1]`: a list without spaces, one token for the parser.
+fn list(items: &[usize]) -> String {
+    let parts: Vec<String> = items.iter().map(usize::to_string).collect();
+    format!("[{}]", parts.join(","))
 }

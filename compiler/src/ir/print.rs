@@ -1,4 +1,5 @@
-//! The IR as text (`%3 = matmul %1, %2 : f32[64, 128]`) and as Graphviz DOT.
+//! The IR as text (`%3 = matmul %1, %2 : f32[B, 128]`) and as Graphviz
+//! DOT. The text form is what [`super::parse`] reads back.
 
 use super::Graph;
 use std::fmt::Write;
@@ -6,25 +7,20 @@ use std::fmt::Write;
 /// One line per node in topological order, then the outputs.
 pub fn text(graph: &Graph) -> String {
     let mut out = String::new();
-    for id in graph.topo_order() {
+    for id in graph.ids() {
         let node = graph.node(id);
-        let args: Vec<String> = graph
-            .operands(id)
-            .iter()
-            .map(|a| format!("%{}", a.index()))
-            .collect();
+        let args: Vec<String> = node.args.iter().map(|a| a.to_string()).collect();
         let sep = if args.is_empty() { "" } else { " " };
         let _ = writeln!(
             out,
-            "%{} = {}{sep}{} : {}",
-            id.index(),
-            node.op.name(),
+            "{id} = {}{sep}{} : {}",
+            node.op.text(),
             args.join(", "),
             node.ty
         );
     }
-    for (name, id) in &graph.outputs {
-        let _ = writeln!(out, "output {name:?} = %{}", id.index());
+    for (output, id) in &graph.outputs {
+        let _ = writeln!(out, "output {output} = {id}");
     }
     out
 }
@@ -34,24 +30,19 @@ pub fn dot(graph: &Graph) -> String {
     let mut out = String::from(
         "digraph step {\n  rankdir=TB;\n  node [fontname=\"monospace\", fontsize=10];\n",
     );
-    for id in graph.topo_order() {
+    for id in graph.ids() {
         let node = graph.node(id);
-        let shape = if node.op.arity() == 0 {
-            "box"
-        } else {
-            "ellipse"
-        };
-        let label =
-            format!("%{} {}\\n{}", id.index(), node.op.name(), node.ty).replace('"', "\\\"");
-        let _ = writeln!(out, "  n{} [label=\"{label}\", shape={shape}];", id.index());
-        for a in graph.operands(id) {
-            let _ = writeln!(out, "  n{} -> n{};", a.index(), id.index());
+        let shape = if node.args.is_empty() { "box" } else { "ellipse" };
+        let label = format!("{id} {}\\n{}", node.op.text(), node.ty).replace('"', "\\\"");
+        let _ = writeln!(out, "  n{} [label=\"{label}\", shape={shape}];", id.0);
+        for a in &node.args {
+            let _ = writeln!(out, "  n{} -> n{};", a.0, id.0);
         }
     }
-    for (i, (name, id)) in graph.outputs.iter().enumerate() {
-        let name = name.replace('"', "\\\"");
+    for (i, (output, id)) in graph.outputs.iter().enumerate() {
+        let name = output.to_string().replace('"', "\\\"");
         let _ = writeln!(out, "  out{i} [label=\"{name}\", shape=doubleoctagon];");
-        let _ = writeln!(out, "  n{} -> out{i};", id.index());
+        let _ = writeln!(out, "  n{} -> out{i};", id.0);
     }
     out.push_str("}\n");
     out

@@ -5,11 +5,14 @@
 
 use super::eval::{Arg, Env, Lowerer, R};
 use super::ops::broadcast_shapes;
-use super::value::{Column, Init, Read, Source, Value};
+use super::types::shape_text;
+use super::value::Value;
 use super::LowerError;
 use crate::diagnostic::Loc;
-use crate::ir::{BinaryOp, DType, Dist, NodeId, Op, PoolKind, ReduceOp, TensorTy, UnaryOp};
+use crate::ir::{BinaryOp, DType, Dist, Hyper, Input, NodeId, Op, PoolKind, RandomKey, ReduceOp};
+use crate::ir::{Size, TensorTy, UnaryOp};
 use crate::optim::{Optimizer, Schedule};
+use crate::program::{Column, Init, Read, Source};
 
 /// The arguments of a built-in call, by the built-in's parameter names.
 struct Args {
@@ -97,47 +100,47 @@ fn bind(name: &str, args: Vec<Arg>, call: Loc) -> R<Args> {
 
 pub(super) fn call(lw: &mut Lowerer, name: &'static str, args: Vec<Arg>, loc: Loc) -> R<Value> {
     let a = bind(name, args, loc)?;
-    let unary = |u: UnaryOp, f: fn(f64) -> f64, lw: &mut Lowerer| -> R<Value> {
+    let unary = |u: UnaryOp, lw: &mut Lowerer| -> R<Value> {
         let x = a.required("x")?;
         if let Some(v) = x.as_f64() {
-            return Ok(Value::Float(f(v)));
+            // Folded by the IR's own scalar rule, as it would run.
+            return Ok(Value::Float(u.float(v).unwrap_or(f64::NAN)));
         }
         let mut n = lw.node(x, a.loc("x"))?;
-        if !lw.graph.ty(n).dtype.is_float() {
-            n = lw.graph.cast(n, DType::F32);
+        if !lw.b.ty(n).dtype.is_float() {
+            n = lw.b.cast(n, DType::F32);
         }
-        Ok(Value::Tensor(lw.graph.unary(u, n)))
+        Ok(Value::Tensor(lw.b.unary(u, n)))
     };
     let tensor =
         |lw: &mut Lowerer, key: &str| -> R<NodeId> { lw.node(a.required(key)?, a.loc(key)) };
     let init = |i: Init| Ok(Value::Init(i));
     match name {
-        "exp" => unary(UnaryOp::Exp, f64::exp, lw),
-        "log" => unary(UnaryOp::Log, f64::ln, lw),
-        "sqrt" => unary(UnaryOp::Sqrt, f64::sqrt, lw),
-        "abs" => unary(UnaryOp::Abs, f64::abs, lw),
-        "tanh" => unary(UnaryOp::Tanh, f64::tanh, lw),
-        "sin" => unary(UnaryOp::Sin, f64::sin, lw),
-        "cos" => unary(UnaryOp::Cos, f64::cos, lw),
-        "erf" => unary(UnaryOp::Erf, erf, lw),
+        "exp" => unary(UnaryOp::Exp, lw),
+        "log" => unary(UnaryOp::Log, lw),
+        "sqrt" => unary(UnaryOp::Sqrt, lw),
+        "abs" => unary(UnaryOp::Abs, lw),
+        "tanh" => unary(UnaryOp::Tanh, lw),
+        "sin" => unary(UnaryOp::Sin, lw),
+        "cos" => unary(UnaryOp::Cos, lw),
+        "erf" => unary(UnaryOp::Erf, lw),
         "max" | "min" | "pow" => {
             let (x, y) = (a.required("a")?, a.required("b")?);
-            if let (Some(p), Some(q)) = (x.as_f64(), y.as_f64()) {
-                let v = match name {
-                    "max" => p.max(q),
-                    "min" => p.min(q),
-                    _ => p.powf(q),
-                };
-                return Ok(match (&x, &y, name) {
-                    (Value::Int(_), Value::Int(_), "max" | "min") => Value::Int(v as i64),
-                    _ => Value::Float(v),
-                });
-            }
             let op = match name {
                 "max" => BinaryOp::Max,
                 "min" => BinaryOp::Min,
                 _ => BinaryOp::Pow,
             };
+            match (&x, &y) {
+                (Value::Int(p), Value::Int(q)) if op != BinaryOp::Pow => {
+                    return Ok(Value::Int(op.arith(*p, *q).unwrap_or(0)))
+                }
+                (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+                    let (p, q) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
+                    return Ok(Value::Float(op.arith(p, q).unwrap_or(f64::NAN)));
+                }
+                _ => {}
+            }
             lw.elementwise(op, &[x, y], loc).map(Value::Tensor)
         }
         "where" => {
@@ -147,16 +150,19 @@ pub(super) fn call(lw: &mut Lowerer, name: &'static str, args: Vec<Arg>, loc: Lo
             }
             let branches = lw.operands(&[x, y], loc)?;
             let c = lw.node(c, a.loc("cond"))?;
-            let shape = broadcast_shapes(&lw.graph.ty(c).shape, &lw.graph.ty(branches[0]).shape)
+            let shape = broadcast_shapes(&lw.b.ty(c).shape, &lw.b.ty(branches[0]).shape)
                 .ok_or_else(|| LowerError::new("the condition does not broadcast", Some(loc)))?;
-            let c = lw.graph.broadcast_to(c, &shape);
-            let x = lw.graph.broadcast_to(branches[0], &shape);
-            let y = lw.graph.broadcast_to(branches[1], &shape);
-            Ok(Value::Tensor(lw.graph.op(Op::Select, &[c, x, y])))
+            let c = lw.b.broadcast_to(c, &shape);
+            let x = lw.b.broadcast_to(branches[0], &shape);
+            let y = lw.b.broadcast_to(branches[1], &shape);
+            lw.b
+                .try_add(Op::Select, &[c, x, y], TensorTy::scalar(DType::F32))
+                .map(Value::Tensor)
+                .map_err(|e| LowerError::new(e.0, Some(loc)))
         }
         "sum" | "mean" | "reduce_max" | "reduce_min" => {
             let x = tensor(lw, "x")?;
-            let shape = lw.graph.ty(x).shape.clone();
+            let shape = lw.b.ty(x).shape.clone();
             let keep = matches!(a.get("keepdims"), Some(Value::Bool(true)));
             let axes: Vec<usize> = match a.get("axis") {
                 None => (lw.lead.min(shape.len())..shape.len()).collect(),
@@ -168,28 +174,38 @@ pub(super) fn call(lw: &mut Lowerer, name: &'static str, args: Vec<Arg>, loc: Lo
                 _ => ReduceOp::Sum,
             };
             let mut x = x;
-            if name == "mean" && !lw.graph.ty(x).dtype.is_float() {
-                x = lw.graph.cast(x, DType::F32);
+            let dtype = lw.b.ty(x).dtype;
+            if name == "mean" && !dtype.is_float() {
+                x = lw.b.cast(x, DType::F32);
+            } else if dtype == DType::Bool {
+                x = lw.b.cast(x, DType::I32);
             }
-            let mut r = lw.graph.reduce(op, x, axes.clone());
+            let mut r = lw.b.reduce(op, x, axes.clone());
             if name == "mean" {
-                let count: usize = axes.iter().map(|&i| shape[i]).product();
-                let c = lw.graph.full_like(count.max(1) as f64, r);
-                r = lw.graph.binary(BinaryOp::Div, r, c);
+                let reduced: Vec<Size> = axes.iter().map(|&i| shape[i]).collect();
+                let count = Size::product(&reduced).ok_or_else(|| {
+                    LowerError::new("the mean is over B*B elements", Some(loc))
+                })?;
+                let count = if count == Size::fixed(0) { Size::ONE } else { count };
+                let dtype = lw.b.ty(r).dtype;
+                let c = lw.b.size_of(count, dtype);
+                let rshape = lw.b.ty(r).shape.clone();
+                let c = lw.b.broadcast_to(c, &rshape);
+                r = lw.b.binary(BinaryOp::Div, r, c);
             }
             if keep {
-                let kept: Vec<usize> = shape
+                let kept: Vec<Size> = shape
                     .iter()
                     .enumerate()
-                    .map(|(i, &d)| if axes.contains(&i) { 1 } else { d })
+                    .map(|(i, &d)| if axes.contains(&i) { Size::ONE } else { d })
                     .collect();
-                r = lw.graph.reshape(r, &kept);
+                r = lw.b.reshape(r, &kept);
             }
             Ok(Value::Tensor(r))
         }
         "argmax" => {
             let x = tensor(lw, "x")?;
-            let rank = lw.graph.ty(x).shape.len();
+            let rank = lw.b.ty(x).shape.len();
             let ax = if a.get("axis").is_some() {
                 axis(lw, &a, "axis", rank)?
             } else if rank == 0 {
@@ -197,14 +213,14 @@ pub(super) fn call(lw: &mut Lowerer, name: &'static str, args: Vec<Arg>, loc: Lo
             } else {
                 rank - 1
             };
-            lw.graph
+            lw.b
                 .try_add(Op::ArgMax(ax), &[x], TensorTy::scalar(DType::I32))
                 .map(Value::Tensor)
                 .map_err(|e| LowerError::new(e.0, Some(loc)))
         }
         "reshape" => {
             let x = tensor(lw, "x")?;
-            let have = lw.graph.ty(x).shape.clone();
+            let have = lw.b.ty(x).shape.clone();
             let Value::List(items) = a.required("shape")? else {
                 return Err(LowerError::new(
                     "`shape` must be a list of sizes",
@@ -214,7 +230,8 @@ pub(super) fn call(lw: &mut Lowerer, name: &'static str, args: Vec<Arg>, loc: Lo
             let mut shape = have[..lw.lead.min(have.len())].to_vec();
             for i in items {
                 match i {
-                    Value::Int(v) if v >= 0 => shape.push(v as usize),
+                    Value::Int(v) if v >= 0 => shape.push(Size::fixed(v as usize)),
+                    Value::Size(s) => shape.push(s),
                     Value::Group(dims) => shape.extend(dims),
                     _ => {
                         return Err(LowerError::new(
@@ -224,26 +241,27 @@ pub(super) fn call(lw: &mut Lowerer, name: &'static str, args: Vec<Arg>, loc: Lo
                     }
                 }
             }
-            if shape.iter().product::<usize>() != have.iter().product::<usize>() {
+            if Size::product(&shape).is_none() || Size::product(&shape) != Size::product(&have) {
                 return Err(LowerError::new(
-                    format!("cannot reshape {have:?} to {shape:?}: the element counts differ"),
+                    format!(
+                        "cannot reshape {} to {}: the element counts differ",
+                        shape_text(&have),
+                        shape_text(&shape)
+                    ),
                     Some(loc),
                 ));
             }
-            Ok(Value::Tensor(lw.graph.reshape(x, &shape)))
+            Ok(Value::Tensor(lw.b.reshape(x, &shape)))
         }
         "transpose" => {
             let x = tensor(lw, "x")?;
-            if lw.graph.ty(x).shape.len() < 2 {
+            if lw.b.ty(x).shape.len() < 2 {
                 return Err(LowerError::new(
                     "transpose needs at least 2 axes",
                     Some(loc),
                 ));
             }
-            Ok(Value::Tensor(crate::autodiff::transpose_last(
-                &mut lw.graph,
-                x,
-            )))
+            Ok(Value::Tensor(lw.b.transpose_last(x)))
         }
         "concat" => {
             let Value::List(items) = a.required("xs")? else {
@@ -259,13 +277,13 @@ pub(super) fn call(lw: &mut Lowerer, name: &'static str, args: Vec<Arg>, loc: Lo
             let Some(&first) = nodes.first() else {
                 return Err(LowerError::new("concat of an empty list", Some(loc)));
             };
-            let rank = lw.graph.ty(first).shape.len();
+            let rank = lw.b.ty(first).shape.len();
             let ax = if a.get("axis").is_some() {
                 axis(lw, &a, "axis", rank)?
             } else {
                 lw.lead.min(rank)
             };
-            lw.graph
+            lw.b
                 .try_add(Op::Concat(ax), &nodes, TensorTy::scalar(DType::F32))
                 .map(Value::Tensor)
                 .map_err(|e| LowerError::new(e.0, Some(loc)))
@@ -274,7 +292,7 @@ pub(super) fn call(lw: &mut Lowerer, name: &'static str, args: Vec<Arg>, loc: Lo
             let (x, w) = (tensor(lw, "x")?, tensor(lw, "w")?);
             let stride = a.size("stride", Some(1))?;
             let pad = a.size("pad", Some(0))?;
-            lw.graph
+            lw.b
                 .try_add(
                     Op::Conv { stride, pad },
                     &[x, w],
@@ -292,7 +310,7 @@ pub(super) fn call(lw: &mut Lowerer, name: &'static str, args: Vec<Arg>, loc: Lo
             } else {
                 PoolKind::Avg
             };
-            lw.graph
+            lw.b
                 .try_add(
                     Op::Pool { kind, k, stride },
                     &[x],
@@ -312,36 +330,35 @@ pub(super) fn call(lw: &mut Lowerer, name: &'static str, args: Vec<Arg>, loc: Lo
                     )
                 })?,
             };
-            let labels = lw.graph.cast(labels, DType::I32);
-            let mut shape = lw.graph.ty(labels).shape.clone();
+            let labels = lw.b.cast(labels, DType::I32);
+            let mut shape = lw.b.ty(labels).shape.clone();
             let mut col = shape.clone();
-            col.push(1);
-            shape.push(n);
-            let l = lw.graph.reshape(labels, &col);
-            let l = lw.graph.broadcast_to(l, &shape);
-            let iota = lw.graph.add(
+            col.push(Size::ONE);
+            shape.push(Size::fixed(n));
+            let l = lw.b.reshape(labels, &col);
+            let l = lw.b.broadcast_to(l, &shape);
+            let iota = lw.b.add(
                 Op::Iota(shape.len() - 1),
                 &[],
                 TensorTy::new(DType::I32, shape),
             );
-            let hit = lw.graph.binary(BinaryOp::Eq, l, iota);
-            Ok(Value::Tensor(lw.graph.cast(hit, DType::F32)))
+            let hit = lw.b.binary(BinaryOp::Eq, l, iota);
+            Ok(Value::Tensor(lw.b.cast(hit, DType::F32)))
         }
         "take" => {
             let (table, ids) = (tensor(lw, "table")?, tensor(lw, "ids")?);
-            let ids = lw.graph.cast(ids, DType::I32);
-            lw.graph
+            let ids = lw.b.cast(ids, DType::I32);
+            lw.b
                 .try_add(Op::Gather, &[table, ids], TensorTy::scalar(DType::F32))
                 .map(Value::Tensor)
                 .map_err(|e| LowerError::new(e.0, Some(loc)))
         }
         "random_uniform" | "random_normal" => {
             let x = tensor(lw, "x")?;
-            let mut ty = lw.graph.ty(x).clone();
+            let mut ty = lw.b.ty(x).clone();
             if !ty.dtype.is_float() {
                 ty.dtype = DType::F32;
             }
-            let (seed, counter) = lw.random_inputs();
             let dist = if name == "random_uniform" {
                 Dist::Uniform
             } else {
@@ -349,11 +366,7 @@ pub(super) fn call(lw: &mut Lowerer, name: &'static str, args: Vec<Arg>, loc: Lo
             };
             let stream = lw.random_streams;
             lw.random_streams += 1;
-            Ok(Value::Tensor(lw.graph.add(
-                Op::Random { dist, stream },
-                &[seed, counter],
-                ty,
-            )))
+            Ok(Value::Tensor(random(lw, dist, stream, ty)))
         }
         "training" => Ok(Value::Bool(lw.mode == super::Mode::Train)),
         "zeros" => init(Init::Zeros),
@@ -480,58 +493,65 @@ fn axis(lw: &Lowerer, a: &Args, key: &str, rank: usize) -> R<usize> {
 /// dropped again; leading axes broadcast.
 pub(super) fn matmul(lw: &mut Lowerer, a: NodeId, b: NodeId, loc: Loc) -> R<NodeId> {
     let err = |msg: String| LowerError::new(msg, Some(loc));
+    let text = shape_text;
     let (mut a, mut b) = (a, b);
-    let (da, db) = (lw.graph.ty(a).dtype, lw.graph.ty(b).dtype);
+    let (da, db) = (lw.b.ty(a).dtype, lw.b.ty(b).dtype);
     let dtype = if da == DType::F64 || db == DType::F64 {
         DType::F64
     } else {
         DType::F32
     };
-    a = lw.graph.cast(a, dtype);
-    b = lw.graph.cast(b, dtype);
-    let sa = lw.graph.ty(a).shape.clone();
-    let sb = lw.graph.ty(b).shape.clone();
+    a = lw.b.cast(a, dtype);
+    b = lw.b.cast(b, dtype);
+    let sa = lw.b.ty(a).shape.clone();
+    let sb = lw.b.ty(b).shape.clone();
     if sa.is_empty() || sb.is_empty() {
         return Err(err("`@` needs tensors with at least one axis".into()));
     }
     let a_vec = sa.len() == 1;
     let b_vec = sb.len() == 1;
-    let sa2 = if a_vec { vec![1, sa[0]] } else { sa.clone() };
-    let sb2 = if b_vec { vec![sb[0], 1] } else { sb.clone() };
-    a = lw.graph.reshape(a, &sa2);
-    b = lw.graph.reshape(b, &sb2);
+    let sa2 = if a_vec { vec![Size::ONE, sa[0]] } else { sa.clone() };
+    let sb2 = if b_vec { vec![sb[0], Size::ONE] } else { sb.clone() };
+    a = lw.b.reshape(a, &sa2);
+    b = lw.b.reshape(b, &sb2);
     let (k1, k2) = (sa2[sa2.len() - 1], sb2[sb2.len() - 2]);
     if k1 != k2 {
         return Err(err(format!(
-            "`@` of {sa:?} and {sb:?}: inner sizes {k1} and {k2} differ"
+            "`@` of {} and {}: inner sizes {k1} and {k2} differ",
+            text(&sa),
+            text(&sb)
         )));
     }
     let (m, n) = (sa2[sa2.len() - 2], sb2[sb2.len() - 1]);
     let out = if sb2.len() == 2 {
         // The common case, `x[..N, I] @ w[I, O]`: one 2-D product.
-        let lead: Vec<usize> = sa2[..sa2.len() - 2].to_vec();
-        let rows: usize = lead.iter().product::<usize>() * m;
-        let flat = lw.graph.reshape(a, &[rows, k1]);
-        let prod = lw.graph.op(Op::MatMul, &[flat, b]);
+        let lead: Vec<Size> = sa2[..sa2.len() - 2].to_vec();
+        let rows = Size::product(&lead)
+            .and_then(|l| l.checked_mul(m))
+            .ok_or_else(|| err("`@` of a tensor with B*B rows".into()))?;
+        let flat = lw.b.reshape(a, &[rows, k1]);
+        let prod = lw.b.op(Op::MatMul, &[flat, b]);
         let mut shape = lead;
         shape.extend([m, n]);
-        lw.graph.reshape(prod, &shape)
+        lw.b.reshape(prod, &shape)
     } else {
         let batch =
             broadcast_shapes(&sa2[..sa2.len() - 2], &sb2[..sb2.len() - 2]).ok_or_else(|| {
                 err(format!(
-                    "the leading axes of {sa:?} and {sb:?} do not broadcast"
+                    "the leading axes of {} and {} do not broadcast",
+                    text(&sa),
+                    text(&sb)
                 ))
             })?;
         let mut ta = batch.clone();
         ta.extend([m, k1]);
         let mut tb = batch.clone();
         tb.extend([k1, n]);
-        let a = lw.graph.broadcast_to(a, &ta);
-        let b = lw.graph.broadcast_to(b, &tb);
-        lw.graph.op(Op::MatMul, &[a, b])
+        let a = lw.b.broadcast_to(a, &ta);
+        let b = lw.b.broadcast_to(b, &tb);
+        lw.b.op(Op::MatMul, &[a, b])
     };
-    let mut shape = lw.graph.ty(out).shape.clone();
+    let mut shape = lw.b.ty(out).shape.clone();
     if b_vec {
         shape.pop();
     }
@@ -539,7 +559,7 @@ pub(super) fn matmul(lw: &mut Lowerer, a: NodeId, b: NodeId, loc: Loc) -> R<Node
         let r = shape.len() - if b_vec { 1 } else { 2 };
         shape.remove(r);
     }
-    Ok(lw.graph.reshape(out, &shape))
+    Ok(lw.b.reshape(out, &shape))
 }
 
 /// The `extern fn`s of `std.optim`, with every argument bound in `env`.
@@ -603,17 +623,24 @@ pub(super) fn extern_call(name: &str, env: &Env, loc: Loc) -> R<Value> {
     })
 }
 
-/// The error function (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7), for
-/// constants folded at compile time.
-pub fn erf(x: f64) -> f64 {
-    let t = 1.0 / (1.0 + 0.3275911 * x.abs());
-    let poly = t
-        * (0.254829592
-            + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-    let y = 1.0 - poly * (-x * x).exp();
-    if x < 0.0 {
-        -y
+/// Random numbers of type `ty`: keyed by sample when `ty` has a batch axis
+/// (so each sample draws the same numbers in any batch or process), by
+/// step otherwise.
+fn random(lw: &mut Lowerer, dist: Dist, stream: u32, ty: TensorTy) -> NodeId {
+    let saved = lw.b.loc.take();
+    let scalar = TensorTy::scalar(DType::I32);
+    let seed = lw.b.input(Input::Seed, scalar.clone());
+    let (key, args) = if ty.batch_axis().is_some() {
+        let epoch = lw.b.input(Input::Hyper(Hyper::Epoch), scalar);
+        let samples = lw.b.input(
+            Input::SampleIndex,
+            TensorTy::new(DType::I32, vec![Size::BATCH]),
+        );
+        (RandomKey::Sample, vec![seed, epoch, samples])
     } else {
-        y
-    }
+        let step = lw.b.input(Input::Hyper(Hyper::Step), scalar);
+        (RandomKey::Step, vec![seed, step])
+    };
+    lw.b.loc = saved;
+    lw.b.add(Op::Random { dist, stream, key }, &args, ty)
 }

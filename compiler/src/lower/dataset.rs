@@ -3,7 +3,7 @@
 //! nodes of the step graph.
 
 use super::eval::{Env, Lowerer, R};
-use super::plan::{DatasetSpec, SourceSpec};
+use crate::program::{DatasetSpec, SourceSpec};
 use super::value::Value;
 use super::LowerError;
 use crate::resolve::DefId;

@@ -2,11 +2,11 @@
 //! graph node for each tensor operation.
 
 use super::builtins;
-use super::plan::{Feed, ParamSpec};
-use super::value::{Init, Value};
+use super::value::Value;
 use super::{LowerError, Mode};
 use crate::diagnostic::Loc;
-use crate::ir::{DType, Graph, NodeId, Op, TensorTy, UnaryOp};
+use crate::ir::{Builder, DType, Input, NodeId, TensorTy, UnaryOp};
+use crate::program::{Feed, Init, ParamSpec};
 use crate::resolve::{Binding, DefId};
 use crate::Compilation;
 use dlp_grammar::ast::{self, Expr, ExprKind, Item, StmtKind};
@@ -70,9 +70,8 @@ impl Frame {
 
 pub(super) struct Lowerer<'c> {
     pub comp: &'c Compilation,
-    pub graph: Graph,
+    pub b: Builder,
     pub mode: Mode,
-    pub batch: usize,
     pub params: Vec<ParamSpec>,
     /// The class count of `class(n)` tensors.
     pub classes: HashMap<NodeId, usize>,
@@ -83,18 +82,16 @@ pub(super) struct Lowerer<'c> {
     pub(super) current_field: String,
     frames: Vec<Frame>,
     pub random_streams: u32,
-    random_inputs: Option<(NodeId, NodeId)>,
     pub(super) model_inputs: HashMap<String, Value>,
     pub(super) model_outputs: Vec<(String, Value)>,
 }
 
 impl<'c> Lowerer<'c> {
-    pub(super) fn new(comp: &'c Compilation, mode: Mode, batch: usize) -> Lowerer<'c> {
+    pub(super) fn new(comp: &'c Compilation, mode: Mode) -> Lowerer<'c> {
         Lowerer {
             comp,
-            graph: Graph::new(),
+            b: Builder::new(),
             mode,
-            batch,
             params: Vec::new(),
             classes: HashMap::new(),
             lead: 0,
@@ -102,7 +99,6 @@ impl<'c> Lowerer<'c> {
             current_field: String::new(),
             frames: vec![Frame::new(String::new(), Some(String::new()))],
             random_streams: 0,
-            random_inputs: None,
             model_inputs: HashMap::new(),
             model_outputs: Vec::new(),
         }
@@ -114,24 +110,6 @@ impl<'c> Lowerer<'c> {
 
     pub fn item(&self, def: DefId) -> &'c Item {
         &self.comp.program.modules[def.module].ast.items[def.item]
-    }
-
-    /// The seed and counter inputs that random ops read (made once).
-    pub fn random_inputs(&mut self) -> (NodeId, NodeId) {
-        if let Some(r) = self.random_inputs {
-            return r;
-        }
-        let saved = self.graph.loc.take();
-        let scalar = TensorTy::scalar(DType::I32);
-        let seed = self
-            .graph
-            .add(Op::Input(super::SEED_INPUT.into()), &[], scalar.clone());
-        let counter = self
-            .graph
-            .add(Op::Input(super::COUNTER_INPUT.into()), &[], scalar);
-        self.graph.loc = saved;
-        self.random_inputs = Some((seed, counter));
-        (seed, counter)
     }
 
     // ---- expressions ----------------------------------------------------
@@ -159,25 +137,25 @@ impl<'c> Lowerer<'c> {
                         loc: self.loc(env.module, a.span),
                     });
                 }
-                self.graph.loc = Some(loc);
+                self.b.loc = Some(loc);
                 self.call(f, values, loc)?
             }
             ExprKind::Neg(inner) => {
                 let v = self.expr(env, inner)?;
-                self.graph.loc = Some(loc);
+                self.b.loc = Some(loc);
                 match v {
                     Value::Int(i) => Value::Int(-i),
                     Value::Float(f) => Value::Float(-f),
                     other => {
                         let n = self.node(other, loc)?;
-                        Value::Tensor(self.graph.unary(UnaryOp::Neg, n))
+                        Value::Tensor(self.b.unary(UnaryOp::Neg, n))
                     }
                 }
             }
             ExprKind::Binary(op, a, b) => {
                 let x = self.expr(env, a)?;
                 let y = self.expr(env, b)?;
-                self.graph.loc = Some(loc);
+                self.b.loc = Some(loc);
                 self.binary(*op, x, y, loc)?
             }
             ExprKind::Range(a, b) => match (self.expr(env, a)?, self.expr(env, b)?) {
@@ -200,7 +178,7 @@ impl<'c> Lowerer<'c> {
             }
             ExprKind::Cast(inner, ty) => {
                 let v = self.expr(env, inner)?;
-                self.graph.loc = Some(loc);
+                self.b.loc = Some(loc);
                 self.cast(env, v, ty, loc)?
             }
         };
@@ -406,7 +384,7 @@ impl<'c> Lowerer<'c> {
 
     fn stmt(&mut self, env: &mut Env, stmt: &ast::Stmt) -> R<Option<Value>> {
         let loc = self.loc(env.module, stmt.span);
-        self.graph.loc = Some(loc);
+        self.b.loc = Some(loc);
         match &stmt.kind {
             StmtKind::Param { name, ty, init } => {
                 let shape = self.shape_of(env, ty, loc)?;
@@ -425,6 +403,13 @@ impl<'c> Lowerer<'c> {
                     None => Init::Zeros,
                 };
                 let path = self.param_path(&name.name);
+                let Some(shape) = shape.iter().map(|s| s.as_fixed()).collect::<Option<Vec<usize>>>()
+                else {
+                    return Err(LowerError::new(
+                        format!("parameter `{path}` would have shape {}: a parameter's size cannot depend on the batch size", super::types::shape_text(&shape)),
+                        Some(loc),
+                    ));
+                };
                 let numel = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
                 match numel {
                     Some(0) => {
@@ -450,8 +435,8 @@ impl<'c> Lowerer<'c> {
                     init,
                 });
                 let node = self
-                    .graph
-                    .add(Op::Param(path), &[], TensorTy::new(dtype, shape));
+                    .b
+                    .input(Input::Param(path), TensorTy::fixed(dtype, &shape));
                 env.vars.insert(name.name.clone(), Value::Tensor(node));
                 Ok(None)
             }

@@ -9,24 +9,27 @@
 //! stable path (`h.w`, `logits.b`: the name the call's result is bound to,
 //! then the parameter's name), which checkpoints use as keys.
 //!
-//! The same program gives two graphs: [`Mode::Train`] (forward, loss,
-//! backward and optimiser update, dropout active) and [`Mode::Eval`]
-//! (forward, loss and metrics only). The host-side rest of the `train`
-//! block — data sources, splits, schedule, epochs — is the [`TrainPlan`].
+//! Sizes stay symbolic in the batch: a model input `x: f32[B, 64]` binds
+//! `B` to the batch size `B` of the IR, not to a number, so one step
+//! serves every batch size.
+//!
+//! [`compile`] lowers the program in both modes — [`Mode::Train`] (forward
+//! and backward, dropout active) and [`Mode::Eval`] (forward, loss and
+//! metrics) — adds the optimiser update ([`crate::optim`]) and returns the
+//! [`CompiledProgram`]. The host-side rest of the `train` block — data
+//! sources, splits, schedule, epochs — is its [`crate::program::TrainPlan`].
 
 mod builtins;
 mod dataset;
 mod eval;
 mod ops;
-mod plan;
 mod train;
 mod types;
-pub mod value;
-
-pub use plan::{DataRef, DatasetSpec, Feed, ParamSpec, SourceSpec, TrainPlan};
+mod value;
 
 use crate::diagnostic::{Diagnostic, Loc};
-use crate::ir::{self, Graph};
+use crate::ir::{self, Graph, Verified};
+use crate::program::{CompiledProgram, DataRef, EvalStep, TrainStep};
 use crate::Compilation;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,15 +39,6 @@ pub enum Mode {
     /// Loss and metrics of a batch, parameters unchanged.
     Eval,
 }
-
-/// Names of a step graph's outputs besides parameter and state updates.
-pub const LOSS_OUTPUT: &str = "loss";
-pub const METRIC_PREFIX: &str = "metric.";
-pub const PARAM_PREFIX: &str = "param.";
-pub const STATE_PREFIX: &str = "state.";
-/// The i32 scalar inputs that random ops read.
-pub const SEED_INPUT: &str = "seed";
-pub const COUNTER_INPUT: &str = "counter";
 
 /// A problem that only shows when sizes are known (the checker has passed).
 #[derive(Clone, Debug, PartialEq)]
@@ -66,12 +60,6 @@ impl LowerError {
     }
 }
 
-/// A step graph and the plan it belongs to.
-pub struct Lowered {
-    pub graph: Graph,
-    pub plan: TrainPlan,
-}
-
 /// The names of the program's `train` blocks, in source order.
 pub fn train_blocks(comp: &Compilation) -> Vec<String> {
     comp.program.modules[0]
@@ -85,38 +73,70 @@ pub fn train_blocks(comp: &Compilation) -> Vec<String> {
         .collect()
 }
 
-/// Lowers the `train` block `name` (the first when `None`) of a program
-/// without errors into the step graph for `mode` over batches of `batch`
-/// samples of `data` (the block's `data` when `None`).
-pub fn lower(
-    comp: &Compilation,
-    name: Option<&str>,
-    mode: Mode,
-    batch: Option<usize>,
-    data: Option<&DataRef>,
-) -> Result<Lowered, LowerError> {
-    let (graph, plan) = train::lower_train(comp, name, mode, batch, data)?;
-    verified(
-        &graph,
-        if mode == Mode::Train {
-            "the optimiser update"
-        } else {
-            "lowering"
-        },
-    )?;
-    Ok(Lowered {
-        graph: graph.pruned(),
+/// Compiles the `train` block `name` (the first when `None`) of a program
+/// without errors: its train step, an evaluation step for every dataset
+/// the run evaluates on, and its plan.
+pub fn compile(comp: &Compilation, name: Option<&str>) -> Result<CompiledProgram, LowerError> {
+    let (forward, plan, train_data) = train::lower_train(comp, name, Mode::Train, None)?;
+    let gradients = verified(forward.pruned(), "autodiff")?;
+    let params: Vec<(String, ir::TensorTy)> = plan
+        .params
+        .iter()
+        .map(|p| (p.path.clone(), ir::TensorTy::fixed(p.dtype, &p.shape)))
+        .collect();
+    let update = crate::optim::update_step(&params, &plan.optimizer, plan.clip_grad_norm);
+    let update = verified(update.pruned(), "the optimiser update")?;
+    let block = Some(plan.name.as_str());
+    let mut datasets = vec![train_data];
+    let mut eval = Vec::new();
+    let refs = std::iter::once(&plan.data).chain(&plan.final_sets);
+    for r in refs {
+        if eval.iter().any(|e: &EvalStep| e.dataset == r.dataset) {
+            continue;
+        }
+        let data = DataRef {
+            dataset: r.dataset.clone(),
+            split: None,
+        };
+        let (graph, _, spec) = train::lower_train(comp, block, Mode::Eval, Some(&data))?;
+        eval.push(EvalStep {
+            dataset: r.dataset.clone(),
+            step: verified(graph.pruned(), "lowering")?,
+        });
+        if !datasets.iter().any(|d| d.name == spec.name) {
+            datasets.push(spec);
+        }
+    }
+    Ok(CompiledProgram {
         plan,
+        datasets,
+        train: TrainStep { gradients, update },
+        eval,
     })
 }
 
 /// The verifier between stages: a failure is a compiler bug, reported as
 /// such rather than run.
-fn verified(graph: &Graph, stage: &str) -> Result<(), LowerError> {
-    ir::verify::verify(graph).map_err(|e| {
-        LowerError::new(
-            format!("internal error: the graph is ill-formed after {stage}: {e}"),
-            None,
-        )
-    })
+fn verified(graph: Graph, stage: &str) -> Result<Verified, LowerError> {
+    ir::verify(graph).map_err(|errors| ill_formed(&errors, stage))
+}
+
+/// [`verified`] for a graph still being built.
+fn check_stage(graph: &Graph, stage: &str) -> Result<(), LowerError> {
+    let errors = ir::verify::check(graph);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ill_formed(&errors, stage))
+    }
+}
+
+fn ill_formed(errors: &[ir::VerifyError], stage: &str) -> LowerError {
+    LowerError::new(
+        format!(
+            "internal error: the graph is ill-formed after {stage}:\n{}",
+            ir::verify::render(errors)
+        ),
+        None,
+    )
 }

@@ -3,24 +3,28 @@
 //! and the optimiser update in [`Mode::Train`]).
 
 use super::eval::{Arg, Env, Lowerer, R};
-use super::plan::{DataRef, TrainPlan};
 use super::value::Value;
-use super::{LowerError, Mode, LOSS_OUTPUT, METRIC_PREFIX};
+use super::{LowerError, Mode};
 use crate::diagnostic::Loc;
-use crate::ir::{DType, Graph, NodeId};
+use crate::ir::{BinaryOp, DType, Graph, Input, NodeId, Output, Size};
 use crate::optim::{Optimizer, Schedule};
+use crate::program::{DataRef, DatasetSpec, TrainPlan};
 use crate::resolve::DefId;
 use crate::Compilation;
 use dlp_grammar::ast::{Expr, ExprKind, Item};
 use std::collections::HashMap;
 
+/// A step of the `train` block `name` (the first when `None`) in `mode`,
+/// over batches of `data` (the block's `data` when `None`), with the
+/// block's plan and the dataset's spec. The train step's graph has the
+/// forward and the backward pass: outputs `loss_sum`, `metric_sum.*` and
+/// `grad.<path>` for every parameter.
 pub(super) fn lower_train(
     comp: &Compilation,
     name: Option<&str>,
     mode: Mode,
-    batch_override: Option<usize>,
     data_override: Option<&DataRef>,
-) -> R<(Graph, TrainPlan)> {
+) -> R<(Graph, TrainPlan, DatasetSpec)> {
     let module = &comp.program.modules[0];
     let found = module.ast.items.iter().find_map(|i| match i {
         Item::Train(t) if name.is_none_or(|n| n == t.name.name) => Some(t),
@@ -44,7 +48,7 @@ pub(super) fn lower_train(
             None,
         ));
     };
-    let mut lw = Lowerer::new(comp, mode, 32);
+    let mut lw = Lowerer::new(comp, mode);
     let mut env = Env::new(0);
     let mut settings: HashMap<&str, (Value, Loc)> = HashMap::new();
     let deferred = ["loss", "metrics"];
@@ -69,14 +73,13 @@ pub(super) fn lower_train(
             )),
         }
     };
-    let batch = batch_override.unwrap_or(int("batch")?.unwrap_or(32) as usize);
+    let batch = int("batch")?.unwrap_or(32) as usize;
     if batch == 0 {
         return Err(LowerError::new(
             "`batch` must be at least 1",
             settings.get("batch").map(|s| s.1),
         ));
     }
-    lw.batch = batch;
     let data_ref = |v: Option<&(Value, Loc)>| -> R<Option<DataRef>> {
         Ok(match v {
             None => None,
@@ -206,13 +209,15 @@ pub(super) fn lower_train(
     env.vars.extend(fields);
     env.vars.extend(std::mem::take(&mut lw.model_outputs));
     let mut metrics = Vec::new();
+    let mut metric_nodes = Vec::new();
+    let mut loss = None;
     for e in &decl.entries {
         match e.key.name.as_str() {
             "loss" => {
                 let loc = lw.loc(0, e.value.span);
                 let v = lw.expr(&mut env, &e.value)?;
                 let n = scalar_f32(&mut lw, v, "the loss", loc)?;
-                lw.graph.set_output(LOSS_OUTPUT, n);
+                loss = Some(n);
             }
             "metrics" => {
                 let items: Vec<&Expr> = match &e.value.kind {
@@ -230,33 +235,53 @@ pub(super) fn lower_train(
                         k += 1;
                         name = format!("{base}_{k}");
                     }
-                    lw.graph.set_output(format!("{METRIC_PREFIX}{name}"), n);
+                    metric_nodes.push(n);
                     metrics.push(name);
                 }
             }
             _ => {}
         }
     }
-    let Some(loss) = lw.graph.output(LOSS_OUTPUT) else {
+    let Some(loss) = loss else {
         return Err(LowerError::new(
             "the train block has no `loss`",
             Some(block_loc),
         ));
     };
-    if mode == Mode::Train {
-        super::verified(&lw.graph, "lowering")?;
-        let params = lw.graph.params();
-        let nodes: Vec<NodeId> = params.iter().map(|(_, n)| *n).collect();
-        let grads = crate::autodiff::backward(&mut lw.graph, loss, &nodes);
-        super::verified(&lw.graph, "autodiff")?;
-        crate::optim::add_update(&mut lw.graph, &params, &grads, &optimizer, clip_grad_norm);
+    // Loss and metrics leave the step as sums over the batch's samples.
+    lw.b.loc = None;
+    let count = lw.b.size_of(Size::BATCH, DType::F32);
+    let loss_sum = lw.b.binary(BinaryOp::Mul, loss, count);
+    lw.b.set_output(Output::LossSum, loss_sum);
+    for (name, &n) in metrics.iter().zip(&metric_nodes) {
+        let sum = lw.b.binary(BinaryOp::Mul, n, count);
+        lw.b.set_output(Output::MetricSum(name.clone()), sum);
     }
+    if mode == Mode::Train {
+        super::check_stage(lw.b.graph(), "lowering")?;
+        let params: Vec<(String, NodeId)> = lw
+            .b
+            .graph()
+            .inputs()
+            .filter_map(|(i, id)| match i {
+                Input::Param(p) => Some((p.clone(), id)),
+                _ => None,
+            })
+            .collect();
+        let nodes: Vec<NodeId> = params.iter().map(|(_, n)| *n).collect();
+        let grads = crate::autodiff::backward(&mut lw.b, loss, &nodes)
+            .map_err(|e| LowerError::new(format!("internal error: {e}"), Some(block_loc)))?;
+        for ((path, _), g) in params.iter().zip(grads) {
+            lw.b.set_output(Output::Gradient(path.clone()), g);
+        }
+    }
+    let final_sets = final_sets(&data, validate.as_ref(), &dataset);
     let plan = TrainPlan {
         name: decl.name.name.clone(),
         model: model_text,
         data,
         validate,
-        dataset,
+        final_sets,
         batch,
         epochs: int("epochs")?,
         steps: int("steps")?,
@@ -272,7 +297,29 @@ pub(super) fn lower_train(
         device,
         params: lw.params,
     };
-    Ok((lw.graph, plan))
+    Ok((lw.b.finish(), plan, dataset))
+}
+
+/// What a run reports on at the end: every other split of the training
+/// dataset (when it is the one lowered), then the validation data.
+fn final_sets(data: &DataRef, validate: Option<&DataRef>, dataset: &DatasetSpec) -> Vec<DataRef> {
+    let mut refs = Vec::new();
+    if dataset.name == data.dataset {
+        for split in dataset.split_names() {
+            if Some(&split) != data.split.as_ref() {
+                refs.push(DataRef {
+                    dataset: data.dataset.clone(),
+                    split: Some(split),
+                });
+            }
+        }
+    }
+    if let Some(v) = validate {
+        if !refs.contains(v) {
+            refs.push(v.clone());
+        }
+    }
+    refs
 }
 
 /// Keys of `metrics.jsonl` lines that a metric must not shadow.
@@ -280,16 +327,16 @@ const RESERVED: [&str; 7] = ["loss", "kind", "epoch", "step", "steps", "data", "
 
 fn scalar_f32(lw: &mut Lowerer, v: Value, what: &str, loc: Loc) -> R<NodeId> {
     let n = match v {
-        Value::Int(_) | Value::Float(_) => lw.graph.constant(v.as_f64().unwrap_or(0.0), DType::F32),
+        Value::Int(_) | Value::Float(_) => lw.b.constant(v.as_f64().unwrap_or(0.0), DType::F32),
         other => lw.node(other, loc)?,
     };
-    if !lw.graph.ty(n).shape.is_empty() {
+    if lw.b.ty(n).rank() != 0 {
         return Err(LowerError::new(
             format!("{what} must be a scalar"),
             Some(loc),
         ));
     }
-    Ok(lw.graph.cast(n, DType::F32))
+    Ok(lw.b.cast(n, DType::F32))
 }
 
 /// `accuracy(logits, y)` is reported as `accuracy`.

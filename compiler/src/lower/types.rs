@@ -3,12 +3,12 @@
 //! inputs that raw dataset reads become.
 
 use super::eval::{Env, Lowerer, R};
-use super::ops::host_int;
-use super::plan::Feed;
-use super::value::{Read, Value};
+use super::ops::Affine;
+use super::value::Value;
 use super::LowerError;
 use crate::diagnostic::Loc;
-use crate::ir::{DType, NodeId, Op, TensorTy};
+use crate::ir::{DType, Input, NodeId, Size, TensorTy};
+use crate::program::{Feed, Read};
 use crate::types::DType as SourceDType;
 use dlp_grammar::ast::{self, DTypeExpr, DimExprKind, DimItem};
 
@@ -24,13 +24,13 @@ impl Lowerer<'_> {
     ) -> R<()> {
         if let DTypeExpr::Class(dim, _) = &ty.dtype {
             if let (DimExprKind::Name(n), Some(&c)) = (&dim.kind, self.classes.get(&node)) {
-                self.bind_size(env, &n.name, c, loc)?;
+                self.bind_size(env, &n.name, Size::fixed(c), loc)?;
             }
         }
         let Some(items) = &ty.shape else {
             return Ok(());
         };
-        let shape = self.graph.ty(node).shape.clone();
+        let shape = self.b.ty(node).shape.clone();
         let groups = items
             .iter()
             .filter(|i| matches!(i, DimItem::Variadic(_)))
@@ -38,7 +38,7 @@ impl Lowerer<'_> {
         let fixed = items.len() - groups;
         if shape.len() < fixed || (groups == 0 && shape.len() != fixed) {
             return Err(LowerError::new(
-                format!("expected rank {fixed}, found a tensor of shape {shape:?}"),
+                format!("expected rank {fixed}, found a tensor of shape {}", shape_text(&shape)),
                 Some(loc),
             ));
         }
@@ -56,7 +56,7 @@ impl Lowerer<'_> {
                 DimItem::Dim(d) => {
                     match &d.kind {
                         DimExprKind::Name(n) => self.bind_size(env, &n.name, shape[at], loc)?,
-                        DimExprKind::Int(v) if *v as usize != shape[at] => {
+                        DimExprKind::Int(v) if Size::fixed(*v as usize) != shape[at] => {
                             return Err(LowerError::new(
                                 format!("expected size {v}, found {}", shape[at]),
                                 Some(loc),
@@ -71,15 +71,21 @@ impl Lowerer<'_> {
         Ok(())
     }
 
-    fn bind_size(&mut self, env: &mut Env, name: &str, size: usize, loc: Loc) -> R<()> {
-        match env.vars.get(name) {
-            Some(Value::Int(v)) if *v as usize != size => Err(LowerError::new(
-                format!("size `{name}` is {v} here but {size} in the argument"),
+    fn bind_size(&mut self, env: &mut Env, name: &str, size: Size, loc: Loc) -> R<()> {
+        let bound = match env.vars.get(name) {
+            Some(Value::Int(v)) => Some(Size::fixed(*v as usize)),
+            Some(Value::Size(s)) => Some(*s),
+            Some(_) => return Ok(()),
+            None => None,
+        };
+        match bound {
+            Some(b) if b != size => Err(LowerError::new(
+                format!("size `{name}` is {b} here but {size} in the argument"),
                 Some(loc),
             )),
             Some(_) => Ok(()),
             None => {
-                env.vars.insert(name.to_string(), Value::Int(size as i64));
+                env.vars.insert(name.to_string(), size_value(size));
                 Ok(())
             }
         }
@@ -95,7 +101,7 @@ impl Lowerer<'_> {
     }
 
     /// The sizes of a written shape, with the names bound in `env`.
-    pub fn shape_of(&mut self, env: &Env, ty: &ast::TypeExpr, loc: Loc) -> R<Vec<usize>> {
+    pub fn shape_of(&mut self, env: &Env, ty: &ast::TypeExpr, loc: Loc) -> R<Vec<Size>> {
         let mut out = Vec::new();
         for item in ty.shape.iter().flatten() {
             match item {
@@ -110,25 +116,23 @@ impl Lowerer<'_> {
                 },
                 DimItem::Dim(d) => {
                     let v = self.dim(env, d)?;
-                    if v < 0 {
-                        return Err(LowerError::new(
-                            format!("this size is {v}: sizes cannot be negative"),
-                            Some(self.loc(env.module, d.span)),
-                        ));
-                    }
-                    out.push(v as usize);
+                    let size = v.to_size().map_err(|m| {
+                        LowerError::new(m, Some(self.loc(env.module, d.span)))
+                    })?;
+                    out.push(size);
                 }
             }
         }
         Ok(out)
     }
 
-    fn dim(&self, env: &Env, d: &ast::DimExpr) -> R<i64> {
+    fn dim(&self, env: &Env, d: &ast::DimExpr) -> R<Affine> {
         Ok(match &d.kind {
-            DimExprKind::Int(v) => *v,
+            DimExprKind::Int(v) => Affine::int(*v),
             DimExprKind::Paren(inner) => self.dim(env, inner)?,
             DimExprKind::Name(n) => match env.vars.get(&n.name) {
-                Some(Value::Int(v)) => *v,
+                Some(Value::Int(v)) => Affine::int(*v),
+                Some(Value::Size(s)) => Affine::size(*s),
                 _ => {
                     return Err(LowerError::new(
                         format!("the size `{}` is not known here", n.name),
@@ -138,11 +142,8 @@ impl Lowerer<'_> {
             },
             DimExprKind::Binary(op, a, b) => {
                 let (a, b) = (self.dim(env, a)?, self.dim(env, b)?);
-                host_int(*op, a, b).ok_or_else(|| {
-                    LowerError::new(
-                        "this size divides by zero",
-                        Some(self.loc(env.module, d.span)),
-                    )
+                a.apply(*op, b).map_err(|m| {
+                    LowerError::new(m, Some(self.loc(env.module, d.span)))
                 })?
             }
         })
@@ -151,7 +152,12 @@ impl Lowerer<'_> {
     pub(super) fn cast(&mut self, env: &Env, v: Value, ty: &ast::TypeExpr, loc: Loc) -> R<Value> {
         let dtype = self.dtype_of(&ty.dtype);
         let classes = match &ty.dtype {
-            DTypeExpr::Class(d, _) => Some(self.dim(env, d)?.max(0) as usize),
+            DTypeExpr::Class(d, _) => {
+                let n = self.dim(env, d)?;
+                Some(n.as_int().ok_or_else(|| {
+                    LowerError::new("a class count cannot depend on the batch size", Some(loc))
+                })?.max(0) as usize)
+            }
             _ => None,
         };
         let shape = match &ty.shape {
@@ -161,18 +167,22 @@ impl Lowerer<'_> {
         match v {
             Value::Read(r) => Ok(Value::Tensor(self.feed(r, dtype, classes, shape, loc)?)),
             Value::Tensor(n) => {
-                let mut n = self.graph.cast(n, dtype);
+                let mut n = self.b.cast(n, dtype);
                 if let Some(shape) = shape {
-                    let have = self.graph.ty(n).shape.clone();
+                    let have = self.b.ty(n).shape.clone();
                     let mut full = have[..self.lead.min(have.len())].to_vec();
                     full.extend(shape);
-                    if full.iter().product::<usize>() != have.iter().product::<usize>() {
+                    if Size::product(&full).is_none() || Size::product(&full) != Size::product(&have) {
                         return Err(LowerError::new(
-                            format!("cannot cast a tensor of shape {have:?} to {full:?}"),
+                            format!(
+                                "cannot cast a tensor of shape {} to {}",
+                                shape_text(&have),
+                                shape_text(&full)
+                            ),
                             Some(loc),
                         ));
                     }
-                    n = self.graph.reshape(n, &full);
+                    n = self.b.reshape(n, &full);
                 }
                 if let Some(c) = classes {
                     self.classes.insert(n, c);
@@ -195,9 +205,15 @@ impl Lowerer<'_> {
         read: Read,
         dtype: DType,
         classes: Option<usize>,
-        shape: Option<Vec<usize>>,
+        shape: Option<Vec<Size>>,
         loc: Loc,
     ) -> R<NodeId> {
+        let shape = match shape {
+            None => None,
+            Some(s) => Some(s.iter().map(|d| d.as_fixed()).collect::<Option<Vec<usize>>>().ok_or_else(|| {
+                LowerError::new("a sample's shape cannot depend on the batch size", Some(loc))
+            })?),
+        };
         let natural = match &read {
             Read::Columns { columns, scalar } => {
                 Some(if *scalar { vec![] } else { vec![columns.len()] })
@@ -233,11 +249,11 @@ impl Lowerer<'_> {
         } else {
             format!("{}.{}", self.current_field, taken + 1)
         };
-        let mut full = vec![self.batch];
-        full.extend(&shape);
+        let mut full = vec![Size::BATCH];
+        full.extend(shape.iter().map(|&d| Size::fixed(d)));
         let node = self
-            .graph
-            .add(Op::Input(name.clone()), &[], TensorTy::new(dtype, full));
+            .b
+            .input(Input::Feed(name.clone()), TensorTy::new(dtype, full));
         self.feeds.push(Feed {
             name,
             field: self.current_field.clone(),
@@ -261,4 +277,18 @@ fn ir_dtype(d: &SourceDType) -> DType {
         SourceDType::Bool => DType::Bool,
         _ => DType::I32,
     }
+}
+
+/// A size as a value: an int when it does not depend on the batch.
+pub(super) fn size_value(s: Size) -> Value {
+    match s.as_fixed() {
+        Some(n) => Value::Int(n as i64),
+        None => Value::Size(s),
+    }
+}
+
+/// `[B, 64]`, for messages.
+pub(super) fn shape_text(shape: &[Size]) -> String {
+    let dims: Vec<String> = shape.iter().map(Size::to_string).collect();
+    format!("[{}]", dims.join(", "))
 }

@@ -4,15 +4,17 @@
 //! values (numbers, lists, settings) are computed on the spot, and tensor
 //! values are nodes of the graph being built.
 
-use crate::ir::NodeId;
+use crate::ir::{NodeId, Size};
+use crate::program::{Init, Read, Source};
 use crate::optim::{Optimizer, Schedule};
 use crate::resolve::DefId;
-use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug)]
 pub enum Value {
     Tensor(NodeId),
     Int(i64),
+    /// A size that depends on the batch (`B`, `B * 4`): fixed sizes are ints.
+    Size(Size),
     Float(f64),
     Bool(bool),
     Str(String),
@@ -20,7 +22,7 @@ pub enum Value {
     List(Vec<Value>),
     Record(Vec<(String, Value)>),
     /// The dims a `..N` group stands for.
-    Group(Vec<usize>),
+    Group(Vec<Size>),
     Init(Init),
     Optimizer(Optimizer),
     Schedule(Schedule),
@@ -43,6 +45,7 @@ impl Value {
         match self {
             Value::Tensor(_) => "a tensor",
             Value::Int(_) => "an int",
+            Value::Size(_) => "a size that depends on the batch",
             Value::Float(_) => "a float",
             Value::Bool(_) => "a bool",
             Value::Str(_) => "a string",
@@ -73,45 +76,3 @@ impl Value {
     }
 }
 
-/// How a parameter starts.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Init {
-    Zeros,
-    Ones,
-    Constant { value: f64 },
-    Normal { mean: f64, std: f64 },
-    Uniform { low: f64, high: f64 },
-    GlorotUniform,
-    GlorotNormal,
-    HeUniform,
-    HeNormal,
-}
-
-/// A file that samples come from; the path is relative to the program.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Source {
-    Csv {
-        path: String,
-        header: bool,
-        delimiter: char,
-    },
-}
-
-/// One read of raw per-sample values.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Read {
-    /// CSV columns (each a header name or a 0-based index), one value each.
-    Columns { columns: Vec<Column>, scalar: bool },
-    /// Every record of an IDX file.
-    Idx { path: String },
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Column {
-    Index(usize),
-    Name(String),
-}

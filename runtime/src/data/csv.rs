@@ -2,9 +2,8 @@
 
 use super::{check_value, DataError, Samples};
 use crate::tensor::Tensor;
-use dlp_compiler::ir::TensorTy;
-use dlp_compiler::lower::value::{Column, Read};
-use dlp_compiler::lower::Feed;
+use crate::tensor::HostTy;
+use dlp_compiler::program::{Column, Feed, Read};
 use std::path::Path;
 
 /// Reads the columns every feed asks for.
@@ -193,7 +192,7 @@ pub fn read(
             shape.extend(&feed.shape);
             (
                 feed.name.clone(),
-                Tensor::from_f64(&TensorTy::new(feed.dtype, shape), v),
+                Tensor::from_f64(&HostTy::new(feed.dtype, shape), v),
             )
         })
         .collect();

@@ -6,8 +6,8 @@
 
 use super::{check_value, DataError};
 use crate::tensor::Tensor;
-use dlp_compiler::ir::TensorTy;
-use dlp_compiler::lower::Feed;
+use crate::tensor::HostTy;
+use dlp_compiler::program::Feed;
 use std::io::Read as _;
 use std::path::Path;
 
@@ -106,5 +106,5 @@ pub fn read(file: &Path, bytes: &[u8], feed: &Feed) -> Result<Tensor, DataError>
     }
     let mut shape = vec![records];
     shape.extend(&feed.shape);
-    Ok(Tensor::from_f64(&TensorTy::new(feed.dtype, shape), values))
+    Ok(Tensor::from_f64(&HostTy::new(feed.dtype, shape), values))
 }

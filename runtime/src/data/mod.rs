@@ -13,8 +13,7 @@ mod idx;
 
 use crate::rng;
 use crate::tensor::{Data, Tensor};
-use dlp_compiler::lower::value::{Read, Source};
-use dlp_compiler::lower::{DatasetSpec, Feed, SourceSpec};
+use dlp_compiler::program::{DatasetSpec, Feed, Read, Source, SourceSpec};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::path::{Path, PathBuf};

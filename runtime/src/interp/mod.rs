@@ -1,20 +1,21 @@
-//! The reference interpreter: executes an IR graph node by node on host
-//! tensors. It is the oracle that later backends are tested against.
+//! The reference interpreter: executes a verified IR graph node by node on
+//! host tensors. It is the oracle every back end is tested against, so it
+//! shares no kernels with them: each op is a plain loop (`ops`), and each
+//! elementwise op calls the IR's one scalar definition
+//! (`dlp_compiler::ir::scalar`).
 //!
 //! Only the nodes that some output needs are computed, and each value is
-//! dropped after its last use.
+//! dropped after its last use. Sizes that depend on the batch are fixed by
+//! the batch size of each run.
 
 mod ops;
 
-pub use ops::gemm_into;
-
-use crate::tensor::Tensor;
-use dlp_compiler::ir::{Graph, NodeId, Op};
+use crate::tensor::{HostTy, Tensor};
+use dlp_compiler::ir::{Graph, Input, NodeId, Op, Output, RandomKey, Verified};
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 
-/// A failure while running a graph (a missing or mistyped source value, an
+/// A failure while running a graph (a missing or mistyped input value, an
 /// index out of range).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunError(pub String);
@@ -27,14 +28,9 @@ impl fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
-/// The values of a graph's sources, by name. Optimiser state that is
-/// missing starts at zero.
-#[derive(Default)]
-pub struct Bindings<'a> {
-    pub inputs: HashMap<&'a str, &'a Tensor>,
-    pub params: Option<&'a HashMap<String, Tensor>>,
-    pub states: Option<&'a HashMap<String, Tensor>>,
-}
+/// Where a run's inputs come from: `None` for an input that has no value
+/// (optimiser and model state then start at zero).
+pub type Inputs<'a> = dyn Fn(&Input) -> Option<&'a Tensor> + 'a;
 
 /// A graph prepared for repeated runs.
 pub struct Interpreter<'g> {
@@ -43,73 +39,60 @@ pub struct Interpreter<'g> {
     order: Vec<NodeId>,
     /// How many needed nodes (and outputs) read each node.
     uses: Vec<usize>,
-    /// Each needed node's operands.
-    operands: Vec<Vec<NodeId>>,
 }
 
 impl<'g> Interpreter<'g> {
-    pub fn new(graph: &'g Graph) -> Interpreter<'g> {
-        let n = graph.g.node_count();
-        let mut needed = vec![false; n];
-        for (_, id) in &graph.outputs {
-            needed[id.index()] = true;
-        }
-        for id in graph.topo_order().into_iter().rev() {
-            if needed[id.index()] {
-                for a in graph.operands(id) {
-                    needed[a.index()] = true;
-                }
-            }
-        }
-        let order: Vec<NodeId> = graph
-            .topo_order()
-            .into_iter()
-            .filter(|id| needed[id.index()])
-            .collect();
-        let mut uses = vec![0; n];
-        let mut operands = vec![Vec::new(); n];
+    pub fn new(graph: &'g Verified) -> Interpreter<'g> {
+        let graph = graph.graph();
+        let live = graph.live();
+        let order: Vec<NodeId> = graph.ids().filter(|id| live[id.index()]).collect();
+        let mut uses = vec![0; graph.len()];
         for &id in &order {
-            operands[id.index()] = graph.operands(id);
-            for a in &operands[id.index()] {
+            for a in graph.args(id) {
                 uses[a.index()] += 1;
             }
         }
         for (_, id) in &graph.outputs {
             uses[id.index()] += 1;
         }
-        Interpreter {
-            graph,
-            order,
-            uses,
-            operands,
-        }
+        Interpreter { graph, order, uses }
     }
 
-    /// Runs the graph; returns the outputs in the graph's output order.
-    pub fn run(&self, b: &Bindings) -> Result<Vec<(String, Tensor)>, RunError> {
-        let mut values: Vec<Option<Cow<Tensor>>> = vec![None; self.graph.g.node_count()];
+    /// Runs the graph for a batch of `batch` samples; returns the outputs
+    /// in the graph's output order.
+    pub fn run<'a>(
+        &self,
+        batch: usize,
+        inputs: &Inputs<'a>,
+    ) -> Result<Vec<(Output, Tensor)>, RunError> {
+        let mut values: Vec<Option<Cow<Tensor>>> = vec![None; self.graph.len()];
         let mut left = self.uses.clone();
         for &id in &self.order {
             let node = self.graph.node(id);
-            let args = &self.operands[id.index()];
+            let ty = node.ty.at(batch).map(|shape| HostTy::new(node.ty.dtype, shape));
+            let Some(ty) = ty else {
+                return Err(RunError(format!(
+                    "{} is too large for a batch of {batch}",
+                    node.ty
+                )));
+            };
             let value = {
-                let arg_values: Vec<&Tensor> = args
+                let args: Vec<&Tensor> = node
+                    .args
                     .iter()
                     .map(|a| values[a.index()].as_deref().expect("operands come first"))
                     .collect();
-                self.eval(id, &arg_values, b)?
+                self.eval(id, &args, &ty, batch, inputs)?
             };
-            // Compared in place: `ty()` would copy the shape for every node of every step.
-            if value.dtype() != node.ty.dtype || value.shape != node.ty.shape {
+            if value.dtype() != ty.dtype || value.shape != ty.shape {
                 return Err(RunError(format!(
-                    "{} is {} but the graph expects {}",
+                    "{} is {} but the step expects {ty}",
                     describe(&node.op),
-                    value.ty(),
-                    node.ty
+                    value.ty()
                 )));
             }
             values[id.index()] = Some(value);
-            for a in args {
+            for a in &node.args {
                 left[a.index()] -= 1;
                 if left[a.index()] == 0 {
                     values[a.index()] = None;
@@ -120,47 +103,66 @@ impl<'g> Interpreter<'g> {
             .graph
             .outputs
             .iter()
-            .map(|(name, id)| {
+            .map(|(output, id)| {
                 let v = values[id.index()].as_deref().expect("outputs are computed");
-                (name.clone(), v.clone())
+                (output.clone(), v.clone())
             })
             .collect())
     }
 
-    fn eval<'b>(
+    fn eval<'a>(
         &self,
         id: NodeId,
         args: &[&Tensor],
-        b: &Bindings<'b>,
-    ) -> Result<Cow<'b, Tensor>, RunError> {
+        ty: &HostTy,
+        batch: usize,
+        inputs: &Inputs<'a>,
+    ) -> Result<Cow<'a, Tensor>, RunError> {
         let node = self.graph.node(id);
-        let ty = &node.ty;
         let owned = |t: Tensor| Ok(Cow::Owned(t));
         match &node.op {
-            Op::Input(name) => b
-                .inputs
-                .get(name.as_str())
-                .map(|t| Cow::Borrowed(*t))
-                .ok_or_else(|| RunError(format!("no value for input `{name}`"))),
-            Op::Param(path) => b
-                .params
-                .and_then(|p| p.get(path))
-                .map(Cow::Borrowed)
-                .ok_or_else(|| RunError(format!("no value for parameter `{path}`"))),
-            Op::State(name) => Ok(match b.states.and_then(|s| s.get(name)) {
-                Some(t) => Cow::Borrowed(t),
-                None => Cow::Owned(Tensor::zeros(ty)),
-            }),
-            Op::Constant(v) => owned(Tensor::from_f64(ty, vec![*v])),
+            Op::Input(input) => match inputs(input) {
+                Some(t) => Ok(Cow::Borrowed(t)),
+                None => match input {
+                    Input::OptimizerState { .. } | Input::ModelState(_) => {
+                        owned(Tensor::zeros(ty))
+                    }
+                    Input::Feed(_)
+                    | Input::Param(_)
+                    | Input::Gradient(_)
+                    | Input::Hyper(_)
+                    | Input::Seed
+                    | Input::SampleIndex => Err(RunError(format!("no value for input {input}"))),
+                },
+            },
+            Op::Constant(bits) => owned(Tensor::from_f64(ty, vec![f64::from_bits(*bits)])),
+            Op::SizeOf(size) => owned(Tensor::from_f64(
+                ty,
+                vec![size.at(batch).unwrap_or(usize::MAX) as f64],
+            )),
             Op::Iota(axis) => owned(ops::iota(*axis, ty)),
             Op::Unary(u) => owned(ops::unary(*u, args[0])),
             Op::Binary(op) => owned(ops::binary(*op, args[0], args[1])),
             Op::Select => owned(ops::select(args[0], args[1], args[2])),
             Op::Cast => owned(ops::cast(args[0], ty.dtype)),
-            Op::Random { dist, stream } => {
-                let seed = args[0].item() as i32;
-                let counter = args[1].item() as i32;
-                owned(ops::random(*dist, *stream, seed, counter, ty))
+            Op::Random { dist, stream, key } => {
+                let seed = args[0].item() as i32 as u32;
+                let counter = args[1].item() as i32 as u32;
+                let draw = ops::Draw {
+                    dist: *dist,
+                    seed,
+                    stream: *stream,
+                    counter,
+                };
+                match key {
+                    RandomKey::Step => owned(ops::random(&draw, ty)),
+                    RandomKey::Sample => {
+                        let axis = node.ty.batch_axis().expect("verified: a batch axis");
+                        let per_sample = node.ty.shape[axis].batch;
+                        ops::random_by_sample(&draw, args[2], axis, per_sample, ty)
+                            .map(Cow::Owned)
+                    }
+                }
             }
             Op::Reduce { op, axes } => owned(ops::reduce(*op, args[0], axes, ty)),
             Op::ArgMax(axis) => owned(ops::argmax(args[0], *axis, ty)),
@@ -168,7 +170,10 @@ impl<'g> Interpreter<'g> {
             Op::Reshape => owned(Tensor::new(ty.shape.clone(), args[0].data.clone())),
             Op::Permute(perm) => owned(ops::permute(args[0], perm, ty)),
             Op::Concat(axis) => owned(ops::concat(args, *axis, ty)),
-            Op::Slice { axis, start, .. } => owned(ops::slice(args[0], *axis, *start, ty)),
+            Op::Slice { axis, start, .. } => {
+                let start = start.at(batch).unwrap_or(usize::MAX);
+                owned(ops::slice(args[0], *axis, start, ty))
+            }
             Op::MatMul => owned(ops::matmul(args[0], args[1], ty)),
             Op::Conv { stride, pad } => owned(ops::conv(args[0], args[1], *stride, *pad, ty)),
             Op::ConvInputGrad { stride, pad } => {
@@ -189,9 +194,7 @@ impl<'g> Interpreter<'g> {
 
 fn describe(op: &Op) -> String {
     match op {
-        Op::Input(n) => format!("input `{n}`"),
-        Op::Param(n) => format!("parameter `{n}`"),
-        Op::State(n) => format!("state `{n}`"),
-        other => other.name(),
+        Op::Input(i) => format!("input {i}"),
+        other => other.text(),
     }
 }

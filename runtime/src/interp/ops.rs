@@ -1,11 +1,11 @@
-//! One function per primitive op, on host tensors. Written to be obviously
-//! right rather than fast (it is the oracle), except matrix products,
-//! which call `gemm` (tested against a naive loop below).
+//! One function per primitive op, on host tensors, written to be obviously
+//! right rather than fast: this is the oracle. Elementwise ops call the
+//! IR's scalar rules; every sum accumulates in f64 in a fixed order.
 
 use super::RunError;
 use crate::rng;
-use crate::tensor::{Data, Tensor};
-use dlp_compiler::ir::{BinaryOp, DType, Dist, PoolKind, ReduceOp, TensorTy, UnaryOp};
+use crate::tensor::{Data, HostTy, Tensor};
+use dlp_compiler::ir::{BinaryOp, DType, Dist, PoolKind, ReduceOp, UnaryOp};
 
 fn strides(shape: &[usize]) -> Vec<usize> {
     let mut s = vec![1; shape.len()];
@@ -61,117 +61,95 @@ impl<'s> Odometer<'s> {
     }
 }
 
-/// `f` over each element (the op is matched once, outside the loop, so
-/// that each loop is simple enough to vectorise).
-macro_rules! map {
-    ($v:expr, |$x:ident| $e:expr) => {
-        $v.iter().map(|&$x| $e).collect::<Vec<_>>()
-    };
-}
-
-macro_rules! zip {
-    ($p:expr, $q:expr, |$x:ident, $y:ident| $e:expr) => {
-        $p.iter()
-            .zip($q.iter())
-            .map(|(&$x, &$y)| $e)
-            .collect::<Vec<_>>()
-    };
-}
-
-pub fn unary(u: UnaryOp, a: &Tensor) -> Tensor {
-    macro_rules! float {
-        ($v:expr, $t:ty, $erf:path) => {
-            match u {
-                UnaryOp::Neg => map!($v, |x| -x),
-                UnaryOp::Exp => map!($v, |x| x.exp()),
-                UnaryOp::Log => map!($v, |x| x.ln()),
-                UnaryOp::Sqrt => map!($v, |x| x.sqrt()),
-                UnaryOp::Abs => map!($v, |x| x.abs()),
-                UnaryOp::Tanh => map!($v, |x| x.tanh()),
-                UnaryOp::Sin => map!($v, |x| x.sin()),
-                UnaryOp::Cos => map!($v, |x| x.cos()),
-                UnaryOp::Erf => map!($v, |x| $erf(x)),
-                UnaryOp::Sign => map!($v, |x| if x > 0.0 {
-                    1.0
-                } else if x < 0.0 {
-                    -1.0
-                } else {
-                    0.0 as $t
-                }),
-                UnaryOp::Not => $v.clone(),
-            }
-        };
-    }
-    let data = match &a.data {
-        Data::F32(v) => Data::F32(float!(v, f32, libm::erff)),
-        Data::F64(v) => Data::F64(float!(v, f64, libm::erf)),
-        Data::I32(v) => Data::I32(match u {
-            UnaryOp::Neg => map!(v, |x| x.wrapping_neg()),
-            UnaryOp::Abs => map!(v, |x| x.wrapping_abs()),
-            UnaryOp::Sign => map!(v, |x| x.signum()),
-            _ => v.clone(),
-        }),
-        Data::Bool(v) => Data::Bool(if u == UnaryOp::Not {
-            map!(v, |x| !x)
-        } else {
-            v.clone()
-        }),
-    };
-    Tensor::new(a.shape.clone(), data)
-}
-
-/// Comparisons of any element type.
-macro_rules! compare {
-    ($b:expr, $p:expr, $q:expr) => {
-        match $b {
-            BinaryOp::Eq => zip!($p, $q, |x, y| x == y),
-            BinaryOp::Ne => zip!($p, $q, |x, y| x != y),
-            BinaryOp::Lt => zip!($p, $q, |x, y| x < y),
-            BinaryOp::Le => zip!($p, $q, |x, y| x <= y),
-            BinaryOp::Gt => zip!($p, $q, |x, y| x > y),
-            _ => zip!($p, $q, |x, y| x >= y),
+/// `$body` with `$op` a constant equal to the unary op `$u`: each arm's
+/// loop is specialised to one op, which the compiler then inlines (no
+/// match per element).
+macro_rules! with_unary {
+    ($u:expr, $op:ident => $body:expr) => {
+        match $u {
+            UnaryOp::Neg => { const $op: UnaryOp = UnaryOp::Neg; $body }
+            UnaryOp::Exp => { const $op: UnaryOp = UnaryOp::Exp; $body }
+            UnaryOp::Log => { const $op: UnaryOp = UnaryOp::Log; $body }
+            UnaryOp::Sqrt => { const $op: UnaryOp = UnaryOp::Sqrt; $body }
+            UnaryOp::Abs => { const $op: UnaryOp = UnaryOp::Abs; $body }
+            UnaryOp::Tanh => { const $op: UnaryOp = UnaryOp::Tanh; $body }
+            UnaryOp::Sin => { const $op: UnaryOp = UnaryOp::Sin; $body }
+            UnaryOp::Cos => { const $op: UnaryOp = UnaryOp::Cos; $body }
+            UnaryOp::Erf => { const $op: UnaryOp = UnaryOp::Erf; $body }
+            UnaryOp::Sign => { const $op: UnaryOp = UnaryOp::Sign; $body }
+            UnaryOp::Not => { const $op: UnaryOp = UnaryOp::Not; $body }
         }
     };
 }
 
-pub fn binary(b: BinaryOp, x: &Tensor, y: &Tensor) -> Tensor {
-    use BinaryOp::*;
-    macro_rules! float {
-        ($p:expr, $q:expr) => {
-            match b {
-                Add => zip!($p, $q, |x, y| x + y).into(),
-                Sub => zip!($p, $q, |x, y| x - y).into(),
-                Mul => zip!($p, $q, |x, y| x * y).into(),
-                Div => zip!($p, $q, |x, y| x / y).into(),
-                Rem => zip!($p, $q, |x, y| x - y * (x / y).floor()).into(),
-                Pow => zip!($p, $q, |x, y| x.powf(y)).into(),
-                Max => zip!($p, $q, |x, y| x.max(y)).into(),
-                Min => zip!($p, $q, |x, y| x.min(y)).into(),
-                _ => Data::Bool(compare!(b, $p, $q)),
-            }
-        };
-    }
-    let data = match (&x.data, &y.data) {
-        (Data::F32(p), Data::F32(q)) => float!(p, q),
-        (Data::F64(p), Data::F64(q)) => float!(p, q),
-        (Data::I32(p), Data::I32(q)) => match b {
-            Add => Data::I32(zip!(p, q, |x, y| x.wrapping_add(y))),
-            Sub => Data::I32(zip!(p, q, |x, y| x.wrapping_sub(y))),
-            Mul => Data::I32(zip!(p, q, |x, y| x.wrapping_mul(y))),
-            Div => Data::I32(zip!(p, q, |x, y| x.checked_div_euclid(y).unwrap_or(0))),
-            Rem => Data::I32(zip!(p, q, |x, y| x.checked_rem_euclid(y).unwrap_or(0))),
-            Pow => Data::I32(zip!(p, q, |x, y| x.wrapping_pow(y.max(0) as u32))),
-            Max => Data::I32(zip!(p, q, |x, y| x.max(y))),
-            Min => Data::I32(zip!(p, q, |x, y| x.min(y))),
-            _ => Data::Bool(compare!(b, p, q)),
-        },
-        (Data::Bool(p), Data::Bool(q)) => Data::Bool(match b {
-            And => zip!(p, q, |x, y| x && y),
-            Ne => zip!(p, q, |x, y| x != y),
-            _ => zip!(p, q, |x, y| x == y),
-        }),
-        _ => unreachable!("the verifier checks operand dtypes"),
+/// [`with_unary`] for binary ops.
+macro_rules! with_binary {
+    ($b:expr, $op:ident => $body:expr) => {
+        match $b {
+            BinaryOp::Add => { const $op: BinaryOp = BinaryOp::Add; $body }
+            BinaryOp::Sub => { const $op: BinaryOp = BinaryOp::Sub; $body }
+            BinaryOp::Mul => { const $op: BinaryOp = BinaryOp::Mul; $body }
+            BinaryOp::Div => { const $op: BinaryOp = BinaryOp::Div; $body }
+            BinaryOp::Rem => { const $op: BinaryOp = BinaryOp::Rem; $body }
+            BinaryOp::Pow => { const $op: BinaryOp = BinaryOp::Pow; $body }
+            BinaryOp::Max => { const $op: BinaryOp = BinaryOp::Max; $body }
+            BinaryOp::Min => { const $op: BinaryOp = BinaryOp::Min; $body }
+            BinaryOp::Eq => { const $op: BinaryOp = BinaryOp::Eq; $body }
+            BinaryOp::Ne => { const $op: BinaryOp = BinaryOp::Ne; $body }
+            BinaryOp::Lt => { const $op: BinaryOp = BinaryOp::Lt; $body }
+            BinaryOp::Le => { const $op: BinaryOp = BinaryOp::Le; $body }
+            BinaryOp::Gt => { const $op: BinaryOp = BinaryOp::Gt; $body }
+            BinaryOp::Ge => { const $op: BinaryOp = BinaryOp::Ge; $body }
+            BinaryOp::And => { const $op: BinaryOp = BinaryOp::And; $body }
+        }
     };
+}
+
+/// `f` over each element. The verifier has checked that the op takes the
+/// element type, so `f` gives `Some` (the fallback is never used).
+fn map<T: Copy, U>(v: &[T], fallback: U, f: impl Fn(T) -> Option<U>) -> Vec<U>
+where
+    U: Copy,
+{
+    v.iter().map(|&x| f(x).unwrap_or(fallback)).collect()
+}
+
+fn zip<T: Copy, U: Copy>(p: &[T], q: &[T], fallback: U, f: impl Fn(T, T) -> Option<U>) -> Vec<U> {
+    p.iter()
+        .zip(q)
+        .map(|(&x, &y)| f(x, y).unwrap_or(fallback))
+        .collect()
+}
+
+pub fn unary(u: UnaryOp, a: &Tensor) -> Tensor {
+    let data = with_unary!(u, OP => match &a.data {
+        Data::F32(v) => Data::F32(map(v, f32::NAN, |x| OP.float(x))),
+        Data::F64(v) => Data::F64(map(v, f64::NAN, |x| OP.float(x))),
+        Data::I32(v) => Data::I32(map(v, 0, |x| OP.num(x))),
+        Data::Bool(v) => Data::Bool(map(v, false, |x| OP.logic(x))),
+    });
+    Tensor::new(a.shape.clone(), data)
+}
+
+pub fn binary(b: BinaryOp, x: &Tensor, y: &Tensor) -> Tensor {
+    /// `y`'s elements, of the type `x` has (the verifier checks they agree).
+    macro_rules! other {
+        ($variant:ident) => {{
+            let Data::$variant(q) = &y.data else {
+                unreachable!("the verifier checks operand dtypes")
+            };
+            q
+        }};
+    }
+    let data = with_binary!(b, OP => match &x.data {
+        Data::F32(p) if OP.is_comparison() => Data::Bool(zip(p, other!(F32), false, |x, y| OP.compare(x, y))),
+        Data::F64(p) if OP.is_comparison() => Data::Bool(zip(p, other!(F64), false, |x, y| OP.compare(x, y))),
+        Data::I32(p) if OP.is_comparison() => Data::Bool(zip(p, other!(I32), false, |x, y| OP.compare(x, y))),
+        Data::F32(p) => Data::F32(zip(p, other!(F32), f32::NAN, |x, y| OP.arith(x, y))),
+        Data::F64(p) => Data::F64(zip(p, other!(F64), f64::NAN, |x, y| OP.arith(x, y))),
+        Data::I32(p) => Data::I32(zip(p, other!(I32), 0, |x, y| OP.arith(x, y))),
+        Data::Bool(p) => Data::Bool(zip(p, other!(Bool), false, |x, y| OP.logic(x, y))),
+    });
     Tensor::new(x.shape.clone(), data)
 }
 
@@ -216,20 +194,77 @@ pub fn cast(a: &Tensor, to: DType) -> Tensor {
     Tensor::new(a.shape.clone(), data)
 }
 
-pub fn random(dist: Dist, stream: u32, seed: i32, counter: i32, ty: &TensorTy) -> Tensor {
+/// What one random op draws from: its distribution, the run's seed, the
+/// op's stream and the counter (the epoch, or the step).
+pub struct Draw {
+    pub dist: Dist,
+    pub seed: u32,
+    pub stream: u32,
+    pub counter: u32,
+}
+
+impl Draw {
+    fn value(&self, counter: u32, index: u32) -> f64 {
+        match self.dist {
+            Dist::Uniform => rng::uniform(self.seed, self.stream, counter, index),
+            Dist::Normal => rng::normal(self.seed, self.stream, counter, index),
+        }
+    }
+}
+
+/// Random numbers keyed by the element's index.
+pub fn random(draw: &Draw, ty: &HostTy) -> Tensor {
     let values = (0..ty.numel())
-        .map(|i| {
-            let (s, c, i) = (seed as u32, counter as u32, i as u32);
-            match dist {
-                Dist::Uniform => rng::uniform(s, stream, c, i),
-                Dist::Normal => rng::normal(s, stream, c, i),
-            }
-        })
+        .map(|i| draw.value(draw.counter, i as u32))
         .collect();
     Tensor::from_f64(ty, values)
 }
 
-pub fn iota(axis: usize, ty: &TensorTy) -> Tensor {
+/// Random numbers keyed by sample: along `axis`, each run of `per_sample`
+/// positions belongs to one sample of `samples` (its global index), and an
+/// element's number depends on that index and on the element's place
+/// within its sample, never on the batch.
+pub fn random_by_sample(
+    draw: &Draw,
+    samples: &Tensor,
+    axis: usize,
+    per_sample: usize,
+    ty: &HostTy,
+) -> Result<Tensor, RunError> {
+    let Data::I32(ids) = &samples.data else {
+        unreachable!("the verifier checks sample indices are i32")
+    };
+    let shape = &ty.shape;
+    // A sample's own elements: `axis` shrunk to `per_sample`.
+    let mut inner_shape = shape.clone();
+    inner_shape[axis] = per_sample;
+    let inner_strides = strides(&inner_shape);
+    let mut coord = vec![0usize; shape.len()];
+    let mut values = Vec::with_capacity(ty.numel());
+    for _ in 0..ty.numel() {
+        let row = coord[axis];
+        let sample = ids[row / per_sample] as u32;
+        let inner: usize = coord
+            .iter()
+            .enumerate()
+            .map(|(ax, &c)| {
+                let c = if ax == axis { c % per_sample } else { c };
+                c * inner_strides[ax]
+            })
+            .sum();
+        values.push(draw.value(rng::sample_counter(draw.counter, sample), inner as u32));
+        for ax in (0..shape.len()).rev() {
+            coord[ax] += 1;
+            if coord[ax] < shape[ax] {
+                break;
+            }
+            coord[ax] = 0;
+        }
+    }
+    Ok(Tensor::from_f64(ty, values))
+}
+
+pub fn iota(axis: usize, ty: &HostTy) -> Tensor {
     let st = strides(&ty.shape);
     let values = (0..ty.numel())
         .map(|i| ((i / st[axis]) % ty.shape[axis]) as f64)
@@ -237,7 +272,7 @@ pub fn iota(axis: usize, ty: &TensorTy) -> Tensor {
     Tensor::from_f64(ty, values)
 }
 
-pub fn reduce(op: ReduceOp, a: &Tensor, axes: &[usize], out: &TensorTy) -> Tensor {
+pub fn reduce(op: ReduceOp, a: &Tensor, axes: &[usize], out: &HostTy) -> Tensor {
     // For each input axis, how far the output index moves along it (0 for
     // the reduced axes); the input is read in order.
     let out_st = strides(&out.shape);
@@ -292,7 +327,7 @@ pub fn reduce(op: ReduceOp, a: &Tensor, axes: &[usize], out: &TensorTy) -> Tenso
     Tensor::from_f64(out, acc)
 }
 
-pub fn argmax(a: &Tensor, axis: usize, out: &TensorTy) -> Tensor {
+pub fn argmax(a: &Tensor, axis: usize, out: &HostTy) -> Tensor {
     let values = a.to_f64();
     let st = strides(&a.shape);
     let n = a.shape[axis];
@@ -314,7 +349,7 @@ pub fn argmax(a: &Tensor, axis: usize, out: &TensorTy) -> Tensor {
     Tensor::from_f64(out, result)
 }
 
-pub fn broadcast(a: &Tensor, out: &TensorTy) -> Tensor {
+pub fn broadcast(a: &Tensor, out: &HostTy) -> Tensor {
     if a.len() == 1 {
         // The common case (a scalar constant filling a tensor), without an index map.
         let fill = a.data.pick(std::iter::repeat_n(0, out.numel()));
@@ -333,7 +368,7 @@ pub fn broadcast(a: &Tensor, out: &TensorTy) -> Tensor {
     )
 }
 
-pub fn permute(a: &Tensor, perm: &[usize], out: &TensorTy) -> Tensor {
+pub fn permute(a: &Tensor, perm: &[usize], out: &HostTy) -> Tensor {
     let st = strides(&a.shape);
     let in_strides: Vec<usize> = perm.iter().map(|&p| st[p]).collect();
     Tensor::new(
@@ -342,7 +377,7 @@ pub fn permute(a: &Tensor, perm: &[usize], out: &TensorTy) -> Tensor {
     )
 }
 
-pub fn slice(a: &Tensor, axis: usize, start: usize, out: &TensorTy) -> Tensor {
+pub fn slice(a: &Tensor, axis: usize, start: usize, out: &HostTy) -> Tensor {
     let st = strides(&a.shape);
     Tensor::new(
         out.shape.clone(),
@@ -350,7 +385,7 @@ pub fn slice(a: &Tensor, axis: usize, start: usize, out: &TensorTy) -> Tensor {
     )
 }
 
-pub fn concat(parts: &[&Tensor], axis: usize, out: &TensorTy) -> Tensor {
+pub fn concat(parts: &[&Tensor], axis: usize, out: &HostTy) -> Tensor {
     // Each output element, as (part, flat index in that part).
     let out_st = strides(&out.shape);
     let mut sources = Vec::with_capacity(out.numel());
@@ -381,88 +416,30 @@ pub fn concat(parts: &[&Tensor], axis: usize, out: &TensorTy) -> Tensor {
     Tensor::from_f64(out, values)
 }
 
-/// `[.., M, K] @ [.., K, N]` for each leading index.
-pub fn matmul(a: &Tensor, b: &Tensor, out: &TensorTy) -> Tensor {
+/// `[.., M, K] @ [.., K, N]` for each leading index, accumulating in f64
+/// (the back ends use their own kernels; this loop is what they are
+/// checked against).
+pub fn matmul(a: &Tensor, b: &Tensor, out: &HostTy) -> Tensor {
     let r = a.shape.len();
     let (m, k, n) = (a.shape[r - 2], a.shape[r - 1], b.shape[r - 1]);
     let batch: usize = a.shape[..r - 2].iter().product();
-    match (&a.data, &b.data) {
-        (Data::F32(p), Data::F32(q)) => {
-            let mut dst = vec![0f32; batch * m * n];
-            for i in 0..batch {
-                gemm_into(
-                    &mut dst[i * m * n..][..m * n],
-                    &p[i * m * k..][..m * k],
-                    &q[i * k * n..][..k * n],
-                    m,
-                    k,
-                    n,
-                );
+    let (lhs, rhs) = (a.to_f64(), b.to_f64());
+    let mut dst = Vec::with_capacity(batch * m * n);
+    let mut row = vec![0f64; n];
+    for bi in 0..batch {
+        let (lhs, rhs) = (&lhs[bi * m * k..][..m * k], &rhs[bi * k * n..][..k * n]);
+        for i in 0..m {
+            row.iter_mut().for_each(|x| *x = 0.0);
+            for p in 0..k {
+                let x = lhs[i * k + p];
+                for (acc, &y) in row.iter_mut().zip(&rhs[p * n..][..n]) {
+                    *acc += x * y;
+                }
             }
-            Tensor::f32(out.shape.clone(), dst)
+            dst.extend_from_slice(&row);
         }
-        (Data::F64(p), Data::F64(q)) => {
-            let mut dst = vec![0f64; batch * m * n];
-            for i in 0..batch {
-                gemm_into(
-                    &mut dst[i * m * n..][..m * n],
-                    &p[i * m * k..][..m * k],
-                    &q[i * k * n..][..k * n],
-                    m,
-                    k,
-                    n,
-                );
-            }
-            Tensor::f64(out.shape.clone(), dst)
-        }
-        _ => unreachable!("the verifier checks matmul dtypes"),
     }
-}
-
-/// `dst[m, n] = lhs[m, k] @ rhs[k, n]`, all row-major, through `gemm`.
-pub fn gemm_into<T: Copy + Default + From<u8> + 'static>(
-    dst: &mut [T],
-    lhs: &[T],
-    rhs: &[T],
-    m: usize,
-    k: usize,
-    n: usize,
-) {
-    assert!(dst.len() == m * n && lhs.len() == m * k && rhs.len() == k * n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        dst.iter_mut().for_each(|d| *d = T::default());
-        return;
-    }
-    // SAFETY: the three slices hold exactly m*n, m*k and k*n elements
-    // (asserted above), and the strides describe row-major layouts of
-    // those sizes, so every access gemm makes is in bounds; `dst` is not
-    // read (read_dst = false) and does not alias the inputs.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            lhs.as_ptr(),
-            1,
-            k as isize,
-            rhs.as_ptr(),
-            1,
-            n as isize,
-            T::default(),
-            T::from(1u8),
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
+    Tensor::from_f64(out, dst)
 }
 
 /// The (b, o, i, j) output positions of a convolution and, for each, the
@@ -507,7 +484,7 @@ fn conv_pairs(
     }
 }
 
-pub fn conv(x: &Tensor, w: &Tensor, stride: usize, pad: usize, out: &TensorTy) -> Tensor {
+pub fn conv(x: &Tensor, w: &Tensor, stride: usize, pad: usize, out: &HostTy) -> Tensor {
     let (xv, wv) = (x.to_f64(), w.to_f64());
     let mut acc = vec![0.0; out.numel()];
     conv_pairs(&x.shape, &w.shape, &out.shape, stride, pad, |o, xi, wi| {
@@ -521,7 +498,7 @@ pub fn conv_input_grad(
     w: &Tensor,
     stride: usize,
     pad: usize,
-    x_ty: &TensorTy,
+    x_ty: &HostTy,
 ) -> Tensor {
     let (gv, wv) = (g.to_f64(), w.to_f64());
     let mut acc = vec![0.0; x_ty.numel()];
@@ -536,7 +513,7 @@ pub fn conv_weight_grad(
     g: &Tensor,
     stride: usize,
     pad: usize,
-    w_ty: &TensorTy,
+    w_ty: &HostTy,
 ) -> Tensor {
     let (xv, gv) = (x.to_f64(), g.to_f64());
     let mut acc = vec![0.0; w_ty.numel()];
@@ -567,7 +544,7 @@ fn windows(xs: &[usize], os: &[usize], k: usize, stride: usize) -> Vec<Vec<usize
     out
 }
 
-pub fn pool(kind: PoolKind, x: &Tensor, k: usize, stride: usize, out: &TensorTy) -> Tensor {
+pub fn pool(kind: PoolKind, x: &Tensor, k: usize, stride: usize, out: &HostTy) -> Tensor {
     let xv = x.to_f64();
     let values = windows(&x.shape, &out.shape, k, stride)
         .iter()
@@ -623,7 +600,7 @@ fn row_ids(ids: &Tensor, rows: usize) -> Result<Vec<usize>, RunError> {
         .collect()
 }
 
-pub fn gather(table: &Tensor, ids: &Tensor, out: &TensorTy) -> Result<Tensor, RunError> {
+pub fn gather(table: &Tensor, ids: &Tensor, out: &HostTy) -> Result<Tensor, RunError> {
     let (rows, d) = (table.shape[0], table.shape[1]);
     let index: Vec<usize> = row_ids(ids, rows)?
         .iter()
@@ -632,7 +609,7 @@ pub fn gather(table: &Tensor, ids: &Tensor, out: &TensorTy) -> Result<Tensor, Ru
     Ok(Tensor::new(out.shape.clone(), table.data.pick(index)))
 }
 
-pub fn scatter_add(ids: &Tensor, g: &Tensor, out: &TensorTy) -> Result<Tensor, RunError> {
+pub fn scatter_add(ids: &Tensor, g: &Tensor, out: &HostTy) -> Result<Tensor, RunError> {
     let (rows, d) = (out.shape[0], out.shape[1]);
     let gv = g.to_f64();
     let mut acc = vec![0.0; out.numel()];
@@ -648,51 +625,31 @@ pub fn scatter_add(ids: &Tensor, g: &Tensor, out: &TensorTy) -> Result<Tensor, R
 mod tests {
     use super::*;
 
-    fn naive(lhs: &[f64], rhs: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
-        let mut out = vec![0.0; m * n];
-        for i in 0..m {
-            for j in 0..n {
-                out[i * n + j] = (0..k).map(|p| lhs[i * k + p] * rhs[p * n + j]).sum();
-            }
-        }
-        out
+    #[test]
+    fn matmul_multiplies_batches_of_matrices() {
+        // [[1, 2], [3, 4]] @ [[5], [6]] = [[17], [39]], twice over.
+        let a = Tensor::f64(vec![2, 2, 2], vec![1., 2., 3., 4., 1., 2., 3., 4.]);
+        let b = Tensor::f64(vec![2, 2, 1], vec![5., 6., 0., 1.]);
+        let c = matmul(&a, &b, &HostTy::new(DType::F64, vec![2, 2, 1]));
+        assert_eq!(c.to_f64(), vec![17., 39., 2., 4.]);
     }
 
     #[test]
-    fn gemm_matches_a_naive_loop() {
-        for &(m, k, n) in &[
-            (1, 1, 1),
-            (3, 5, 2),
-            (17, 33, 9),
-            (64, 64, 128),
-            (5, 0, 3),
-            (70, 3, 1),
-        ] {
-            let lhs: Vec<f64> = (0..m * k)
-                .map(|i| ((i * 37 % 101) as f64 - 50.0) / 17.0)
-                .collect();
-            let rhs: Vec<f64> = (0..k * n)
-                .map(|i| ((i * 53 % 97) as f64 - 48.0) / 13.0)
-                .collect();
-            let mut dst = vec![f64::NAN; m * n];
-            gemm_into(&mut dst, &lhs, &rhs, m, k, n);
-            let want = naive(&lhs, &rhs, m, k, n);
-            for (a, b) in dst.iter().zip(&want) {
-                assert!(
-                    (a - b).abs() <= 1e-9 * b.abs().max(1.0),
-                    "{m}x{k}x{n}: {a} vs {b}"
-                );
-            }
-            let lhs32: Vec<f32> = lhs.iter().map(|&x| x as f32).collect();
-            let rhs32: Vec<f32> = rhs.iter().map(|&x| x as f32).collect();
-            let mut dst32 = vec![f32::NAN; m * n];
-            gemm_into(&mut dst32, &lhs32, &rhs32, m, k, n);
-            for (a, b) in dst32.iter().zip(&want) {
-                assert!(
-                    (*a as f64 - b).abs() <= 1e-3 * b.abs().max(1.0),
-                    "{m}x{k}x{n}: {a} vs {b}"
-                );
-            }
-        }
+    fn draws_by_sample_do_not_depend_on_the_batch() {
+        let draw = Draw {
+            dist: Dist::Uniform,
+            seed: 7,
+            stream: 2,
+            counter: 3,
+        };
+        let ty = |b: usize| HostTy::new(DType::F32, vec![b * 2, 3]);
+        let all = random_by_sample(&draw, &Tensor::i32(vec![3], vec![10, 11, 12]), 0, 2, &ty(3))
+            .unwrap()
+            .to_f64();
+        let one = random_by_sample(&draw, &Tensor::i32(vec![1], vec![11]), 0, 2, &ty(1))
+            .unwrap()
+            .to_f64();
+        assert_eq!(&all[6..12], &one[..]);
+        assert_ne!(&all[0..6], &one[..]);
     }
 }

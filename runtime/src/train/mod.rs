@@ -1,10 +1,13 @@
-//! The training loop: epochs of shuffled batches through the step graph,
-//! validation, early stopping, keep-best, checkpoints and the run record.
+//! The training loop: epochs of shuffled batches through the compiled
+//! program's train step, validation, early stopping, keep-best,
+//! checkpoints and the run record. It executes only what the compiler
+//! produced ([`CompiledProgram`]): it never lowers, and it finds inputs
+//! and outputs by their types.
 //!
 //! Everything random is a function of the seed and a counter (the epoch
-//! for shuffling, the step for dropout), and a checkpoint is written at
-//! the end of every epoch, so a run resumed from its last checkpoint
-//! continues exactly as if it had never stopped.
+//! for shuffling; the epoch and each sample's index for dropout), and a
+//! checkpoint is written at the end of every epoch, so a run resumed from
+//! its last checkpoint continues exactly as if it had never stopped.
 //!
 //! Batching: training steps take full batches only (the partial last
 //! batch of an epoch is left out; the shuffle changes every epoch, so every
@@ -21,11 +24,9 @@ use crate::data::{self, DataError, Loaded};
 use crate::interp::RunError;
 use crate::record::{RunRecord, SUMMARY};
 use crate::rng;
-use dlp_compiler::ir::Graph;
-use dlp_compiler::lower::{self, DataRef, Lowered, Mode, TrainPlan};
 use dlp_compiler::optim::Clock;
-use dlp_compiler::{Compilation, Diagnostic, Loc};
-use evaluate::{evaluation_sets, part, Evaluator};
+use dlp_compiler::program::{CompiledProgram, DataRef, TrainPlan};
+use evaluate::{part, Evaluator};
 use serde_json::{json, Value};
 use start::State;
 use std::collections::HashMap;
@@ -37,17 +38,15 @@ use step::Stepper;
 /// The largest evaluation batch.
 pub const EVAL_BATCH: usize = 1024;
 
-/// What to train: a checked program without errors.
+/// What to train: a compiled program, and where it came from.
 #[derive(Clone)]
 pub struct Job<'a> {
-    pub comp: &'a Compilation,
-    /// The train block to run (the first when `None`).
-    pub train: Option<String>,
+    pub program: &'a CompiledProgram,
     /// The folder data paths are relative to (the program's).
     pub base: PathBuf,
     /// Every `.dlp` file of the program, by name relative to `base`, to
     /// keep in the run record.
-    pub program: Vec<(String, String)>,
+    pub files: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -65,7 +64,6 @@ pub struct Options {
 
 #[derive(Debug)]
 pub enum TrainError {
-    Program(Box<Diagnostic>),
     Data(DataError),
     Run(String),
     Io(String),
@@ -74,7 +72,6 @@ pub enum TrainError {
 impl fmt::Display for TrainError {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
-            TrainError::Program(d) => write!(f, "{}", d.message),
             TrainError::Data(e) => write!(f, "{e}"),
             TrainError::Run(m) | TrainError::Io(m) => f.write_str(m),
         }
@@ -161,9 +158,8 @@ struct Run<'j, 'a> {
     total_steps: u64,
 }
 
-/// Trains `job`'s train block: compiles its step, reads its data, starts
-/// or resumes a run record, and runs epochs until done, stopped early or
-/// told to stop.
+/// Trains `job`'s program: reads its data, starts or resumes a run
+/// record, and runs epochs until done, stopped early or told to stop.
 pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summary, TrainError> {
     let started = Instant::now();
     if let (Some(_), Some(seed)) = (&opts.resume, opts.seed) {
@@ -171,27 +167,23 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
             "a resumed run keeps the seed it started with: drop `--seed {seed}`"
         )));
     }
-    // A resumed run continues the train block it recorded.
-    let resumed;
+    let plan = job.program.plan.clone();
     let opts = &match &opts.resume {
-        Some(dir) => Options {
-            resume: Some(start::run_folder(dir, &opts.runs)?),
-            ..opts.clone()
-        },
+        Some(dir) => {
+            let (dir, recorded) = resume_target(dir, &opts.runs, Some(&plan.name))?;
+            if recorded != plan.name {
+                return Err(TrainError::Run(format!(
+                    "the run trains `{recorded}` but the program given is for `{}`",
+                    plan.name
+                )));
+            }
+            Options {
+                resume: Some(dir),
+                ..opts.clone()
+            }
+        }
         None => opts.clone(),
     };
-    let job = match &opts.resume {
-        Some(dir) => {
-            resumed = Job {
-                train: Some(start::recorded_train(dir, job.train.as_deref())?),
-                ..job.clone()
-            };
-            &resumed
-        }
-        None => job,
-    };
-    let step_graph = lower_for(job, Mode::Train, None, None)?;
-    let plan = step_graph.plan.clone();
     let device = opts.device.as_deref().unwrap_or(&plan.device);
     match device {
         "cpu" | "auto" => {}
@@ -205,7 +197,7 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
             )))
         }
     }
-    let (datasets, final_sets) = load_data(job, &plan)?;
+    let datasets = load_data(job)?;
     let train_len = part(&datasets, &plan.data)?.len;
     if train_len < plan.batch {
         return Err(TrainError::Run(format!(
@@ -219,6 +211,7 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
         (Some(e), None) => (e, e * steps_per_epoch),
         (None, None) => (1, steps_per_epoch),
     };
+    let final_sets = plan.final_sets.clone();
     let mut samples = vec![(plan.data.to_string(), train_len)];
     for r in &final_sets {
         samples.push((r.to_string(), part(&datasets, r)?.len));
@@ -246,7 +239,7 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
         epochs,
         total_steps,
     };
-    let outcome = run.run(&step_graph.graph, &mut state, obs, started);
+    let outcome = run.run(&mut state, obs, started);
     // A failure is recorded too, so that the record never looks like a run
     // still in progress.
     if let Err(e) = &outcome {
@@ -258,39 +251,26 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
     outcome
 }
 
-/// The step or evaluation graph of the job's train block.
-fn lower_for(
-    job: &Job,
-    mode: Mode,
-    batch: Option<usize>,
-    data: Option<&DataRef>,
-) -> Result<Lowered, TrainError> {
-    lower::lower(job.comp, job.train.as_deref(), mode, batch, data).map_err(|e| {
-        let fallback = Loc::new(job.comp.program.modules[0].file, Default::default());
-        TrainError::Program(Box::new(e.diagnostic(fallback)))
-    })
+/// The folder of the run `dir` names (a folder, or a run id under `runs`)
+/// and the train block it trains, checked against `asked` (`--train`),
+/// when there is something left to resume. A driver compiles that block.
+pub fn resume_target(
+    dir: &Path,
+    runs: &Path,
+    asked: Option<&str>,
+) -> Result<(PathBuf, String), TrainError> {
+    let dir = start::run_folder(dir, runs)?;
+    let name = start::recorded_train(&dir, asked)?;
+    Ok((dir, name))
 }
 
-/// The training dataset and every dataset the run evaluates on.
-fn load_data(
-    job: &Job,
-    plan: &TrainPlan,
-) -> Result<(HashMap<String, Loaded>, Vec<DataRef>), TrainError> {
+/// Every dataset the program reads.
+fn load_data(job: &Job) -> Result<HashMap<String, Loaded>, TrainError> {
     let mut datasets = HashMap::new();
-    let train_set = data::load(&plan.dataset, &job.base)?;
-    let final_sets = evaluation_sets(plan, &train_set);
-    datasets.insert(plan.dataset.name.clone(), train_set);
-    for r in &final_sets {
-        if !datasets.contains_key(&r.dataset) {
-            // The fields another dataset feeds are known from its own graph.
-            let lowered = lower_for(job, Mode::Eval, Some(1), Some(r))?;
-            datasets.insert(
-                r.dataset.clone(),
-                data::load(&lowered.plan.dataset, &job.base)?,
-            );
-        }
+    for spec in &job.program.datasets {
+        datasets.insert(spec.name.clone(), data::load(spec, &job.base)?);
     }
-    Ok((datasets, final_sets))
+    Ok(datasets)
 }
 
 /// How an epoch loop ended.
@@ -305,13 +285,12 @@ enum Ending {
 impl Run<'_, '_> {
     fn run(
         &self,
-        step_graph: &Graph,
         state: &mut State,
         obs: &mut dyn Observer,
         started: Instant,
     ) -> Result<Summary, TrainError> {
-        let stepper = Stepper::new(step_graph, state.seed);
-        let mut evaluator = Evaluator::new(self.job);
+        let stepper = Stepper::new(&self.job.program.train, state.seed);
+        let mut evaluator = Evaluator::new(self.job.program);
         let mut ending = Ending::Completed;
         let mut trained_samples = 0usize;
         let train_started = Instant::now();
@@ -395,7 +374,8 @@ impl Run<'_, '_> {
                 total_steps: self.total_steps,
             };
             let lr = plan.schedule.lr(plan.optimizer.lr(), clock);
-            let out = stepper.run(&data.rows(rows), &state.params, &state.states, lr, step)?;
+            let at = step::At { lr, step, epoch };
+            let out = stepper.run(data, rows, &state.params, &state.states, at)?;
             if !out.loss.is_finite() {
                 log.push(json!({"kind": "step", "epoch": epoch, "step": step + 1, "loss": Value::Null, "lr": lr}));
                 state.record.log(&log)?;

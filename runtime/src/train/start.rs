@@ -7,7 +7,7 @@ use crate::data::Loaded;
 use crate::init;
 use crate::record::{self, RunRecord};
 use crate::tensor::Tensor;
-use dlp_compiler::lower::TrainPlan;
+use dlp_compiler::program::TrainPlan;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -75,7 +75,7 @@ pub(super) fn fresh(
         .collect();
     let config = json!({
         "train": plan.name,
-        "program": job.program.first().map(|(n, _)| n.clone()),
+        "program": job.files.first().map(|(n, _)| n.clone()),
         "seed": seed,
         "data": files,
         "samples": samples.iter().map(|(name, n)| (name.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
@@ -84,7 +84,7 @@ pub(super) fn fresh(
         "dlpc": env!("CARGO_PKG_VERSION"),
         "started": crate::record::utc_stamp(std::time::SystemTime::now()),
     });
-    let record = RunRecord::create(&opts.runs, &plan.name, &job.program, &config).map_err(|e| {
+    let record = RunRecord::create(&opts.runs, &plan.name, &job.files, &config).map_err(|e| {
         TrainError::Io(format!(
             "cannot create a run record in {}: {e}",
             opts.runs.display()

@@ -1,77 +1,143 @@
-//! One optimiser step: a batch through the training graph, and the new
-//! parameters and optimiser state it computes.
+//! One optimiser step: a batch through the train step's two groups —
+//! forward and backward, then (past the sync point, where data-parallel
+//! training would all-reduce the gradients) clipping and the update.
 
 use super::{Metrics, TrainError};
 use crate::data::Samples;
-use crate::interp::{Bindings, Interpreter};
+use crate::interp::Interpreter;
 use crate::tensor::Tensor;
-use dlp_compiler::ir::Graph;
-use dlp_compiler::lower::{self, LOSS_OUTPUT, METRIC_PREFIX, PARAM_PREFIX, STATE_PREFIX};
-use dlp_compiler::optim::{LR_INPUT, STEP_INPUT};
+use dlp_compiler::ir::{Hyper, Input, Output};
+use dlp_compiler::program::TrainStep;
 use std::collections::HashMap;
 
-pub(super) struct Stepper<'g> {
-    interp: Interpreter<'g>,
+pub(super) struct Stepper<'p> {
+    gradients: Interpreter<'p>,
+    update: Interpreter<'p>,
     seed: Tensor,
+}
+
+/// Where a step is: its learning rate, the optimiser steps before it, and
+/// its epoch (from 1).
+#[derive(Clone, Copy)]
+pub(super) struct At {
+    pub lr: f64,
+    pub step: u64,
+    pub epoch: u64,
 }
 
 pub(super) struct Stepped {
     pub loss: f64,
-    /// The loss first, then the metrics.
+    /// The loss first, then the metrics: means over the batch.
     pub metrics: Metrics,
     pub params: HashMap<String, Tensor>,
     pub states: HashMap<String, Tensor>,
 }
 
-impl<'g> Stepper<'g> {
-    pub fn new(graph: &'g Graph, seed: u64) -> Stepper<'g> {
+/// Optimiser state in checkpoints and in [`Stepped::states`]: `m.h.w`.
+pub(super) fn state_key(slot: &str, param: &str) -> String {
+    format!("{slot}.{param}")
+}
+
+/// Loss and metric sums as means over `count` samples, the loss first.
+pub(super) fn means(outputs: &[(Output, Tensor)], count: usize) -> Metrics {
+    let mut metrics: Metrics = Vec::new();
+    for (output, t) in outputs {
+        let mean = t.item() / count.max(1) as f64;
+        match output {
+            Output::LossSum => metrics.insert(0, ("loss".into(), mean)),
+            Output::MetricSum(name) => metrics.push((name.clone(), mean)),
+            Output::Gradient(_)
+            | Output::NewParam(_)
+            | Output::NewOptimizerState { .. }
+            | Output::NewModelState(_) => {}
+        }
+    }
+    metrics
+}
+
+/// The global indices of `rows` as the `sample_index` input.
+pub(super) fn sample_index(rows: &[usize]) -> Tensor {
+    Tensor::i32(
+        vec![rows.len()],
+        rows.iter().map(|&r| r as u32 as i32).collect(),
+    )
+}
+
+impl<'p> Stepper<'p> {
+    pub fn new(step: &'p TrainStep, seed: u64) -> Stepper<'p> {
         Stepper {
-            interp: Interpreter::new(graph),
+            gradients: Interpreter::new(&step.gradients),
+            update: Interpreter::new(&step.update),
             seed: Tensor::scalar_i32(seed as u32 as i32),
         }
     }
 
-    /// Step number `step` (0-based; dropout draws from it, Adam's bias
-    /// correction counts from 1) at learning rate `lr`.
+    /// The step on the samples `rows` of `data`.
     pub fn run(
         &self,
-        batch: &Samples,
+        data: &Samples,
+        rows: &[usize],
         params: &HashMap<String, Tensor>,
         states: &HashMap<String, Tensor>,
-        lr: f64,
-        step: u64,
+        at: At,
     ) -> Result<Stepped, TrainError> {
-        let lr = Tensor::scalar_f32(lr as f32);
-        let t = Tensor::scalar_f32((step + 1) as f32);
-        let counter = Tensor::scalar_i32(step as u32 as i32);
-        let mut b = Bindings {
-            params: Some(params),
-            states: Some(states),
-            ..Bindings::default()
+        let batch = data.rows(rows);
+        let samples = sample_index(rows);
+        let lr = Tensor::scalar_f32(at.lr as f32);
+        let step = Tensor::scalar_i32(at.step as u32 as i32);
+        let epoch = Tensor::scalar_i32(at.epoch as u32 as i32);
+        let feeds: HashMap<&str, &Tensor> =
+            batch.feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let common = |input: &Input| -> Option<&Tensor> {
+            match input {
+                Input::Param(p) => params.get(p),
+                Input::Hyper(Hyper::Lr) => Some(&lr),
+                Input::Hyper(Hyper::Step) => Some(&step),
+                Input::Hyper(Hyper::Epoch) => Some(&epoch),
+                Input::Seed => Some(&self.seed),
+                Input::OptimizerState { slot, param } => states.get(&state_key(slot, param)),
+                Input::Feed(_)
+                | Input::SampleIndex
+                | Input::Gradient(_)
+                | Input::ModelState(_) => None,
+            }
         };
-        for (name, tensor) in &batch.feeds {
-            b.inputs.insert(name, tensor);
-        }
-        b.inputs.insert(LR_INPUT, &lr);
-        b.inputs.insert(STEP_INPUT, &t);
-        b.inputs.insert(lower::SEED_INPUT, &self.seed);
-        b.inputs.insert(lower::COUNTER_INPUT, &counter);
+        let forward = self.gradients.run(batch.len, &|input| match input {
+            Input::Feed(name) => feeds.get(name.as_str()).copied(),
+            Input::SampleIndex => Some(&samples),
+            other => common(other),
+        })?;
+        // The sync point: every gradient, by parameter.
+        let grads: HashMap<&str, &Tensor> = forward
+            .iter()
+            .filter_map(|(o, t)| match o {
+                Output::Gradient(p) => Some((p.as_str(), t)),
+                _ => None,
+            })
+            .collect();
+        let updated = self.update.run(batch.len, &|input| match input {
+            Input::Gradient(p) => grads.get(p.as_str()).copied(),
+            other => common(other),
+        })?;
+        let metrics = means(&forward, batch.len);
         let mut out = Stepped {
-            loss: f64::NAN,
-            metrics: Vec::new(),
+            loss: metrics.first().map_or(f64::NAN, |m| m.1),
+            metrics,
             params: HashMap::new(),
             states: HashMap::new(),
         };
-        for (name, t) in self.interp.run(&b)? {
-            if let Some(p) = name.strip_prefix(PARAM_PREFIX) {
-                out.params.insert(p.to_string(), t);
-            } else if let Some(s) = name.strip_prefix(STATE_PREFIX) {
-                out.states.insert(s.to_string(), t);
-            } else if name == LOSS_OUTPUT {
-                out.loss = t.item();
-                out.metrics.insert(0, ("loss".into(), out.loss));
-            } else if let Some(m) = name.strip_prefix(METRIC_PREFIX) {
-                out.metrics.push((m.to_string(), t.item()));
+        for (output, t) in updated {
+            match output {
+                Output::NewParam(p) => {
+                    out.params.insert(p, t);
+                }
+                Output::NewOptimizerState { slot, param } => {
+                    out.states.insert(state_key(&slot, &param), t);
+                }
+                Output::LossSum
+                | Output::MetricSum(_)
+                | Output::Gradient(_)
+                | Output::NewModelState(_) => {}
             }
         }
         Ok(out)

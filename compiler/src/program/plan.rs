@@ -1,0 +1,58 @@
+//! The host-side half of a `train` block: what the runtime does around the
+//! steps (data, parameters to create, schedule, epochs, validation).
+
+use super::data::DataRef;
+use crate::ir::DType;
+use crate::optim::{Optimizer, Schedule};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainPlan {
+    pub name: String,
+    /// The model and its arguments, as written (`Mlp(hidden = 256)`).
+    pub model: String,
+    pub data: DataRef,
+    pub validate: Option<DataRef>,
+    /// What the run reports on at the end: every other split of the
+    /// training dataset, then the validation data.
+    pub final_sets: Vec<DataRef>,
+    pub batch: usize,
+    pub epochs: Option<u64>,
+    pub steps: Option<u64>,
+    pub optimizer: Optimizer,
+    pub schedule: Schedule,
+    /// Metric names, in the order written (`accuracy`).
+    pub metrics: Vec<String>,
+    pub validate_every: u64,
+    pub checkpoint_every: Option<u64>,
+    pub keep_best: bool,
+    pub patience: Option<u64>,
+    pub clip_grad_norm: Option<f64>,
+    pub seed: u64,
+    pub device: String,
+    /// Every trained parameter, in creation order.
+    pub params: Vec<ParamSpec>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParamSpec {
+    pub path: String,
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    pub init: Init,
+}
+
+/// How a parameter starts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Init {
+    Zeros,
+    Ones,
+    Constant { value: f64 },
+    Normal { mean: f64, std: f64 },
+    Uniform { low: f64, high: f64 },
+    GlorotUniform,
+    GlorotNormal,
+    HeUniform,
+    HeNormal,
+}
