@@ -2,7 +2,7 @@
 //! it (`run`, `graph`): errors are printed and stop the command.
 
 use crate::loader::FsLoader;
-use dlp_compiler::{compile, lower, render, CompiledProgram, Compilation, Diagnostic, Loc};
+use dlp_compiler::{compile, lower, render, Compilation, CompiledProgram, Diagnostic, Loc};
 use std::io::IsTerminal;
 use std::path::Path;
 

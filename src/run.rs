@@ -22,6 +22,17 @@ pub fn run(args: Args) -> ExitCode {
     let Some(comp) = program::load(&args.file) else {
         return ExitCode::FAILURE;
     };
+    let opts = Options {
+        runs: args.runs.clone(),
+        resume: args.resume.clone(),
+        seed: args.seed,
+        stop_after: args.stop_after,
+        device: args.device.clone(),
+    };
+    if let Err(e) = train::check_options(&opts) {
+        tell!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     // A resumed run continues the train block it recorded.
     let block = match &args.resume {
         Some(dir) => match train::resume_target(dir, &args.runs, args.train.as_deref()) {
@@ -40,13 +51,6 @@ pub fn run(args: Args) -> ExitCode {
         program: &compiled,
         base: train::base_of(&args.file),
         files: program::files(&comp, &args.file),
-    };
-    let opts = Options {
-        runs: args.runs.clone(),
-        resume: args.resume.clone(),
-        seed: args.seed,
-        stop_after: args.stop_after,
-        device: args.device.clone(),
     };
     let mut printer = Printer::new();
     match train::train(&job, &opts, &mut printer) {

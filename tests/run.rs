@@ -166,14 +166,24 @@ fn graph_prints_dot_and_text() {
             && dot.trim_end().ends_with('}')
     );
     let text = String::from_utf8(dlpc(&["graph", &digits, "--text"]).stdout).unwrap();
-    assert!(text.contains("= param \"h.w\" : f32[64, 256]"), "{text}");
+    assert!(text.contains("= input param.h.w : f32[64, 256]"), "{text}");
     assert!(text.contains("= matmul %"), "{text}");
-    assert!(text.contains("output \"param.logits.b\""), "{text}");
+    assert!(text.contains("output grad.logits.b = %"), "{text}");
+    assert!(
+        !text.contains("new_param"),
+        "the update is the second group:\n{text}"
+    );
     graphviz_accepts(&dot);
+    let update = String::from_utf8(dlpc(&["graph", &digits, "--text", "--update"]).stdout).unwrap();
+    assert!(
+        update.contains("= input grad.h.w : f32[64, 256]"),
+        "{update}"
+    );
+    assert!(update.contains("output new_param.h.w = %"), "{update}");
     let eval = String::from_utf8(dlpc(&["graph", &digits, "--text", "--eval"]).stdout).unwrap();
     assert!(
-        !eval.contains("param.h.w") && !eval.contains("random"),
-        "no update, no dropout:\n{eval}"
+        !eval.contains("grad.h.w") && !eval.contains("new_param") && !eval.contains("random"),
+        "no backward, no update, no dropout:\n{eval}"
     );
 }
 

@@ -3,12 +3,16 @@
 //! [`backward`] walks the graph from the loss towards the parameters and
 //! adds, for each node on the way, the nodes that compute its operands'
 //! gradients from its own ("vector-Jacobian products"). [`vjp`] is the one
-//! table of rules: one arm per primitive op. Broadcasting needs no rule of
+//! table of rules: one arm per primitive op (the elementwise ops' rules
+//! live beside their scalar definitions, in `ir::elementwise`). Broadcasting needs no rule of
 //! its own in the other ops: lowering makes every broadcast an explicit
 //! `Broadcast` node, whose rule sums the gradient back over the repeated
 //! axes.
 
-use crate::ir::{BinaryOp, Builder, NodeId, Op, ReduceOp, Size, UnaryOp};
+// A new op or dtype must be a compile error here, not a silent default.
+#![deny(clippy::wildcard_enum_match_arm)]
+
+use crate::ir::{BinaryOp, Builder, NodeId, Op, ReduceOp, Size};
 use std::collections::{HashMap, HashSet};
 
 /// Adds the gradient of the scalar `loss` with respect to each of `wrt`.
@@ -80,7 +84,6 @@ pub fn vjp(
     g: NodeId,
 ) -> Result<Vec<Option<NodeId>>, String> {
     use BinaryOp as B;
-    use UnaryOp as U;
     let out = id;
     let op = gr.graph().node(id).op.clone();
     let float = |gr: &Builder, n: NodeId| gr.ty(n).dtype.is_float();
@@ -92,99 +95,16 @@ pub fn vjp(
         | Op::Random { .. }
         | Op::ArgMax(_) => vec![None; args.len()],
         Op::Unary(u) => {
-            let x = args[0];
             if !float(gr, out) {
                 return Ok(vec![None]);
             }
-            let d = match u {
-                U::Neg => gr.unary(U::Neg, g),
-                U::Exp => gr.binary(B::Mul, g, out),
-                U::Log => gr.binary(B::Div, g, x),
-                U::Sqrt => {
-                    let two = gr.full_like(2.0, out);
-                    let den = gr.binary(B::Mul, two, out);
-                    gr.binary(B::Div, g, den)
-                }
-                U::Abs => {
-                    let s = gr.unary(U::Sign, x);
-                    gr.binary(B::Mul, g, s)
-                }
-                U::Tanh => {
-                    let one = gr.full_like(1.0, out);
-                    let sq = gr.binary(B::Mul, out, out);
-                    let d = gr.binary(B::Sub, one, sq);
-                    gr.binary(B::Mul, g, d)
-                }
-                U::Sin => {
-                    let c = gr.unary(U::Cos, x);
-                    gr.binary(B::Mul, g, c)
-                }
-                U::Cos => {
-                    let s = gr.unary(U::Sin, x);
-                    let d = gr.binary(B::Mul, g, s);
-                    gr.unary(U::Neg, d)
-                }
-                U::Erf => {
-                    // d/dx erf(x) = 2 / sqrt(pi) * exp(-x^2)
-                    let sq = gr.binary(B::Mul, x, x);
-                    let neg = gr.unary(U::Neg, sq);
-                    let e = gr.unary(U::Exp, neg);
-                    let k = gr.full_like(std::f64::consts::FRAC_2_SQRT_PI, x);
-                    let d = gr.binary(B::Mul, k, e);
-                    gr.binary(B::Mul, g, d)
-                }
-                U::Sign | U::Not => return Ok(vec![None]),
-            };
-            vec![Some(d)]
+            vec![u.vjp(gr, args[0], out, g)]
         }
         Op::Binary(b) => {
-            let (x, y) = (args[0], args[1]);
             if !float(gr, out) {
                 return Ok(vec![None, None]);
             }
-            match b {
-                B::Add => vec![Some(g), Some(g)],
-                B::Sub => vec![Some(g), Some(gr.unary(U::Neg, g))],
-                B::Mul => vec![Some(gr.binary(B::Mul, g, y)), Some(gr.binary(B::Mul, g, x))],
-                B::Div => {
-                    let gx = gr.binary(B::Div, g, y);
-                    let t = gr.binary(B::Mul, gx, out);
-                    vec![Some(gx), Some(gr.unary(U::Neg, t))]
-                }
-                B::Pow => {
-                    // d/dx x^y = y x^(y-1); d/dy x^y = x^y log x
-                    let one = gr.full_like(1.0, y);
-                    let ym1 = gr.binary(B::Sub, y, one);
-                    let p = gr.binary(B::Pow, x, ym1);
-                    let dx = gr.binary(B::Mul, y, p);
-                    let gx = gr.binary(B::Mul, g, dx);
-                    let lx = gr.unary(U::Log, x);
-                    let dy = gr.binary(B::Mul, out, lx);
-                    let gy = gr.binary(B::Mul, g, dy);
-                    vec![Some(gx), Some(gy)]
-                }
-                B::Max | B::Min => {
-                    // Ties send the gradient to the first operand.
-                    let pick = if b == B::Max { B::Ge } else { B::Le };
-                    let first = gr.binary(pick, x, y);
-                    let zero = gr.full_like(0.0, g);
-                    let gx = gr.select(first, g, zero);
-                    let gy = gr.select(first, zero, g);
-                    vec![Some(gx), Some(gy)]
-                }
-                // x % y = x - y * floor(x / y): slope 1 in x; in y, the
-                // floor term's slope is 0 almost everywhere.
-                B::Rem => {
-                    let q = gr.binary(B::Div, x, y);
-                    let one = gr.full_like(1.0, q);
-                    let r = gr.binary(B::Rem, q, one);
-                    let floor = gr.binary(B::Sub, q, r);
-                    let d = gr.binary(B::Mul, g, floor);
-                    vec![Some(g), Some(gr.unary(U::Neg, d))]
-                }
-                // Comparisons give bools: never reached, `out` is not float.
-                B::Eq | B::Ne | B::Lt | B::Le | B::Gt | B::Ge | B::And => vec![None, None],
-            }
+            b.vjp(gr, args[0], args[1], out, g).to_vec()
         }
         Op::Select => {
             let c = args[0];

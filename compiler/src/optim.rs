@@ -8,6 +8,9 @@
 //! The learning rate and the step counter are scalar inputs: the schedule
 //! is a function of the step, evaluated by the runtime.
 
+// A new op or dtype must be a compile error here, not a silent default.
+#![deny(clippy::wildcard_enum_match_arm)]
+
 use crate::ir::{BinaryOp as B, Builder, DType, Graph, Hyper, Input, NodeId, Output, ReduceOp};
 use crate::ir::{TensorTy, UnaryOp as U};
 use serde::{Deserialize, Serialize};

@@ -68,17 +68,28 @@ fn the_train_step_is_two_groups_with_the_gradients_between_them() {
     assert!(grads.output(&Output::LossSum).is_some());
     let eval = &program.eval[0].step;
     assert!(eval.output(&Output::LossSum).is_some());
-    assert!(eval.outputs.iter().all(|(o, _)| matches!(o, Output::LossSum | Output::MetricSum(_))));
+    assert!(eval
+        .outputs
+        .iter()
+        .all(|(o, _)| matches!(o, Output::LossSum | Output::MetricSum(_))));
 }
 
 #[test]
 fn sizes_stay_symbolic_in_the_batch() {
     let text = program("    output logits = linear(x, 2)", "");
     let program = compiled(&text);
-    let x = program.train.gradients.input(&Input::Feed("x".into())).unwrap();
-    assert_eq!(program.train.gradients.ty(x).shape, [Size::BATCH, Size::fixed(3)]);
+    let x = program
+        .train
+        .gradients
+        .input(&Input::Feed("x".into()))
+        .unwrap();
+    assert_eq!(
+        program.train.gradients.ty(x).shape,
+        [Size::BATCH, Size::fixed(3)]
+    );
     // `B` is a size too: flattening a batch keeps its meaning.
-    let body = "    h = reshape(x, [B * 3]) * 2.0\n    output logits = linear(reshape(h, [B, 3]), 2)";
+    let body =
+        "    h = reshape(x, [B * 3]) * 2.0\n    output logits = linear(reshape(h, [B, 3]), 2)";
     let program = compiled(&program_text(body));
     let flat = program.eval[0]
         .step
@@ -141,9 +152,8 @@ fn repeat_and_nested_functions_give_nested_paths() {
 fn dropout_draws_random_numbers_only_while_training() {
     let body = "    h = dropout(linear(x, 4), p = 0.5)\n    output logits = linear(h, 2)";
     let program = compiled(&program(body, ""));
-    let has_random = |g: &dlp_compiler::ir::Graph| {
-        g.nodes.iter().any(|n| matches!(n.op, Op::Random { .. }))
-    };
+    let has_random =
+        |g: &dlp_compiler::ir::Graph| g.nodes.iter().any(|n| matches!(n.op, Op::Random { .. }));
     assert!(has_random(&program.train.gradients));
     assert!(!has_random(&program.eval[0].step));
 }
@@ -168,7 +178,7 @@ fn every_node_points_back_at_the_source() {
 fn lowering_error(text: &str) -> (String, String) {
     let comp = compile("p.dlp", text, &mut NoModules);
     assert!(!comp.has_errors(), "{:?}", comp.diagnostics);
-    let e = lower::compile(&comp, None).err().expect("an error");
+    let e = lower::compile(&comp, None).expect_err("an error");
     let loc = e.loc.expect("a place");
     let file = comp.program.sources.get(loc.file);
     assert!(

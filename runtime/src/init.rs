@@ -3,8 +3,8 @@
 //! and adding a layer does not change the others' initial values.
 
 use crate::rng;
-use crate::tensor::Tensor;
 use crate::tensor::HostTy;
+use crate::tensor::Tensor;
 use dlp_compiler::program::{Init, ParamSpec};
 
 /// Fan-in and fan-out: `[in, out]` for matrices, `[out, in, kh, kw]` for

@@ -3,8 +3,8 @@
 //! three steps of the loss `sum(c * p * p)` (gradient `2 c p`).
 
 use dlp_compiler::autodiff::backward;
-use dlp_compiler::ir::{verify, BinaryOp, Builder, DType, Hyper, Input, Output, ReduceOp};
 use dlp_compiler::ir::TensorTy;
+use dlp_compiler::ir::{verify, BinaryOp, Builder, DType, Hyper, Input, Output, ReduceOp};
 use dlp_compiler::optim::{update_step, Optimizer};
 use dlp_runtime::interp::Interpreter;
 use dlp_runtime::Tensor;

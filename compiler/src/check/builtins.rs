@@ -1,7 +1,8 @@
 //! The built-in functions: primitives, initialisers and data sources.
 //!
-//! One row per built-in: its name, parameters, where it may be used, a doc
-//! line (shown on hover and in the book) and its typing rule. They are in
+//! One row per built-in: its name, parameters, where it may be used, its
+//! typing rule, how it lowers to the IR, and a doc line (shown on hover
+//! and in the book). They are in
 //! scope everywhere without a `use`. Everything else (layers, losses,
 //! metrics) is written in dlp on top of these, in `stdlib/`.
 
@@ -9,6 +10,9 @@ use super::call::Bound;
 use super::expr::{self, Context, Env};
 use super::{CheckError, Checker};
 use crate::diagnostic::Loc;
+use crate::ir::{BinaryOp, UnaryOp};
+use crate::lower::builtins::{self as lw, Lower};
+use crate::lower::settings as host;
 use crate::types::{
     broadcast, AxisError, DType, Dim, Shape, ShapeItem, SourceKind, TensorType, Type,
 };
@@ -22,7 +26,10 @@ pub struct Builtin {
     pub params: &'static [(&'static str, bool)],
     pub place: Place,
     pub doc: &'static str,
+    /// How a call is typed.
     pub(crate) rule: Rule,
+    /// How a call lowers to the IR.
+    pub(crate) lower: Lower,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -52,68 +59,69 @@ const REDUCE: &[(&str, bool)] = &[("x", true), ("axis", false), ("keepdims", fal
 const NONE: &[(&str, bool)] = &[];
 
 macro_rules! row {
-    ($name:literal, $params:expr, $place:ident, $rule:expr, $doc:literal) => {
+    ($name:literal, $params:expr, $place:ident, $rule:expr, $lower:expr, $doc:literal) => {
         Builtin {
             name: $name,
             params: $params,
             place: Place::$place,
             doc: $doc,
             rule: $rule,
+            lower: $lower,
         }
     };
 }
 
 pub static BUILTINS: &[Builtin] = &[
     // elementwise
-    row!("exp", X, Anywhere, float_unary, "e^x, elementwise."),
-    row!("log", X, Anywhere, float_unary, "Natural logarithm, elementwise."),
-    row!("sqrt", X, Anywhere, float_unary, "Square root, elementwise."),
-    row!("abs", X, Anywhere, float_unary, "Absolute value, elementwise."),
-    row!("tanh", X, Anywhere, float_unary, "Hyperbolic tangent, elementwise."),
-    row!("sin", X, Anywhere, float_unary, "Sine, elementwise."),
-    row!("cos", X, Anywhere, float_unary, "Cosine, elementwise."),
-    row!("erf", X, Anywhere, float_unary, "Error function, elementwise."),
-    row!("max", &[("a", true), ("b", true)], Anywhere, pairwise, "Larger of a and b, elementwise with broadcasting."),
-    row!("min", &[("a", true), ("b", true)], Anywhere, pairwise, "Smaller of a and b, elementwise with broadcasting."),
-    row!("pow", &[("a", true), ("b", true)], Anywhere, pairwise, "a raised to b, elementwise with broadcasting."),
-    row!("where", &[("cond", true), ("a", true), ("b", true)], Anywhere, select, "a where cond is true, else b; all three broadcast."),
+    row!("exp", X, Anywhere, float_unary, Lower::Unary(UnaryOp::Exp), "e^x, elementwise."),
+    row!("log", X, Anywhere, float_unary, Lower::Unary(UnaryOp::Log), "Natural logarithm, elementwise."),
+    row!("sqrt", X, Anywhere, float_unary, Lower::Unary(UnaryOp::Sqrt), "Square root, elementwise."),
+    row!("abs", X, Anywhere, float_unary, Lower::Unary(UnaryOp::Abs), "Absolute value, elementwise."),
+    row!("tanh", X, Anywhere, float_unary, Lower::Unary(UnaryOp::Tanh), "Hyperbolic tangent, elementwise."),
+    row!("sin", X, Anywhere, float_unary, Lower::Unary(UnaryOp::Sin), "Sine, elementwise."),
+    row!("cos", X, Anywhere, float_unary, Lower::Unary(UnaryOp::Cos), "Cosine, elementwise."),
+    row!("erf", X, Anywhere, float_unary, Lower::Unary(UnaryOp::Erf), "Error function, elementwise."),
+    row!("max", &[("a", true), ("b", true)], Anywhere, pairwise, Lower::Pairwise(BinaryOp::Max), "Larger of a and b, elementwise with broadcasting."),
+    row!("min", &[("a", true), ("b", true)], Anywhere, pairwise, Lower::Pairwise(BinaryOp::Min), "Smaller of a and b, elementwise with broadcasting."),
+    row!("pow", &[("a", true), ("b", true)], Anywhere, pairwise, Lower::Pairwise(BinaryOp::Pow), "a raised to b, elementwise with broadcasting."),
+    row!("where", &[("cond", true), ("a", true), ("b", true)], Anywhere, select, Lower::With(lw::select), "a where cond is true, else b; all three broadcast."),
     // reductions
-    row!("sum", REDUCE, Anywhere, reduce, "Sum over `axis` (all axes if omitted); `keepdims` keeps it as size 1."),
-    row!("mean", REDUCE, Anywhere, reduce, "Mean over `axis` (all axes if omitted); `keepdims` keeps it as size 1."),
-    row!("reduce_max", REDUCE, Anywhere, reduce, "Maximum over `axis` (all axes if omitted)."),
-    row!("reduce_min", REDUCE, Anywhere, reduce, "Minimum over `axis` (all axes if omitted)."),
-    row!("argmax", &[("x", true), ("axis", false)], Anywhere, argmax, "Index of the largest value along `axis` (default -1), as i64."),
+    row!("sum", REDUCE, Anywhere, reduce, Lower::With(lw::sum), "Sum over `axis` (all axes if omitted); `keepdims` keeps it as size 1."),
+    row!("mean", REDUCE, Anywhere, reduce, Lower::With(lw::mean), "Mean over `axis` (all axes if omitted); `keepdims` keeps it as size 1."),
+    row!("reduce_max", REDUCE, Anywhere, reduce, Lower::With(lw::reduce_max), "Maximum over `axis` (all axes if omitted)."),
+    row!("reduce_min", REDUCE, Anywhere, reduce, Lower::With(lw::reduce_min), "Minimum over `axis` (all axes if omitted)."),
+    row!("argmax", &[("x", true), ("axis", false)], Anywhere, argmax, Lower::With(lw::argmax), "Index of the largest value along `axis` (default -1), as i64."),
     // movement
-    row!("reshape", &[("x", true), ("shape", true)], Anywhere, reshape, "The same elements in a new shape: `reshape(x, [B, 16, 4])`."),
-    row!("transpose", X, Anywhere, transpose, "Swaps the last two axes."),
-    row!("concat", &[("xs", true), ("axis", false)], Anywhere, concat, "Joins a list of tensors along `axis` (default 0)."),
+    row!("reshape", &[("x", true), ("shape", true)], Anywhere, reshape, Lower::With(lw::reshape), "The same elements in a new shape: `reshape(x, [B, 16, 4])`."),
+    row!("transpose", X, Anywhere, transpose, Lower::With(lw::transpose), "Swaps the last two axes."),
+    row!("concat", &[("xs", true), ("axis", false)], Anywhere, concat, Lower::With(lw::concat), "Joins a list of tensors along `axis` (default 0)."),
     // contraction
-    row!("conv", &[("x", true), ("w", true), ("stride", false), ("pad", false)], Anywhere, conv, "2-D convolution of x[B, C, H, W] with w[O, C, KH, KW]."),
-    row!("max_pool", &[("x", true), ("k", true), ("stride", false)], Anywhere, pool, "Max over k x k windows of x[B, C, H, W] (stride defaults to k)."),
-    row!("avg_pool", &[("x", true), ("k", true), ("stride", false)], Anywhere, pool, "Mean over k x k windows of x[B, C, H, W] (stride defaults to k)."),
+    row!("conv", &[("x", true), ("w", true), ("stride", false), ("pad", false)], Anywhere, conv, Lower::With(lw::conv), "2-D convolution of x[B, C, H, W] with w[O, C, KH, KW]."),
+    row!("max_pool", &[("x", true), ("k", true), ("stride", false)], Anywhere, pool, Lower::With(lw::max_pool), "Max over k x k windows of x[B, C, H, W] (stride defaults to k)."),
+    row!("avg_pool", &[("x", true), ("k", true), ("stride", false)], Anywhere, pool, Lower::With(lw::avg_pool), "Mean over k x k windows of x[B, C, H, W] (stride defaults to k)."),
     // gather
-    row!("one_hot", &[("labels", true), ("n", false)], Anywhere, one_hot, "f32 vectors with a 1 at each label: class(C)[..N] gives f32[..N, C]."),
-    row!("take", &[("table", true), ("ids", true)], Anywhere, take, "Rows of `table` picked by integer `ids`: f32[V, D] and [..N] give f32[..N, D]."),
+    row!("one_hot", &[("labels", true), ("n", false)], Anywhere, one_hot, Lower::With(lw::one_hot), "f32 vectors with a 1 at each label: class(C)[..N] gives f32[..N, C]."),
+    row!("take", &[("table", true), ("ids", true)], Anywhere, take, Lower::With(lw::take), "Rows of `table` picked by integer `ids`: f32[V, D] and [..N] give f32[..N, D]."),
     // random and modes
-    row!("random_uniform", X, Body, like_x, "Uniform samples in [0, 1) shaped like x, from the run's seeded stream."),
-    row!("random_normal", X, Body, like_x, "Standard normal samples shaped like x, from the run's seeded stream."),
-    row!("training", NONE, Body, training, "True while training, false in validation and test."),
+    row!("random_uniform", X, Body, like_x, Lower::With(lw::random_uniform), "Uniform samples in [0, 1) shaped like x, from the run's seeded stream."),
+    row!("random_normal", X, Body, like_x, Lower::With(lw::random_normal), "Standard normal samples shaped like x, from the run's seeded stream."),
+    row!("training", NONE, Body, training, Lower::With(lw::training), "True while training, false in validation and test."),
     // initialisers
-    row!("zeros", NONE, Anywhere, init, "Initialise a parameter to 0."),
-    row!("ones", NONE, Anywhere, init, "Initialise a parameter to 1."),
-    row!("constant", &[("value", true)], Anywhere, init, "Initialise a parameter to `value`."),
-    row!("normal", &[("mean", false), ("std", false)], Anywhere, init, "Initialise from N(mean, std^2); defaults 0 and 1."),
-    row!("uniform", &[("low", false), ("high", false)], Anywhere, init, "Initialise from U(low, high); defaults -0.05 and 0.05."),
-    row!("glorot_uniform", NONE, Anywhere, init, "Glorot/Xavier uniform initialisation."),
-    row!("glorot_normal", NONE, Anywhere, init, "Glorot/Xavier normal initialisation."),
-    row!("he_uniform", NONE, Anywhere, init, "He/Kaiming uniform initialisation."),
-    row!("he_normal", NONE, Anywhere, init, "He/Kaiming normal initialisation."),
+    row!("zeros", NONE, Anywhere, init, Lower::With(host::zeros), "Initialise a parameter to 0."),
+    row!("ones", NONE, Anywhere, init, Lower::With(host::ones), "Initialise a parameter to 1."),
+    row!("constant", &[("value", true)], Anywhere, init, Lower::With(host::constant), "Initialise a parameter to `value`."),
+    row!("normal", &[("mean", false), ("std", false)], Anywhere, init, Lower::With(host::normal), "Initialise from N(mean, std^2); defaults 0 and 1."),
+    row!("uniform", &[("low", false), ("high", false)], Anywhere, init, Lower::With(host::uniform), "Initialise from U(low, high); defaults -0.05 and 0.05."),
+    row!("glorot_uniform", NONE, Anywhere, init, Lower::With(host::glorot_uniform), "Glorot/Xavier uniform initialisation."),
+    row!("glorot_normal", NONE, Anywhere, init, Lower::With(host::glorot_normal), "Glorot/Xavier normal initialisation."),
+    row!("he_uniform", NONE, Anywhere, init, Lower::With(host::he_uniform), "He/Kaiming uniform initialisation."),
+    row!("he_normal", NONE, Anywhere, init, Lower::With(host::he_normal), "He/Kaiming normal initialisation."),
     // data
-    row!("csv", &[("path", true), ("header", false), ("delimiter", false)], Dataset, csv, "A CSV file, one sample per row; the path is relative to the .dlp file."),
-    row!("idx", &[("path", true)], Dataset, idx, "An IDX (MNIST-format) file, plain or .gz; cast its records to a shape: `idx(\"x.idx\") as u8[28, 28]`."),
-    row!("column", &[("c", true)], Dataset, column, "One CSV column, by header name or 0-based index, as an f32 scalar."),
-    row!("columns", &[("c", true)], Dataset, columns, "CSV columns by index range (`0..64`) or list, as f32[n]."),
-    row!("seed", &[("n", true)], Anywhere, seed, "A fixed random seed (e.g. for `shuffle`)."),
+    row!("csv", &[("path", true), ("header", false), ("delimiter", false)], Dataset, csv, Lower::With(host::csv), "A CSV file, one sample per row; the path is relative to the .dlp file."),
+    row!("idx", &[("path", true)], Dataset, idx, Lower::With(host::idx), "An IDX (MNIST-format) file, plain or .gz; cast its records to a shape: `idx(\"x.idx\") as u8[28, 28]`."),
+    row!("column", &[("c", true)], Dataset, column, Lower::With(host::column), "One CSV column, by header name or 0-based index, as an f32 scalar."),
+    row!("columns", &[("c", true)], Dataset, columns, Lower::With(host::columns), "CSV columns by index range (`0..64`) or list, as f32[n]."),
+    row!("seed", &[("n", true)], Anywhere, seed, Lower::With(host::seed), "A fixed random seed (e.g. for `shuffle`)."),
 ];
 
 pub fn find(name: &str) -> Option<&'static Builtin> {

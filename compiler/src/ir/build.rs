@@ -59,7 +59,12 @@ impl Builder {
 
     /// Adds a node after checking its operands; `given` is the result type
     /// for ops whose result is not implied by the operands (see [`infer`]).
-    pub fn try_add(&mut self, op: Op, args: &[NodeId], given: TensorTy) -> Result<NodeId, TypeError> {
+    pub fn try_add(
+        &mut self,
+        op: Op,
+        args: &[NodeId],
+        given: TensorTy,
+    ) -> Result<NodeId, TypeError> {
         let tys: Vec<&TensorTy> = args.iter().map(|&a| self.graph.ty(a)).collect();
         let ty = infer(&op, &tys, &given)?;
         let key = (op, args.to_vec(), ty);
@@ -142,9 +147,10 @@ impl Builder {
     pub fn reshape(&mut self, a: NodeId, shape: &[Size]) -> NodeId {
         // A reshape of a reshape is one reshape of the original.
         let node = self.graph.node(a);
-        let a = match node.op {
-            Op::Reshape => node.args[0],
-            _ => a,
+        let a = if node.op == Op::Reshape {
+            node.args[0]
+        } else {
+            a
         };
         if self.ty(a).shape == shape {
             return a;

@@ -97,9 +97,12 @@ impl Graph {
 
     /// The input nodes, in order.
     pub fn inputs(&self) -> impl Iterator<Item = (&Input, NodeId)> {
-        self.ids().filter_map(|id| match &self.node(id).op {
-            Op::Input(i) => Some((i, id)),
-            _ => None,
+        self.ids().filter_map(|id| {
+            if let Op::Input(i) = &self.node(id).op {
+                Some((i, id))
+            } else {
+                None
+            }
         })
     }
 

@@ -3,7 +3,8 @@
 //! checks every node against it again after each stage.
 
 use super::io::{Hyper, Input};
-use super::op::{Arity, Op, RandomKey, UnaryOp};
+use super::op::{Arity, Op, RandomKey};
+use super::UnaryOp;
 use super::{DType, Size, TensorTy};
 use std::fmt;
 
@@ -123,7 +124,11 @@ pub fn infer(op: &Op, args: &[&TensorTy], given: &TensorTy) -> Result<TensorTy, 
                 return fail(format!("`{}` does not take {}", b.name(), x.dtype));
             }
             ty(
-                if b.is_comparison() { DType::Bool } else { x.dtype },
+                if b.is_comparison() {
+                    DType::Bool
+                } else {
+                    x.dtype
+                },
                 x.shape.clone(),
             )
         }
@@ -145,7 +150,10 @@ pub fn infer(op: &Op, args: &[&TensorTy], given: &TensorTy) -> Result<TensorTy, 
                 RandomKey::Sample => &args[..2],
                 RandomKey::Step => args,
             };
-            if scalars.iter().any(|a| a.dtype != DType::I32 || a.rank() != 0) {
+            if scalars
+                .iter()
+                .any(|a| a.dtype != DType::I32 || a.rank() != 0)
+            {
                 return fail("random takes i32 scalars (seed and epoch or step)");
             }
             if *key == RandomKey::Sample {

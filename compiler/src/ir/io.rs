@@ -19,7 +19,10 @@ pub enum Input {
     Param(String),
     /// Optimiser state of a parameter (`slot` is `m`, `v`, `momentum`,
     /// `square_avg`): zero before the first step.
-    OptimizerState { slot: String, param: String },
+    OptimizerState {
+        slot: String,
+        param: String,
+    },
     /// Non-trained model state (running statistics), by path.
     ModelState(String),
     /// A parameter's gradient, as the update group reads it.
@@ -56,7 +59,10 @@ pub enum Output {
     Gradient(String),
     /// A parameter after the update; it may overwrite `Input::Param`.
     NewParam(String),
-    NewOptimizerState { slot: String, param: String },
+    NewOptimizerState {
+        slot: String,
+        param: String,
+    },
     NewModelState(String),
 }
 
@@ -121,7 +127,9 @@ impl std::str::FromStr for Input {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Input, String> {
-        let bad = || format!("`{s}` is not an input (`feed.x`, `param.h.w`, `opt.m.h.w`, `state.p`, `grad.h.w`, `hyper.lr`, `seed`, `sample_index`)");
+        let bad = || {
+            format!("`{s}` is not an input (`feed.x`, `param.h.w`, `opt.m.h.w`, `state.p`, `grad.h.w`, `hyper.lr`, `seed`, `sample_index`)")
+        };
         match s {
             "seed" => return Ok(Input::Seed),
             "sample_index" => return Ok(Input::SampleIndex),
@@ -153,7 +161,9 @@ impl std::str::FromStr for Output {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Output, String> {
-        let bad = || format!("`{s}` is not an output (`loss_sum`, `metric_sum.m`, `grad.p`, `new_param.p`, `new_opt.slot.p`, `new_state.p`)");
+        let bad = || {
+            format!("`{s}` is not an output (`loss_sum`, `metric_sum.m`, `grad.p`, `new_param.p`, `new_opt.slot.p`, `new_state.p`)")
+        };
         if s == "loss_sum" {
             return Ok(Output::LossSum);
         }

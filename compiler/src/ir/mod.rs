@@ -7,14 +7,41 @@
 //! every batch size.
 //!
 //! - [`Builder`] builds graphs (typing every node, sharing equal ones);
-//! - [`infer()`] is each op's type rule, [`scalar`] each elementwise op's
-//!   one scalar definition;
+//! - [`infer()`] is each op's type rule; [`elementwise`] holds each
+//!   elementwise op's one scalar definition and its derivative;
 //! - [`verify()`] checks a graph's invariants and returns the [`Verified`]
 //!   token later stages require;
 //! - [`print`] shows a graph as text or Graphviz DOT, [`parse()`] reads
 //!   the text back.
 
+// A new op or dtype must be a compile error here, not a silent default.
+#![deny(clippy::wildcard_enum_match_arm)]
+
+/// A fieldless enum whose variants have names in the textual IR, with
+/// `ALL`, `name()` and `from_name()`.
+macro_rules! named_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident => $text:literal,)* }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum $name { $($(#[$vm])* $v,)* }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$v,)*];
+
+            /// The name in the textual IR.
+            pub fn name(self) -> &'static str {
+                match self { $($name::$v => $text,)* }
+            }
+
+            pub fn from_name(s: &str) -> Option<$name> {
+                $name::ALL.iter().copied().find(|x| x.name() == s)
+            }
+        }
+    };
+}
+
 mod build;
+pub mod elementwise;
 mod graph;
 mod infer;
 pub mod io;
@@ -26,10 +53,11 @@ mod ty;
 pub mod verify;
 
 pub use build::Builder;
+pub use elementwise::{BinaryOp, UnaryOp};
 pub use graph::{Graph, Node, NodeId};
 pub use infer::{infer, input_dtype, window_out, TypeError};
 pub use io::{Hyper, Input, Output};
-pub use op::{Arity, BinaryOp, Dist, Op, OpKind, PoolKind, RandomKey, ReduceOp, UnaryOp};
+pub use op::{Arity, Dist, Op, OpKind, PoolKind, RandomKey, ReduceOp};
 pub use parse::parse;
 pub use ty::{DType, Size, TensorTy};
 pub use verify::{verify, Verified, VerifyError};

@@ -3,12 +3,12 @@
 //! Ops are plain data (`Eq + Hash`, constants stored as bits) so that two
 //! nodes computing the same thing can be recognised. Every match over
 //! [`Op`] in the compiler is exhaustive: a new op is a compile error
-//! wherever it must be handled. Its scalar rule lives in
-//! [`super::scalar`], its type rule in [`super::infer()`], its derivative
-//! in [`crate::autodiff`].
+//! wherever it must be handled. Its type rule lives in [`super::infer()`],
+//! its derivative in [`crate::autodiff`]; the elementwise ops' scalar
+//! rules and derivatives live together in [`super::elementwise`].
 
 use super::io::Input;
-use super::Size;
+use super::{BinaryOp, Size, UnaryOp};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -43,7 +43,10 @@ pub enum Op {
     },
     // ---- reductions -----------------------------------------------------
     /// Removes `axes` (sorted, distinct).
-    Reduce { op: ReduceOp, axes: Vec<usize> },
+    Reduce {
+        op: ReduceOp,
+        axes: Vec<usize>,
+    },
     /// Index of the largest element along `axis` (removed), as i32.
     ArgMax(usize),
     // ---- movement -------------------------------------------------------
@@ -55,17 +58,30 @@ pub enum Op {
     Permute(Vec<usize>),
     Concat(usize),
     /// `start..end` along `axis`.
-    Slice { axis: usize, start: Size, end: Size },
+    Slice {
+        axis: usize,
+        start: Size,
+        end: Size,
+    },
     // ---- contraction ----------------------------------------------------
     /// `[.., M, K] @ [.., K, N]`, equal leading (batch) axes.
     MatMul,
     /// `x[B, C, H, W]` with `w[O, C, KH, KW]`.
-    Conv { stride: usize, pad: usize },
+    Conv {
+        stride: usize,
+        pad: usize,
+    },
     /// The gradient of `Conv` with respect to `x`: operands `g`, `w`;
     /// the node's type is `x`'s.
-    ConvInputGrad { stride: usize, pad: usize },
+    ConvInputGrad {
+        stride: usize,
+        pad: usize,
+    },
     /// The gradient of `Conv` with respect to `w`: operands `x`, `g`.
-    ConvWeightGrad { stride: usize, pad: usize },
+    ConvWeightGrad {
+        stride: usize,
+        pad: usize,
+    },
     // ---- windows ----------------------------------------------------------
     /// Max or mean over `k x k` windows of `x[B, C, H, W]`.
     Pool {
@@ -109,61 +125,6 @@ pub enum RandomKey {
     Step,
 }
 
-macro_rules! named_enum {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident => $text:literal,)* }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum $name { $($(#[$vm])* $v,)* }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$v,)*];
-
-            /// The name in the textual IR.
-            pub fn name(self) -> &'static str {
-                match self { $($name::$v => $text,)* }
-            }
-
-            pub fn from_name(s: &str) -> Option<$name> {
-                $name::ALL.iter().copied().find(|x| x.name() == s)
-            }
-        }
-    };
-}
-
-named_enum!(UnaryOp {
-    Neg => "neg",
-    Exp => "exp",
-    Log => "log",
-    Sqrt => "sqrt",
-    Abs => "abs",
-    Tanh => "tanh",
-    Sin => "sin",
-    Cos => "cos",
-    Erf => "erf",
-    /// -1, 0 or 1.
-    Sign => "sign",
-    Not => "not",
-});
-
-named_enum!(BinaryOp {
-    Add => "add",
-    Sub => "sub",
-    Mul => "mul",
-    Div => "div",
-    /// Floored remainder: the result has the sign of the divisor.
-    Rem => "rem",
-    Pow => "pow",
-    Max => "max",
-    Min => "min",
-    Eq => "eq",
-    Ne => "ne",
-    Lt => "lt",
-    Le => "le",
-    Gt => "gt",
-    Ge => "ge",
-    And => "and",
-});
-
 named_enum!(ReduceOp {
     Sum => "sum",
     Max => "max",
@@ -179,28 +140,6 @@ named_enum!(PoolKind {
     Max => "max",
     Avg => "avg",
 });
-
-impl BinaryOp {
-    pub fn is_comparison(self) -> bool {
-        match self {
-            BinaryOp::Eq
-            | BinaryOp::Ne
-            | BinaryOp::Lt
-            | BinaryOp::Le
-            | BinaryOp::Gt
-            | BinaryOp::Ge => true,
-            BinaryOp::Add
-            | BinaryOp::Sub
-            | BinaryOp::Mul
-            | BinaryOp::Div
-            | BinaryOp::Rem
-            | BinaryOp::Pow
-            | BinaryOp::Max
-            | BinaryOp::Min
-            | BinaryOp::And => false,
-        }
-    }
-}
 
 /// How many operands an op takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -224,10 +163,9 @@ impl Op {
             Op::Broadcast | Op::Reshape | Op::Permute(_) | Op::Concat(_) | Op::Slice { .. } => {
                 OpKind::Movement
             }
-            Op::MatMul
-            | Op::Conv { .. }
-            | Op::ConvInputGrad { .. }
-            | Op::ConvWeightGrad { .. } => OpKind::Contraction,
+            Op::MatMul | Op::Conv { .. } | Op::ConvInputGrad { .. } | Op::ConvWeightGrad { .. } => {
+                OpKind::Contraction
+            }
             Op::Pool { .. } | Op::PoolGrad { .. } => OpKind::Window,
             Op::Gather | Op::ScatterAdd => OpKind::GatherScatter,
         }
@@ -305,8 +243,131 @@ impl Op {
     }
 }
 
+impl Op {
+    /// One op of every variant — every unary, binary and reduce op, both
+    /// kinds of pooling and of random keys — with small attributes: what
+    /// tests that must cover every op walk over (the interpreter and
+    /// gradient suite now, the back ends' conformance suites later).
+    pub fn catalogue() -> Vec<Op> {
+        let mut ops = vec![
+            Op::Input(Input::param("p")),
+            Op::constant(1.5),
+            Op::SizeOf(Size::BATCH),
+            Op::Iota(0),
+            Op::Select,
+            Op::Cast,
+            Op::ArgMax(0),
+            Op::Broadcast,
+            Op::Reshape,
+            Op::Permute(vec![1, 0]),
+            Op::Concat(0),
+            Op::Slice {
+                axis: 0,
+                start: Size::fixed(1),
+                end: Size::fixed(2),
+            },
+            Op::MatMul,
+            Op::Conv { stride: 1, pad: 1 },
+            Op::ConvInputGrad { stride: 1, pad: 1 },
+            Op::ConvWeightGrad { stride: 1, pad: 1 },
+            Op::Gather,
+            Op::ScatterAdd,
+        ];
+        ops.extend(UnaryOp::ALL.iter().map(|&u| Op::Unary(u)));
+        ops.extend(BinaryOp::ALL.iter().map(|&b| Op::Binary(b)));
+        ops.extend(ReduceOp::ALL.iter().map(|&op| Op::Reduce { op, axes: vec![0] }));
+        for &dist in Dist::ALL {
+            for key in [RandomKey::Sample, RandomKey::Step] {
+                ops.push(Op::Random {
+                    dist,
+                    stream: 0,
+                    key,
+                });
+            }
+        }
+        for &kind in PoolKind::ALL {
+            ops.push(Op::Pool {
+                kind,
+                k: 2,
+                stride: 2,
+            });
+            ops.push(Op::PoolGrad {
+                kind,
+                k: 2,
+                stride: 2,
+            });
+        }
+        ops
+    }
+}
+
 /// `[0,2,1]`: a list without spaces, one token for the parser.
 fn list(items: &[usize]) -> String {
     let parts: Vec<String> = items.iter().map(usize::to_string).collect();
     format!("[{}]", parts.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The variants, numbered: adding one is a compile error here, and then
+    /// a failure of the test below until [`Op::catalogue`] lists it.
+    fn variant(op: &Op) -> usize {
+        match op {
+            Op::Input(_) => 0,
+            Op::Constant(_) => 1,
+            Op::SizeOf(_) => 2,
+            Op::Iota(_) => 3,
+            Op::Unary(_) => 4,
+            Op::Binary(_) => 5,
+            Op::Select => 6,
+            Op::Cast => 7,
+            Op::Random { .. } => 8,
+            Op::Reduce { .. } => 9,
+            Op::ArgMax(_) => 10,
+            Op::Broadcast => 11,
+            Op::Reshape => 12,
+            Op::Permute(_) => 13,
+            Op::Concat(_) => 14,
+            Op::Slice { .. } => 15,
+            Op::MatMul => 16,
+            Op::Conv { .. } => 17,
+            Op::ConvInputGrad { .. } => 18,
+            Op::ConvWeightGrad { .. } => 19,
+            Op::Pool { .. } => 20,
+            Op::PoolGrad { .. } => 21,
+            Op::Gather => 22,
+            Op::ScatterAdd => 23,
+        }
+    }
+
+    const VARIANTS: usize = 24;
+
+    #[test]
+    fn the_catalogue_has_every_variant_and_every_sub_op() {
+        let ops = Op::catalogue();
+        let mut seen = [false; VARIANTS];
+        for op in &ops {
+            seen[variant(op)] = true;
+        }
+        let missing: Vec<usize> = (0..VARIANTS).filter(|&v| !seen[v]).collect();
+        assert!(missing.is_empty(), "variants missing from the catalogue: {missing:?}");
+        for &u in UnaryOp::ALL {
+            assert!(ops.contains(&Op::Unary(u)), "{u:?}");
+        }
+        for &b in BinaryOp::ALL {
+            assert!(ops.contains(&Op::Binary(b)), "{b:?}");
+        }
+    }
+
+    #[test]
+    fn op_text_names_parse_back() {
+        for op in Op::catalogue() {
+            let text = op.text();
+            let line = format!("%0 = {text} : f32[]");
+            let parsed = crate::ir::parse(&line).map(|g| g.nodes[0].op.clone());
+            assert_eq!(parsed, Ok(op), "{text}");
+        }
+    }
 }

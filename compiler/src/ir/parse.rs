@@ -45,7 +45,9 @@ pub fn parse(text: &str) -> Result<Graph, ParseError> {
                 .split_once(" = ")
                 .ok_or_else(|| at("expected `output NAME = %N`".into()))?;
             let output = name.trim().parse().map_err(at)?;
-            graph.outputs.push((output, node_id(id.trim()).map_err(at)?));
+            graph
+                .outputs
+                .push((output, node_id(id.trim()).map_err(at)?));
             continue;
         }
         let node = parse_node(line, graph.len()).map_err(at)?;
@@ -70,7 +72,9 @@ fn parse_node(line: &str, index: usize) -> Result<Node, String> {
     if id.index() != index {
         return Err(format!("expected %{index} here, found {id}"));
     }
-    let (body, ty) = rhs.rsplit_once(" : ").ok_or("expected ` : type` at the end")?;
+    let (body, ty) = rhs
+        .rsplit_once(" : ")
+        .ok_or("expected ` : type` at the end")?;
     let ty = parse_type(ty.trim())?;
     let mut words = body.split_whitespace();
     let name = words.next().ok_or("expected an op")?;

@@ -32,7 +32,11 @@ pub fn dot(graph: &Graph) -> String {
     );
     for id in graph.ids() {
         let node = graph.node(id);
-        let shape = if node.args.is_empty() { "box" } else { "ellipse" };
+        let shape = if node.args.is_empty() {
+            "box"
+        } else {
+            "ellipse"
+        };
         let label = format!("{id} {}\\n{}", node.op.text(), node.ty).replace('"', "\\\"");
         let _ = writeln!(out, "  n{} [label=\"{label}\", shape={shape}];", id.0);
         for a in &node.args {

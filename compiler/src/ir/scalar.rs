@@ -1,11 +1,7 @@
-//! The one scalar definition of every elementwise op.
-//!
-//! Constant folding in lowering (host numbers), the reference interpreter
-//! (each element of a tensor) and, later, the code generators' tests all
-//! call these, so that `7 % -2` or `erf(0.5)` cannot mean two things. The
-//! rules are generic over the element types ([`Num`], [`Float`]); an op
-//! that a type does not support (the type rule in [`super::infer()`]
-//! refuses it) gives `None`.
+//! The number types the elementwise ops' scalar rules
+//! ([`super::elementwise`]) are written over: [`Num`] for every number,
+//! [`Float`] for floats. Each type's arithmetic is defined once here:
+//! `%` is floored, integer `/` rounds down, `erf` is libm's.
 
 /// Numbers: the IR's floats and integers (and the host's `i64`).
 pub trait Num: Copy + PartialOrd {
@@ -166,132 +162,9 @@ macro_rules! int_impl {
 int_impl!(i32);
 int_impl!(i64);
 
-use super::{BinaryOp, UnaryOp};
-
-impl UnaryOp {
-    /// On any number: `neg`, `abs`, `sign`.
-    #[inline(always)]
-    pub fn num<T: Num>(self, x: T) -> Option<T> {
-        match self {
-            UnaryOp::Neg => Some(x.neg()),
-            UnaryOp::Abs => Some(x.abs()),
-            UnaryOp::Sign => Some(x.sign()),
-            UnaryOp::Exp
-            | UnaryOp::Log
-            | UnaryOp::Sqrt
-            | UnaryOp::Tanh
-            | UnaryOp::Sin
-            | UnaryOp::Cos
-            | UnaryOp::Erf
-            | UnaryOp::Not => None,
-        }
-    }
-
-    /// On a float: every op but `not`.
-    #[inline(always)]
-    pub fn float<T: Float>(self, x: T) -> Option<T> {
-        match self {
-            UnaryOp::Exp => Some(x.exp()),
-            UnaryOp::Log => Some(x.ln()),
-            UnaryOp::Sqrt => Some(x.sqrt()),
-            UnaryOp::Tanh => Some(x.tanh()),
-            UnaryOp::Sin => Some(x.sin()),
-            UnaryOp::Cos => Some(x.cos()),
-            UnaryOp::Erf => Some(x.erf()),
-            UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign | UnaryOp::Not => self.num(x),
-        }
-    }
-
-    /// On a bool: `not`.
-    #[inline(always)]
-    pub fn logic(self, x: bool) -> Option<bool> {
-        match self {
-            UnaryOp::Not => Some(!x),
-            UnaryOp::Neg
-            | UnaryOp::Exp
-            | UnaryOp::Log
-            | UnaryOp::Sqrt
-            | UnaryOp::Abs
-            | UnaryOp::Tanh
-            | UnaryOp::Sin
-            | UnaryOp::Cos
-            | UnaryOp::Erf
-            | UnaryOp::Sign => None,
-        }
-    }
-}
-
-impl BinaryOp {
-    /// Arithmetic on numbers of one type.
-    #[inline(always)]
-    pub fn arith<T: Num>(self, x: T, y: T) -> Option<T> {
-        Some(match self {
-            BinaryOp::Add => x.add(y),
-            BinaryOp::Sub => x.sub(y),
-            BinaryOp::Mul => x.mul(y),
-            BinaryOp::Div => x.div(y),
-            BinaryOp::Rem => x.rem(y),
-            BinaryOp::Pow => x.pow(y),
-            BinaryOp::Max => x.max(y),
-            BinaryOp::Min => x.min(y),
-            BinaryOp::Eq
-            | BinaryOp::Ne
-            | BinaryOp::Lt
-            | BinaryOp::Le
-            | BinaryOp::Gt
-            | BinaryOp::Ge
-            | BinaryOp::And => return None,
-        })
-    }
-
-    /// Comparisons, of numbers or of bools (`false < true`).
-    #[inline(always)]
-    pub fn compare<T: PartialOrd>(self, x: T, y: T) -> Option<bool> {
-        Some(match self {
-            BinaryOp::Eq => x == y,
-            BinaryOp::Ne => x != y,
-            BinaryOp::Lt => x < y,
-            BinaryOp::Le => x <= y,
-            BinaryOp::Gt => x > y,
-            BinaryOp::Ge => x >= y,
-            BinaryOp::Add
-            | BinaryOp::Sub
-            | BinaryOp::Mul
-            | BinaryOp::Div
-            | BinaryOp::Rem
-            | BinaryOp::Pow
-            | BinaryOp::Max
-            | BinaryOp::Min
-            | BinaryOp::And => return None,
-        })
-    }
-
-    /// On bools: `and` and the comparisons.
-    #[inline(always)]
-    pub fn logic(self, x: bool, y: bool) -> Option<bool> {
-        match self {
-            BinaryOp::And => Some(x && y),
-            BinaryOp::Eq
-            | BinaryOp::Ne
-            | BinaryOp::Lt
-            | BinaryOp::Le
-            | BinaryOp::Gt
-            | BinaryOp::Ge => self.compare(x, y),
-            BinaryOp::Add
-            | BinaryOp::Sub
-            | BinaryOp::Mul
-            | BinaryOp::Div
-            | BinaryOp::Rem
-            | BinaryOp::Pow
-            | BinaryOp::Max
-            | BinaryOp::Min => None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::ir::{BinaryOp, UnaryOp};
 
     #[test]
     fn remainders_are_floored_for_every_type() {

@@ -113,7 +113,7 @@ impl Size {
 
     /// `self / n` when that is exact for every batch.
     pub fn checked_div(self, n: usize) -> Option<Size> {
-        (n > 0 && self.batch % n == 0 && self.fixed % n == 0).then(|| Size {
+        (n > 0 && self.batch.is_multiple_of(n) && self.fixed.is_multiple_of(n)).then(|| Size {
             batch: self.batch / n,
             fixed: self.fixed / n,
         })
@@ -126,7 +126,9 @@ impl Size {
 
     /// The product of `sizes` (`Some(1)` for none).
     pub fn product(sizes: &[Size]) -> Option<Size> {
-        sizes.iter().try_fold(Size::ONE, |acc, &s| acc.checked_mul(s))
+        sizes
+            .iter()
+            .try_fold(Size::ONE, |acc, &s| acc.checked_mul(s))
     }
 }
 
@@ -231,7 +233,10 @@ mod tests {
             Size::fixed(0),
             Size::fixed(64),
             Size::BATCH,
-            Size { batch: 49, fixed: 0 },
+            Size {
+                batch: 49,
+                fixed: 0,
+            },
             Size { batch: 1, fixed: 3 },
             Size { batch: 2, fixed: 1 },
         ] {
@@ -246,10 +251,22 @@ mod tests {
     fn size_arithmetic_stays_affine_in_the_batch() {
         let b = Size::BATCH;
         let f = Size::fixed;
-        assert_eq!(b.checked_mul(f(49)), Some(Size { batch: 49, fixed: 0 }));
+        assert_eq!(
+            b.checked_mul(f(49)),
+            Some(Size {
+                batch: 49,
+                fixed: 0
+            })
+        );
         assert_eq!(b.checked_mul(b), None);
-        assert_eq!(Size::product(&[b, f(7), f(7)]).map(|s| s.at(10)), Some(Some(490)));
-        assert_eq!(Size { batch: 4, fixed: 8 }.checked_div(4), Some(Size { batch: 1, fixed: 2 }));
+        assert_eq!(
+            Size::product(&[b, f(7), f(7)]).map(|s| s.at(10)),
+            Some(Some(490))
+        );
+        assert_eq!(
+            Size { batch: 4, fixed: 8 }.checked_div(4),
+            Some(Size { batch: 1, fixed: 2 })
+        );
         assert_eq!(b.checked_div(2), None);
         assert!(f(1).always_le(b) && !f(2).always_le(b) && b.always_le(b));
     }

@@ -133,7 +133,10 @@ pub fn check(graph: &Graph) -> Vec<VerifyError> {
     let mut outputs = HashSet::new();
     for (output, id) in &graph.outputs {
         if id.index() >= graph.len() {
-            at(None, format!("output {output} names {id}, which does not exist"));
+            at(
+                None,
+                format!("output {output} names {id}, which does not exist"),
+            );
         }
         if !outputs.insert(output) {
             at(None, format!("output {output} appears twice"));

@@ -3,9 +3,9 @@
 //! nodes of the step graph.
 
 use super::eval::{Env, Lowerer, R};
-use crate::program::{DatasetSpec, SourceSpec};
 use super::value::Value;
 use super::LowerError;
+use crate::program::{DatasetSpec, SourceSpec};
 use crate::resolve::DefId;
 use dlp_grammar::ast::Item;
 

@@ -13,14 +13,14 @@ use dlp_grammar::ast::{self, Expr, ExprKind, Item, StmtKind};
 use dlp_grammar::Span;
 use std::collections::{HashMap, HashSet};
 
-pub(super) type R<T> = Result<T, LowerError>;
+pub(crate) type R<T> = Result<T, LowerError>;
 
 /// The most values one parameter may hold (2^32: 16 GiB of f32), far above
 /// any model this runtime trains, but below a size that aborts allocation.
 const MAX_PARAM_ELEMENTS: usize = 1 << 32;
 
 /// The names visible in one function body, dataset or train block.
-pub(super) struct Env {
+pub(crate) struct Env {
     pub module: usize,
     pub vars: HashMap<String, Value>,
 }
@@ -35,7 +35,7 @@ impl Env {
 }
 
 /// An argument as evaluated at a call.
-pub(super) struct Arg {
+pub(crate) struct Arg {
     pub name: Option<String>,
     pub value: Value,
     pub loc: Loc,
@@ -68,7 +68,7 @@ impl Frame {
     }
 }
 
-pub(super) struct Lowerer<'c> {
+pub(crate) struct Lowerer<'c> {
     pub comp: &'c Compilation,
     pub b: Builder,
     pub mode: Mode,
@@ -292,7 +292,7 @@ impl<'c> Lowerer<'c> {
             }
         }
         let Some(body) = &decl.body else {
-            return builtins::extern_call(&decl.name.name, &env, loc);
+            return super::settings::extern_call(&decl.name.name, &env, loc);
         };
         let frame = self.frames.last().expect("the root frame");
         let proposed = frame
@@ -403,7 +403,10 @@ impl<'c> Lowerer<'c> {
                     None => Init::Zeros,
                 };
                 let path = self.param_path(&name.name);
-                let Some(shape) = shape.iter().map(|s| s.as_fixed()).collect::<Option<Vec<usize>>>()
+                let Some(shape) = shape
+                    .iter()
+                    .map(|s| s.as_fixed())
+                    .collect::<Option<Vec<usize>>>()
                 else {
                     return Err(LowerError::new(
                         format!("parameter `{path}` would have shape {}: a parameter's size cannot depend on the batch size", super::types::shape_text(&shape)),

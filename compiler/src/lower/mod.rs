@@ -19,10 +19,11 @@
 //! [`CompiledProgram`]. The host-side rest of the `train` block — data
 //! sources, splits, schedule, epochs — is its [`crate::program::TrainPlan`].
 
-mod builtins;
+pub(crate) mod builtins;
 mod dataset;
 mod eval;
 mod ops;
+pub(crate) mod settings;
 mod train;
 mod types;
 mod value;

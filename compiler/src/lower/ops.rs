@@ -198,7 +198,9 @@ impl Affine {
                 .map(Affine::int)
                 .ok_or_else(|| "this size divides by zero".to_string());
         }
-        let batch_err = || "this size depends on the batch size in a way dlp cannot compile (only `B`, `B * n` and `B * n + m` can be)".to_string();
+        let batch_err = || {
+            "this size depends on the batch size in a way dlp cannot compile (only `B`, `B * n` and `B * n + m` can be)".to_string()
+        };
         match op {
             A::Add => Ok(Affine {
                 batch: self.batch + other.batch,
@@ -232,7 +234,7 @@ impl Affine {
 
     /// The size, when it is one for every batch size.
     pub fn to_size(self) -> Result<Size, String> {
-        if self.batch < 0 || self.fixed < 0 || (self.batch == 0 && self.fixed < 0) {
+        if self.batch < 0 || self.fixed < 0 {
             return Err(match self.as_int() {
                 Some(v) => format!("this size is {v}: sizes cannot be negative"),
                 None => "this size could be negative for some batch sizes".to_string(),

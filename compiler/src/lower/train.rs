@@ -259,15 +259,14 @@ pub(super) fn lower_train(
     }
     if mode == Mode::Train {
         super::check_stage(lw.b.graph(), "lowering")?;
-        let params: Vec<(String, NodeId)> = lw
-            .b
-            .graph()
-            .inputs()
-            .filter_map(|(i, id)| match i {
-                Input::Param(p) => Some((p.clone(), id)),
-                _ => None,
-            })
-            .collect();
+        let params: Vec<(String, NodeId)> =
+            lw.b.graph()
+                .inputs()
+                .filter_map(|(i, id)| match i {
+                    Input::Param(p) => Some((p.clone(), id)),
+                    _ => None,
+                })
+                .collect();
         let nodes: Vec<NodeId> = params.iter().map(|(_, n)| *n).collect();
         let grads = crate::autodiff::backward(&mut lw.b, loss, &nodes)
             .map_err(|e| LowerError::new(format!("internal error: {e}"), Some(block_loc)))?;

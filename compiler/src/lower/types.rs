@@ -38,7 +38,10 @@ impl Lowerer<'_> {
         let fixed = items.len() - groups;
         if shape.len() < fixed || (groups == 0 && shape.len() != fixed) {
             return Err(LowerError::new(
-                format!("expected rank {fixed}, found a tensor of shape {}", shape_text(&shape)),
+                format!(
+                    "expected rank {fixed}, found a tensor of shape {}",
+                    shape_text(&shape)
+                ),
                 Some(loc),
             ));
         }
@@ -116,9 +119,9 @@ impl Lowerer<'_> {
                 },
                 DimItem::Dim(d) => {
                     let v = self.dim(env, d)?;
-                    let size = v.to_size().map_err(|m| {
-                        LowerError::new(m, Some(self.loc(env.module, d.span)))
-                    })?;
+                    let size = v
+                        .to_size()
+                        .map_err(|m| LowerError::new(m, Some(self.loc(env.module, d.span))))?;
                     out.push(size);
                 }
             }
@@ -142,9 +145,8 @@ impl Lowerer<'_> {
             },
             DimExprKind::Binary(op, a, b) => {
                 let (a, b) = (self.dim(env, a)?, self.dim(env, b)?);
-                a.apply(*op, b).map_err(|m| {
-                    LowerError::new(m, Some(self.loc(env.module, d.span)))
-                })?
+                a.apply(*op, b)
+                    .map_err(|m| LowerError::new(m, Some(self.loc(env.module, d.span))))?
             }
         })
     }
@@ -154,9 +156,16 @@ impl Lowerer<'_> {
         let classes = match &ty.dtype {
             DTypeExpr::Class(d, _) => {
                 let n = self.dim(env, d)?;
-                Some(n.as_int().ok_or_else(|| {
-                    LowerError::new("a class count cannot depend on the batch size", Some(loc))
-                })?.max(0) as usize)
+                Some(
+                    n.as_int()
+                        .ok_or_else(|| {
+                            LowerError::new(
+                                "a class count cannot depend on the batch size",
+                                Some(loc),
+                            )
+                        })?
+                        .max(0) as usize,
+                )
             }
             _ => None,
         };
@@ -172,7 +181,9 @@ impl Lowerer<'_> {
                     let have = self.b.ty(n).shape.clone();
                     let mut full = have[..self.lead.min(have.len())].to_vec();
                     full.extend(shape);
-                    if Size::product(&full).is_none() || Size::product(&full) != Size::product(&have) {
+                    if Size::product(&full).is_none()
+                        || Size::product(&full) != Size::product(&have)
+                    {
                         return Err(LowerError::new(
                             format!(
                                 "cannot cast a tensor of shape {} to {}",
@@ -210,9 +221,17 @@ impl Lowerer<'_> {
     ) -> R<NodeId> {
         let shape = match shape {
             None => None,
-            Some(s) => Some(s.iter().map(|d| d.as_fixed()).collect::<Option<Vec<usize>>>().ok_or_else(|| {
-                LowerError::new("a sample's shape cannot depend on the batch size", Some(loc))
-            })?),
+            Some(s) => Some(
+                s.iter()
+                    .map(|d| d.as_fixed())
+                    .collect::<Option<Vec<usize>>>()
+                    .ok_or_else(|| {
+                        LowerError::new(
+                            "a sample's shape cannot depend on the batch size",
+                            Some(loc),
+                        )
+                    })?,
+            ),
         };
         let natural = match &read {
             Read::Columns { columns, scalar } => {

@@ -5,8 +5,8 @@
 //! values are nodes of the graph being built.
 
 use crate::ir::{NodeId, Size};
-use crate::program::{Init, Read, Source};
 use crate::optim::{Optimizer, Schedule};
+use crate::program::{Init, Read, Source};
 use crate::resolve::DefId;
 
 #[derive(Clone, Debug)]
@@ -75,4 +75,3 @@ impl Value {
         }
     }
 }
-

@@ -1,8 +1,8 @@
 //! CSV sources: one sample per row, columns by header name or index.
 
 use super::{check_value, DataError, Samples};
-use crate::tensor::Tensor;
 use crate::tensor::HostTy;
+use crate::tensor::Tensor;
 use dlp_compiler::program::{Column, Feed, Read};
 use std::path::Path;
 

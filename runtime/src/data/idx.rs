@@ -5,8 +5,8 @@
 //! are the first dimension; the program gives each record's shape.
 
 use super::{check_value, DataError};
-use crate::tensor::Tensor;
 use crate::tensor::HostTy;
+use crate::tensor::Tensor;
 use dlp_compiler::program::Feed;
 use std::io::Read as _;
 use std::path::Path;

@@ -8,6 +8,9 @@
 //! dropped after its last use. Sizes that depend on the batch are fixed by
 //! the batch size of each run.
 
+// A new op or dtype must be a compile error here, not a silent default.
+#![deny(clippy::wildcard_enum_match_arm)]
+
 mod ops;
 
 use crate::tensor::{HostTy, Tensor};
@@ -69,7 +72,10 @@ impl<'g> Interpreter<'g> {
         let mut left = self.uses.clone();
         for &id in &self.order {
             let node = self.graph.node(id);
-            let ty = node.ty.at(batch).map(|shape| HostTy::new(node.ty.dtype, shape));
+            let ty = node
+                .ty
+                .at(batch)
+                .map(|shape| HostTy::new(node.ty.dtype, shape));
             let Some(ty) = ty else {
                 return Err(RunError(format!(
                     "{} is too large for a batch of {batch}",
@@ -124,9 +130,7 @@ impl<'g> Interpreter<'g> {
             Op::Input(input) => match inputs(input) {
                 Some(t) => Ok(Cow::Borrowed(t)),
                 None => match input {
-                    Input::OptimizerState { .. } | Input::ModelState(_) => {
-                        owned(Tensor::zeros(ty))
-                    }
+                    Input::OptimizerState { .. } | Input::ModelState(_) => owned(Tensor::zeros(ty)),
                     Input::Feed(_)
                     | Input::Param(_)
                     | Input::Gradient(_)
@@ -159,8 +163,7 @@ impl<'g> Interpreter<'g> {
                     RandomKey::Sample => {
                         let axis = node.ty.batch_axis().expect("verified: a batch axis");
                         let per_sample = node.ty.shape[axis].batch;
-                        ops::random_by_sample(&draw, args[2], axis, per_sample, ty)
-                            .map(Cow::Owned)
+                        ops::random_by_sample(&draw, args[2], axis, per_sample, ty).map(Cow::Owned)
                     }
                 }
             }
@@ -193,8 +196,9 @@ impl<'g> Interpreter<'g> {
 }
 
 fn describe(op: &Op) -> String {
-    match op {
-        Op::Input(i) => format!("input {i}"),
-        other => other.text(),
+    if let Op::Input(i) = op {
+        format!("input {i}")
+    } else {
+        op.text()
     }
 }

@@ -61,50 +61,6 @@ impl<'s> Odometer<'s> {
     }
 }
 
-/// `$body` with `$op` a constant equal to the unary op `$u`: each arm's
-/// loop is specialised to one op, which the compiler then inlines (no
-/// match per element).
-macro_rules! with_unary {
-    ($u:expr, $op:ident => $body:expr) => {
-        match $u {
-            UnaryOp::Neg => { const $op: UnaryOp = UnaryOp::Neg; $body }
-            UnaryOp::Exp => { const $op: UnaryOp = UnaryOp::Exp; $body }
-            UnaryOp::Log => { const $op: UnaryOp = UnaryOp::Log; $body }
-            UnaryOp::Sqrt => { const $op: UnaryOp = UnaryOp::Sqrt; $body }
-            UnaryOp::Abs => { const $op: UnaryOp = UnaryOp::Abs; $body }
-            UnaryOp::Tanh => { const $op: UnaryOp = UnaryOp::Tanh; $body }
-            UnaryOp::Sin => { const $op: UnaryOp = UnaryOp::Sin; $body }
-            UnaryOp::Cos => { const $op: UnaryOp = UnaryOp::Cos; $body }
-            UnaryOp::Erf => { const $op: UnaryOp = UnaryOp::Erf; $body }
-            UnaryOp::Sign => { const $op: UnaryOp = UnaryOp::Sign; $body }
-            UnaryOp::Not => { const $op: UnaryOp = UnaryOp::Not; $body }
-        }
-    };
-}
-
-/// [`with_unary`] for binary ops.
-macro_rules! with_binary {
-    ($b:expr, $op:ident => $body:expr) => {
-        match $b {
-            BinaryOp::Add => { const $op: BinaryOp = BinaryOp::Add; $body }
-            BinaryOp::Sub => { const $op: BinaryOp = BinaryOp::Sub; $body }
-            BinaryOp::Mul => { const $op: BinaryOp = BinaryOp::Mul; $body }
-            BinaryOp::Div => { const $op: BinaryOp = BinaryOp::Div; $body }
-            BinaryOp::Rem => { const $op: BinaryOp = BinaryOp::Rem; $body }
-            BinaryOp::Pow => { const $op: BinaryOp = BinaryOp::Pow; $body }
-            BinaryOp::Max => { const $op: BinaryOp = BinaryOp::Max; $body }
-            BinaryOp::Min => { const $op: BinaryOp = BinaryOp::Min; $body }
-            BinaryOp::Eq => { const $op: BinaryOp = BinaryOp::Eq; $body }
-            BinaryOp::Ne => { const $op: BinaryOp = BinaryOp::Ne; $body }
-            BinaryOp::Lt => { const $op: BinaryOp = BinaryOp::Lt; $body }
-            BinaryOp::Le => { const $op: BinaryOp = BinaryOp::Le; $body }
-            BinaryOp::Gt => { const $op: BinaryOp = BinaryOp::Gt; $body }
-            BinaryOp::Ge => { const $op: BinaryOp = BinaryOp::Ge; $body }
-            BinaryOp::And => { const $op: BinaryOp = BinaryOp::And; $body }
-        }
-    };
-}
-
 /// `f` over each element. The verifier has checked that the op takes the
 /// element type, so `f` gives `Some` (the fallback is never used).
 fn map<T: Copy, U>(v: &[T], fallback: U, f: impl Fn(T) -> Option<U>) -> Vec<U>
@@ -122,7 +78,7 @@ fn zip<T: Copy, U: Copy>(p: &[T], q: &[T], fallback: U, f: impl Fn(T, T) -> Opti
 }
 
 pub fn unary(u: UnaryOp, a: &Tensor) -> Tensor {
-    let data = with_unary!(u, OP => match &a.data {
+    let data = dlp_compiler::with_unary_op!(u, OP => match &a.data {
         Data::F32(v) => Data::F32(map(v, f32::NAN, |x| OP.float(x))),
         Data::F64(v) => Data::F64(map(v, f64::NAN, |x| OP.float(x))),
         Data::I32(v) => Data::I32(map(v, 0, |x| OP.num(x))),
@@ -141,7 +97,7 @@ pub fn binary(b: BinaryOp, x: &Tensor, y: &Tensor) -> Tensor {
             q
         }};
     }
-    let data = with_binary!(b, OP => match &x.data {
+    let data = dlp_compiler::with_binary_op!(b, OP => match &x.data {
         Data::F32(p) if OP.is_comparison() => Data::Bool(zip(p, other!(F32), false, |x, y| OP.compare(x, y))),
         Data::F64(p) if OP.is_comparison() => Data::Bool(zip(p, other!(F64), false, |x, y| OP.compare(x, y))),
         Data::I32(p) if OP.is_comparison() => Data::Bool(zip(p, other!(I32), false, |x, y| OP.compare(x, y))),
@@ -291,11 +247,23 @@ pub fn reduce(op: ReduceOp, a: &Tensor, axes: &[usize], out: &HostTy) -> Tensor 
         ReduceOp::Max => f64::NEG_INFINITY,
         ReduceOp::Min => f64::INFINITY,
     };
+    // A NaN anywhere makes the extreme NaN (it sticks once taken).
     let fold = |acc: f64, v: f64| match op {
         ReduceOp::Sum => acc + v,
-        ReduceOp::Max if v > acc || v.is_nan() => v,
-        ReduceOp::Min if v < acc || v.is_nan() => v,
-        _ => acc,
+        ReduceOp::Max => {
+            if v > acc || v.is_nan() {
+                v
+            } else {
+                acc
+            }
+        }
+        ReduceOp::Min => {
+            if v < acc || v.is_nan() {
+                v
+            } else {
+                acc
+            }
+        }
     };
     let values = a.to_f64();
     let rank = a.shape.len();
@@ -493,13 +461,7 @@ pub fn conv(x: &Tensor, w: &Tensor, stride: usize, pad: usize, out: &HostTy) -> 
     Tensor::from_f64(out, acc)
 }
 
-pub fn conv_input_grad(
-    g: &Tensor,
-    w: &Tensor,
-    stride: usize,
-    pad: usize,
-    x_ty: &HostTy,
-) -> Tensor {
+pub fn conv_input_grad(g: &Tensor, w: &Tensor, stride: usize, pad: usize, x_ty: &HostTy) -> Tensor {
     let (gv, wv) = (g.to_f64(), w.to_f64());
     let mut acc = vec![0.0; x_ty.numel()];
     conv_pairs(&x_ty.shape, &w.shape, &g.shape, stride, pad, |o, xi, wi| {

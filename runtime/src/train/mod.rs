@@ -162,11 +162,7 @@ struct Run<'j, 'a> {
 /// record, and runs epochs until done, stopped early or told to stop.
 pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summary, TrainError> {
     let started = Instant::now();
-    if let (Some(_), Some(seed)) = (&opts.resume, opts.seed) {
-        return Err(TrainError::Run(format!(
-            "a resumed run keeps the seed it started with: drop `--seed {seed}`"
-        )));
-    }
+    check_options(opts)?;
     let plan = job.program.plan.clone();
     let opts = &match &opts.resume {
         Some(dir) => {
@@ -249,6 +245,16 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
         );
     }
     outcome
+}
+
+/// Options that contradict each other.
+pub fn check_options(opts: &Options) -> Result<(), TrainError> {
+    if let (Some(_), Some(seed)) = (&opts.resume, opts.seed) {
+        return Err(TrainError::Run(format!(
+            "a resumed run keeps the seed it started with: drop `--seed {seed}`"
+        )));
+    }
+    Ok(())
 }
 
 /// The folder of the run `dir` names (a folder, or a run id under `runs`)

@@ -96,10 +96,9 @@ impl<'p> Stepper<'p> {
                 Input::Hyper(Hyper::Epoch) => Some(&epoch),
                 Input::Seed => Some(&self.seed),
                 Input::OptimizerState { slot, param } => states.get(&state_key(slot, param)),
-                Input::Feed(_)
-                | Input::SampleIndex
-                | Input::Gradient(_)
-                | Input::ModelState(_) => None,
+                Input::Feed(_) | Input::SampleIndex | Input::Gradient(_) | Input::ModelState(_) => {
+                    None
+                }
             }
         };
         let forward = self.gradients.run(batch.len, &|input| match input {
