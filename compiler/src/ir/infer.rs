@@ -160,8 +160,10 @@ pub fn infer(op: &Op, args: &[&TensorTy], given: &TensorTy) -> Result<TensorTy, 
                 if args[2].dtype != DType::I32 || args[2].shape != [Size::BATCH] {
                     return fail("random keyed by sample takes the sample indices (i32[B])");
                 }
-                if given.batch_axis().is_none() {
-                    return fail("random keyed by sample needs a batch axis");
+                // Each run of `n` positions along the axis is one sample.
+                let axis = given.batch_axis().map(|a| given.shape[a]);
+                if axis.is_none_or(|s| s.fixed != 0) {
+                    return fail("random keyed by sample needs a batch axis of B*n positions");
                 }
             }
             if !given.dtype.is_float() {
@@ -225,7 +227,9 @@ pub fn infer(op: &Op, args: &[&TensorTy], given: &TensorTy) -> Result<TensorTy, 
         Op::Slice { axis, start, end } => {
             let a = args[0];
             let Some(len) = end.checked_sub(*start) else {
-                return fail("slice ends before it starts");
+                return fail(format!(
+                    "slice {start}..{end} is not a size for every batch size"
+                ));
             };
             if *axis >= a.rank() || !end.always_le(a.shape[*axis]) {
                 return fail("slice out of range");

@@ -275,7 +275,11 @@ impl Op {
         ];
         ops.extend(UnaryOp::ALL.iter().map(|&u| Op::Unary(u)));
         ops.extend(BinaryOp::ALL.iter().map(|&b| Op::Binary(b)));
-        ops.extend(ReduceOp::ALL.iter().map(|&op| Op::Reduce { op, axes: vec![0] }));
+        ops.extend(
+            ReduceOp::ALL
+                .iter()
+                .map(|&op| Op::Reduce { op, axes: vec![0] }),
+        );
         for &dist in Dist::ALL {
             for key in [RandomKey::Sample, RandomKey::Step] {
                 ops.push(Op::Random {
@@ -352,7 +356,10 @@ mod tests {
             seen[variant(op)] = true;
         }
         let missing: Vec<usize> = (0..VARIANTS).filter(|&v| !seen[v]).collect();
-        assert!(missing.is_empty(), "variants missing from the catalogue: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "variants missing from the catalogue: {missing:?}"
+        );
         for &u in UnaryOp::ALL {
             assert!(ops.contains(&Op::Unary(u)), "{u:?}");
         }
