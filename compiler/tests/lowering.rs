@@ -223,3 +223,26 @@ fn stdlib_hyper_parameters_from_model_arguments_are_range_checked() {
     assert_eq!(e, "`p` of `dropout` is 1.5, but must be in [0, 1)");
     assert_eq!(at, "dropout(linear(x, 4), p = rate)");
 }
+
+#[test]
+fn constants_fold_by_the_scalar_rules_the_interpreter_runs() {
+    // `%` is floored and `erf` is libm's, whether folded or run.
+    let body =
+        "    h = x * (7.0 % -2.0) + erf(0.5) + (0 - 7) % 5\n    output logits = linear(h, 2)";
+    let program = compiled(&program(body, ""));
+    let consts: Vec<f64> = program.eval[0]
+        .step
+        .nodes
+        .iter()
+        .filter_map(|n| match n.op {
+            Op::Constant(bits) => Some(f64::from_bits(bits)),
+            _ => None,
+        })
+        .collect();
+    assert!(consts.contains(&-1.0), "7.0 % -2.0 is -1: {consts:?}");
+    assert!(consts.contains(&0.5204998778130465), "erf(0.5): {consts:?}");
+    assert!(
+        consts.contains(&3.0) && !consts.contains(&-2.0),
+        "-7 % 5 is 3: {consts:?}"
+    );
+}

@@ -391,23 +391,37 @@ pub fn matmul(a: &Tensor, b: &Tensor, out: &HostTy) -> Tensor {
     let r = a.shape.len();
     let (m, k, n) = (a.shape[r - 2], a.shape[r - 1], b.shape[r - 1]);
     let batch: usize = a.shape[..r - 2].iter().product();
-    let (lhs, rhs) = (a.to_f64(), b.to_f64());
-    let mut dst = Vec::with_capacity(batch * m * n);
-    let mut row = vec![0f64; n];
+    let mut dst = vec![0f64; batch * m * n];
     for bi in 0..batch {
-        let (lhs, rhs) = (&lhs[bi * m * k..][..m * k], &rhs[bi * k * n..][..k * n]);
-        for i in 0..m {
-            row.iter_mut().for_each(|x| *x = 0.0);
-            for p in 0..k {
-                let x = lhs[i * k + p];
-                for (acc, &y) in row.iter_mut().zip(&rhs[p * n..][..n]) {
-                    *acc += x * y;
-                }
-            }
-            dst.extend_from_slice(&row);
+        let lhs = bi * m * k..(bi + 1) * m * k;
+        let rhs = bi * k * n..(bi + 1) * k * n;
+        let dst = &mut dst[bi * m * n..][..m * n];
+        match (&a.data, &b.data) {
+            (Data::F32(p), Data::F32(q)) => matmul_into(dst, &p[lhs], &q[rhs], k, n),
+            (Data::F64(p), Data::F64(q)) => matmul_into(dst, &p[lhs], &q[rhs], k, n),
+            _ => unreachable!("the verifier checks matmul takes floats of one type"),
         }
     }
     Tensor::from_f64(out, dst)
+}
+
+/// `dst[m, n] = lhs[m, k] @ rhs[k, n]`, every product and sum in f64, each
+/// output element summed in order of `k`. Rows are taken four at a time so
+/// that each row of `rhs` is read once per four rows of `lhs`.
+fn matmul_into<T: Copy + Into<f64>>(dst: &mut [f64], lhs: &[T], rhs: &[T], k: usize, n: usize) {
+    const ROWS: usize = 4;
+    for (block, out) in dst.chunks_mut(ROWS * n.max(1)).enumerate() {
+        let rows = out.len() / n.max(1);
+        for p in 0..k {
+            let rhs_row = &rhs[p * n..][..n];
+            for (t, acc) in out.chunks_mut(n.max(1)).enumerate().take(rows) {
+                let x: f64 = lhs[(block * ROWS + t) * k + p].into();
+                for (acc, &y) in acc.iter_mut().zip(rhs_row) {
+                    *acc += x * y.into();
+                }
+            }
+        }
+    }
 }
 
 /// The (b, o, i, j) output positions of a convolution and, for each, the
@@ -594,6 +608,33 @@ mod tests {
         let b = Tensor::f64(vec![2, 2, 1], vec![5., 6., 0., 1.]);
         let c = matmul(&a, &b, &HostTy::new(DType::F64, vec![2, 2, 1]));
         assert_eq!(c.to_f64(), vec![17., 39., 2., 4.]);
+    }
+
+    #[test]
+    fn matmul_sums_each_element_in_order_of_k() {
+        // Shapes whose rows are not a multiple of the block of four.
+        for (m, k, n) in [(1, 1, 1), (5, 3, 2), (9, 17, 7), (4, 0, 3), (0, 2, 2)] {
+            let lhs: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 17.0)
+                .collect();
+            let rhs: Vec<f32> = (0..k * n)
+                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 13.0)
+                .collect();
+            let got = matmul(
+                &Tensor::f32(vec![m, k], lhs.clone()),
+                &Tensor::f32(vec![k, n], rhs.clone()),
+                &HostTy::new(DType::F64, vec![m, n]),
+            );
+            let want: Vec<f64> = (0..m * n)
+                .map(|e| {
+                    let (i, j) = (e / n, e % n);
+                    (0..k).fold(0.0, |acc, p| {
+                        acc + lhs[i * k + p] as f64 * rhs[p * n + j] as f64
+                    })
+                })
+                .collect();
+            assert_eq!(got.to_f64(), want, "{m}x{k}x{n}");
+        }
     }
 
     #[test]
