@@ -60,6 +60,7 @@ elementwise_enum!($ BinaryOp, with_binary_op {
     Div => "div",
     /// Floored remainder: the result has the sign of the divisor.
     Rem => "rem",
+    /// Integers: a negative exponent counts as 0 (the result is 1).
     Pow => "pow",
     Max => "max",
     Min => "min",

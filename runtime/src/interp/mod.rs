@@ -2,7 +2,7 @@
 //! host tensors. It is the oracle every back end is tested against, so it
 //! shares no kernels with them: each op is a plain loop (`ops`), and each
 //! elementwise op calls the IR's one scalar definition
-//! (`dlp_compiler::ir::scalar`).
+//! (`dlp_compiler::ir::elementwise`).
 //!
 //! Only the nodes that some output needs are computed, and each value is
 //! dropped after its last use. Sizes that depend on the batch are fixed by

@@ -90,8 +90,11 @@ impl Gen {
     /// as far from zero as `lo`.
     pub fn mirrored(&mut self, shape: &[usize], lo: f64, hi: f64) -> Tensor {
         let t = self.tensor(shape, lo, hi);
-        let v = t.to_f64().iter().enumerate();
-        Tensor::f64(t.shape, v.map(|(i, &x)| if i % 2 == 0 { x } else { -x }).collect())
+        let v = t.to_f64().into_iter().enumerate();
+        Tensor::f64(
+            t.shape,
+            v.map(|(i, x)| if i % 2 == 0 { x } else { -x }).collect(),
+        )
     }
 
     /// A shape of `rank` axes, each of 1 to 4.
@@ -201,7 +204,9 @@ pub fn tolerance(dtype: DType) -> f64 {
 
 /// NaN matches NaN and an infinity itself.
 pub fn close(got: f64, want: f64, tol: f64) -> bool {
-    got == want || (got.is_nan() && want.is_nan()) || (got - want).abs() <= tol * want.abs().max(1.0)
+    got == want
+        || (got.is_nan() && want.is_nan())
+        || (got - want).abs() <= tol * want.abs().max(1.0)
 }
 
 /// `got` has `want`'s dtype and shape and, element by element, its values
@@ -212,7 +217,10 @@ pub fn assert_matches(what: &str, got: &Tensor, want: &Tensor) -> usize {
     let tol = tolerance(want.dtype());
     let (g, w) = (got.to_f64(), want.to_f64());
     for (i, (&g, &w)) in g.iter().zip(&w).enumerate() {
-        assert!(close(g, w, tol), "{what}: element {i} is {g}, the reference says {w}");
+        assert!(
+            close(g, w, tol),
+            "{what}: element {i} is {g}, the reference says {w}"
+        );
     }
     w.len()
 }
@@ -221,6 +229,7 @@ pub fn assert_matches(what: &str, got: &Tensor, want: &Tensor) -> usize {
 pub trait Elem: Copy + std::fmt::Debug {
     fn tensor(values: Vec<Self>) -> Tensor;
     fn of(t: &Tensor) -> &[Self];
+    /// The value's bits (a NaN's sign and payload included).
     fn bits(self) -> u64;
 }
 
@@ -264,7 +273,10 @@ pub fn check(
     let nodes = param_nodes(&mut g, &params);
     let out = build(&mut g, &nodes);
     let out_shape = dims(g.ty(out));
-    let w_node = g.input(Input::Feed("w".into()), TensorTy::fixed(DType::F64, &out_shape));
+    let w_node = g.input(
+        Input::Feed("w".into()),
+        TensorTy::fixed(DType::F64, &out_shape),
+    );
     let prod = g.binary(BinaryOp::Mul, out, w_node);
     let loss = g.reduce(ReduceOp::Sum, prod, (0..out_shape.len()).collect());
     let grads = backward(&mut g, loss, &nodes).unwrap_or_else(|e| panic!("{name}: {e}"));
