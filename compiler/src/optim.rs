@@ -164,12 +164,9 @@ fn update(
         } => {
             let g = decay_into_grad(b, g, p, *weight_decay);
             let step = if *momentum > 0.0 {
-                let buf = state(b, "momentum", path, p);
-                let mu = b.full_like(*momentum, buf);
-                let kept = b.binary(B::Mul, mu, buf);
-                let buf = b.binary(B::Add, kept, g);
-                set_state(b, "momentum", path, buf);
+                let buf = with_momentum(b, *momentum, path, p, g);
                 if *nesterov {
+                    let mu = b.full_like(*momentum, buf);
                     let ahead = b.binary(B::Mul, mu, buf);
                     b.binary(B::Add, g, ahead)
                 } else {
@@ -244,12 +241,7 @@ fn update(
             let den = b.binary(B::Add, root, e);
             let step = b.binary(B::Div, g, den);
             let step = if *momentum > 0.0 {
-                let buf = state(b, "momentum", path, p);
-                let mu = b.full_like(*momentum, buf);
-                let kept = b.binary(B::Mul, mu, buf);
-                let buf = b.binary(B::Add, kept, step);
-                set_state(b, "momentum", path, buf);
-                buf
+                with_momentum(b, *momentum, path, p, step)
             } else {
                 step
             };
@@ -278,6 +270,17 @@ fn set_state(b: &mut Builder, slot: &str, path: &str, value: NodeId) {
         },
         value,
     );
+}
+
+/// The momentum buffer of `p` after adding `x`: mu * buf + x (its new
+/// value is an output too).
+fn with_momentum(b: &mut Builder, mu: f64, path: &str, p: NodeId, x: NodeId) -> NodeId {
+    let buf = state(b, "momentum", path, p);
+    let mu = b.full_like(mu, buf);
+    let kept = b.binary(B::Mul, mu, buf);
+    let buf = b.binary(B::Add, kept, x);
+    set_state(b, "momentum", path, buf);
+    buf
 }
 
 /// g + wd * p (L2 weight decay).

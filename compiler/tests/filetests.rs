@@ -6,6 +6,9 @@
 //! - `verify`: every broken invariant, one per line (`ok` for none);
 //! - `print`: the graph printed back (the parser and printer agree);
 //! - `prune`: the graph without what no output needs;
+//! - `share`: the graph rebuilt through `ir::Builder`, which builds a node
+//!   that computes what an earlier one does (same op, operands and type)
+//!   only once;
 //! - `autodiff`: the graph with the gradient of `loss_sum` with respect to
 //!   every `param.*` input added as `grad.*` outputs, verified.
 //!
@@ -78,6 +81,7 @@ fn run(input: &str) -> Result<String, String> {
         }
         "print" => Ok(print::text(&graph)),
         "prune" => Ok(print::text(&verified(graph)?.graph().pruned())),
+        "share" => Ok(print::text(&rebuilt(verified(graph)?.graph())?)),
         "autodiff" => {
             let differentiated = verified(differentiate(graph)?)?;
             Ok(print::text(differentiated.graph()))
@@ -88,6 +92,23 @@ fn run(input: &str) -> Result<String, String> {
 
 fn verified(graph: Graph) -> Result<ir::Verified, String> {
     ir::verify(graph).map_err(|errors| ir::verify::render(&errors))
+}
+
+/// Every node added again through a `Builder`, in order.
+fn rebuilt(graph: &Graph) -> Result<Graph, String> {
+    let mut b = Builder::new();
+    let mut ids = Vec::with_capacity(graph.len());
+    for node in &graph.nodes {
+        let args: Vec<ir::NodeId> = node.args.iter().map(|a| ids[a.index()]).collect();
+        let id = b
+            .try_add(node.op.clone(), &args, node.ty.clone())
+            .map_err(|e| e.to_string())?;
+        ids.push(id);
+    }
+    for (output, id) in &graph.outputs {
+        b.set_output(output.clone(), ids[id.index()]);
+    }
+    Ok(b.finish())
 }
 
 fn differentiate(graph: Graph) -> Result<Graph, String> {
