@@ -11,6 +11,7 @@ use std::process::ExitCode;
 pub enum Stage {
     Ir,
     Json,
+    Kernels,
 }
 
 pub fn run(file: &Path, train: Option<&str>, stage: Stage) -> ExitCode {
@@ -22,6 +23,7 @@ pub fn run(file: &Path, train: Option<&str>, stage: Stage) -> ExitCode {
     };
     match stage {
         Stage::Ir => say_raw!("{}", compiled.text()),
+        Stage::Kernels => say_raw!("{}", kernels_text(&compiled)),
         Stage::Json => match serde_json::to_string(&compiled) {
             Ok(json) => say!("{json}"),
             Err(e) => {
@@ -31,4 +33,19 @@ pub fn run(file: &Path, train: Option<&str>, stage: Stage) -> ExitCode {
         },
     }
     ExitCode::SUCCESS
+}
+
+/// Every step's kernels and memory plan.
+fn kernels_text(compiled: &dlp_compiler::CompiledProgram) -> String {
+    let batch = compiled.plan.batch;
+    let mut out = String::new();
+    for (title, step) in compiled.steps() {
+        let kernels = dlp_compiler::fuse::fuse(step);
+        out.push_str(&format!("; {title}: {} kernels\n", kernels.kernels.len()));
+        out.push_str(&dlp_compiler::fuse::text(step, &kernels));
+        let plan = dlp_compiler::plan::plan(step, &kernels);
+        out.push_str(&dlp_compiler::plan::text(step, &plan, batch));
+        out.push('\n');
+    }
+    out
 }

@@ -92,7 +92,9 @@ enum Command {
         update: bool,
     },
     /// Print what the compiler produces: the compiled program's steps as
-    /// textual IR (--ir) or the whole compiled program as JSON (--json).
+    /// textual IR (--ir), the whole compiled program as JSON (--json), or
+    /// every step cut into kernels with its memory plan (--kernels).
+    #[command(group(clap::ArgGroup::new("stage").required(true).args(["ir", "json", "kernels"])))]
     Emit {
         /// The .dlp program.
         file: PathBuf,
@@ -100,11 +102,15 @@ enum Command {
         #[arg(long)]
         train: Option<String>,
         /// Every step as textual IR.
-        #[arg(long, required_unless_present = "json", conflicts_with = "json")]
+        #[arg(long)]
         ir: bool,
         /// The serialised compiled program.
         #[arg(long)]
         json: bool,
+        /// Every step cut into kernels, with its memory plan at the train
+        /// block's batch size.
+        #[arg(long)]
+        kernels: bool,
     },
     /// List and inspect run records.
     Runs {
@@ -176,11 +182,12 @@ fn main() -> ExitCode {
             train,
             ir: _,
             json,
+            kernels,
         } => {
-            let stage = if json {
-                emit::Stage::Json
-            } else {
-                emit::Stage::Ir
+            let stage = match (json, kernels) {
+                (true, _) => emit::Stage::Json,
+                (false, true) => emit::Stage::Kernels,
+                (false, false) => emit::Stage::Ir,
             };
             emit::run(&file, train.as_deref(), stage)
         }

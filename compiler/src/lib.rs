@@ -20,11 +20,13 @@
 pub mod autodiff;
 pub mod check;
 pub mod diagnostic;
+pub mod fuse;
 pub mod ide;
 pub mod ir;
 pub mod load;
 pub mod lower;
 pub mod optim;
+pub mod plan;
 pub mod program;
 mod render;
 pub mod resolve;

@@ -63,6 +63,25 @@ impl CompiledProgram {
         self.eval.iter().find(|e| e.dataset == dataset)
     }
 
+    /// Every step with a title: the train step's two groups, then each
+    /// evaluation step.
+    pub fn steps(&self) -> Vec<(String, &Verified)> {
+        let mut steps = vec![
+            (
+                format!("train `{}`: forward and backward", self.plan.name),
+                &self.train.gradients,
+            ),
+            (
+                format!("train `{}`: clipping and update", self.plan.name),
+                &self.train.update,
+            ),
+        ];
+        for e in &self.eval {
+            steps.push((format!("evaluation on `{}`", e.dataset), &e.step));
+        }
+        steps
+    }
+
     /// Every step as textual IR: the train step's two groups, then each
     /// evaluation step, under `;` headers.
     pub fn text(&self) -> String {

@@ -12,6 +12,7 @@
 #![deny(clippy::wildcard_enum_match_arm)]
 
 mod ops;
+mod planned;
 
 use crate::tensor::{HostTy, Tensor};
 use dlp_compiler::ir::{Graph, Input, NodeId, Op, Output, RandomKey, Verified};
@@ -72,31 +73,14 @@ impl<'g> Interpreter<'g> {
         let mut left = self.uses.clone();
         for &id in &self.order {
             let node = self.graph.node(id);
-            let ty = node
-                .ty
-                .at(batch)
-                .map(|shape| HostTy::new(node.ty.dtype, shape));
-            let Some(ty) = ty else {
-                return Err(RunError(format!(
-                    "{} is too large for a batch of {batch}",
-                    node.ty
-                )));
-            };
             let value = {
                 let args: Vec<&Tensor> = node
                     .args
                     .iter()
                     .map(|a| values[a.index()].as_deref().expect("operands come first"))
                     .collect();
-                self.eval(id, &args, &ty, batch, inputs)?
+                self.compute(id, &args, batch, inputs)?
             };
-            if value.dtype() != ty.dtype || value.shape != ty.shape {
-                return Err(RunError(format!(
-                    "{} is {} but the step expects {ty}",
-                    describe(&node.op),
-                    value.ty()
-                )));
-            }
             values[id.index()] = Some(value);
             for a in &node.args {
                 left[a.index()] -= 1;
@@ -114,6 +98,32 @@ impl<'g> Interpreter<'g> {
                 (output.clone(), v.clone())
             })
             .collect())
+    }
+
+    /// The value of node `id` from its operands' values, checked against
+    /// the node's type at batch size `batch`.
+    fn compute<'a>(
+        &self,
+        id: NodeId,
+        args: &[&Tensor],
+        batch: usize,
+        inputs: &Inputs<'a>,
+    ) -> Result<Cow<'a, Tensor>, RunError> {
+        let node = self.graph.node(id);
+        let ty = node
+            .ty
+            .at(batch)
+            .map(|shape| HostTy::new(node.ty.dtype, shape))
+            .ok_or_else(|| RunError(format!("{} is too large for a batch of {batch}", node.ty)))?;
+        let value = self.eval(id, args, &ty, batch, inputs)?;
+        if value.dtype() != ty.dtype || value.shape != ty.shape {
+            return Err(RunError(format!(
+                "{} is {} but the step expects {ty}",
+                describe(&node.op),
+                value.ty()
+            )));
+        }
+        Ok(value)
     }
 
     fn eval<'a>(
