@@ -8,7 +8,9 @@
 //! - [`record`]: run records under `runs/`; [`atomic`]: crash-safe writes.
 
 pub mod atomic;
+pub mod backend;
 pub mod checkpoint;
+pub mod cpu;
 pub mod data;
 pub mod init;
 pub mod interp;

@@ -102,7 +102,7 @@ impl<'g> Interpreter<'g> {
 
     /// The value of node `id` from its operands' values, checked against
     /// the node's type at batch size `batch`.
-    fn compute<'a>(
+    pub(crate) fn compute<'a>(
         &self,
         id: NodeId,
         args: &[&Tensor],

@@ -1,0 +1,59 @@
+//! Which engine runs the steps of a compiled program: the CPU back end
+//! (native code and `gemm`, the default) or the reference interpreter
+//! (`--backend interp`: the oracle, slow and simple).
+
+use crate::cpu::CpuStep;
+use crate::interp::{Inputs, Interpreter, RunError};
+use crate::tensor::Tensor;
+use dlp_compiler::ir::{Output, Verified};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// Fused kernels, native code from Cranelift, `gemm`.
+    #[default]
+    Cpu,
+    /// The reference interpreter, node by node.
+    Interp,
+}
+
+impl Backend {
+    pub const ALL: [Backend; 2] = [Backend::Cpu, Backend::Interp];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Cpu => "cpu",
+            Backend::Interp => "interp",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Backend> {
+        Backend::ALL.into_iter().find(|b| b.name() == name)
+    }
+}
+
+/// One step, prepared to run on a back end.
+pub enum Runner<'p> {
+    Cpu(Box<CpuStep<'p>>),
+    Interp(Interpreter<'p>),
+}
+
+impl<'p> Runner<'p> {
+    pub fn new(backend: Backend, step: &'p Verified) -> Result<Runner<'p>, RunError> {
+        Ok(match backend {
+            Backend::Cpu => Runner::Cpu(Box::new(CpuStep::new(step)?)),
+            Backend::Interp => Runner::Interp(Interpreter::new(step)),
+        })
+    }
+
+    /// Runs the step for a batch of `batch` samples.
+    pub fn run<'a>(
+        &mut self,
+        batch: usize,
+        inputs: &Inputs<'a>,
+    ) -> Result<Vec<(Output, Tensor)>, RunError> {
+        match self {
+            Runner::Cpu(step) => step.run(batch, inputs),
+            Runner::Interp(interp) => interp.run(batch, inputs),
+        }
+    }
+}

@@ -1,0 +1,459 @@
+//! Running a fused step on the CPU: each kernel in schedule order, the way
+//! it is compiled for the batch size at hand —
+//!
+//! - an elementwise kernel as native code (`super::jit`);
+//! - a matrix product through `gemm` (on every thread), then its epilogue
+//!   (bias, activation) as native code over the product;
+//! - any other kernel, and any kernel the code generator does not take yet
+//!   (reductions, convolutions, pooling, gather/scatter, random numbers),
+//!   node by node with the reference interpreter's ops.
+//!
+//! Each value is dropped after the last kernel that reads it.
+
+use super::index::{self, Map};
+use super::jit::{ElementwiseKernel, Jit, KernelFn};
+use crate::interp::{Inputs, Interpreter, RunError};
+use crate::tensor::{Data, HostTy, Tensor};
+use dlp_compiler::fuse::{self, Kernel, Kernels};
+use dlp_compiler::ir::{DType, NodeId, Op, Output, Verified};
+use dlp_compiler::plan::{self, MemoryPlan};
+use std::collections::HashMap;
+
+/// How one kernel runs at one batch size.
+enum Exec {
+    /// Native code over the kernel's domain; the values it reads, in order.
+    Native { code: KernelFn, reads: Vec<NodeId> },
+    /// `gemm` for the anchor, then (if any) the epilogue as native code.
+    MatMul {
+        anchor: NodeId,
+        epilogue: Option<(KernelFn, Vec<NodeId>)>,
+    },
+    /// The kernel's nodes one by one, with the interpreter's ops (and why).
+    Nodes(String),
+}
+
+/// A step prepared for the CPU: fused, planned, compiled per batch size.
+pub struct CpuStep<'p> {
+    step: &'p Verified,
+    interp: Interpreter<'p>,
+    kernels: Kernels,
+    plan: MemoryPlan,
+    jit: Jit,
+    compiled: HashMap<usize, Vec<Exec>>,
+}
+
+impl<'p> CpuStep<'p> {
+    pub fn new(step: &'p Verified) -> Result<CpuStep<'p>, RunError> {
+        let kernels = fuse::fuse(step);
+        let plan = plan::plan(step, &kernels);
+        Ok(CpuStep {
+            step,
+            interp: Interpreter::new(step),
+            kernels,
+            plan,
+            jit: Jit::new().map_err(RunError)?,
+            compiled: HashMap::new(),
+        })
+    }
+
+    /// For each kernel at batch `b` (compiled if needed): `None` when it
+    /// runs as native code, else why it runs on the interpreter's ops.
+    pub fn fallbacks(&mut self, b: usize) -> Vec<Option<String>> {
+        self.prepare(b);
+        self.compiled[&b]
+            .iter()
+            .map(|e| match e {
+                Exec::Nodes(why) => Some(why.clone()),
+                Exec::Native { .. } | Exec::MatMul { .. } => None,
+            })
+            .collect()
+    }
+
+    fn prepare(&mut self, b: usize) {
+        if self.compiled.contains_key(&b) {
+            return;
+        }
+        let graph = self.step.graph();
+        let shapes: HashMap<NodeId, Vec<usize>> = graph
+            .ids()
+            .filter_map(|id| graph.ty(id).at(b).map(|s| (id, s)))
+            .collect();
+        let execs = self
+            .kernels
+            .kernels
+            .iter()
+            .map(|k| plan_kernel(&mut self.jit, self.step, k, &shapes, b))
+            .collect();
+        self.compiled.insert(b, execs);
+    }
+
+    /// Runs the step for a batch of `batch` samples.
+    pub fn run<'a>(
+        &mut self,
+        batch: usize,
+        inputs: &Inputs<'a>,
+    ) -> Result<Vec<(Output, Tensor)>, RunError> {
+        self.prepare(batch);
+        let graph = self.step.graph();
+        let execs = &self.compiled[&batch];
+        let mut values: HashMap<NodeId, Tensor> = HashMap::new();
+        for (i, (kernel, exec)) in self.kernels.kernels.iter().zip(execs).enumerate() {
+            let value = {
+                let read =
+                    |n: NodeId| -> Result<&Tensor, RunError> { lookup(graph, &values, n, inputs) };
+                match exec {
+                    Exec::Native { code, reads } => {
+                        let args = reads
+                            .iter()
+                            .map(|&r| read(r))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        run_native(*code, &args, host_ty(self.step, kernel.root(), batch)?)
+                    }
+                    Exec::MatMul { anchor, epilogue } => {
+                        let operands: Vec<&Tensor> = graph
+                            .args(*anchor)
+                            .iter()
+                            .map(|&a| read(view_source(self.step, a)))
+                            .collect::<Result<_, _>>()?;
+                        let lhs = graph
+                            .ty(graph.args(*anchor)[0])
+                            .at(batch)
+                            .unwrap_or_default();
+                        let k = lhs.last().copied().unwrap_or(0);
+                        let product = matmul(&operands, k, host_ty(self.step, *anchor, batch)?);
+                        match epilogue {
+                            None => product,
+                            Some((code, reads)) => {
+                                let mut args = Vec::with_capacity(reads.len());
+                                for &r in reads {
+                                    args.push(if r == *anchor { &product } else { read(r)? });
+                                }
+                                run_native(*code, &args, host_ty(self.step, kernel.root(), batch)?)
+                            }
+                        }
+                    }
+                    Exec::Nodes(_) => self.run_nodes(kernel, &values, batch, inputs)?,
+                }
+            };
+            values.insert(kernel.root(), value);
+            // Drop what no later kernel reads.
+            for &r in &kernel.reads {
+                let last = self.plan.lifetimes[r.index()].map_or(usize::MAX, |(_, l)| l);
+                if last == i && !graph.outputs.iter().any(|(_, o)| *o == r) {
+                    values.remove(&r);
+                }
+            }
+        }
+        graph
+            .outputs
+            .iter()
+            .map(|(output, id)| {
+                let v = match values.get(id) {
+                    Some(v) => v.clone(),
+                    None => self.interp.compute(*id, &[], batch, inputs)?.into_owned(),
+                };
+                Ok((output.clone(), v))
+            })
+            .collect()
+    }
+
+    /// A kernel node by node, with the interpreter's ops.
+    fn run_nodes<'a>(
+        &self,
+        kernel: &Kernel,
+        values: &HashMap<NodeId, Tensor>,
+        batch: usize,
+        inputs: &Inputs<'a>,
+    ) -> Result<Tensor, RunError> {
+        let graph = self.step.graph();
+        let mut local: HashMap<NodeId, Tensor> = HashMap::new();
+        for &n in &kernel.nodes {
+            let node = graph.node(n);
+            let mut args = Vec::with_capacity(node.args.len());
+            for a in &node.args {
+                args.push(match local.get(a) {
+                    Some(v) => v,
+                    None => lookup(graph, values, *a, inputs)?,
+                });
+            }
+            let v = self.interp.compute(n, &args, batch, inputs)?.into_owned();
+            local.insert(n, v);
+        }
+        local
+            .remove(&kernel.root())
+            .ok_or_else(|| RunError(format!("{} computed nothing", kernel.id)))
+    }
+}
+
+/// A value a kernel reads: an earlier kernel's result or a step input.
+fn lookup<'v, 'a: 'v>(
+    graph: &dlp_compiler::ir::Graph,
+    values: &'v HashMap<NodeId, Tensor>,
+    n: NodeId,
+    inputs: &Inputs<'a>,
+) -> Result<&'v Tensor, RunError> {
+    if let Some(v) = values.get(&n) {
+        return Ok(v);
+    }
+    if let Op::Input(input) = &graph.node(n).op {
+        return inputs(input).ok_or_else(|| RunError(format!("no value for input {input}")));
+    }
+    Err(RunError(format!("{n} is read before it is computed")))
+}
+
+fn host_ty(step: &Verified, n: NodeId, batch: usize) -> Result<HostTy, RunError> {
+    let ty = step.ty(n);
+    ty.at(batch)
+        .map(|shape| HostTy::new(ty.dtype, shape))
+        .ok_or_else(|| RunError(format!("{ty} is too large for a batch of {batch}")))
+}
+
+/// How to run kernel `k` at batch `b`.
+fn plan_kernel(
+    jit: &mut Jit,
+    step: &Verified,
+    k: &Kernel,
+    shapes: &HashMap<NodeId, Vec<usize>>,
+    b: usize,
+) -> Exec {
+    let graph = step.graph();
+    match k.anchor.map(|a| &graph.node(a).op) {
+        None => match compile(jit, step, &k.nodes, &k.reads, shapes, b) {
+            Ok((code, reads)) => Exec::Native { code, reads },
+            Err(why) => Exec::Nodes(why),
+        },
+        Some(Op::MatMul) => {
+            let anchor = k.anchor.expect("an anchor");
+            if !gemm_operands(step, anchor) {
+                return Exec::Nodes("a matmul of broadcast operands".into());
+            }
+            if k.root() == anchor {
+                return Exec::MatMul {
+                    anchor,
+                    epilogue: None,
+                };
+            }
+            // The epilogue: the kernel without the product and the views of
+            // its operands; the product is read.
+            let feeding = operand_views(step, anchor);
+            let nodes: Vec<NodeId> = k
+                .nodes
+                .iter()
+                .copied()
+                .filter(|n| *n != anchor && !feeding.contains(n))
+                .collect();
+            let mut reads: Vec<NodeId> = k
+                .reads
+                .iter()
+                .copied()
+                .filter(|r| nodes.iter().any(|&n| graph.args(n).contains(r)))
+                .collect();
+            reads.push(anchor);
+            match compile(jit, step, &nodes, &reads, shapes, b) {
+                Ok((code, reads)) => Exec::MatMul {
+                    anchor,
+                    epilogue: Some((code, reads)),
+                },
+                Err(why) => Exec::Nodes(why),
+            }
+        }
+        Some(op) => Exec::Nodes(format!("{} is not compiled yet", op.text())),
+    }
+}
+
+/// Native code for `nodes` (the last one the result) reading `reads`.
+fn compile(
+    jit: &mut Jit,
+    step: &Verified,
+    nodes: &[NodeId],
+    reads: &[NodeId],
+    shapes: &HashMap<NodeId, Vec<usize>>,
+    b: usize,
+) -> Result<(KernelFn, Vec<NodeId>), String> {
+    let graph = step.graph();
+    let root = *nodes.last().ok_or("an empty kernel")?;
+    let kernel = Kernel {
+        id: dlp_compiler::fuse::KernelId(0),
+        kind: dlp_compiler::fuse::KernelKind::Elementwise,
+        anchor: None,
+        nodes: nodes.to_vec(),
+        reads: reads.to_vec(),
+    };
+    let maps: HashMap<NodeId, Map> =
+        index::maps(graph, &kernel, shapes).ok_or("views the code generator cannot follow")?;
+    debug_assert_eq!(kernel.root(), root);
+    let spec = ElementwiseKernel {
+        graph,
+        nodes,
+        reads,
+        maps: &maps,
+        shapes,
+        batch: b,
+    };
+    jit.compile(&spec)
+        .map(|code| (code, reads.to_vec()))
+        .map_err(|e| e.0)
+}
+
+/// The nodes between a matmul and what it reads: views of its operands.
+fn operand_views(step: &Verified, anchor: NodeId) -> Vec<NodeId> {
+    let graph = step.graph();
+    let mut out = Vec::new();
+    for &a in graph.args(anchor) {
+        let mut at = a;
+        while matches!(graph.node(at).op, Op::Reshape) && at != view_source(step, at) {
+            out.push(at);
+            at = graph.args(at)[0];
+        }
+    }
+    out
+}
+
+/// What a chain of reshapes starts from (the same memory).
+fn view_source(step: &Verified, mut at: NodeId) -> NodeId {
+    let graph = step.graph();
+    while let Op::Reshape = graph.node(at).op {
+        at = graph.args(at)[0];
+    }
+    at
+}
+
+/// Whether `gemm` can read a matmul's operands as they are in memory:
+/// through reshapes only (a broadcast batch is left to the interpreter).
+fn gemm_operands(step: &Verified, anchor: NodeId) -> bool {
+    let graph = step.graph();
+    graph.args(anchor).iter().all(|&a| {
+        let mut at = a;
+        loop {
+            match graph.node(at).op {
+                Op::Reshape => at = graph.args(at)[0],
+                Op::Broadcast => return false,
+                _ => return true,
+            }
+        }
+    })
+}
+
+/// Runs native code: `args` are the values read, in order.
+fn run_native(code: KernelFn, args: &[&Tensor], out: HostTy) -> Tensor {
+    let n = out.numel();
+    let mut result = match out.dtype {
+        DType::F32 => Data::F32(vec![0.0; n]),
+        DType::F64 => Data::F64(vec![0.0; n]),
+        DType::I32 => Data::I32(vec![0; n]),
+        DType::Bool => Data::Bool(vec![false; n]),
+    };
+    let pointers: Vec<*const u8> = args.iter().map(|t| data_ptr(&t.data)).collect();
+    let out_ptr = match &mut result {
+        Data::F32(v) => v.as_mut_ptr() as *mut u8,
+        Data::F64(v) => v.as_mut_ptr() as *mut u8,
+        Data::I32(v) => v.as_mut_ptr() as *mut u8,
+        Data::Bool(v) => v.as_mut_ptr() as *mut u8,
+    };
+    // SAFETY: the kernel was compiled for these shapes: it reads each
+    // argument at offsets within its element count and writes `n` elements
+    // of the result's type, which `result` holds; bools are one byte of 0
+    // or 1, which is what the kernel stores.
+    unsafe { code(pointers.as_ptr(), out_ptr) };
+    Tensor::new(out.shape, result)
+}
+
+fn data_ptr(d: &Data) -> *const u8 {
+    match d {
+        Data::F32(v) => v.as_ptr() as *const u8,
+        Data::F64(v) => v.as_ptr() as *const u8,
+        Data::I32(v) => v.as_ptr() as *const u8,
+        Data::Bool(v) => v.as_ptr() as *const u8,
+    }
+}
+
+/// `[.., M, K] @ [.., K, N]` through `gemm`, on every thread.
+fn matmul(operands: &[&Tensor], k: usize, out: HostTy) -> Tensor {
+    let (a, b) = (operands[0], operands[1]);
+    let r = out.shape.len();
+    let (m, n) = (out.shape[r - 2], out.shape[r - 1]);
+    let batch: usize = out.shape[..r - 2].iter().product();
+    match (&a.data, &b.data) {
+        (Data::F32(p), Data::F32(q)) => {
+            let mut dst = vec![0f32; batch * m * n];
+            for i in 0..batch {
+                gemm_into(
+                    &mut dst[i * m * n..][..m * n],
+                    &p[i * m * k..][..m * k],
+                    &q[i * k * n..][..k * n],
+                    m,
+                    k,
+                    n,
+                );
+            }
+            Tensor::f32(out.shape, dst)
+        }
+        (Data::F64(p), Data::F64(q)) => {
+            let mut dst = vec![0f64; batch * m * n];
+            for i in 0..batch {
+                gemm_into(
+                    &mut dst[i * m * n..][..m * n],
+                    &p[i * m * k..][..m * k],
+                    &q[i * k * n..][..k * n],
+                    m,
+                    k,
+                    n,
+                );
+            }
+            Tensor::f64(out.shape, dst)
+        }
+        _ => unreachable!("the verifier checks matmul takes floats of one type"),
+    }
+}
+
+/// `dst[m, n] = lhs[m, k] @ rhs[k, n]`, all row-major.
+fn gemm_into<T: Copy + Default + From<u8> + 'static>(
+    dst: &mut [T],
+    lhs: &[T],
+    rhs: &[T],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    assert!(dst.len() == m * n && lhs.len() == m * k && rhs.len() == k * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        dst.iter_mut().for_each(|d| *d = T::default());
+        return;
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let parallelism = if threads > 1 && m * n * k >= 64 * 64 * 64 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the slices hold exactly m*n, m*k and k*n elements (asserted
+    // above) and the strides describe row-major layouts of those sizes, so
+    // every access gemm makes is in bounds; `dst` is not read
+    // (read_dst = false) and does not alias the operands.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.as_ptr(),
+            1,
+            k as isize,
+            rhs.as_ptr(),
+            1,
+            n as isize,
+            T::default(),
+            T::from(1u8),
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}

@@ -1,0 +1,570 @@
+//! Cranelift code generation for elementwise kernels (and the epilogues of
+//! other kernels): one native function per kernel and batch size, a loop
+//! nest over the kernel's domain that loads what the kernel reads, computes
+//! its nodes in registers and stores its result.
+//!
+//! A kernel function is `fn(reads: *const *const u8, out: *mut u8)`:
+//! `reads[k]` points at the k-th value the kernel reads. Every size is a
+//! constant (a kernel is compiled for one batch size), one-element values
+//! are computed once before the loops, and each op is the instruction, or
+//! the call (`super::calls`), that computes the interpreter's bits.
+
+use super::calls;
+use super::index::Map;
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::Context;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
+use dlp_compiler::ir::{BinaryOp, DType, Graph, NodeId, Op, UnaryOp};
+use std::collections::HashMap;
+
+/// A compiled kernel: reads, then the result.
+pub type KernelFn = unsafe extern "C" fn(*const *const u8, *mut u8);
+
+/// Why a kernel is not compiled (it then runs on the interpreter's ops).
+#[derive(Debug)]
+pub struct Unsupported(pub String);
+
+/// What to compile: the nodes computed (in graph order, the last one the
+/// result), what is read, how everything is indexed, and every shape.
+pub struct ElementwiseKernel<'a> {
+    pub graph: &'a Graph,
+    pub nodes: &'a [NodeId],
+    pub reads: &'a [NodeId],
+    pub maps: &'a HashMap<NodeId, Map>,
+    pub shapes: &'a HashMap<NodeId, Vec<usize>>,
+    pub batch: usize,
+}
+
+/// A JIT module and the functions compiled into it.
+pub struct Jit {
+    module: JITModule,
+    ctx: Context,
+    fctx: FunctionBuilderContext,
+    calls: HashMap<&'static str, FuncId>,
+    compiled: u32,
+}
+
+impl Jit {
+    pub fn new() -> Result<Jit, String> {
+        let mut flags = settings::builder();
+        flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
+        let isa = cranelift_native::builder()?
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| e.to_string())?;
+        let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
+        for (name, address) in calls::symbols() {
+            builder.symbol(name, address);
+        }
+        Ok(Jit {
+            module: JITModule::new(builder),
+            ctx: Context::new(),
+            fctx: FunctionBuilderContext::new(),
+            calls: HashMap::new(),
+            compiled: 0,
+        })
+    }
+
+    /// Compiles `kernel` to native code.
+    pub fn compile(&mut self, kernel: &ElementwiseKernel) -> Result<KernelFn, Unsupported> {
+        let ptr = self.module.target_config().pointer_type();
+        let mut sig = self.module.make_signature();
+        sig.params.push(AbiParam::new(ptr));
+        sig.params.push(AbiParam::new(ptr));
+        let name = format!("kernel{}", self.compiled);
+        self.compiled += 1;
+        let id = self
+            .module
+            .declare_function(&name, Linkage::Local, &sig)
+            .map_err(|e| Unsupported(e.to_string()))?;
+        self.ctx.func.signature = sig;
+        let calls = self.declare_calls()?;
+        {
+            let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+            let mut refs = HashMap::new();
+            for (name, fid) in &calls {
+                refs.insert(*name, self.module.declare_func_in_func(*fid, b.func));
+            }
+            let result = Emitter::emit(&mut b, kernel, ptr, &refs);
+            if let Err(e) = result {
+                self.module.clear_context(&mut self.ctx);
+                self.fctx = FunctionBuilderContext::new();
+                return Err(e);
+            }
+            b.seal_all_blocks();
+            b.finalize(self.module.target_config());
+        }
+        self.module
+            .define_function(id, &mut self.ctx)
+            .map_err(|e| Unsupported(format!("{e:?}")))?;
+        self.module.clear_context(&mut self.ctx);
+        self.module
+            .finalize_definitions()
+            .map_err(|e| Unsupported(e.to_string()))?;
+        let code = self.module.get_finalized_function(id);
+        // SAFETY: the function was just defined with this signature
+        // (two pointers in, nothing out) and its memory stays mapped as long
+        // as the module, which lives as long as `self`.
+        Ok(unsafe { std::mem::transmute::<*const u8, KernelFn>(code) })
+    }
+
+    /// Declares every helper function once, by symbol.
+    fn declare_calls(&mut self) -> Result<HashMap<&'static str, FuncId>, Unsupported> {
+        if self.calls.is_empty() {
+            for (name, _) in calls::symbols() {
+                let ty = call_type(name);
+                let mut sig = self.module.make_signature();
+                let arity = if name.starts_with("dlp_pow")
+                    || name.starts_with("dlp_div")
+                    || name.starts_with("dlp_rem")
+                {
+                    2
+                } else {
+                    1
+                };
+                for _ in 0..arity {
+                    sig.params.push(AbiParam::new(ty));
+                }
+                sig.returns.push(AbiParam::new(ty));
+                let id = self
+                    .module
+                    .declare_function(name, Linkage::Import, &sig)
+                    .map_err(|e| Unsupported(e.to_string()))?;
+                self.calls.insert(name, id);
+            }
+        }
+        Ok(self.calls.clone())
+    }
+}
+
+/// The Cranelift type a helper works on, from its name's suffix.
+fn call_type(name: &str) -> Type {
+    if name.ends_with("f64") {
+        types::F64
+    } else if name.ends_with("i32") {
+        types::I32
+    } else {
+        types::F32
+    }
+}
+
+fn clif_type(d: DType) -> Type {
+    match d {
+        DType::F32 => types::F32,
+        DType::F64 => types::F64,
+        DType::I32 => types::I32,
+        DType::Bool => types::I8,
+    }
+}
+
+fn elem_bytes(d: DType) -> i64 {
+    match d {
+        DType::F32 | DType::I32 => 4,
+        DType::F64 => 8,
+        DType::Bool => 1,
+    }
+}
+
+/// Writes one kernel function.
+struct Emitter<'k, 'b, 'f> {
+    b: &'b mut FunctionBuilder<'f>,
+    k: &'k ElementwiseKernel<'k>,
+    calls: &'k HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
+    /// Each read's base address.
+    bases: HashMap<NodeId, Value>,
+    /// The loop counters, one per domain axis, and the row-major index.
+    axes: Vec<Variable>,
+    linear: Variable,
+    values: HashMap<NodeId, Value>,
+}
+
+impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
+    fn emit(
+        b: &'b mut FunctionBuilder<'f>,
+        k: &'k ElementwiseKernel<'k>,
+        ptr: Type,
+        calls: &'k HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
+    ) -> Result<(), Unsupported> {
+        let root = *k
+            .nodes
+            .last()
+            .ok_or(Unsupported("an empty kernel".into()))?;
+        let domain = k.shapes[&root].clone();
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let (reads_ptr, out) = (b.block_params(entry)[0], b.block_params(entry)[1]);
+        let mut bases = HashMap::new();
+        for (i, &r) in k.reads.iter().enumerate() {
+            let at = b
+                .ins()
+                .load(ptr, MemFlagsData::trusted(), reads_ptr, (i * 8) as i32);
+            bases.insert(r, at);
+        }
+        let axes: Vec<Variable> = domain.iter().map(|_| b.declare_var(types::I64)).collect();
+        let linear = b.declare_var(types::I64);
+        let zero = b.ins().iconst(types::I64, 0);
+        b.def_var(linear, zero);
+        let mut e = Emitter {
+            b,
+            k,
+            calls,
+            bases,
+            axes,
+            linear,
+            values: HashMap::new(),
+        };
+        // One-element values: once, before the loops.
+        for &n in k.nodes {
+            if k.maps.get(&n) == Some(&Map::Zero) {
+                e.node(n)?;
+            }
+        }
+        let mut exits = Vec::new();
+        for (a, &size) in domain.iter().enumerate() {
+            let header = e.b.create_block();
+            let body = e.b.create_block();
+            let exit = e.b.create_block();
+            let zero = e.b.ins().iconst(types::I64, 0);
+            e.b.def_var(e.axes[a], zero);
+            e.b.ins().jump(header, &[]);
+            e.b.switch_to_block(header);
+            let i = e.b.use_var(e.axes[a]);
+            let more = e.b.ins().icmp_imm_s(IntCC::SignedLessThan, i, size as i64);
+            e.b.ins().brif(more, body, &[], exit, &[]);
+            e.b.switch_to_block(body);
+            exits.push((header, exit));
+        }
+        for &n in k.nodes {
+            if k.maps.get(&n) != Some(&Map::Zero) {
+                e.node(n)?;
+            }
+        }
+        let value = e.value(root)?;
+        let dtype = k.graph.ty(root).dtype;
+        let at = e.address(out, &Map::Identity, dtype);
+        e.b.ins().store(MemFlagsData::trusted(), value, at, 0);
+        let next = e.b.use_var(linear);
+        let next = e.b.ins().iadd_imm_s(next, 1);
+        e.b.def_var(linear, next);
+        for (a, (header, exit)) in exits.into_iter().enumerate().rev() {
+            let i = e.b.use_var(e.axes[a]);
+            let i = e.b.ins().iadd_imm_s(i, 1);
+            e.b.def_var(e.axes[a], i);
+            e.b.ins().jump(header, &[]);
+            e.b.switch_to_block(exit);
+        }
+        e.b.ins().return_(&[]);
+        Ok(())
+    }
+
+    /// The address of the current element of a value stored at `base`.
+    fn address(&mut self, base: Value, map: &Map, dtype: DType) -> Value {
+        let offset = match map {
+            Map::Identity | Map::Flat => self.b.use_var(self.linear),
+            Map::Zero => self.b.ins().iconst(types::I64, 0),
+            Map::Strided(strides) => {
+                let mut sum = self.b.ins().iconst(types::I64, 0);
+                for (a, &s) in strides.iter().enumerate() {
+                    if s != 0 {
+                        let i = self.b.use_var(self.axes[a]);
+                        let term = self.b.ins().imul_imm_s(i, s as i64);
+                        sum = self.b.ins().iadd(sum, term);
+                    }
+                }
+                sum
+            }
+        };
+        let bytes = self.b.ins().imul_imm_s(offset, elem_bytes(dtype));
+        self.b.ins().iadd(base, bytes)
+    }
+
+    fn value(&mut self, n: NodeId) -> Result<Value, Unsupported> {
+        if let Some(&v) = self.values.get(&n) {
+            return Ok(v);
+        }
+        if let Some(&base) = self.bases.get(&n) {
+            let dtype = self.k.graph.ty(n).dtype;
+            let map = self.k.maps.get(&n).cloned().unwrap_or(Map::Identity);
+            let at = self.address(base, &map, dtype);
+            let v = self
+                .b
+                .ins()
+                .load(clif_type(dtype), MemFlagsData::trusted(), at, 0);
+            return Ok(v);
+        }
+        Err(Unsupported(format!("{n} is neither read nor computed")))
+    }
+
+    /// Computes node `n` into `values`.
+    fn node(&mut self, n: NodeId) -> Result<(), Unsupported> {
+        let node = self.k.graph.node(n);
+        let dtype = node.ty.dtype;
+        let args: Vec<Value> = match node.op {
+            // Views and reads are loaded where they are used.
+            Op::Reshape | Op::Broadcast => {
+                let v = self.value(node.args[0])?;
+                self.values.insert(n, v);
+                return Ok(());
+            }
+            _ => node
+                .args
+                .iter()
+                .map(|&a| self.value(a))
+                .collect::<Result<_, _>>()?,
+        };
+        let v = match &node.op {
+            Op::Constant(bits) => self.constant(f64::from_bits(*bits), dtype),
+            Op::SizeOf(size) => {
+                let v = size.at(self.k.batch).unwrap_or(usize::MAX) as f64;
+                self.constant(v, dtype)
+            }
+            Op::Iota(_) if self.k.maps.get(&n) == Some(&Map::Zero) => self.constant(0.0, dtype),
+            Op::Iota(axis) => {
+                let i = self.b.use_var(self.axes[*axis]);
+                self.convert_index(i, dtype)
+            }
+            Op::Unary(u) => self.unary(*u, args[0], dtype)?,
+            Op::Binary(op) => {
+                let operand = self.k.graph.ty(node.args[0]).dtype;
+                self.binary(*op, args[0], args[1], operand)?
+            }
+            Op::Select => self.b.ins().select(args[0], args[1], args[2]),
+            Op::Cast => {
+                let from = self.k.graph.ty(node.args[0]).dtype;
+                self.cast(args[0], from, dtype)
+            }
+            other => {
+                return Err(Unsupported(format!(
+                    "{} in an elementwise kernel",
+                    other.text()
+                )))
+            }
+        };
+        self.values.insert(n, v);
+        Ok(())
+    }
+
+    fn constant(&mut self, v: f64, dtype: DType) -> Value {
+        match dtype {
+            DType::F32 => self.b.ins().f32const(v as f32),
+            DType::F64 => self.b.ins().f64const(v),
+            DType::I32 => self.b.ins().iconst(types::I32, v as i32 as i64),
+            DType::Bool => self.b.ins().iconst(types::I8, i64::from(v != 0.0)),
+        }
+    }
+
+    fn convert_index(&mut self, i: Value, dtype: DType) -> Value {
+        match dtype {
+            DType::F32 => self.b.ins().fcvt_from_sint(types::F32, i),
+            DType::F64 => self.b.ins().fcvt_from_sint(types::F64, i),
+            DType::I32 => self.b.ins().ireduce(types::I32, i),
+            DType::Bool => self.b.ins().icmp_imm_s(IntCC::NotEqual, i, 0),
+        }
+    }
+
+    fn call(&mut self, name: &'static str, args: &[Value]) -> Result<Value, Unsupported> {
+        let f = *self
+            .calls
+            .get(name)
+            .ok_or_else(|| Unsupported(format!("no helper {name}")))?;
+        let inst = self.b.ins().call(f, args);
+        Ok(self.b.inst_results(inst)[0])
+    }
+
+    fn unary(&mut self, u: UnaryOp, x: Value, dtype: DType) -> Result<Value, Unsupported> {
+        let b = &mut self.b;
+        Ok(match dtype {
+            DType::F32 | DType::F64 => {
+                if let Some(name) = calls::unary_symbol(u, dtype == DType::F64) {
+                    return self.call(name, &[x]);
+                }
+                match u {
+                    UnaryOp::Neg => b.ins().fneg(x),
+                    UnaryOp::Sqrt => b.ins().sqrt(x),
+                    UnaryOp::Abs => b.ins().fabs(x),
+                    UnaryOp::Sign => {
+                        let one = self.constant(1.0, dtype);
+                        let minus = self.constant(-1.0, dtype);
+                        let zero = self.constant(0.0, dtype);
+                        let b = &mut self.b;
+                        let pos = b.ins().fcmp(FloatCC::GreaterThan, x, zero);
+                        let neg = b.ins().fcmp(FloatCC::LessThan, x, zero);
+                        let low = b.ins().select(neg, minus, zero);
+                        b.ins().select(pos, one, low)
+                    }
+                    other => return Err(Unsupported(format!("`{}` on floats", other.name()))),
+                }
+            }
+            DType::I32 => match u {
+                UnaryOp::Neg => b.ins().ineg(x),
+                UnaryOp::Abs => b.ins().iabs(x),
+                UnaryOp::Sign => {
+                    let one = b.ins().iconst(types::I32, 1);
+                    let minus = b.ins().iconst(types::I32, -1);
+                    let low = b.ins().smax(x, minus);
+                    b.ins().smin(low, one)
+                }
+                other => return Err(Unsupported(format!("`{}` on integers", other.name()))),
+            },
+            DType::Bool => match u {
+                UnaryOp::Not => b.ins().bxor_imm_s(x, 1),
+                other => return Err(Unsupported(format!("`{}` on bools", other.name()))),
+            },
+        })
+    }
+
+    fn binary(
+        &mut self,
+        op: BinaryOp,
+        x: Value,
+        y: Value,
+        dtype: DType,
+    ) -> Result<Value, Unsupported> {
+        use BinaryOp as B;
+        if op.is_comparison() {
+            return Ok(self.compare(op, x, y, dtype));
+        }
+        let b = &mut self.b;
+        Ok(match dtype {
+            DType::F32 | DType::F64 => match op {
+                B::Add => b.ins().fadd(x, y),
+                B::Sub => b.ins().fsub(x, y),
+                B::Mul => b.ins().fmul(x, y),
+                B::Div => b.ins().fdiv(x, y),
+                // x - y * floor(x / y), as the scalar rule computes it.
+                B::Rem => {
+                    let q = b.ins().fdiv(x, y);
+                    let f = b.ins().floor(q);
+                    let p = b.ins().fmul(y, f);
+                    b.ins().fsub(x, p)
+                }
+                B::Pow => {
+                    let name = if dtype == DType::F64 {
+                        "dlp_pow_f64"
+                    } else {
+                        "dlp_pow_f32"
+                    };
+                    return self.call(name, &[x, y]);
+                }
+                // The other operand when one is NaN, as Rust's max/min.
+                B::Max | B::Min => {
+                    let cc = if op == B::Max {
+                        FloatCC::GreaterThan
+                    } else {
+                        FloatCC::LessThan
+                    };
+                    let first = b.ins().fcmp(cc, x, y);
+                    let pick = b.ins().select(first, x, y);
+                    let y_nan = b.ins().fcmp(FloatCC::Unordered, y, y);
+                    b.ins().select(y_nan, x, pick)
+                }
+                B::And | B::Eq | B::Ne | B::Lt | B::Le | B::Gt | B::Ge => {
+                    return Err(Unsupported(format!("`{}` on floats", op.name())))
+                }
+            },
+            DType::I32 => match op {
+                B::Add => b.ins().iadd(x, y),
+                B::Sub => b.ins().isub(x, y),
+                B::Mul => b.ins().imul(x, y),
+                B::Max => b.ins().smax(x, y),
+                B::Min => b.ins().smin(x, y),
+                B::Div => return self.call("dlp_div_i32", &[x, y]),
+                B::Rem => return self.call("dlp_rem_i32", &[x, y]),
+                B::Pow => return self.call("dlp_pow_i32", &[x, y]),
+                B::And | B::Eq | B::Ne | B::Lt | B::Le | B::Gt | B::Ge => {
+                    return Err(Unsupported(format!("`{}` on integers", op.name())))
+                }
+            },
+            DType::Bool => match op {
+                B::And => b.ins().band(x, y),
+                other => return Err(Unsupported(format!("`{}` on bools", other.name()))),
+            },
+        })
+    }
+
+    fn compare(&mut self, op: BinaryOp, x: Value, y: Value, dtype: DType) -> Value {
+        use BinaryOp as B;
+        let b = &mut self.b;
+        match dtype {
+            DType::F32 | DType::F64 => {
+                let cc = match op {
+                    B::Eq => FloatCC::Equal,
+                    B::Ne => FloatCC::NotEqual,
+                    B::Lt => FloatCC::LessThan,
+                    B::Le => FloatCC::LessThanOrEqual,
+                    B::Gt => FloatCC::GreaterThan,
+                    B::Ge => FloatCC::GreaterThanOrEqual,
+                    B::Add
+                    | B::Sub
+                    | B::Mul
+                    | B::Div
+                    | B::Rem
+                    | B::Pow
+                    | B::Max
+                    | B::Min
+                    | B::And => FloatCC::Equal,
+                };
+                b.ins().fcmp(cc, x, y)
+            }
+            DType::I32 | DType::Bool => {
+                // Bools compare as 0 < 1; integers are signed.
+                let signed = dtype == DType::I32;
+                let cc = match op {
+                    B::Eq => IntCC::Equal,
+                    B::Ne => IntCC::NotEqual,
+                    B::Lt if signed => IntCC::SignedLessThan,
+                    B::Le if signed => IntCC::SignedLessThanOrEqual,
+                    B::Gt if signed => IntCC::SignedGreaterThan,
+                    B::Ge if signed => IntCC::SignedGreaterThanOrEqual,
+                    B::Lt => IntCC::UnsignedLessThan,
+                    B::Le => IntCC::UnsignedLessThanOrEqual,
+                    B::Gt => IntCC::UnsignedGreaterThan,
+                    B::Ge => IntCC::UnsignedGreaterThanOrEqual,
+                    B::Add
+                    | B::Sub
+                    | B::Mul
+                    | B::Div
+                    | B::Rem
+                    | B::Pow
+                    | B::Max
+                    | B::Min
+                    | B::And => IntCC::Equal,
+                };
+                b.ins().icmp(cc, x, y)
+            }
+        }
+    }
+
+    fn cast(&mut self, x: Value, from: DType, to: DType) -> Value {
+        let b = &mut self.b;
+        match (from, to) {
+            (DType::F32, DType::F64) => b.ins().fpromote(types::F64, x),
+            (DType::F64, DType::F32) => b.ins().fdemote(types::F32, x),
+            (DType::F32 | DType::F64, DType::I32) => b.ins().fcvt_to_sint_sat(types::I32, x),
+            (DType::F32, DType::Bool) => {
+                let zero = b.ins().f32const(0.0);
+                b.ins().fcmp(FloatCC::NotEqual, x, zero)
+            }
+            (DType::F64, DType::Bool) => {
+                let zero = b.ins().f64const(0.0);
+                b.ins().fcmp(FloatCC::NotEqual, x, zero)
+            }
+            (DType::I32, DType::F32) => b.ins().fcvt_from_sint(types::F32, x),
+            (DType::I32, DType::F64) => b.ins().fcvt_from_sint(types::F64, x),
+            (DType::I32, DType::Bool) => b.ins().icmp_imm_s(IntCC::NotEqual, x, 0),
+            (DType::Bool, DType::I32) => b.ins().uextend(types::I32, x),
+            (DType::Bool, DType::F32 | DType::F64) => {
+                let wide = b.ins().uextend(types::I32, x);
+                b.ins().fcvt_from_sint(clif_type(to), wide)
+            }
+            (DType::F32, DType::F32)
+            | (DType::F64, DType::F64)
+            | (DType::I32, DType::I32)
+            | (DType::Bool, DType::Bool) => x,
+        }
+    }
+}
