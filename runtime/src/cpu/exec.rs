@@ -11,7 +11,7 @@
 //! Each value is dropped after the last kernel that reads it.
 
 use super::index::{self, Map};
-use super::jit::{ElementwiseKernel, Jit, KernelFn};
+use super::jit::{Body, Jit, KernelCode, KernelFn, Phase};
 use crate::interp::{Inputs, Interpreter, RunError};
 use crate::tensor::{Data, HostTy, Tensor};
 use dlp_compiler::fuse::{self, Kernel, Kernels};
@@ -28,6 +28,8 @@ enum Exec {
         anchor: NodeId,
         epilogue: Option<(KernelFn, Vec<NodeId>)>,
     },
+    /// A permutation of axes, as a strided copy.
+    Permute { perm: Vec<usize> },
     /// The kernel's nodes one by one, with the interpreter's ops (and why).
     Nodes(String),
 }
@@ -64,7 +66,7 @@ impl<'p> CpuStep<'p> {
             .iter()
             .map(|e| match e {
                 Exec::Nodes(why) => Some(why.clone()),
-                Exec::Native { .. } | Exec::MatMul { .. } => None,
+                Exec::Native { .. } | Exec::MatMul { .. } | Exec::Permute { .. } => None,
             })
             .collect()
     }
@@ -131,6 +133,10 @@ impl<'p> CpuStep<'p> {
                                 run_native(*code, &args, host_ty(self.step, kernel.root(), batch)?)
                             }
                         }
+                    }
+                    Exec::Permute { perm } => {
+                        let x = read(graph.args(kernel.root())[0])?;
+                        permute(x, perm)
                     }
                     Exec::Nodes(_) => self.run_nodes(kernel, &values, batch, inputs)?,
                 }
@@ -257,6 +263,13 @@ fn plan_kernel(
                 Err(why) => Exec::Nodes(why),
             }
         }
+        Some(Op::Reduce { .. }) => match compile_reduce(jit, step, k, shapes, b) {
+            Ok((code, reads)) => Exec::Native { code, reads },
+            Err(why) => Exec::Nodes(why),
+        },
+        Some(Op::Permute(perm)) if k.nodes.len() == 1 && k.reads == graph.args(k.root()) => {
+            Exec::Permute { perm: perm.clone() }
+        }
         Some(op) => Exec::Nodes(format!("{} is not compiled yet", op.text())),
     }
 }
@@ -272,27 +285,118 @@ fn compile(
 ) -> Result<(KernelFn, Vec<NodeId>), String> {
     let graph = step.graph();
     let root = *nodes.last().ok_or("an empty kernel")?;
+    let maps = phase_maps(step, nodes, root, shapes)?;
+    let code = KernelCode {
+        graph,
+        reads,
+        shapes,
+        batch: b,
+        root,
+        body: Body::Elementwise(Phase { nodes, maps: &maps }),
+    };
+    jit.compile(&code)
+        .map(|code| (code, reads.to_vec()))
+        .map_err(|e| e.0)
+}
+
+/// How every node of a phase (the last one, `root`, its result) and what it
+/// reads is indexed over the root's shape.
+fn phase_maps(
+    step: &Verified,
+    nodes: &[NodeId],
+    root: NodeId,
+    shapes: &HashMap<NodeId, Vec<usize>>,
+) -> Result<HashMap<NodeId, Map>, String> {
+    if nodes.is_empty() {
+        return Ok(HashMap::from([(root, Map::Identity)]));
+    }
     let kernel = Kernel {
         id: dlp_compiler::fuse::KernelId(0),
         kind: dlp_compiler::fuse::KernelKind::Elementwise,
         anchor: None,
         nodes: nodes.to_vec(),
-        reads: reads.to_vec(),
+        reads: Vec::new(),
     };
-    let maps: HashMap<NodeId, Map> =
-        index::maps(graph, &kernel, shapes).ok_or("views the code generator cannot follow")?;
-    debug_assert_eq!(kernel.root(), root);
-    let spec = ElementwiseKernel {
+    index::maps(step.graph(), &kernel, shapes)
+        .ok_or_else(|| "views the code generator cannot follow".into())
+}
+
+/// Native code for a reduction kernel: its prologue, the reduction, its
+/// epilogue.
+fn compile_reduce(
+    jit: &mut Jit,
+    step: &Verified,
+    k: &Kernel,
+    shapes: &HashMap<NodeId, Vec<usize>>,
+    b: usize,
+) -> Result<(KernelFn, Vec<NodeId>), String> {
+    let graph = step.graph();
+    let anchor = k.anchor.ok_or("no anchor")?;
+    let Op::Reduce { op, axes } = &graph.node(anchor).op else {
+        return Err("not a reduction".into());
+    };
+    let operand = graph.args(anchor)[0];
+    let inside = |n: NodeId| k.nodes.contains(&n);
+    let prologue = ancestors(step, &[operand], &inside, None);
+    let epilogue: Vec<NodeId> = ancestors(step, &[k.root()], &inside, Some(anchor))
+        .into_iter()
+        .filter(|&n| n != anchor)
+        .collect();
+    let prologue_maps = phase_maps(step, &prologue, operand, shapes)?;
+    let epilogue_maps = phase_maps(step, &epilogue, k.root(), shapes)?;
+    let code = KernelCode {
         graph,
-        nodes,
-        reads,
-        maps: &maps,
+        reads: &k.reads,
         shapes,
         batch: b,
+        root: k.root(),
+        body: Body::Reduce {
+            op: *op,
+            axes,
+            anchor,
+            operand,
+            prologue: Phase {
+                nodes: &prologue,
+                maps: &prologue_maps,
+            },
+            epilogue: Phase {
+                nodes: &epilogue,
+                maps: &epilogue_maps,
+            },
+        },
     };
-    jit.compile(&spec)
-        .map(|code| (code, reads.to_vec()))
+    jit.compile(&code)
+        .map(|code| (code, k.reads.clone()))
         .map_err(|e| e.0)
+}
+
+/// The nodes of a kernel that `from` need (themselves included when they
+/// are in the kernel), not going past `stop`, in graph order.
+fn ancestors(
+    step: &Verified,
+    from: &[NodeId],
+    inside: &dyn Fn(NodeId) -> bool,
+    stop: Option<NodeId>,
+) -> Vec<NodeId> {
+    let graph = step.graph();
+    let mut found: Vec<NodeId> = Vec::new();
+    let mut stack: Vec<NodeId> = from.iter().copied().filter(|&n| inside(n)).collect();
+    while let Some(n) = stack.pop() {
+        if found.contains(&n) {
+            continue;
+        }
+        found.push(n);
+        if Some(n) == stop {
+            continue;
+        }
+        for &a in graph.args(n) {
+            if inside(a) {
+                stack.push(a);
+            }
+        }
+    }
+    found.sort();
+    found
 }
 
 /// The nodes between a matmul and what it reads: views of its operands.
@@ -456,4 +560,30 @@ fn gemm_into<T: Copy + Default + From<u8> + 'static>(
             parallelism,
         );
     }
+}
+
+/// `x` with its axes permuted (result axis `i` is axis `perm[i]`).
+fn permute(x: &Tensor, perm: &[usize]) -> Tensor {
+    let shape: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
+    let st = index::strides(&x.shape);
+    let from: Vec<usize> = perm.iter().map(|&p| st[p]).collect();
+    let n: usize = shape.iter().product();
+    // The source offset of every result element, walking the result in
+    // row-major order.
+    let mut offsets = Vec::with_capacity(n);
+    let mut coord = vec![0usize; shape.len()];
+    let mut at = 0usize;
+    for _ in 0..n {
+        offsets.push(at);
+        for ax in (0..shape.len()).rev() {
+            coord[ax] += 1;
+            at += from[ax];
+            if coord[ax] < shape[ax] {
+                break;
+            }
+            at -= from[ax] * shape[ax];
+            coord[ax] = 0;
+        }
+    }
+    Tensor::new(shape, x.data.pick(offsets))
 }

@@ -18,7 +18,7 @@ use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
-use dlp_compiler::ir::{BinaryOp, DType, Graph, NodeId, Op, UnaryOp};
+use dlp_compiler::ir::{BinaryOp, DType, Graph, NodeId, Op, ReduceOp, UnaryOp};
 use std::collections::HashMap;
 
 /// A compiled kernel: reads, then the result.
@@ -28,15 +28,39 @@ pub type KernelFn = unsafe extern "C" fn(*const *const u8, *mut u8);
 #[derive(Debug)]
 pub struct Unsupported(pub String);
 
-/// What to compile: the nodes computed (in graph order, the last one the
-/// result), what is read, how everything is indexed, and every shape.
-pub struct ElementwiseKernel<'a> {
-    pub graph: &'a Graph,
+/// Nodes computed over one domain (a loop nest): in graph order, the last
+/// one the phase's result; how each node and read is indexed.
+pub struct Phase<'a> {
     pub nodes: &'a [NodeId],
-    pub reads: &'a [NodeId],
     pub maps: &'a HashMap<NodeId, Map>,
+}
+
+/// What a kernel computes.
+pub enum Body<'a> {
+    /// One value per element of the result.
+    Elementwise(Phase<'a>),
+    /// A reduction of `operand` (computed by `prologue` for each of its
+    /// elements) over `axes`, accumulated in f64 in row-major order as the
+    /// interpreter does; `epilogue` computes the result from it.
+    Reduce {
+        op: ReduceOp,
+        axes: &'a [usize],
+        anchor: NodeId,
+        operand: NodeId,
+        prologue: Phase<'a>,
+        epilogue: Phase<'a>,
+    },
+}
+
+/// What to compile: the values read, every shape, the batch size, and what
+/// the kernel computes.
+pub struct KernelCode<'a> {
+    pub graph: &'a Graph,
+    pub reads: &'a [NodeId],
     pub shapes: &'a HashMap<NodeId, Vec<usize>>,
     pub batch: usize,
+    pub root: NodeId,
+    pub body: Body<'a>,
 }
 
 /// A JIT module and the functions compiled into it.
@@ -69,7 +93,7 @@ impl Jit {
     }
 
     /// Compiles `kernel` to native code.
-    pub fn compile(&mut self, kernel: &ElementwiseKernel) -> Result<KernelFn, Unsupported> {
+    pub fn compile(&mut self, kernel: &KernelCode) -> Result<KernelFn, Unsupported> {
         let ptr = self.module.target_config().pointer_type();
         let mut sig = self.module.make_signature();
         sig.params.push(AbiParam::new(ptr));
@@ -171,28 +195,33 @@ fn elem_bytes(d: DType) -> i64 {
 /// Writes one kernel function.
 struct Emitter<'k, 'b, 'f> {
     b: &'b mut FunctionBuilder<'f>,
-    k: &'k ElementwiseKernel<'k>,
+    k: &'k KernelCode<'k>,
     calls: &'k HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
     /// Each read's base address.
     bases: HashMap<NodeId, Value>,
-    /// The loop counters, one per domain axis, and the row-major index.
+    /// The current phase: its domain's loop counters, their row-major
+    /// strides, a running row-major index when there is one, its maps and
+    /// the values computed for the current element.
     axes: Vec<Variable>,
-    linear: Variable,
+    strides: Vec<usize>,
+    linear: Option<Variable>,
+    maps: &'k HashMap<NodeId, Map>,
     values: HashMap<NodeId, Value>,
+}
+
+/// Loops opened by [`Emitter::open_loops`]: counters, headers and exits.
+struct Loops {
+    vars: Vec<Variable>,
+    ends: Vec<(cranelift_codegen::ir::Block, cranelift_codegen::ir::Block)>,
 }
 
 impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
     fn emit(
         b: &'b mut FunctionBuilder<'f>,
-        k: &'k ElementwiseKernel<'k>,
+        k: &'k KernelCode<'k>,
         ptr: Type,
         calls: &'k HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
     ) -> Result<(), Unsupported> {
-        let root = *k
-            .nodes
-            .last()
-            .ok_or(Unsupported("an empty kernel".into()))?;
-        let domain = k.shapes[&root].clone();
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
@@ -204,82 +233,219 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
                 .load(ptr, MemFlagsData::trusted(), reads_ptr, (i * 8) as i32);
             bases.insert(r, at);
         }
-        let axes: Vec<Variable> = domain.iter().map(|_| b.declare_var(types::I64)).collect();
-        let linear = b.declare_var(types::I64);
-        let zero = b.ins().iconst(types::I64, 0);
-        b.def_var(linear, zero);
+        let maps = match &k.body {
+            Body::Elementwise(phase) => phase.maps,
+            Body::Reduce { epilogue, .. } => epilogue.maps,
+        };
         let mut e = Emitter {
             b,
             k,
             calls,
             bases,
-            axes,
-            linear,
+            axes: Vec::new(),
+            strides: Vec::new(),
+            linear: None,
+            maps,
             values: HashMap::new(),
         };
-        // One-element values: once, before the loops.
-        for &n in k.nodes {
-            if k.maps.get(&n) == Some(&Map::Zero) {
-                e.node(n)?;
-            }
-        }
-        let mut exits = Vec::new();
-        for (a, &size) in domain.iter().enumerate() {
-            let header = e.b.create_block();
-            let body = e.b.create_block();
-            let exit = e.b.create_block();
-            let zero = e.b.ins().iconst(types::I64, 0);
-            e.b.def_var(e.axes[a], zero);
-            e.b.ins().jump(header, &[]);
-            e.b.switch_to_block(header);
-            let i = e.b.use_var(e.axes[a]);
-            let more = e.b.ins().icmp_imm_s(IntCC::SignedLessThan, i, size as i64);
-            e.b.ins().brif(more, body, &[], exit, &[]);
-            e.b.switch_to_block(body);
-            exits.push((header, exit));
-        }
-        for &n in k.nodes {
-            if k.maps.get(&n) != Some(&Map::Zero) {
-                e.node(n)?;
-            }
-        }
-        let value = e.value(root)?;
-        let dtype = k.graph.ty(root).dtype;
-        let at = e.address(out, &Map::Identity, dtype);
-        e.b.ins().store(MemFlagsData::trusted(), value, at, 0);
-        let next = e.b.use_var(linear);
-        let next = e.b.ins().iadd_imm_s(next, 1);
-        e.b.def_var(linear, next);
-        for (a, (header, exit)) in exits.into_iter().enumerate().rev() {
-            let i = e.b.use_var(e.axes[a]);
-            let i = e.b.ins().iadd_imm_s(i, 1);
-            e.b.def_var(e.axes[a], i);
-            e.b.ins().jump(header, &[]);
-            e.b.switch_to_block(exit);
+        match &k.body {
+            Body::Elementwise(phase) => e.elementwise(phase, out)?,
+            Body::Reduce {
+                op,
+                axes,
+                anchor,
+                operand,
+                prologue,
+                epilogue,
+            } => e.reduce(*op, axes, *anchor, *operand, prologue, epilogue, out)?,
         }
         e.b.ins().return_(&[]);
+        Ok(())
+    }
+
+    /// Opens a loop nest over `sizes` (outermost first).
+    fn open_loops(&mut self, sizes: &[usize]) -> Loops {
+        let mut loops = Loops {
+            vars: Vec::new(),
+            ends: Vec::new(),
+        };
+        for &size in sizes {
+            let var = self.b.declare_var(types::I64);
+            let header = self.b.create_block();
+            let body = self.b.create_block();
+            let exit = self.b.create_block();
+            let zero = self.b.ins().iconst(types::I64, 0);
+            self.b.def_var(var, zero);
+            self.b.ins().jump(header, &[]);
+            self.b.switch_to_block(header);
+            let i = self.b.use_var(var);
+            let more = self
+                .b
+                .ins()
+                .icmp_imm_s(IntCC::SignedLessThan, i, size as i64);
+            self.b.ins().brif(more, body, &[], exit, &[]);
+            self.b.switch_to_block(body);
+            loops.vars.push(var);
+            loops.ends.push((header, exit));
+        }
+        loops
+    }
+
+    /// Closes a loop nest: counters step, innermost first.
+    fn close_loops(&mut self, loops: Loops) {
+        for (var, (header, exit)) in loops.vars.into_iter().zip(loops.ends).rev() {
+            let i = self.b.use_var(var);
+            let i = self.b.ins().iadd_imm_s(i, 1);
+            self.b.def_var(var, i);
+            self.b.ins().jump(header, &[]);
+            self.b.switch_to_block(exit);
+        }
+    }
+
+    /// Makes `domain` the current phase, indexed by `axes`.
+    fn enter(&mut self, axes: Vec<Variable>, domain: &[usize], maps: &'k HashMap<NodeId, Map>) {
+        self.axes = axes;
+        self.strides = super::index::strides(domain);
+        self.maps = maps;
+        self.values.clear();
+    }
+
+    fn elementwise(&mut self, phase: &'k Phase<'k>, out: Value) -> Result<(), Unsupported> {
+        let domain = self.k.shapes[&self.k.root].clone();
+        self.maps = phase.maps;
+        let linear = self.b.declare_var(types::I64);
+        let zero = self.b.ins().iconst(types::I64, 0);
+        self.b.def_var(linear, zero);
+        // One-element values: once, before the loops.
+        for &n in phase.nodes {
+            if phase.maps.get(&n) == Some(&Map::Zero) {
+                self.node(n)?;
+            }
+        }
+        let loops = self.open_loops(&domain);
+        self.axes = loops.vars.clone();
+        self.strides = super::index::strides(&domain);
+        self.linear = Some(linear);
+        for &n in phase.nodes {
+            if phase.maps.get(&n) != Some(&Map::Zero) {
+                self.node(n)?;
+            }
+        }
+        self.store(out)?;
+        let next = self.b.use_var(linear);
+        let next = self.b.ins().iadd_imm_s(next, 1);
+        self.b.def_var(linear, next);
+        self.close_loops(loops);
+        Ok(())
+    }
+
+    /// Stores the kernel's result for the current element.
+    fn store(&mut self, out: Value) -> Result<(), Unsupported> {
+        let value = self.value(self.k.root)?;
+        let dtype = self.k.graph.ty(self.k.root).dtype;
+        let at = self.address(out, &Map::Identity, dtype);
+        self.b.ins().store(MemFlagsData::trusted(), value, at, 0);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn reduce(
+        &mut self,
+        op: ReduceOp,
+        axes: &[usize],
+        anchor: NodeId,
+        operand: NodeId,
+        prologue: &'k Phase<'k>,
+        epilogue: &'k Phase<'k>,
+        out: Value,
+    ) -> Result<(), Unsupported> {
+        let input = self.k.shapes[&operand].clone();
+        let output = self.k.shapes[&anchor].clone();
+        let kept: Vec<usize> = (0..input.len()).filter(|a| !axes.contains(a)).collect();
+        let reduced: Vec<usize> = axes.iter().map(|&a| input[a]).collect();
+        let acc = self.b.declare_var(types::F64);
+        let outer = self.open_loops(&output);
+        let start = match op {
+            ReduceOp::Sum => 0.0,
+            ReduceOp::Max => f64::NEG_INFINITY,
+            ReduceOp::Min => f64::INFINITY,
+        };
+        let start = self.b.ins().f64const(start);
+        self.b.def_var(acc, start);
+        let inner = self.open_loops(&reduced);
+        // The input index: kept axes from the outer loops, reduced ones
+        // from the inner loops.
+        let input_axes: Vec<Variable> = (0..input.len())
+            .map(|a| match axes.iter().position(|&r| r == a) {
+                Some(j) => inner.vars[j],
+                None => outer.vars[kept.iter().position(|&k| k == a).unwrap_or(0)],
+            })
+            .collect();
+        self.enter(input_axes, &input, prologue.maps);
+        self.linear = None;
+        for &n in prologue.nodes {
+            self.node(n)?;
+        }
+        let v = self.value(operand)?;
+        let v = self.cast(v, self.k.graph.ty(operand).dtype, DType::F64);
+        let a = self.b.use_var(acc);
+        let next = match op {
+            ReduceOp::Sum => self.b.ins().fadd(a, v),
+            // A NaN makes the extreme NaN, and sticks.
+            ReduceOp::Max | ReduceOp::Min => {
+                let cc = if op == ReduceOp::Max {
+                    FloatCC::GreaterThan
+                } else {
+                    FloatCC::LessThan
+                };
+                let better = self.b.ins().fcmp(cc, v, a);
+                let nan = self.b.ins().fcmp(FloatCC::Unordered, v, v);
+                let take = self.b.ins().bor(better, nan);
+                self.b.ins().select(take, v, a)
+            }
+        };
+        self.b.def_var(acc, next);
+        self.close_loops(inner);
+        let total = self.b.use_var(acc);
+        let result = self.cast(total, DType::F64, self.k.graph.ty(anchor).dtype);
+        self.enter(outer.vars.clone(), &output, epilogue.maps);
+        self.values.insert(anchor, result);
+        for &n in epilogue.nodes {
+            self.node(n)?;
+        }
+        self.store(out)?;
+        self.close_loops(outer);
         Ok(())
     }
 
     /// The address of the current element of a value stored at `base`.
     fn address(&mut self, base: Value, map: &Map, dtype: DType) -> Value {
         let offset = match map {
-            Map::Identity | Map::Flat => self.b.use_var(self.linear),
-            Map::Zero => self.b.ins().iconst(types::I64, 0),
-            Map::Strided(strides) => {
-                let mut sum = self.b.ins().iconst(types::I64, 0);
-                for (a, &s) in strides.iter().enumerate() {
-                    if s != 0 {
-                        let i = self.b.use_var(self.axes[a]);
-                        let term = self.b.ins().imul_imm_s(i, s as i64);
-                        sum = self.b.ins().iadd(sum, term);
-                    }
+            Map::Identity | Map::Flat => match self.linear {
+                Some(linear) => self.b.use_var(linear),
+                None => {
+                    let strides = self.strides.clone();
+                    self.offset(&strides)
                 }
-                sum
-            }
+            },
+            Map::Zero => self.b.ins().iconst(types::I64, 0),
+            Map::Strided(strides) => self.offset(strides),
         };
         let bytes = self.b.ins().imul_imm_s(offset, elem_bytes(dtype));
         self.b.ins().iadd(base, bytes)
+    }
+
+    /// `Σ index[axis] · strides[axis]` over the current domain.
+    fn offset(&mut self, strides: &[usize]) -> Value {
+        let mut sum = self.b.ins().iconst(types::I64, 0);
+        for (a, &s) in strides.iter().enumerate() {
+            if s != 0 {
+                let i = self.b.use_var(self.axes[a]);
+                let term = self.b.ins().imul_imm_s(i, s as i64);
+                sum = self.b.ins().iadd(sum, term);
+            }
+        }
+        sum
     }
 
     fn value(&mut self, n: NodeId) -> Result<Value, Unsupported> {
@@ -288,7 +454,7 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
         }
         if let Some(&base) = self.bases.get(&n) {
             let dtype = self.k.graph.ty(n).dtype;
-            let map = self.k.maps.get(&n).cloned().unwrap_or(Map::Identity);
+            let map = self.maps.get(&n).cloned().unwrap_or(Map::Identity);
             let at = self.address(base, &map, dtype);
             let v = self
                 .b
@@ -322,7 +488,7 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
                 let v = size.at(self.k.batch).unwrap_or(usize::MAX) as f64;
                 self.constant(v, dtype)
             }
-            Op::Iota(_) if self.k.maps.get(&n) == Some(&Map::Zero) => self.constant(0.0, dtype),
+            Op::Iota(_) if self.maps.get(&n) == Some(&Map::Zero) => self.constant(0.0, dtype),
             Op::Iota(axis) => {
                 let i = self.b.use_var(self.axes[*axis]);
                 self.convert_index(i, dtype)
