@@ -58,6 +58,11 @@ train t {
 
 /// Runs `program` beside `files`; returns stderr of a run that must fail.
 fn fails(program: &str, files: &[(&str, Vec<u8>)]) -> String {
+    fails_in(program, files).1
+}
+
+/// Like [`fails`], and keeps the folder (its run record is in `runs/`).
+fn fails_in(program: &str, files: &[(&str, Vec<u8>)]) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("p.dlp"), program).unwrap();
     for (name, bytes) in files {
@@ -74,7 +79,26 @@ fn fails(program: &str, files: &[(&str, Vec<u8>)]) -> String {
         "expected a failure, got success:\n{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
-    stderr
+    (dir, stderr)
+}
+
+/// Runs `program` beside `files`; the run must succeed.
+fn trains(program: &str, files: &[(&str, Vec<u8>)]) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.dlp"), program).unwrap();
+    for (name, bytes) in files {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_dlpc"))
+        .args(["run", "p.dlp", "--runs", "runs"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn csv(text: &str) -> Vec<(&'static str, Vec<u8>)> {
@@ -413,5 +437,324 @@ fn csv_header_naming_a_column_twice() {
             "field `y`",
             "the header names column `label` twice (columns 1 and 2)",
         ],
+    );
+}
+
+// Values are checked against the dtype they are read as.
+
+#[test]
+fn csv_value_too_large_for_f32() {
+    for big in ["1e39", "3.5e38"] {
+        let e = fails(CSV_PROGRAM, &csv(&format!("a,b,label\n1,{big},0\n")));
+        assert_has(
+            &e,
+            &[
+                "data.csv",
+                "line 2",
+                "field `x`, column `b`",
+                &format!("{big} does not fit in f32"),
+            ],
+        );
+    }
+}
+
+#[test]
+fn csv_nan_value() {
+    let e = fails(CSV_PROGRAM, &csv("a,b,label\n1,nan,0\n"));
+    assert_has(
+        &e,
+        &["line 2", "column `b`", "`nan` is not a finite number"],
+    );
+}
+
+#[test]
+fn csv_huge_label_is_out_of_range_not_unwhole() {
+    let e = fails(CSV_PROGRAM, &csv("a,b,label\n1,2,3e38\n"));
+    assert_has(
+        &e,
+        &["line 2", "field `y`", "label 3e38 is not a class in 0..3"],
+    );
+    let program = CSV_PROGRAM.replace(
+        "    y      = column(\"label\") as class(3)\n",
+        "    y      = column(\"label\") as class(3)\n    n      = column(\"a\") as i32\n",
+    );
+    let e = fails(&program, &csv("a,b,label\n3e38,2,0\n"));
+    assert_has(
+        &e,
+        &[
+            "line 2",
+            "field `n`, column `a`",
+            "3e38 is out of range: integers are read as i32",
+        ],
+    );
+}
+
+fn f32_idx(dims: &[u32], values: &[f32]) -> Vec<u8> {
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_be_bytes()).collect();
+    idx(0x0D, dims, &bytes)
+}
+
+#[test]
+fn idx_float_file_with_nan_or_an_infinity() {
+    for (bad, shown) in [(f32::NAN, "NaN"), (f32::INFINITY, "inf")] {
+        let mut values = [0.0; 12];
+        values[5] = bad;
+        let files = vec![
+            ("images.idx", f32_idx(&[3, 2, 2], &values)),
+            ("labels.idx", idx(8, &[3], &[0, 1, 2])),
+        ];
+        let e = fails(IDX_PROGRAM, &files);
+        assert_has(
+            &e,
+            &[
+                "images.idx",
+                "record 1",
+                "field `x`",
+                &format!("{shown} is not a finite number (the file stores f32 values)"),
+            ],
+        );
+    }
+}
+
+#[test]
+fn idx_float_values_read_as_integers() {
+    let program = IDX_PROGRAM.replace("as u8[2, 2] as f32[4] / 255.0", "as f32[4]");
+    let mut values = [0.0f32; 12];
+    values[11] = 3e38;
+    let files = vec![
+        ("images.idx", f32_idx(&[3, 2, 2], &values)),
+        ("labels.idx", f32_idx(&[3], &[0.0, 1.0, 3e38])),
+    ];
+    let e = fails(&program, &files);
+    assert_has(
+        &e,
+        &[
+            "labels.idx",
+            "record 2",
+            "label 3e38 is not a class in 0..3",
+        ],
+    );
+    values[11] = 2.5;
+    let files = vec![
+        ("images.idx", f32_idx(&[3, 2, 2], &values)),
+        ("labels.idx", idx(8, &[3], &[0, 1, 2])),
+    ];
+    let e = fails(IDX_PROGRAM, &files);
+    assert_has(&e, &["images.idx", "record 2", "2.5 is not a whole number"]);
+    values[11] = 3e38;
+    let files = vec![
+        ("images.idx", f32_idx(&[3, 2, 2], &values)),
+        ("labels.idx", idx(8, &[3], &[0, 1, 2])),
+    ];
+    let e = fails(IDX_PROGRAM, &files);
+    assert_has(&e, &["images.idx", "record 2", "3e38 is out of range"]);
+}
+
+// IDX header arithmetic.
+
+#[test]
+fn idx_header_whose_sizes_overflow() {
+    // 4 × 11 × 2996173443 × 1119412321 is 4 modulo 2^64: wrapped, each
+    // record would have the 4 values the program casts to.
+    let files = vec![
+        (
+            "images.idx",
+            idx(8, &[3, 4, 11, 2996173443, 1119412321], &[0; 12]),
+        ),
+        ("labels.idx", idx(8, &[3], &[0, 1, 2])),
+    ];
+    let e = fails(IDX_PROGRAM, &files);
+    assert_has(
+        &e,
+        &[
+            "images.idx",
+            "field `x`",
+            "the header says 3 × 4 × 11 × 2996173443 × 1119412321 u8 values, which overflows",
+        ],
+    );
+}
+
+#[test]
+fn multi_member_gzip_is_read_whole() {
+    let labels = idx(8, &[3], &[0, 1, 2]);
+    let mut two = gz(&labels[..7]);
+    two.extend(gz(&labels[7..]));
+    let images: Vec<u8> = (0..12).collect();
+    trains(
+        IDX_PROGRAM,
+        &[
+            ("images.idx", idx(8, &[3, 2, 2], &images)),
+            ("labels.idx", two),
+        ],
+    );
+}
+
+// CSV line endings, special paths, long values.
+
+#[test]
+fn csv_line_numbers_with_carriage_return_endings() {
+    let e = fails(CSV_PROGRAM, &csv("a,b,label\r1,2,0\r3,x,1\r"));
+    assert_has(&e, &["line 3", "`x` is not a number"]);
+    let e = fails(CSV_PROGRAM, &csv("a,b,label\r1,2,0\r\r3,x,1\r"));
+    assert_has(&e, &["line 4", "`x` is not a number"]);
+}
+
+#[test]
+fn a_device_is_refused_as_a_data_source() {
+    for device in ["/dev/zero", "/dev/urandom"] {
+        let program = CSV_PROGRAM.replace("\"data.csv\"", &format!("\"{device}\""));
+        let e = fails(&program, &[]);
+        assert_has(
+            &e,
+            &[&format!(
+                "{device}: is a character device, not a regular file"
+            )],
+        );
+    }
+    let program = CSV_PROGRAM.replace("\"data.csv\"", "\"data\"");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("p.dlp"), program).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dlpc"))
+        .args(["run", "p.dlp", "--runs", "runs"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_has(
+        &String::from_utf8_lossy(&out.stderr),
+        &["data: is a folder, not a regular file"],
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_without_a_writer_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.dlp"), CSV_PROGRAM).unwrap();
+    let made = Command::new("mkfifo")
+        .arg(dir.path().join("data.csv"))
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("no mkfifo here: skipped");
+        return;
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dlpc"))
+        .args(["run", "p.dlp", "--runs", "runs"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("`dlpc run` blocked on a FIFO with no writer");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert_has(
+        &String::from_utf8_lossy(&out.stderr),
+        &["data.csv: is a FIFO (named pipe), not a regular file"],
+    );
+}
+
+#[test]
+fn a_huge_value_is_quoted_short() {
+    let value = "x".repeat(1_000_000);
+    let e = fails(CSV_PROGRAM, &csv(&format!("a,b,label\n1,{value},0\n")));
+    assert_has(&e, &["line 2", "column `b`", "…` is not a number"]);
+    assert!(e.len() < 1000, "a {}-byte error", e.len());
+}
+
+// A figure that is not finite stops the run, recorded as failed.
+
+/// Four rows of which the last two (the `test` split) overflow f32 once
+/// scaled by 10.
+const TWO_HALVES_PROGRAM: &str = r#"
+use std.nn.linear
+use std.loss.cross_entropy
+use std.optim.sgd
+
+dataset d {
+    source = csv("data.csv", header = true)
+    x      = columns(0..2) as f32[2] * 10.0
+    y      = column("label") as class(3)
+    split  = { train: 0.5, test: 0.5 }
+}
+
+model M {
+    input x: f32[B, 2]
+    output logits = linear(x, 3)
+}
+
+train t {
+    model     = M()
+    data      = d.train
+    batch     = 2
+    epochs    = 1
+    loss      = cross_entropy(logits, y)
+    optimizer = sgd()
+}
+"#;
+
+const HALVES_CSV: &str = "a,b,label\n1,2,0\n3,4,1\n5,6,2\n1e30,3e38,1\n";
+
+/// The run record's summary.json.
+fn summary(dir: &Path) -> serde_json::Value {
+    let runs: Vec<_> = std::fs::read_dir(dir.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let text = std::fs::read_to_string(runs[0].join("summary.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn assert_failed_with(dir: &Path, stderr: &str, message: &str) {
+    assert_has(stderr, &[message, "try a lower learning rate"]);
+    let s = summary(dir);
+    assert_eq!(s["status"], "failed", "{s}");
+    assert!(s["error"].as_str().unwrap().contains(message), "{s}");
+}
+
+#[test]
+fn a_non_finite_final_evaluation_fails_the_run() {
+    let (dir, e) = fails_in(TWO_HALVES_PROGRAM, &csv(HALVES_CSV));
+    assert_failed_with(
+        dir.path(),
+        &e,
+        "the final evaluation on `d.test` gave a loss of NaN",
+    );
+}
+
+#[test]
+fn a_non_finite_validation_loss_fails_the_run() {
+    let program = TWO_HALVES_PROGRAM.replace(
+        "    optimizer = sgd()\n",
+        "    optimizer = sgd()\n    validate  = d.test\n",
+    );
+    let (dir, e) = fails_in(&program, &csv(HALVES_CSV));
+    assert_failed_with(
+        dir.path(),
+        &e,
+        "the validation loss on `d.test` became NaN at epoch 1",
+    );
+}
+
+#[test]
+fn a_non_finite_training_metric_fails_the_run() {
+    let program = TWO_HALVES_PROGRAM.replace(
+        "    optimizer = sgd()\n",
+        "    optimizer = sgd()\n    metrics   = [cross_entropy(logits * 1e38 * 1e38, y)]\n",
+    );
+    let (dir, e) = fails_in(&program, &csv("a,b,label\n1,2,0\n3,4,1\n5,6,2\n7,8,1\n"));
+    assert_failed_with(
+        dir.path(),
+        &e,
+        "the training metric `cross_entropy` became NaN at epoch 1, step 1",
     );
 }

@@ -1,11 +1,25 @@
 //! A bad data file never panics: thousands of randomly damaged CSV and IDX
 //! files (plain and gzipped) through the loader, which must answer with
-//! data or an error, never a crash.
+//! data or an error, never a crash. Nothing trains on garbage: what loads
+//! is finite, fits its dtype and has its labels in range; an error names
+//! the file and stays short.
+//!
+//! Besides byte damage, the mutations put values out of range for the
+//! dtype they are read as (`1e39` as f32, NaN, infinities, `3e38` as an
+//! integer), write float IDX files holding such values, give IDX headers
+//! dimensions whose product overflows (one wraps to the right size), split
+//! gzip data into members, and end CSV lines with `\r` or `\r\n`.
+//!
+//! `DLP_FUZZ_RUNS=N` sets the number of rounds (3,000 by default); each
+//! round writes one set of files and loads every dataset from it.
 
 use dlp_compiler::lower;
-use dlp_compiler::program::DatasetSpec;
+use dlp_compiler::program::{DatasetSpec, Read};
 use dlp_compiler::{compile, NoModules};
+use dlp_runtime::data::Loaded;
+use dlp_runtime::Data;
 use std::io::Write;
+use std::path::Path;
 
 const PROGRAM: &str = r#"
 use std.nn.linear
@@ -16,12 +30,18 @@ dataset tab {
     source  = csv("data.csv", header = true)
     x       = columns(0..2) as f32[2]
     y       = column("label") as class(3)
+    k       = column(1) as i32
     split   = { train: 0.5, test: 0.5 }
     shuffle = seed(1)
 }
 
 dataset img {
     x = idx("images.idx") as u8[2, 2] as f32[4]
+    y = idx("labels.idx.gz") as class(3)[]
+}
+
+dataset flt {
+    x = idx("floats.idx") as f32[4]
     y = idx("labels.idx.gz") as class(3)[]
 }
 
@@ -50,16 +70,28 @@ train on_img {
     loss      = cross_entropy(logits, y)
     optimizer = sgd()
 }
+
+train on_flt {
+    model     = N()
+    data      = flt
+    epochs    = 1
+    loss      = cross_entropy(logits, y)
+    optimizer = sgd()
+}
 "#;
 
 struct Rng(u64);
 
 impl Rng {
-    fn below(&mut self, n: usize) -> usize {
+    fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
-        (self.0 % n.max(1) as u64) as usize
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
     }
 }
 
@@ -104,44 +136,298 @@ fn damage(rng: &mut Rng, good: &[u8]) -> Vec<u8> {
     bytes
 }
 
+/// Values that do not fit some dtype, or are no numbers at all.
+const CSV_VALUES: &[&str] = &[
+    "1e39",
+    "3.5e38",
+    "-3.5e38",
+    "3.4e38",
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "Infinity",
+    "1e400",
+    "-1e400",
+    "3e38",
+    "2147483648",
+    "-2147483649",
+    "2147483647",
+    "1e-400",
+    "0.5",
+    "300",
+    "-1",
+    "2",
+    "\"7\"",
+    "",
+    " ",
+];
+
+/// Replaces one field of the CSV with an out-of-range value (or a very
+/// long one), and sometimes changes every line ending to `\r` or `\r\n`.
+fn mutate_csv(rng: &mut Rng, good: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(good);
+    let mut lines: Vec<Vec<String>> = text
+        .lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    for _ in 0..1 + rng.below(2) {
+        let row = rng.below(lines.len());
+        let col = rng.below(lines[row].len());
+        lines[row][col] = if rng.below(20) == 0 {
+            "9".repeat(20_000 + rng.below(1000))
+        } else {
+            CSV_VALUES[rng.below(CSV_VALUES.len())].to_string()
+        };
+    }
+    let ending = ["\n", "\r", "\r\n"][rng.below(3)];
+    let mut out = String::new();
+    for line in lines {
+        out.push_str(&line.join(","));
+        out.push_str(ending);
+    }
+    out.into_bytes()
+}
+
+/// Float values that are out of range for some dtype, or not finite.
+const FLOAT_VALUES: &[f64] = &[
+    f64::NAN,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    f32::MAX as f64,
+    1e39,
+    -1e39,
+    3e38,
+    300.0,
+    -1.0,
+    2.5,
+    1e-45,
+    0.0,
+    1.0,
+    2.0,
+];
+
+/// A float IDX file (f32 or f64) of `records` records of 4 values, some of
+/// them from [`FLOAT_VALUES`] or random bits.
+fn float_idx(rng: &mut Rng, records: u32) -> Vec<u8> {
+    let f64s = rng.below(2) == 0;
+    let mut values = Vec::new();
+    for _ in 0..records * 4 {
+        let v = match rng.below(4) {
+            0 => FLOAT_VALUES[rng.below(FLOAT_VALUES.len())],
+            1 => f32::from_bits(rng.next() as u32) as f64,
+            _ => rng.below(256) as f64 / 8.0,
+        };
+        if f64s {
+            values.extend(v.to_be_bytes());
+        } else {
+            values.extend((v as f32).to_be_bytes());
+        }
+    }
+    idx(if f64s { 0x0E } else { 0x0D }, &[records, 2, 2], &values)
+}
+
+/// Dimensions an IDX header may claim, overflowing or not.
+const DIMS: &[u32] = &[
+    0,
+    1,
+    2,
+    3,
+    4,
+    11,
+    65536,
+    1 << 31,
+    u32::MAX,
+    2996173443,
+    1119412321,
+];
+
+/// An IDX file whose header dimensions may multiply past `usize`; one
+/// choice wraps, modulo 2^64, to exactly the 4 values a record should have.
+/// Says whether the sizes overflow (the file must then be refused).
+fn overflowing_idx(rng: &mut Rng, good: &[u8]) -> (Vec<u8>, bool) {
+    let dims: Vec<u32> = if rng.below(3) == 0 {
+        vec![3, 4, 11, 2996173443, 1119412321]
+    } else {
+        (0..1 + rng.below(6))
+            .map(|_| DIMS[rng.below(DIMS.len())])
+            .collect()
+    };
+    let kind = good.get(2).copied().unwrap_or(8);
+    let size = [(0x0D, 4), (0x0E, 8)]
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or(1, |(_, s)| *s);
+    let product = |dims: &[u32]| -> Option<u64> {
+        dims.iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(u64::from(d)))
+    };
+    let overflows =
+        product(&dims[1..]).is_none() || product(&dims).and_then(|n| n.checked_mul(size)).is_none();
+    let body = &good[good.len().min(4 + 4 * 3)..];
+    (idx(kind, &dims, body), overflows)
+}
+
+/// `bytes` gzipped as two members (`cat a.gz b.gz`).
+fn two_members(rng: &mut Rng, bytes: &[u8]) -> Vec<u8> {
+    let cut = rng.below(bytes.len() + 1);
+    let mut out = gz(&bytes[..cut]);
+    out.extend(gz(&bytes[cut..]));
+    out
+}
+
+/// What is loaded is no garbage: floats finite, labels whole and in
+/// range (`class(n)` feeds are stored as i32).
+fn check_loaded(spec: &DatasetSpec, loaded: &Loaded) {
+    for (_, part) in &loaded.parts {
+        for (name, t) in &part.feeds {
+            let feed = spec.feeds.iter().find(|f| &f.name == name).unwrap();
+            match (&t.data, feed.classes) {
+                (Data::I32(v), Some(n)) => assert!(
+                    v.iter().all(|&c| c >= 0 && (c as usize) < n),
+                    "{name}: labels out of 0..{n}: {v:?}"
+                ),
+                (Data::F32(v), _) => {
+                    assert!(v.iter().all(|x| x.is_finite()), "{name}: {v:?}")
+                }
+                (Data::F64(v), _) => {
+                    assert!(v.iter().all(|x| x.is_finite()), "{name}: {v:?}")
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn runs() -> usize {
+    std::env::var("DLP_FUZZ_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3000)
+}
+
+/// One round's files: byte damage, value mutations, overflowing headers,
+/// multi-member gzip, all at random. Returns the files whose headers
+/// overflow: the datasets reading them must be refused.
+fn write_round(rng: &mut Rng, dir: &Path, good: &Good) -> Vec<&'static str> {
+    let mut overflowing = Vec::new();
+    let csv = match rng.below(3) {
+        0 => mutate_csv(rng, &good.csv),
+        1 => {
+            let mutated = mutate_csv(rng, &good.csv);
+            damage(rng, &mutated)
+        }
+        _ => damage(rng, &good.csv),
+    };
+    std::fs::write(dir.join("data.csv"), csv).unwrap();
+    let images = match rng.below(5) {
+        0 => {
+            let (bytes, overflows) = overflowing_idx(rng, &good.images);
+            if overflows {
+                overflowing.push("images.idx");
+            }
+            bytes
+        }
+        1 => float_idx(rng, 3),
+        2 => good.images.clone(),
+        _ => damage(rng, &good.images),
+    };
+    std::fs::write(dir.join("images.idx"), images).unwrap();
+    let floats = match rng.below(3) {
+        0 => {
+            let floats = float_idx(rng, 3);
+            damage(rng, &floats)
+        }
+        1 => {
+            let floats = float_idx(rng, 3);
+            let (bytes, overflows) = overflowing_idx(rng, &floats);
+            if overflows {
+                overflowing.push("floats.idx");
+            }
+            bytes
+        }
+        _ => float_idx(rng, 3),
+    };
+    std::fs::write(dir.join("floats.idx"), floats).unwrap();
+    let labels = match rng.below(4) {
+        0 => gz(&damage(rng, &good.labels)),
+        1 => two_members(rng, &good.labels),
+        2 => {
+            let damaged = damage(rng, &good.labels);
+            two_members(rng, &damaged)
+        }
+        _ => damage(rng, &gz(&good.labels)),
+    };
+    std::fs::write(dir.join("labels.idx.gz"), labels).unwrap();
+    overflowing
+}
+
+/// Whether `spec` reads the IDX file `name`.
+fn reads(spec: &DatasetSpec, name: &str) -> bool {
+    spec.feeds
+        .iter()
+        .any(|f| matches!(&f.read, Read::Idx { path } if path == name))
+}
+
+struct Good {
+    csv: Vec<u8>,
+    images: Vec<u8>,
+    labels: Vec<u8>,
+}
+
 #[test]
 fn damaged_files_give_data_or_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let good_csv = b"a,b,label\n1,2,0\n3.5,-4,1\n5e-1,6,2\n7,8,1\n".to_vec();
-    let good_images = idx(8, &[3, 2, 2], &(0..12).collect::<Vec<u8>>());
-    let good_labels = idx(8, &[3], &[0, 1, 2]);
-    let (tab, img) = (spec("on_tab"), spec("on_img"));
+    let good = Good {
+        csv: b"a,b,label\n1,2,0\n3.5,-4,1\n5e-1,6,2\n7,8,1\n".to_vec(),
+        images: idx(8, &[3, 2, 2], &(0..12).collect::<Vec<u8>>()),
+        labels: idx(8, &[3], &[0, 1, 2]),
+    };
+    let specs = [spec("on_tab"), spec("on_img"), spec("on_flt")];
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-    let (mut loaded, mut refused) = (0, 0);
-    for _ in 0..3000 {
-        std::fs::write(dir.path().join("data.csv"), damage(&mut rng, &good_csv)).unwrap();
-        std::fs::write(
-            dir.path().join("images.idx"),
-            damage(&mut rng, &good_images),
-        )
-        .unwrap();
-        let labels = if rng.below(2) == 0 {
-            gz(&damage(&mut rng, &good_labels))
-        } else {
-            damage(&mut rng, &gz(&good_labels))
-        };
-        std::fs::write(dir.path().join("labels.idx.gz"), labels).unwrap();
-        for spec in [&tab, &img] {
+    let (mut loaded, mut refused) = ([0; 3], [0; 3]);
+    let runs = runs();
+    for _ in 0..runs {
+        let overflowing = write_round(&mut rng, dir.path(), &good);
+        for (i, spec) in specs.iter().enumerate() {
             match dlp_runtime::data::load(spec, dir.path()) {
-                Ok(_) => loaded += 1,
+                Ok(data) => {
+                    assert!(
+                        !overflowing.iter().any(|f| reads(spec, f)),
+                        "{}: loaded a file whose header overflows",
+                        spec.name
+                    );
+                    check_loaded(spec, &data);
+                    loaded[i] += 1;
+                }
                 Err(e) => {
                     let text = e.to_string();
                     assert!(
                         text.contains(dir.path().to_str().unwrap()),
                         "the error names the file: {text}"
                     );
-                    refused += 1;
+                    assert!(text.len() < 1000, "a {}-byte error: {text}", text.len());
+                    refused[i] += 1;
                 }
             }
         }
     }
-    assert!(
-        loaded > 100 && refused > 100,
-        "{loaded} loaded, {refused} refused"
+    let per_dataset: Vec<String> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("{} {} loaded, {} refused", s.name, loaded[i], refused[i]))
+        .collect();
+    eprintln!(
+        "{} inputs ({runs} rounds of {} datasets): {}",
+        runs * specs.len(),
+        specs.len(),
+        per_dataset.join("; ")
     );
+    for i in 0..specs.len() {
+        assert!(
+            loaded[i] > runs / 100 && refused[i] > runs / 100,
+            "{}",
+            per_dataset[i]
+        );
+    }
 }

@@ -3,13 +3,123 @@
 //! Layout: two zero bytes, a type byte, the number of dimensions, each
 //! dimension as a big-endian u32, then the values (big-endian). Records
 //! are the first dimension; the program gives each record's shape.
+//!
+//! Sizes computed from the header are checked (`checked_mul`): a header
+//! whose sizes overflow is an error, never a wrapped size that happens to
+//! match the file.
 
-use super::{check_value, DataError};
+use super::{check_value, number, DataError};
 use crate::tensor::HostTy;
 use crate::tensor::Tensor;
 use dlp_compiler::program::Feed;
+use std::borrow::Cow;
 use std::io::Read as _;
 use std::path::Path;
+
+/// The value type an IDX file stores (its third byte).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    U8,
+    I8,
+    I16,
+    I32,
+    F32,
+    F64,
+}
+
+impl Kind {
+    fn from_byte(b: u8) -> Option<Kind> {
+        Some(match b {
+            0x08 => Kind::U8,
+            0x09 => Kind::I8,
+            0x0B => Kind::I16,
+            0x0C => Kind::I32,
+            0x0D => Kind::F32,
+            0x0E => Kind::F64,
+            _ => return None,
+        })
+    }
+
+    fn size(self) -> usize {
+        match self {
+            Kind::U8 | Kind::I8 => 1,
+            Kind::I16 => 2,
+            Kind::I32 | Kind::F32 => 4,
+            Kind::F64 => 8,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::U8 => "u8",
+            Kind::I8 => "i8",
+            Kind::I16 => "i16",
+            Kind::I32 => "i32",
+            Kind::F32 => "f32",
+            Kind::F64 => "f64",
+        }
+    }
+
+    /// A value for messages, in the file's own type.
+    fn show(self, v: f64) -> String {
+        match self {
+            Kind::F32 => number(v as f32),
+            _ => number(v),
+        }
+    }
+
+    /// One value from its `size()` big-endian bytes.
+    fn decode(self, c: &[u8]) -> f64 {
+        let at = |i: usize| c.get(i).copied().unwrap_or(0);
+        match self {
+            Kind::U8 => f64::from(at(0)),
+            Kind::I8 => f64::from(at(0) as i8),
+            Kind::I16 => f64::from(i16::from_be_bytes([at(0), at(1)])),
+            Kind::I32 => f64::from(i32::from_be_bytes([at(0), at(1), at(2), at(3)])),
+            Kind::F32 => f64::from(f32::from_be_bytes([at(0), at(1), at(2), at(3)])),
+            Kind::F64 => f64::from_be_bytes(std::array::from_fn(at)),
+        }
+    }
+}
+
+/// What the header says.
+#[derive(Debug)]
+struct Header {
+    kind: Kind,
+    dims: Vec<u32>,
+    /// Its length in bytes: where the values start.
+    len: usize,
+}
+
+impl Header {
+    /// "3 × 28 × 28", as the header gives the dimensions.
+    fn dims_text(&self) -> String {
+        let dims: Vec<String> = self.dims.iter().map(u32::to_string).collect();
+        dims.join(" × ")
+    }
+
+    /// Values per record and the bytes all records take, checked for
+    /// overflow.
+    fn sizes(&self) -> Result<(usize, usize), String> {
+        let overflow = || {
+            format!(
+                "the header says {} {} values, which overflows: the header is damaged",
+                self.dims_text(),
+                self.kind.name()
+            )
+        };
+        let product = |dims: &[u32]| {
+            dims.iter().try_fold(1usize, |acc, &d| {
+                usize::try_from(d).ok().and_then(|d| acc.checked_mul(d))
+            })
+        };
+        let per_record = product(&self.dims[1..]).ok_or_else(overflow)?;
+        let bytes = product(&self.dims)
+            .and_then(|n| n.checked_mul(self.kind.size()))
+            .ok_or_else(overflow)?;
+        Ok((per_record, bytes))
+    }
+}
 
 pub fn read(file: &Path, bytes: &[u8], feed: &Feed) -> Result<Tensor, DataError> {
     let err = |place: Option<String>, message: String| DataError {
@@ -18,93 +128,221 @@ pub fn read(file: &Path, bytes: &[u8], feed: &Feed) -> Result<Tensor, DataError>
         field: Some(format!("field `{}`", feed.field)),
         message,
     };
-    let unzipped;
-    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .map_err(|e| err(None, format!("cannot decompress the gzip data: {e}")))?;
-        unzipped = out;
-        &unzipped[..]
-    } else {
-        bytes
-    };
-    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
-        let got: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
-        return Err(err(
-            None,
-            format!(
-                "wrong magic number {}: an IDX file starts with 00 00 <type> <dims>",
-                got.join(" ")
-            ),
-        ));
-    }
-    let (size, kind) = match bytes[2] {
-        0x08 => (1, "u8"),
-        0x09 => (1, "i8"),
-        0x0B => (2, "i16"),
-        0x0C => (4, "i32"),
-        0x0D => (4, "f32"),
-        0x0E => (8, "f64"),
-        t => return Err(err(None, format!("unknown IDX value type 0x{t:02x}"))),
-    };
-    let ndims = bytes[3] as usize;
-    if ndims == 0 {
-        return Err(err(None, "the file declares 0 dimensions".into()));
-    }
-    let header = 4 + 4 * ndims;
-    if bytes.len() < header {
-        return Err(err(
-            None,
-            format!(
-                "truncated: the header needs {header} bytes, the file has {}",
-                bytes.len()
-            ),
-        ));
-    }
-    let dims: Vec<usize> = (0..ndims)
-        .map(|i| {
-            let b = &bytes[4 + 4 * i..8 + 4 * i];
-            u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
-        })
-        .collect();
-    let records = dims[0];
-    let per_record: usize = dims[1..].iter().product();
+    let bytes = decompress(bytes).map_err(|m| err(None, m))?;
+    let header = parse_header(&bytes).map_err(|m| err(None, m))?;
+    let (per_record, need) = header.sizes().map_err(|m| err(None, m))?;
+    let records = header.dims[0] as usize;
     let wanted: usize = feed.shape.iter().product();
     if per_record != wanted {
         return Err(err(
             None,
             format!(
                 "each record has {per_record} values ({:?}) but the program casts them to {:?}",
-                &dims[1..],
+                &header.dims[1..],
                 feed.shape
             ),
         ));
     }
-    let body = &bytes[header..];
-    let need = records * per_record * size;
+    let body = &bytes[header.len..];
     if body.len() < need {
-        let whole = body.len() / (per_record * size).max(1);
+        let whole = body.len() / per_record.saturating_mul(header.kind.size()).max(1);
         return Err(err(
             Some(format!("record {whole}")),
-            format!("truncated: {records} records of {per_record} {kind} values need {need} bytes after the header, the file has {}", body.len()),
+            format!(
+                "truncated: {records} records of {per_record} {} values need {need} bytes after the header, the file has {}",
+                header.kind.name(),
+                body.len()
+            ),
         ));
     }
-    let mut values = Vec::with_capacity(records * per_record);
-    for (i, c) in body[..need].chunks_exact(size).enumerate() {
-        let v = match kind {
-            "u8" => c[0] as f64,
-            "i8" => c[0] as i8 as f64,
-            "i16" => i16::from_be_bytes([c[0], c[1]]) as f64,
-            "i32" => i32::from_be_bytes([c[0], c[1], c[2], c[3]]) as f64,
-            "f32" => f32::from_be_bytes([c[0], c[1], c[2], c[3]]) as f64,
-            _ => f64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
-        };
-        let v = check_value(v, feed)
-            .map_err(|m| err(Some(format!("record {}", i / per_record.max(1))), m))?;
-        values.push(v);
-    }
+    let values = decode_values(&body[..need], header.kind, per_record, feed)
+        .map_err(|(record, m)| err(Some(format!("record {record}")), m))?;
     let mut shape = vec![records];
     shape.extend(&feed.shape);
     Ok(Tensor::from_f64(&HostTy::new(feed.dtype, shape), values))
+}
+
+/// The file's bytes, decompressed when they start as gzip data does. Every
+/// member of a multi-member gzip file (`cat a.gz b.gz`) is read.
+fn decompress(bytes: &[u8]) -> Result<Cow<'_, [u8]>, String> {
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(Cow::Borrowed(bytes));
+    }
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("cannot decompress the gzip data: {e}"))?;
+    Ok(Cow::Owned(out))
+}
+
+fn parse_header(bytes: &[u8]) -> Result<Header, String> {
+    let [0, 0, kind, ndims, ..] = *bytes else {
+        let got: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        return Err(format!(
+            "wrong magic number {}: an IDX file starts with 00 00 <type> <dims>",
+            got.join(" ")
+        ));
+    };
+    let kind = Kind::from_byte(kind).ok_or(format!("unknown IDX value type 0x{kind:02x}"))?;
+    if ndims == 0 {
+        return Err("the file declares 0 dimensions".into());
+    }
+    let len = 4 + 4 * usize::from(ndims);
+    let Some(dims) = bytes.get(4..len) else {
+        return Err(format!(
+            "truncated: the header needs {len} bytes, the file has {}",
+            bytes.len()
+        ));
+    };
+    let dims = dims
+        .chunks_exact(4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    Ok(Header { kind, dims, len })
+}
+
+/// Every value of `body`, checked: a float file's NaN or infinity is an
+/// error, and every value must fit what the feed reads it as. An error
+/// comes with its 0-based record.
+fn decode_values(
+    body: &[u8],
+    kind: Kind,
+    per_record: usize,
+    feed: &Feed,
+) -> Result<Vec<f64>, (usize, String)> {
+    let mut values = Vec::with_capacity(body.len() / kind.size());
+    for (i, c) in body.chunks_exact(kind.size()).enumerate() {
+        let v = kind.decode(c);
+        let shown = kind.show(v);
+        let checked = if v.is_finite() {
+            check_value(v, &shown, feed)
+        } else {
+            Err(format!(
+                "{shown} is not a finite number (the file stores {} values)",
+                kind.name()
+            ))
+        };
+        values.push(checked.map_err(|m| (i / per_record.max(1), m))?);
+    }
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dlp_compiler::ir::DType;
+    use dlp_compiler::program::Read;
+    use std::io::Write as _;
+
+    fn feed(dtype: DType, shape: &[usize], classes: Option<usize>) -> Feed {
+        Feed {
+            name: "x".into(),
+            field: "x".into(),
+            read: Read::Idx {
+                path: "x.idx".into(),
+            },
+            dtype,
+            shape: shape.to_vec(),
+            classes,
+        }
+    }
+
+    fn idx(kind: u8, dims: &[u32], values: &[u8]) -> Vec<u8> {
+        let mut out = vec![0, 0, kind, dims.len() as u8];
+        for d in dims {
+            out.extend(d.to_be_bytes());
+        }
+        out.extend(values);
+        out
+    }
+
+    fn floats(values: &[f32]) -> Vec<u8> {
+        values.iter().flat_map(|v| v.to_be_bytes()).collect()
+    }
+
+    fn error(bytes: &[u8], feed: &Feed) -> String {
+        read(Path::new("x.idx"), bytes, feed)
+            .expect_err("an error")
+            .to_string()
+    }
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn nan_and_infinities_in_a_float_file_are_errors() {
+        let f = feed(DType::F32, &[], None);
+        for (bad, shown) in [
+            (f32::NAN, "NaN"),
+            (f32::INFINITY, "inf"),
+            (f32::NEG_INFINITY, "-inf"),
+        ] {
+            let e = error(&idx(0x0D, &[2], &floats(&[1.0, bad])), &f);
+            assert!(
+                e.contains("record 1") && e.contains(&format!("{shown} is not a finite number")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_f64_value_too_large_for_f32_is_an_error() {
+        let e = error(
+            &idx(0x0E, &[1], &1e39f64.to_be_bytes()),
+            &feed(DType::F32, &[], None),
+        );
+        assert!(
+            e.contains("record 0") && e.contains("1e39 does not fit in f32"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn integers_out_of_range_or_not_whole_are_errors() {
+        let i = feed(DType::I32, &[], None);
+        let e = error(&idx(0x0D, &[1], &floats(&[3e38])), &i);
+        assert!(e.contains("3e38 is out of range"), "{e}");
+        let e = error(&idx(0x0D, &[1], &floats(&[2.5])), &i);
+        assert!(e.contains("2.5 is not a whole number"), "{e}");
+        let e = error(&idx(0x0E, &[1], &(-2147483649f64).to_be_bytes()), &i);
+        assert!(e.contains("-2147483649 is out of range"), "{e}");
+        let ok = read(
+            Path::new("x.idx"),
+            &idx(0x0E, &[1], &(-2147483648f64).to_be_bytes()),
+            &i,
+        );
+        assert!(ok.is_ok(), "i32::MIN fits: {ok:?}");
+    }
+
+    #[test]
+    fn an_overflowing_header_is_an_error_not_a_wrapped_size() {
+        let e = error(
+            &idx(0x08, &[u32::MAX, u32::MAX, u32::MAX], &[]),
+            &feed(DType::I32, &[1], None),
+        );
+        assert!(
+            e.contains("the header says 4294967295 × 4294967295 × 4294967295 u8 values")
+                && e.contains("overflows"),
+            "{e}"
+        );
+        // 4 × 11 × 2996173443 × 1119412321 is 4 modulo 2^64: wrapped, it
+        // would be the 4 values per record the feed asks for.
+        let e = error(
+            &idx(0x08, &[1, 4, 11, 2996173443, 1119412321], &[0; 4]),
+            &feed(DType::I32, &[4], None),
+        );
+        assert!(e.contains("overflows"), "{e}");
+    }
+
+    #[test]
+    fn every_member_of_a_multi_member_gzip_file_is_read() {
+        let whole = idx(0x08, &[4], &[0, 1, 2, 3]);
+        let mut two = gz(&whole[..6]);
+        two.extend(gz(&whole[6..]));
+        let t = read(Path::new("x.idx"), &two, &feed(DType::I32, &[], None)).unwrap();
+        assert_eq!(t.shape, vec![4]);
+    }
 }

@@ -3,7 +3,8 @@
 //! The compiler says which raw values each field needs ([`Feed`]s: CSV
 //! columns, IDX records) with their dtype and per-sample shape; this module
 //! reads them into one tensor per feed (`[samples, ..shape]`), checks every
-//! value (numbers parse, labels lie in `0..n`, files are complete), then
+//! value (numbers parse, are finite and fit the dtype they are read as,
+//! labels lie in `0..n`, files are complete), then
 //! splits and batches. Field arithmetic (`/ 16.0`) is part of the step
 //! graph, not done here. Every error names the file, the line or record,
 //! and the field.
@@ -13,6 +14,7 @@ mod idx;
 
 use crate::rng;
 use crate::tensor::{Data, Tensor};
+use dlp_compiler::ir::DType;
 use dlp_compiler::program::{DatasetSpec, Feed, Read, Source, SourceSpec};
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -235,6 +237,7 @@ fn read(
 }
 
 fn read_file(path: &Path, files: &mut Vec<(PathBuf, String)>) -> Result<Vec<u8>, DataError> {
+    check_regular(path)?;
     let bytes = std::fs::read(path)
         .map_err(|e| DataError::new(path, format!("cannot read the file: {e}")))?;
     if !files.iter().any(|(p, _)| p == path) {
@@ -243,6 +246,49 @@ fn read_file(path: &Path, files: &mut Vec<(PathBuf, String)>) -> Result<Vec<u8>,
         files.push((path.to_path_buf(), format!("sha256:{hex}")));
     }
     Ok(bytes)
+}
+
+/// Refuses, before anything opens it, a path that is not a regular file
+/// (symbolic links followed): a FIFO without a writer would block the run,
+/// and a device such as `/dev/zero` never ends.
+fn check_regular(path: &Path) -> Result<(), DataError> {
+    let kind = std::fs::metadata(path)
+        .map_err(|e| DataError::new(path, format!("cannot read the file: {e}")))?
+        .file_type();
+    if kind.is_file() {
+        return Ok(());
+    }
+    Err(DataError::new(
+        path,
+        format!(
+            "is {}, not a regular file: a data source must be a regular file",
+            kind_name(kind)
+        ),
+    ))
+}
+
+/// What a file that is not a regular file is, for messages.
+fn kind_name(kind: std::fs::FileType) -> &'static str {
+    if kind.is_dir() {
+        return "a folder";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if kind.is_char_device() {
+            return "a character device";
+        }
+        if kind.is_block_device() {
+            return "a block device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    "a special file"
 }
 
 /// Shuffles (when the dataset says so) and cuts into the named fractions.
@@ -281,17 +327,142 @@ fn split(spec: &DatasetSpec, all: Samples) -> Result<Vec<(Option<String>, Sample
     Ok(parts)
 }
 
-/// Checks one value against a feed's dtype and class count; returns it as
-/// stored (class labels and integers as exact integers).
-pub fn check_value(v: f64, feed: &Feed) -> Result<f64, String> {
+/// Checks one value against what its feed reads it as (its dtype and
+/// class count); returns it as stored (class labels and integers as exact
+/// integers). `shown` is the value as messages write it (see [`number`]).
+///
+/// Callers refuse NaN and infinities first, with the text or record they
+/// came from; an infinity that gets here is a number too large for f64.
+pub fn check_value(v: f64, shown: &str, feed: &Feed) -> Result<f64, String> {
+    if v.is_nan() {
+        return Err(format!("{shown} is not a finite number"));
+    }
     if let Some(n) = feed.classes {
         if v.fract() != 0.0 || v < 0.0 || v >= n as f64 {
-            return Err(format!("label {v} is not a class in 0..{n} (`class({n})`)"));
+            return Err(format!(
+                "label {shown} is not a class in 0..{n} (`class({n})`)"
+            ));
         }
-    } else if feed.dtype == dlp_compiler::ir::DType::I32
-        && (v.fract() != 0.0 || v.abs() > i32::MAX as f64)
-    {
-        return Err(format!("{v} is not a whole number"));
+    }
+    match feed.dtype {
+        DType::I32 => check_integer(v, shown)?,
+        DType::F32 if !(v as f32).is_finite() => {
+            return Err(format!(
+                "{shown} does not fit in f32 (whose largest value is {:e})",
+                f32::MAX
+            ))
+        }
+        DType::F64 if !v.is_finite() => return Err(format!("{shown} does not fit in f64")),
+        DType::Bool if v != 0.0 && v != 1.0 => {
+            return Err(format!(
+                "{shown} is not a bool: write 0, 1, `true` or `false`"
+            ))
+        }
+        DType::F32 | DType::F64 | DType::Bool => {}
     }
     Ok(v)
+}
+
+/// An integer feed (`i32`, `i64`, `u8`: all are read as i32).
+fn check_integer(v: f64, shown: &str) -> Result<(), String> {
+    if v < f64::from(i32::MIN) || v > f64::from(i32::MAX) {
+        return Err(format!(
+            "{shown} is out of range: integers are read as i32, from {} to {}",
+            i32::MIN,
+            i32::MAX
+        ));
+    }
+    if v.fract() != 0.0 {
+        return Err(format!(
+            "{shown} is not a whole number (the field is read as an integer)"
+        ));
+    }
+    Ok(())
+}
+
+/// A number for messages: plain when short (`3`, `0.5`), in scientific
+/// notation when very large or small (`3e38`, not 39 digits). Written in
+/// its own type, so an f32 read from a file shows as that f32 (`3e38`, not
+/// `3.0000000054977558e38`).
+pub fn number<T>(v: T) -> String
+where
+    T: Copy + fmt::Display + fmt::LowerExp + Into<f64>,
+{
+    let a = v.into().abs();
+    if a != 0.0 && a.is_finite() && !(1e-6..1e16).contains(&a) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// The longest text a message quotes, in characters.
+const QUOTE_CHARS: usize = 80;
+
+/// Text from a file, quoted for a message: in backticks, control characters
+/// escaped, and cut at [`QUOTE_CHARS`] characters with `…`, so that a
+/// megabyte-long value does not make a megabyte-long error.
+pub fn quote(text: &str) -> String {
+    let mut out = String::from("`");
+    for (i, c) in text.chars().enumerate() {
+        if i == QUOTE_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('`');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_text_is_cut_short_and_escaped() {
+        assert_eq!(quote("x7"), "`x7`");
+        assert_eq!(quote("a\nb"), "`a\\nb`");
+        let long = "é".repeat(1000);
+        let q = quote(&long);
+        assert_eq!(q, format!("`{}…`", "é".repeat(80)));
+        assert_eq!(quote(&"a".repeat(80)), format!("`{}`", "a".repeat(80)));
+    }
+
+    #[test]
+    fn numbers_are_short_in_messages() {
+        assert_eq!(number(3.0), "3");
+        assert_eq!(number(0.5), "0.5");
+        assert_eq!(number(3e38), "3e38");
+        assert_eq!(number(3e38f32), "3e38");
+        assert_eq!(number(f64::NAN), "NaN");
+        assert_eq!(number(f64::NEG_INFINITY), "-inf");
+        assert_eq!(number(1e-300), "1e-300");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn only_regular_files_are_read() {
+        let mut files = Vec::new();
+        for path in ["/dev/zero", "/dev/null", "/"] {
+            let e = read_file(Path::new(path), &mut files).unwrap_err();
+            assert!(e.to_string().contains("not a regular file"), "{e}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe.csv");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            // No writer: opening it would block; it is refused first.
+            let e = read_file(&fifo, &mut files).unwrap_err().to_string();
+            assert!(
+                e.contains("pipe.csv: is a FIFO (named pipe), not a regular file"),
+                "{e}"
+            );
+        }
+        assert!(files.is_empty());
+    }
 }

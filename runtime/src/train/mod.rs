@@ -391,6 +391,15 @@ impl Run<'_, '_> {
                     step + 1
                 )));
             }
+            if let Some((name, v)) = non_finite(&out.metrics) {
+                log.push(json!({"kind": "step", "epoch": epoch, "step": step + 1, "loss": out.loss, "lr": lr}));
+                state.record.log(&log)?;
+                return Err(TrainError::Run(format!(
+                    "the training {} became {v} at epoch {epoch}, step {}: {NON_FINITE_HINT}",
+                    figure(name),
+                    step + 1
+                )));
+            }
             state.params = out.params;
             state.states = out.states;
             state.progress.step += 1;
@@ -419,6 +428,13 @@ impl Run<'_, '_> {
                     json!({"kind": "validate", "epoch": epoch, "data": v.to_string()}),
                     &metrics,
                 ));
+                if let Some((name, value)) = non_finite(&metrics) {
+                    state.record.log(&log)?;
+                    return Err(TrainError::Run(format!(
+                        "the validation {} on `{v}` became {value} at epoch {epoch}: {NON_FINITE_HINT}",
+                        figure(name)
+                    )));
+                }
                 let loss = metrics
                     .iter()
                     .find(|(n, _)| n == "loss")
@@ -474,10 +490,14 @@ impl Run<'_, '_> {
         self.final_sets
             .iter()
             .map(|r| {
-                Ok((
-                    r.to_string(),
-                    evaluator.evaluate(&self.datasets, r, &state.params, state.seed)?,
-                ))
+                let metrics = evaluator.evaluate(&self.datasets, r, &state.params, state.seed)?;
+                if let Some((name, v)) = non_finite(&metrics) {
+                    return Err(TrainError::Run(format!(
+                        "the final evaluation on `{r}` gave a {} of {v}: {NON_FINITE_HINT}",
+                        figure(name)
+                    )));
+                }
+                Ok((r.to_string(), metrics))
             })
             .collect()
     }
@@ -504,6 +524,27 @@ impl Run<'_, '_> {
             }),
         )?;
         Ok(())
+    }
+}
+
+/// What a run that met a NaN or an infinity is told.
+const NON_FINITE_HINT: &str =
+    "try a lower learning rate or `clip_grad_norm`, or check the scale of the data";
+
+/// The first loss or metric that is NaN or infinite.
+fn non_finite(metrics: &Metrics) -> Option<(&str, f64)> {
+    metrics
+        .iter()
+        .find(|(_, v)| !v.is_finite())
+        .map(|(n, v)| (n.as_str(), *v))
+}
+
+/// "loss", or "metric `mae`".
+fn figure(name: &str) -> String {
+    if name == "loss" {
+        "loss".into()
+    } else {
+        format!("metric `{name}`")
     }
 }
 
