@@ -60,6 +60,10 @@ enum Command {
         /// Where to compute: cpu, gpu or auto (this version: cpu); overrides the train block's `device`.
         #[arg(long)]
         device: Option<String>,
+        /// What runs the steps on the CPU: `cpu` (compiled kernels, the
+        /// default) or `interp` (the reference interpreter: slow, the oracle).
+        #[arg(long, default_value = "cpu", value_parser = ["cpu", "interp"])]
+        backend: String,
         /// Override the train block's seed.
         #[arg(long)]
         seed: Option<u64>,
@@ -150,6 +154,7 @@ fn main() -> ExitCode {
             file,
             train,
             device,
+            backend,
             seed,
             resume,
             runs,
@@ -158,6 +163,7 @@ fn main() -> ExitCode {
             file,
             train,
             device,
+            backend,
             seed,
             resume,
             runs,

@@ -1,6 +1,7 @@
 //! `dlpc run`: train a program's `train` block and record the run.
 
 use crate::program;
+use dlp_runtime::backend::Backend;
 use dlp_runtime::train::{self, Job, Metrics, Observer, Options, Started};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -12,6 +13,7 @@ pub struct Args {
     pub file: PathBuf,
     pub train: Option<String>,
     pub device: Option<String>,
+    pub backend: String,
     pub seed: Option<u64>,
     pub resume: Option<PathBuf>,
     pub runs: PathBuf,
@@ -28,6 +30,7 @@ pub fn run(args: Args) -> ExitCode {
         seed: args.seed,
         stop_after: args.stop_after,
         device: args.device.clone(),
+        backend: Backend::from_name(&args.backend).unwrap_or_default(),
     };
     if let Err(e) = train::check_options(&opts) {
         tell!("error: {e}");
@@ -161,7 +164,12 @@ impl Observer for Printer {
             .iter()
             .map(|(name, n)| format!("{name} {n}"))
             .collect();
-        tell!("samples: {}; device: {}", samples.join(", "), start.device);
+        tell!(
+            "samples: {}; device: {} ({})",
+            samples.join(", "),
+            start.device,
+            start.backend.name()
+        );
         tell!("record: {}", start.record.dir.display());
         if self.tty {
             let bar = ProgressBar::new(start.epochs * start.steps_per_epoch);

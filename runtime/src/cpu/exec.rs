@@ -99,6 +99,14 @@ impl<'p> CpuStep<'p> {
         let graph = self.step.graph();
         let execs = &self.compiled[&batch];
         let mut values: HashMap<NodeId, Tensor> = HashMap::new();
+        // Inputs without a value: state that starts at zero (the
+        // interpreter's rule), or an error.
+        for (input, id) in graph.inputs() {
+            if inputs(input).is_none() {
+                let v = self.interp.compute(id, &[], batch, inputs)?.into_owned();
+                values.insert(id, v);
+            }
+        }
         for (i, (kernel, exec)) in self.kernels.kernels.iter().zip(execs).enumerate() {
             let value = {
                 let read =

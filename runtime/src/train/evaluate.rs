@@ -3,8 +3,8 @@
 
 use super::step::{means, sample_index};
 use super::{add_into, Metrics, TrainError, EVAL_BATCH};
+use crate::backend::{Backend, Runner};
 use crate::data::{Loaded, Samples};
-use crate::interp::Interpreter;
 use crate::tensor::Tensor;
 use dlp_compiler::ir::{Hyper, Input};
 use dlp_compiler::program::{CompiledProgram, DataRef};
@@ -12,18 +12,19 @@ use std::collections::HashMap;
 
 /// The program's evaluation steps, prepared once.
 pub(super) struct Evaluator<'p> {
-    steps: HashMap<&'p str, Interpreter<'p>>,
+    steps: HashMap<&'p str, Runner<'p>>,
 }
 
 impl<'p> Evaluator<'p> {
-    pub fn new(program: &'p CompiledProgram) -> Evaluator<'p> {
-        Evaluator {
-            steps: program
-                .eval
-                .iter()
-                .map(|e| (e.dataset.as_str(), Interpreter::new(&e.step)))
-                .collect(),
+    pub fn new(
+        program: &'p CompiledProgram,
+        backend: Backend,
+    ) -> Result<Evaluator<'p>, TrainError> {
+        let mut steps = HashMap::new();
+        for e in &program.eval {
+            steps.insert(e.dataset.as_str(), Runner::new(backend, &e.step)?);
         }
+        Ok(Evaluator { steps })
     }
 
     /// Loss and metrics over every sample of `r`, in batches of up to
@@ -36,7 +37,7 @@ impl<'p> Evaluator<'p> {
         seed: u64,
     ) -> Result<Metrics, TrainError> {
         let samples = part(datasets, r)?;
-        let Some(step) = self.steps.get(r.dataset.as_str()) else {
+        let Some(step) = self.steps.get_mut(r.dataset.as_str()) else {
             return Err(TrainError::Run(format!(
                 "internal error: the program has no evaluation step for `{}`",
                 r.dataset

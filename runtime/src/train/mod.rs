@@ -19,6 +19,7 @@ mod evaluate;
 mod start;
 mod step;
 
+use crate::backend::Backend;
 use crate::checkpoint;
 use crate::data::{self, DataError, Loaded};
 use crate::interp::RunError;
@@ -60,6 +61,8 @@ pub struct Options {
     pub stop_after: Option<u64>,
     /// Overrides the train block's `device`.
     pub device: Option<String>,
+    /// What runs the steps (the CPU back end unless told otherwise).
+    pub backend: Backend,
 }
 
 #[derive(Debug)]
@@ -110,6 +113,7 @@ pub struct Started<'a> {
     /// How many samples the training data and each evaluation set hold.
     pub samples: Vec<(String, usize)>,
     pub device: &'a str,
+    pub backend: Backend,
 }
 
 /// What the loop tells its driver (the CLI prints it).
@@ -224,6 +228,7 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
         resumed_at: state.progress.epoch,
         samples,
         device,
+        backend: opts.backend,
     });
     let run = Run {
         job,
@@ -295,8 +300,8 @@ impl Run<'_, '_> {
         obs: &mut dyn Observer,
         started: Instant,
     ) -> Result<Summary, TrainError> {
-        let stepper = Stepper::new(&self.job.program.train, state.seed);
-        let mut evaluator = Evaluator::new(self.job.program);
+        let mut stepper = Stepper::new(&self.job.program.train, state.seed, self.opts.backend)?;
+        let mut evaluator = Evaluator::new(self.job.program, self.opts.backend)?;
         let mut ending = Ending::Completed;
         let mut trained_samples = 0usize;
         let train_started = Instant::now();
@@ -309,7 +314,7 @@ impl Run<'_, '_> {
                 ending = Ending::Stopped;
                 break;
             }
-            let (samples, stop_early) = self.epoch(&stepper, &mut evaluator, state, obs)?;
+            let (samples, stop_early) = self.epoch(&mut stepper, &mut evaluator, state, obs)?;
             trained_samples += samples;
             if stop_early {
                 obs.note(&format!(
@@ -349,7 +354,7 @@ impl Run<'_, '_> {
     /// Returns the samples trained on and whether to stop early.
     fn epoch(
         &self,
-        stepper: &Stepper,
+        stepper: &mut Stepper,
         evaluator: &mut Evaluator,
         state: &mut State,
         obs: &mut dyn Observer,

@@ -80,6 +80,7 @@ pub(super) fn fresh(
         "data": files,
         "samples": samples.iter().map(|(name, n)| (name.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "device": device,
+        "backend": opts.backend.name(),
         "plan": plan,
         "dlpc": env!("CARGO_PKG_VERSION"),
         "started": crate::record::utc_stamp(std::time::SystemTime::now()),

@@ -3,16 +3,16 @@
 //! training would all-reduce the gradients) clipping and the update.
 
 use super::{Metrics, TrainError};
+use crate::backend::{Backend, Runner};
 use crate::data::Samples;
-use crate::interp::Interpreter;
 use crate::tensor::Tensor;
 use dlp_compiler::ir::{Hyper, Input, Output};
 use dlp_compiler::program::TrainStep;
 use std::collections::HashMap;
 
 pub(super) struct Stepper<'p> {
-    gradients: Interpreter<'p>,
-    update: Interpreter<'p>,
+    gradients: Runner<'p>,
+    update: Runner<'p>,
     seed: Tensor,
 }
 
@@ -64,17 +64,21 @@ pub(super) fn sample_index(rows: &[usize]) -> Tensor {
 }
 
 impl<'p> Stepper<'p> {
-    pub fn new(step: &'p TrainStep, seed: u64) -> Stepper<'p> {
-        Stepper {
-            gradients: Interpreter::new(&step.gradients),
-            update: Interpreter::new(&step.update),
+    pub fn new(
+        step: &'p TrainStep,
+        seed: u64,
+        backend: Backend,
+    ) -> Result<Stepper<'p>, TrainError> {
+        Ok(Stepper {
+            gradients: Runner::new(backend, &step.gradients)?,
+            update: Runner::new(backend, &step.update)?,
             seed: Tensor::scalar_i32(seed as u32 as i32),
-        }
+        })
     }
 
     /// The step on the samples `rows` of `data`.
     pub fn run(
-        &self,
+        &mut self,
         data: &Samples,
         rows: &[usize],
         params: &HashMap<String, Tensor>,
@@ -88,13 +92,14 @@ impl<'p> Stepper<'p> {
         let epoch = Tensor::scalar_i32(at.epoch as u32 as i32);
         let feeds: HashMap<&str, &Tensor> =
             batch.feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let seed = self.seed.clone();
         let common = |input: &Input| -> Option<&Tensor> {
             match input {
                 Input::Param(p) => params.get(p),
                 Input::Hyper(Hyper::Lr) => Some(&lr),
                 Input::Hyper(Hyper::Step) => Some(&step),
                 Input::Hyper(Hyper::Epoch) => Some(&epoch),
-                Input::Seed => Some(&self.seed),
+                Input::Seed => Some(&seed),
                 Input::OptimizerState { slot, param } => states.get(&state_key(slot, param)),
                 Input::Feed(_) | Input::SampleIndex | Input::Gradient(_) | Input::ModelState(_) => {
                     None
