@@ -10,6 +10,7 @@
 //!
 //! Each value is dropped after the last kernel that reads it.
 
+use super::contract;
 use super::index::{self, Map};
 use super::jit::{Body, Jit, KernelCode, KernelFn, Phase};
 use crate::interp::{Inputs, Interpreter, RunError};
@@ -23,8 +24,9 @@ use std::collections::HashMap;
 enum Exec {
     /// Native code over the kernel's domain; the values it reads, in order.
     Native { code: KernelFn, reads: Vec<NodeId> },
-    /// `gemm` for the anchor, then (if any) the epilogue as native code.
-    MatMul {
+    /// A contraction through `gemm` for the anchor, then (if any) the
+    /// epilogue as native code.
+    Contraction {
         anchor: NodeId,
         epilogue: Option<(KernelFn, Vec<NodeId>)>,
     },
@@ -66,7 +68,7 @@ impl<'p> CpuStep<'p> {
             .iter()
             .map(|e| match e {
                 Exec::Nodes(why) => Some(why.clone()),
-                Exec::Native { .. } | Exec::MatMul { .. } | Exec::Permute { .. } => None,
+                Exec::Native { .. } | Exec::Contraction { .. } | Exec::Permute { .. } => None,
             })
             .collect()
     }
@@ -119,18 +121,22 @@ impl<'p> CpuStep<'p> {
                             .collect::<Result<Vec<_>, _>>()?;
                         run_native(*code, &args, host_ty(self.step, kernel.root(), batch)?)
                     }
-                    Exec::MatMul { anchor, epilogue } => {
-                        let operands: Vec<&Tensor> = graph
-                            .args(*anchor)
+                    Exec::Contraction { anchor, epilogue } => {
+                        let args = graph.args(*anchor);
+                        let operands: Vec<&Tensor> = args
                             .iter()
                             .map(|&a| read(view_source(self.step, a)))
                             .collect::<Result<_, _>>()?;
-                        let lhs = graph
-                            .ty(graph.args(*anchor)[0])
-                            .at(batch)
-                            .unwrap_or_default();
-                        let k = lhs.last().copied().unwrap_or(0);
-                        let product = matmul(&operands, k, host_ty(self.step, *anchor, batch)?);
+                        let shapes: Vec<Vec<usize>> = args
+                            .iter()
+                            .map(|&a| graph.ty(a).at(batch).unwrap_or_default())
+                            .collect();
+                        let op = &graph.node(*anchor).op;
+                        let ty = host_ty(self.step, *anchor, batch)?;
+                        let product = contract::contraction(op, &operands, &shapes, &ty)
+                            .ok_or_else(|| {
+                                RunError(format!("{} cannot be computed here", op.text()))
+                            })?;
                         match epilogue {
                             None => product,
                             Some((code, reads)) => {
@@ -236,13 +242,15 @@ fn plan_kernel(
             Ok((code, reads)) => Exec::Native { code, reads },
             Err(why) => Exec::Nodes(why),
         },
-        Some(Op::MatMul) => {
+        Some(
+            Op::MatMul | Op::Conv { .. } | Op::ConvInputGrad { .. } | Op::ConvWeightGrad { .. },
+        ) if matches!(graph.ty(k.root()).dtype, DType::F32 | DType::F64) => {
             let anchor = k.anchor.expect("an anchor");
             if !gemm_operands(step, anchor) {
-                return Exec::Nodes("a matmul of broadcast operands".into());
+                return Exec::Nodes("a contraction of broadcast operands".into());
             }
             if k.root() == anchor {
-                return Exec::MatMul {
+                return Exec::Contraction {
                     anchor,
                     epilogue: None,
                 };
@@ -264,7 +272,7 @@ fn plan_kernel(
                 .collect();
             reads.push(anchor);
             match compile(jit, step, &nodes, &reads, shapes, b) {
-                Ok((code, reads)) => Exec::MatMul {
+                Ok((code, reads)) => Exec::Contraction {
                     anchor,
                     epilogue: Some((code, reads)),
                 },
@@ -476,97 +484,6 @@ fn data_ptr(d: &Data) -> *const u8 {
         Data::F64(v) => v.as_ptr() as *const u8,
         Data::I32(v) => v.as_ptr() as *const u8,
         Data::Bool(v) => v.as_ptr() as *const u8,
-    }
-}
-
-/// `[.., M, K] @ [.., K, N]` through `gemm`, on every thread.
-fn matmul(operands: &[&Tensor], k: usize, out: HostTy) -> Tensor {
-    let (a, b) = (operands[0], operands[1]);
-    let r = out.shape.len();
-    let (m, n) = (out.shape[r - 2], out.shape[r - 1]);
-    let batch: usize = out.shape[..r - 2].iter().product();
-    match (&a.data, &b.data) {
-        (Data::F32(p), Data::F32(q)) => {
-            let mut dst = vec![0f32; batch * m * n];
-            for i in 0..batch {
-                gemm_into(
-                    &mut dst[i * m * n..][..m * n],
-                    &p[i * m * k..][..m * k],
-                    &q[i * k * n..][..k * n],
-                    m,
-                    k,
-                    n,
-                );
-            }
-            Tensor::f32(out.shape, dst)
-        }
-        (Data::F64(p), Data::F64(q)) => {
-            let mut dst = vec![0f64; batch * m * n];
-            for i in 0..batch {
-                gemm_into(
-                    &mut dst[i * m * n..][..m * n],
-                    &p[i * m * k..][..m * k],
-                    &q[i * k * n..][..k * n],
-                    m,
-                    k,
-                    n,
-                );
-            }
-            Tensor::f64(out.shape, dst)
-        }
-        _ => unreachable!("the verifier checks matmul takes floats of one type"),
-    }
-}
-
-/// `dst[m, n] = lhs[m, k] @ rhs[k, n]`, all row-major.
-fn gemm_into<T: Copy + Default + From<u8> + 'static>(
-    dst: &mut [T],
-    lhs: &[T],
-    rhs: &[T],
-    m: usize,
-    k: usize,
-    n: usize,
-) {
-    assert!(dst.len() == m * n && lhs.len() == m * k && rhs.len() == k * n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        dst.iter_mut().for_each(|d| *d = T::default());
-        return;
-    }
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-    let parallelism = if threads > 1 && m * n * k >= 64 * 64 * 64 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: the slices hold exactly m*n, m*k and k*n elements (asserted
-    // above) and the strides describe row-major layouts of those sizes, so
-    // every access gemm makes is in bounds; `dst` is not read
-    // (read_dst = false) and does not alias the operands.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            lhs.as_ptr(),
-            1,
-            k as isize,
-            rhs.as_ptr(),
-            1,
-            n as isize,
-            T::default(),
-            T::from(1u8),
-            false,
-            false,
-            false,
-            parallelism,
-        );
     }
 }
 
