@@ -187,6 +187,23 @@ fn graph_prints_dot_and_text() {
     );
 }
 
+#[test]
+fn emit_prints_the_compiled_program_at_each_stage() {
+    let digits = example("digits_mlp.dlp");
+    let ir = String::from_utf8(dlpc(&["emit", &digits, "--ir"]).stdout).unwrap();
+    assert!(ir.contains("; ---- sync point"), "{ir}");
+    assert!(ir.contains("output grad.h.w = %") && ir.contains("output new_param.h.w = %"));
+    let json = dlpc(&["emit", &digits, "--json"]).stdout;
+    let program: serde_json::Value = serde_json::from_slice(&json).expect("JSON");
+    assert_eq!(program["plan"]["name"], "digits_mlp");
+    assert!(program["train"]["gradients"]["nodes"].is_array());
+    let kernels = String::from_utf8(dlpc(&["emit", &digits, "--kernels"]).stdout).unwrap();
+    assert!(kernels.contains("contraction around %"), "{kernels}");
+    assert!(kernels.contains("; memory plan:"), "{kernels}");
+    let none = dlpc(&["emit", &digits]);
+    assert!(!none.status.success(), "a stage must be asked for");
+}
+
 /// Graphviz's `dot` renders the graph (skipped with a reason when `dot` is
 /// not installed, except under CI, which installs it).
 fn graphviz_accepts(dot: &str) {
