@@ -44,6 +44,9 @@ pub struct CpuStep<'p> {
     plan: MemoryPlan,
     jit: Jit,
     compiled: HashMap<usize, Vec<Exec>>,
+    /// Buffers of values no longer needed, reused for kernel results (a
+    /// steady-state step then allocates little).
+    spare: Vec<Data>,
 }
 
 impl<'p> CpuStep<'p> {
@@ -57,6 +60,7 @@ impl<'p> CpuStep<'p> {
             plan,
             jit: Jit::new().map_err(RunError)?,
             compiled: HashMap::new(),
+            spare: Vec::new(),
         })
     }
 
@@ -100,6 +104,8 @@ impl<'p> CpuStep<'p> {
         self.prepare(batch);
         let graph = self.step.graph();
         let execs = &self.compiled[&batch];
+        let mut pool = std::mem::take(&mut self.spare);
+        let spare = &mut pool;
         let mut values: HashMap<NodeId, Tensor> = HashMap::new();
         // Inputs without a value: state that starts at zero (the
         // interpreter's rule), or an error.
@@ -119,7 +125,12 @@ impl<'p> CpuStep<'p> {
                             .iter()
                             .map(|&r| read(r))
                             .collect::<Result<Vec<_>, _>>()?;
-                        run_native(*code, &args, host_ty(self.step, kernel.root(), batch)?)
+                        run_native(
+                            *code,
+                            &args,
+                            host_ty(self.step, kernel.root(), batch)?,
+                            spare,
+                        )
                     }
                     Exec::Contraction { anchor, epilogue } => {
                         let args = graph.args(*anchor);
@@ -144,7 +155,8 @@ impl<'p> CpuStep<'p> {
                                 for &r in reads {
                                     args.push(if r == *anchor { &product } else { read(r)? });
                                 }
-                                run_native(*code, &args, host_ty(self.step, kernel.root(), batch)?)
+                                let ty = host_ty(self.step, kernel.root(), batch)?;
+                                run_native(*code, &args, ty, spare)
                             }
                         }
                     }
@@ -160,21 +172,31 @@ impl<'p> CpuStep<'p> {
             for &r in &kernel.reads {
                 let last = self.plan.lifetimes[r.index()].map_or(usize::MAX, |(_, l)| l);
                 if last == i && !graph.outputs.iter().any(|(_, o)| *o == r) {
-                    values.remove(&r);
+                    if let Some(t) = values.remove(&r) {
+                        // Kept only up to one buffer per kernel: results of
+                        // contractions are allocated by `gemm`'s caller.
+                        if spare.len() < self.kernels.kernels.len() {
+                            spare.push(t.data);
+                        }
+                    }
                 }
             }
         }
-        graph
-            .outputs
-            .iter()
-            .map(|(output, id)| {
-                let v = match values.get(id) {
-                    Some(v) => v.clone(),
-                    None => self.interp.compute(*id, &[], batch, inputs)?.into_owned(),
-                };
-                Ok((output.clone(), v))
-            })
-            .collect()
+        let mut outputs = Vec::with_capacity(graph.outputs.len());
+        for (i, (output, id)) in graph.outputs.iter().enumerate() {
+            let used_again = graph.outputs[i + 1..].iter().any(|(_, o)| o == id);
+            let v = match values.get(id) {
+                Some(_) if !used_again => values.remove(id).expect("present"),
+                Some(v) => v.clone(),
+                None => self.interp.compute(*id, &[], batch, inputs)?.into_owned(),
+            };
+            outputs.push((output.clone(), v));
+        }
+        // What is left (inputs set to zero) is spare for the next run.
+        let room = self.kernels.kernels.len().saturating_sub(pool.len());
+        pool.extend(values.into_values().map(|t| t.data).take(room));
+        self.spare = pool;
+        Ok(outputs)
     }
 
     /// A kernel node by node, with the interpreter's ops.
@@ -455,14 +477,9 @@ fn gemm_operands(step: &Verified, anchor: NodeId) -> bool {
 }
 
 /// Runs native code: `args` are the values read, in order.
-fn run_native(code: KernelFn, args: &[&Tensor], out: HostTy) -> Tensor {
+fn run_native(code: KernelFn, args: &[&Tensor], out: HostTy, spare: &mut Vec<Data>) -> Tensor {
     let n = out.numel();
-    let mut result = match out.dtype {
-        DType::F32 => Data::F32(vec![0.0; n]),
-        DType::F64 => Data::F64(vec![0.0; n]),
-        DType::I32 => Data::I32(vec![0; n]),
-        DType::Bool => Data::Bool(vec![false; n]),
-    };
+    let mut result = take_buffer(spare, out.dtype, n);
     let pointers: Vec<*const u8> = args.iter().map(|t| data_ptr(&t.data)).collect();
     let out_ptr = match &mut result {
         Data::F32(v) => v.as_mut_ptr() as *mut u8,
@@ -476,6 +493,27 @@ fn run_native(code: KernelFn, args: &[&Tensor], out: HostTy) -> Tensor {
     // or 1, which is what the kernel stores.
     unsafe { code(pointers.as_ptr(), out_ptr) };
     Tensor::new(out.shape, result)
+}
+
+/// A buffer of `n` elements of `dtype`: a spare one of that size when
+/// there is one (its old contents are all overwritten), else a new one.
+fn take_buffer(spare: &mut Vec<Data>, dtype: DType, n: usize) -> Data {
+    let fits = |d: &Data| match (d, dtype) {
+        (Data::F32(v), DType::F32) => v.len() == n,
+        (Data::F64(v), DType::F64) => v.len() == n,
+        (Data::I32(v), DType::I32) => v.len() == n,
+        (Data::Bool(v), DType::Bool) => v.len() == n,
+        (Data::F32(_) | Data::F64(_) | Data::I32(_) | Data::Bool(_), _) => false,
+    };
+    if let Some(i) = spare.iter().position(fits) {
+        return spare.swap_remove(i);
+    }
+    match dtype {
+        DType::F32 => Data::F32(vec![0.0; n]),
+        DType::F64 => Data::F64(vec![0.0; n]),
+        DType::I32 => Data::I32(vec![0; n]),
+        DType::Bool => Data::Bool(vec![false; n]),
+    }
 }
 
 fn data_ptr(d: &Data) -> *const u8 {

@@ -207,10 +207,12 @@ fn parse_value(text: &str, feed: &Feed) -> Result<f64, String> {
     }
     // A finite number too large for f64 (`1e400`) parses as an infinity:
     // show it as written.
-    let shown = if v.is_finite() {
-        number(v)
-    } else {
-        quote(text)
+    let shown = || {
+        if v.is_finite() {
+            number(v)
+        } else {
+            quote(text)
+        }
     };
     check_value(v, &shown, feed)
 }

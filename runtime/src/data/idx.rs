@@ -213,12 +213,13 @@ fn decode_values(
     let mut values = Vec::with_capacity(body.len() / kind.size());
     for (i, c) in body.chunks_exact(kind.size()).enumerate() {
         let v = kind.decode(c);
-        let shown = kind.show(v);
+        let shown = || kind.show(v);
         let checked = if v.is_finite() {
             check_value(v, &shown, feed)
         } else {
             Err(format!(
-                "{shown} is not a finite number (the file stores {} values)",
+                "{} is not a finite number (the file stores {} values)",
+                shown(),
                 kind.name()
             ))
         };

@@ -329,18 +329,21 @@ fn split(spec: &DatasetSpec, all: Samples) -> Result<Vec<(Option<String>, Sample
 
 /// Checks one value against what its feed reads it as (its dtype and
 /// class count); returns it as stored (class labels and integers as exact
-/// integers). `shown` is the value as messages write it (see [`number`]).
+/// integers). `shown` gives the value as messages write it (see
+/// [`number`]): it is called only for an error, never for the millions of
+/// values that pass.
 ///
 /// Callers refuse NaN and infinities first, with the text or record they
 /// came from; an infinity that gets here is a number too large for f64.
-pub fn check_value(v: f64, shown: &str, feed: &Feed) -> Result<f64, String> {
+pub fn check_value(v: f64, shown: &dyn Fn() -> String, feed: &Feed) -> Result<f64, String> {
     if v.is_nan() {
-        return Err(format!("{shown} is not a finite number"));
+        return Err(format!("{} is not a finite number", shown()));
     }
     if let Some(n) = feed.classes {
         if v.fract() != 0.0 || v < 0.0 || v >= n as f64 {
             return Err(format!(
-                "label {shown} is not a class in 0..{n} (`class({n})`)"
+                "label {} is not a class in 0..{n} (`class({n})`)",
+                shown()
             ));
         }
     }
@@ -348,14 +351,16 @@ pub fn check_value(v: f64, shown: &str, feed: &Feed) -> Result<f64, String> {
         DType::I32 => check_integer(v, shown)?,
         DType::F32 if !(v as f32).is_finite() => {
             return Err(format!(
-                "{shown} does not fit in f32 (whose largest value is {:e})",
+                "{} does not fit in f32 (whose largest value is {:e})",
+                shown(),
                 f32::MAX
             ))
         }
-        DType::F64 if !v.is_finite() => return Err(format!("{shown} does not fit in f64")),
+        DType::F64 if !v.is_finite() => return Err(format!("{} does not fit in f64", shown())),
         DType::Bool if v != 0.0 && v != 1.0 => {
             return Err(format!(
-                "{shown} is not a bool: write 0, 1, `true` or `false`"
+                "{} is not a bool: write 0, 1, `true` or `false`",
+                shown()
             ))
         }
         DType::F32 | DType::F64 | DType::Bool => {}
@@ -364,17 +369,19 @@ pub fn check_value(v: f64, shown: &str, feed: &Feed) -> Result<f64, String> {
 }
 
 /// An integer feed (`i32`, `i64`, `u8`: all are read as i32).
-fn check_integer(v: f64, shown: &str) -> Result<(), String> {
+fn check_integer(v: f64, shown: &dyn Fn() -> String) -> Result<(), String> {
     if v < f64::from(i32::MIN) || v > f64::from(i32::MAX) {
         return Err(format!(
-            "{shown} is out of range: integers are read as i32, from {} to {}",
+            "{} is out of range: integers are read as i32, from {} to {}",
+            shown(),
             i32::MIN,
             i32::MAX
         ));
     }
     if v.fract() != 0.0 {
         return Err(format!(
-            "{shown} is not a whole number (the field is read as an integer)"
+            "{} is not a whole number (the field is read as an integer)",
+            shown()
         ));
     }
     Ok(())
