@@ -7,13 +7,15 @@ use crate::tensor::{Data, HostTy, Tensor};
 use dlp_compiler::ir::Op;
 
 /// The value of contraction `op` on `operands` (in memory, row-major,
-/// whose logical shapes are `shapes`), of type `out`; `None` for an op
+/// whose logical shapes are `shapes`), of type `out`, written into `dst`
+/// (a buffer of that type and size, whatever it holds); `None` for an op
 /// this module does not compute.
 pub fn contraction(
     op: &Op,
     operands: &[&Tensor],
     shapes: &[Vec<usize>],
     out: &HostTy,
+    dst: Data,
 ) -> Option<Tensor> {
     macro_rules! typed {
         ($variant:ident, $t:ty) => {{
@@ -25,18 +27,21 @@ pub fn contraction(
             };
             let (a, b) = (values(0)?, values(1)?);
             let (sa, sb) = (&shapes[0], &shapes[1]);
-            let result: Vec<$t> = match op {
-                Op::MatMul => matmul(a, b, sa, sb, out),
-                Op::Conv { stride, pad } => conv(a, b, sa, sb, *stride, *pad, out),
+            let Data::$variant(mut d) = dst else {
+                return None;
+            };
+            match op {
+                Op::MatMul => matmul(&mut d, a, b, sa, out),
+                Op::Conv { stride, pad } => conv(&mut d, a, b, sa, sb, *stride, *pad, out),
                 Op::ConvWeightGrad { stride, pad } => {
-                    conv_weight_grad(a, b, sa, sb, *stride, *pad, out)
+                    conv_weight_grad(&mut d, a, b, sa, sb, *stride, *pad, out)
                 }
                 Op::ConvInputGrad { stride, pad } => {
-                    conv_input_grad(a, b, sa, sb, *stride, *pad, out)
+                    conv_input_grad(&mut d, a, b, sa, sb, *stride, *pad, out)
                 }
                 _ => return None,
-            };
-            Tensor::new(out.shape.clone(), Data::$variant(result))
+            }
+            Tensor::new(out.shape.clone(), Data::$variant(d))
         }};
     }
     Some(match out.dtype {
@@ -52,12 +57,11 @@ impl Real for f32 {}
 impl Real for f64 {}
 
 /// `[.., M, K] @ [.., K, N]`.
-fn matmul<T: Real>(a: &[T], b: &[T], sa: &[usize], _sb: &[usize], out: &HostTy) -> Vec<T> {
+fn matmul<T: Real>(dst: &mut [T], a: &[T], b: &[T], sa: &[usize], out: &HostTy) {
     let r = out.shape.len();
     let (m, n) = (out.shape[r - 2], out.shape[r - 1]);
     let k = sa[sa.len() - 1];
     let batch: usize = out.shape[..r - 2].iter().product();
-    let mut dst = vec![T::default(); batch * m * n];
     for i in 0..batch {
         let d = &mut dst[i * m * n..][..m * n];
         gemm(
@@ -67,7 +71,6 @@ fn matmul<T: Real>(a: &[T], b: &[T], sa: &[usize], _sb: &[usize], out: &HostTy) 
             false,
         );
     }
-    dst
 }
 
 /// A matrix in memory: its data, its size and its strides (so that a
@@ -233,7 +236,10 @@ impl Conv {
     }
 }
 
+/// Each sample's windows, unfolded, times the kernel: `w @ windows[b]`.
+#[allow(clippy::too_many_arguments)]
 fn conv<T: Real>(
+    dst: &mut [T],
     x: &[T],
     w: &[T],
     sx: &[usize],
@@ -241,21 +247,21 @@ fn conv<T: Real>(
     stride: usize,
     pad: usize,
     out: &HostTy,
-) -> Vec<T> {
+) {
     let cv = Conv::new(sx, sw, &out.shape, stride, pad);
     let (k, n) = (cv.window(), cv.positions());
     let mut cols = vec![T::default(); k * n];
-    let mut dst = vec![T::default(); out.numel()];
     for b in 0..cv.batch {
         cv.unfold(x, b, &mut cols);
         let d = &mut dst[b * cv.o * n..][..cv.o * n];
         gemm(d, Mat::rows(w, cv.o, k), Mat::rows(&cols, k, n), false);
     }
-    dst
 }
 
 /// d loss / d w: the sum over samples of `g[b] @ windows[b]ᵀ`.
+#[allow(clippy::too_many_arguments)]
 fn conv_weight_grad<T: Real>(
+    dst: &mut [T],
     x: &[T],
     g: &[T],
     sx: &[usize],
@@ -263,21 +269,22 @@ fn conv_weight_grad<T: Real>(
     stride: usize,
     pad: usize,
     out: &HostTy,
-) -> Vec<T> {
+) {
     let cv = Conv::new(sx, &out.shape, sg, stride, pad);
     let (k, n) = (cv.window(), cv.positions());
     let mut cols = vec![T::default(); k * n];
-    let mut dst = vec![T::default(); out.numel()];
+    dst.iter_mut().for_each(|d| *d = T::default());
     for b in 0..cv.batch {
         cv.unfold(x, b, &mut cols);
         let gb = Mat::rows(&g[b * cv.o * n..][..cv.o * n], cv.o, n);
-        gemm(&mut dst, gb, Mat::rows(&cols, k, n).t(), b > 0);
+        gemm(dst, gb, Mat::rows(&cols, k, n).t(), true);
     }
-    dst
 }
 
 /// d loss / d x: `wᵀ @ g[b]` for each sample, folded back onto the input.
+#[allow(clippy::too_many_arguments)]
 fn conv_input_grad<T: Real>(
+    dst: &mut [T],
     g: &[T],
     w: &[T],
     sg: &[usize],
@@ -285,11 +292,11 @@ fn conv_input_grad<T: Real>(
     stride: usize,
     pad: usize,
     out: &HostTy,
-) -> Vec<T> {
+) {
     let cv = Conv::new(&out.shape, sw, sg, stride, pad);
     let (k, n) = (cv.window(), cv.positions());
     let mut cols = vec![T::default(); k * n];
-    let mut dst = vec![T::default(); out.numel()];
+    dst.iter_mut().for_each(|d| *d = T::default());
     for b in 0..cv.batch {
         let gb = Mat::rows(&g[b * cv.o * n..][..cv.o * n], cv.o, n);
         gemm(&mut cols, Mat::rows(w, cv.o, k).t(), gb, false);
@@ -299,5 +306,4 @@ fn conv_input_grad<T: Real>(
             }
         });
     }
-    dst
 }

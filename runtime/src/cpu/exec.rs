@@ -144,7 +144,8 @@ impl<'p> CpuStep<'p> {
                             .collect();
                         let op = &graph.node(*anchor).op;
                         let ty = host_ty(self.step, *anchor, batch)?;
-                        let product = contract::contraction(op, &operands, &shapes, &ty)
+                        let dst = take_buffer(spare, ty.dtype, ty.numel());
+                        let product = contract::contraction(op, &operands, &shapes, &ty, dst)
                             .ok_or_else(|| {
                                 RunError(format!("{} cannot be computed here", op.text()))
                             })?;
