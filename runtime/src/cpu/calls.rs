@@ -3,7 +3,24 @@
 //! calls the IR's one scalar rule (`dlp_compiler::ir::elementwise`), so a
 //! compiled kernel computes the bits the interpreter computes.
 
+use crate::rng;
 use dlp_compiler::ir::{BinaryOp, UnaryOp};
+
+/// The types helpers take and give.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    F32,
+    F64,
+    I32,
+}
+
+/// A function generated code may call.
+pub struct Helper {
+    pub name: &'static str,
+    pub address: *const u8,
+    pub params: &'static [Ty],
+    pub result: Ty,
+}
 
 macro_rules! unary_calls {
     ($($name:ident: $t:ty => $op:ident,)*) => {
@@ -12,9 +29,13 @@ macro_rules! unary_calls {
                 UnaryOp::$op.float(x).unwrap_or(<$t>::NAN)
             }
         )*
-        /// `(symbol, address)` of every unary call.
-        fn unary_symbols() -> Vec<(&'static str, *const u8)> {
-            vec![$((stringify!($name), $name as *const u8),)*]
+        fn unary_helpers() -> Vec<Helper> {
+            vec![$(Helper {
+                name: stringify!($name),
+                address: $name as *const u8,
+                params: if stringify!($t) == "f64" { &[Ty::F64] } else { &[Ty::F32] },
+                result: if stringify!($t) == "f64" { Ty::F64 } else { Ty::F32 },
+            },)*]
         }
     };
 }
@@ -41,8 +62,16 @@ macro_rules! binary_calls {
                 BinaryOp::$op.arith(x, y).unwrap_or_default()
             }
         )*
-        fn binary_symbols() -> Vec<(&'static str, *const u8)> {
-            vec![$((stringify!($name), $name as *const u8),)*]
+        fn binary_helpers() -> Vec<Helper> {
+            vec![$({
+                let t = match stringify!($t) { "f64" => Ty::F64, "i32" => Ty::I32, _ => Ty::F32 };
+                Helper {
+                    name: stringify!($name),
+                    address: $name as *const u8,
+                    params: match t { Ty::F64 => &[Ty::F64, Ty::F64], Ty::I32 => &[Ty::I32, Ty::I32], Ty::F32 => &[Ty::F32, Ty::F32] },
+                    result: t,
+                }
+            },)*]
         }
     };
 }
@@ -55,10 +84,44 @@ binary_calls! {
     dlp_rem_i32: i32 => Rem,
 }
 
-/// Every function a kernel may call, by the symbol it calls it by.
-pub fn symbols() -> Vec<(&'static str, *const u8)> {
-    let mut all = unary_symbols();
-    all.extend(binary_symbols());
+/// A uniform draw in [0, 1), as the interpreter's random op makes it.
+extern "C" fn dlp_uniform(seed: i32, stream: i32, counter: i32, index: i32) -> f64 {
+    rng::uniform(seed as u32, stream as u32, counter as u32, index as u32)
+}
+
+/// A standard normal draw, as the interpreter's random op makes it.
+extern "C" fn dlp_normal(seed: i32, stream: i32, counter: i32, index: i32) -> f64 {
+    rng::normal(seed as u32, stream as u32, counter as u32, index as u32)
+}
+
+/// The counter of a draw keyed by sample.
+extern "C" fn dlp_sample_counter(epoch: i32, sample: i32) -> i32 {
+    rng::sample_counter(epoch as u32, sample as u32) as i32
+}
+
+/// Every function a kernel may call.
+pub fn helpers() -> Vec<Helper> {
+    let mut all = unary_helpers();
+    all.extend(binary_helpers());
+    const FOUR: &[Ty] = &[Ty::I32, Ty::I32, Ty::I32, Ty::I32];
+    all.push(Helper {
+        name: "dlp_uniform",
+        address: dlp_uniform as *const u8,
+        params: FOUR,
+        result: Ty::F64,
+    });
+    all.push(Helper {
+        name: "dlp_normal",
+        address: dlp_normal as *const u8,
+        params: FOUR,
+        result: Ty::F64,
+    });
+    all.push(Helper {
+        name: "dlp_sample_counter",
+        address: dlp_sample_counter as *const u8,
+        params: &[Ty::I32, Ty::I32],
+        result: Ty::I32,
+    });
     all
 }
 

@@ -24,9 +24,9 @@ use std::collections::HashMap;
 enum Exec {
     /// Native code over the kernel's domain; the values it reads, in order.
     Native { code: KernelFn, reads: Vec<NodeId> },
-    /// A contraction through `gemm` for the anchor, then (if any) the
-    /// epilogue as native code.
-    Contraction {
+    /// The anchor computed natively (a contraction through `gemm`, an
+    /// argmax), then (if any) the epilogue as native code.
+    Anchored {
         anchor: NodeId,
         epilogue: Option<(KernelFn, Vec<NodeId>)>,
     },
@@ -72,7 +72,7 @@ impl<'p> CpuStep<'p> {
             .iter()
             .map(|e| match e {
                 Exec::Nodes(why) => Some(why.clone()),
-                Exec::Native { .. } | Exec::Contraction { .. } | Exec::Permute { .. } => None,
+                Exec::Native { .. } | Exec::Anchored { .. } | Exec::Permute { .. } => None,
             })
             .collect()
     }
@@ -132,7 +132,7 @@ impl<'p> CpuStep<'p> {
                             spare,
                         )
                     }
-                    Exec::Contraction { anchor, epilogue } => {
+                    Exec::Anchored { anchor, epilogue } => {
                         let args = graph.args(*anchor);
                         let operands: Vec<&Tensor> = args
                             .iter()
@@ -145,8 +145,8 @@ impl<'p> CpuStep<'p> {
                         let op = &graph.node(*anchor).op;
                         let ty = host_ty(self.step, *anchor, batch)?;
                         let dst = take_buffer(spare, ty.dtype, ty.numel());
-                        let product = contract::contraction(op, &operands, &shapes, &ty, dst)
-                            .ok_or_else(|| {
+                        let product =
+                            native_anchor(op, &operands, &shapes, &ty, dst).ok_or_else(|| {
                                 RunError(format!("{} cannot be computed here", op.text()))
                             })?;
                         match epilogue {
@@ -266,14 +266,21 @@ fn plan_kernel(
             Err(why) => Exec::Nodes(why),
         },
         Some(
-            Op::MatMul | Op::Conv { .. } | Op::ConvInputGrad { .. } | Op::ConvWeightGrad { .. },
-        ) if matches!(graph.ty(k.root()).dtype, DType::F32 | DType::F64) => {
+            Op::MatMul
+            | Op::Conv { .. }
+            | Op::ConvInputGrad { .. }
+            | Op::ConvWeightGrad { .. }
+            | Op::ArgMax(_),
+        ) if k
+            .anchor
+            .is_some_and(|a| graph.ty(graph.args(a)[0]).dtype != DType::Bool) =>
+        {
             let anchor = k.anchor.expect("an anchor");
             if !gemm_operands(step, anchor) {
-                return Exec::Nodes("a contraction of broadcast operands".into());
+                return Exec::Nodes("an anchor reading broadcast operands".into());
             }
             if k.root() == anchor {
-                return Exec::Contraction {
+                return Exec::Anchored {
                     anchor,
                     epilogue: None,
                 };
@@ -295,7 +302,7 @@ fn plan_kernel(
                 .collect();
             reads.push(anchor);
             match compile(jit, step, &nodes, &reads, shapes, b) {
-                Ok((code, reads)) => Exec::Contraction {
+                Ok((code, reads)) => Exec::Anchored {
                     anchor,
                     epilogue: Some((code, reads)),
                 },
@@ -494,6 +501,51 @@ fn run_native(code: KernelFn, args: &[&Tensor], out: HostTy, spare: &mut Vec<Dat
     // or 1, which is what the kernel stores.
     unsafe { code(pointers.as_ptr(), out_ptr) };
     Tensor::new(out.shape, result)
+}
+
+/// The value of an anchor computed natively: a contraction, or an argmax.
+fn native_anchor(
+    op: &Op,
+    operands: &[&Tensor],
+    shapes: &[Vec<usize>],
+    out: &HostTy,
+    dst: Data,
+) -> Option<Tensor> {
+    match op {
+        Op::ArgMax(axis) => argmax(operands[0], &shapes[0], *axis, out, dst),
+        _ => contract::contraction(op, operands, shapes, out, dst),
+    }
+}
+
+/// The index of the first largest element along `axis` (of a tensor whose
+/// logical shape is `shape`), as the interpreter's argmax.
+fn argmax(x: &Tensor, shape: &[usize], axis: usize, out: &HostTy, dst: Data) -> Option<Tensor> {
+    let Data::I32(mut d) = dst else {
+        return None;
+    };
+    let n = shape[axis];
+    let inner: usize = shape[axis + 1..].iter().product();
+    macro_rules! scan {
+        ($v:expr) => {{
+            for (o, slot) in d.iter_mut().enumerate() {
+                let base = (o / inner.max(1)) * n * inner + o % inner.max(1);
+                let mut best = 0;
+                for k in 1..n {
+                    if $v[base + k * inner] > $v[base + best * inner] {
+                        best = k;
+                    }
+                }
+                *slot = best as i32;
+            }
+        }};
+    }
+    match &x.data {
+        Data::F32(v) => scan!(v),
+        Data::F64(v) => scan!(v),
+        Data::I32(v) => scan!(v),
+        Data::Bool(_) => return None,
+    }
+    Some(Tensor::new(out.shape.clone(), Data::I32(d)))
 }
 
 /// A buffer of `n` elements of `dtype`: a spare one of that size when

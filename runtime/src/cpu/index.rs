@@ -52,7 +52,9 @@ pub fn maps(
         let node = graph.node(n);
         let operand_map = |a: NodeId| -> Option<Map> {
             let shape = &shapes[&a];
-            if shape.iter().product::<usize>() == 1 {
+            // A random op reads its seed and counter as scalars and its
+            // sample indices row by row (the code generator's business).
+            if shape.iter().product::<usize>() == 1 || matches!(node.op, Op::Random { .. }) {
                 return Some(Map::Zero);
             }
             match (&node.op, &map) {

@@ -18,7 +18,7 @@ use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
-use dlp_compiler::ir::{BinaryOp, DType, Graph, NodeId, Op, ReduceOp, UnaryOp};
+use dlp_compiler::ir::{BinaryOp, DType, Dist, Graph, NodeId, Op, RandomKey, ReduceOp, UnaryOp};
 use std::collections::HashMap;
 
 /// A compiled kernel: reads, then the result.
@@ -80,8 +80,8 @@ impl Jit {
             .finish(settings::Flags::new(flags))
             .map_err(|e| e.to_string())?;
         let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
-        for (name, address) in calls::symbols() {
-            builder.symbol(name, address);
+        for helper in calls::helpers() {
+            builder.symbol(helper.name, helper.address);
         }
         Ok(Jit {
             module: JITModule::new(builder),
@@ -138,40 +138,28 @@ impl Jit {
     /// Declares every helper function once, by symbol.
     fn declare_calls(&mut self) -> Result<HashMap<&'static str, FuncId>, Unsupported> {
         if self.calls.is_empty() {
-            for (name, _) in calls::symbols() {
-                let ty = call_type(name);
+            for helper in calls::helpers() {
                 let mut sig = self.module.make_signature();
-                let arity = if name.starts_with("dlp_pow")
-                    || name.starts_with("dlp_div")
-                    || name.starts_with("dlp_rem")
-                {
-                    2
-                } else {
-                    1
-                };
-                for _ in 0..arity {
-                    sig.params.push(AbiParam::new(ty));
+                for &t in helper.params {
+                    sig.params.push(AbiParam::new(helper_type(t)));
                 }
-                sig.returns.push(AbiParam::new(ty));
+                sig.returns.push(AbiParam::new(helper_type(helper.result)));
                 let id = self
                     .module
-                    .declare_function(name, Linkage::Import, &sig)
+                    .declare_function(helper.name, Linkage::Import, &sig)
                     .map_err(|e| Unsupported(e.to_string()))?;
-                self.calls.insert(name, id);
+                self.calls.insert(helper.name, id);
             }
         }
         Ok(self.calls.clone())
     }
 }
 
-/// The Cranelift type a helper works on, from its name's suffix.
-fn call_type(name: &str) -> Type {
-    if name.ends_with("f64") {
-        types::F64
-    } else if name.ends_with("i32") {
-        types::I32
-    } else {
-        types::F32
+fn helper_type(t: calls::Ty) -> Type {
+    match t {
+        calls::Ty::F32 => types::F32,
+        calls::Ty::F64 => types::F64,
+        calls::Ty::I32 => types::I32,
     }
 }
 
@@ -420,7 +408,15 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
 
     /// The address of the current element of a value stored at `base`.
     fn address(&mut self, base: Value, map: &Map, dtype: DType) -> Value {
-        let offset = match map {
+        let offset = self.element(map);
+        let bytes = self.b.ins().imul_imm_s(offset, elem_bytes(dtype));
+        self.b.ins().iadd(base, bytes)
+    }
+
+    /// The row-major offset (in elements) of the current element of a
+    /// value indexed by `map`.
+    fn element(&mut self, map: &Map) -> Value {
+        match map {
             Map::Identity | Map::Flat => match self.linear {
                 Some(linear) => self.b.use_var(linear),
                 None => {
@@ -430,9 +426,75 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
             },
             Map::Zero => self.b.ins().iconst(types::I64, 0),
             Map::Strided(strides) => self.offset(strides),
+        }
+    }
+
+    /// A random number for the current element of node `n`: the same
+    /// helper calls, with the same keys, as the interpreter's random op.
+    fn random(
+        &mut self,
+        n: NodeId,
+        dist: Dist,
+        stream: u32,
+        key: RandomKey,
+        dtype: DType,
+    ) -> Result<Value, Unsupported> {
+        let node = self.k.graph.node(n);
+        let seed = self.value(node.args[0])?;
+        let mut counter = self.value(node.args[1])?;
+        let map = self.maps.get(&n).cloned().unwrap_or(Map::Identity);
+        let index = match key {
+            RandomKey::Step => self.element(&map),
+            RandomKey::Sample => {
+                if map != Map::Identity {
+                    return Err(Unsupported(
+                        "random numbers keyed by sample off the domain".into(),
+                    ));
+                }
+                let axis = node
+                    .ty
+                    .batch_axis()
+                    .ok_or(Unsupported("no batch axis".into()))?;
+                let per = node.ty.shape[axis].batch as i64;
+                let samples = *self
+                    .bases
+                    .get(&node.args[2])
+                    .ok_or(Unsupported("sample indices not read".into()))?;
+                let row = self.b.use_var(self.axes[axis]);
+                let position = self.b.ins().udiv_imm_u(row, per);
+                let within = self.b.ins().urem_imm_u(row, per);
+                let at = self.b.ins().imul_imm_s(position, 4);
+                let at = self.b.ins().iadd(samples, at);
+                let sample = self
+                    .b
+                    .ins()
+                    .load(types::I32, MemFlagsData::trusted(), at, 0);
+                counter = self.call("dlp_sample_counter", &[counter, sample])?;
+                // The element's place within its sample.
+                let mut inner = self.k.shapes[&n].clone();
+                inner[axis] = per as usize;
+                let strides = super::index::strides(&inner);
+                let mut sum = self.b.ins().iconst(types::I64, 0);
+                for (a, &st) in strides.iter().enumerate() {
+                    let i = if a == axis {
+                        within
+                    } else {
+                        self.b.use_var(self.axes[a])
+                    };
+                    let term = self.b.ins().imul_imm_s(i, st as i64);
+                    sum = self.b.ins().iadd(sum, term);
+                }
+                sum
+            }
         };
-        let bytes = self.b.ins().imul_imm_s(offset, elem_bytes(dtype));
-        self.b.ins().iadd(base, bytes)
+        let index = self.b.ins().ireduce(types::I32, index);
+        let stream = self.b.ins().iconst(types::I32, i64::from(stream as i32));
+        let name = match dist {
+            Dist::Uniform => "dlp_uniform",
+            Dist::Normal => "dlp_normal",
+        };
+        let v = self.call(name, &[seed, stream, counter, index])?;
+        Ok(self.cast(v, DType::F64, dtype))
     }
 
     /// `Σ index[axis] · strides[axis]` over the current domain.
@@ -493,6 +555,7 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
                 let i = self.b.use_var(self.axes[*axis]);
                 self.convert_index(i, dtype)
             }
+            Op::Random { dist, stream, key } => self.random(n, *dist, *stream, *key, dtype)?,
             Op::Unary(u) => self.unary(*u, args[0], dtype)?,
             Op::Binary(op) => {
                 let operand = self.k.graph.ty(node.args[0]).dtype;

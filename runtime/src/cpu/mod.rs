@@ -5,9 +5,9 @@
 //! [`calls`]) and contractions — matrix products, convolutions and their
 //! gradients — through `gemm` on every thread ([`contract`]).
 //!
-//! Work in progress: pooling, gather/scatter, argmax and random numbers
-//! still run on the reference interpreter's ops, one node at a time, and
-//! the generated loops are scalar. `tests/cpu.rs` holds every step of every example to the
+//! Work in progress: pooling and gather/scatter still run on the reference
+//! interpreter's ops, one node at a time, and the generated loops are
+//! scalar. `tests/cpu.rs` holds every step of every example to the
 //! interpreter's results.
 
 mod calls;
