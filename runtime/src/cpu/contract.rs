@@ -157,7 +157,7 @@ fn gemm<T: Real>(dst: &mut [T], lhs: Mat<T>, rhs: Mat<T>, accumulate: bool) {
 }
 
 /// The cores this process may use (asked once: the answer reads files).
-fn threads() -> usize {
+pub fn threads() -> usize {
     static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |t| t.get()))
 }

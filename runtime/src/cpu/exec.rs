@@ -495,11 +495,7 @@ fn run_native(code: KernelFn, args: &[&Tensor], out: HostTy, spare: &mut Vec<Dat
         Data::I32(v) => v.as_mut_ptr() as *mut u8,
         Data::Bool(v) => v.as_mut_ptr() as *mut u8,
     };
-    // SAFETY: the kernel was compiled for these shapes: it reads each
-    // argument at offsets within its element count and writes `n` elements
-    // of the result's type, which `result` holds; bools are one byte of 0
-    // or 1, which is what the kernel stores.
-    unsafe { code(pointers.as_ptr(), out_ptr) };
+    run_split(code, &pointers, out_ptr, &out.shape);
     Tensor::new(out.shape, result)
 }
 
@@ -567,6 +563,54 @@ fn take_buffer(spare: &mut Vec<Data>, dtype: DType, n: usize) -> Data {
         DType::I32 => Data::I32(vec![0; n]),
         DType::Bool => Data::Bool(vec![false; n]),
     }
+}
+
+/// The pointers a kernel call takes, movable to another thread.
+#[derive(Clone, Copy)]
+struct Call {
+    reads: *const *const u8,
+    out: *mut u8,
+}
+
+// SAFETY: the pointers stay valid for the whole (scoped) parallel call,
+// each thread writes a disjoint range of the result's outermost axis, and
+// reads are never written.
+unsafe impl Send for Call {}
+unsafe impl Sync for Call {}
+
+/// Results this large or more are computed by every core.
+const PARALLEL_ELEMENTS: usize = 1 << 16;
+
+/// Calls `code` over the whole result, split by its outermost axis across
+/// the cores when the result is large.
+fn run_split(code: KernelFn, reads: &[*const u8], out: *mut u8, shape: &[usize]) {
+    let call = Call {
+        reads: reads.as_ptr(),
+        out,
+    };
+    let rows = shape.first().copied().unwrap_or(1) as i64;
+    let threads = contract::threads() as i64;
+    let numel: usize = shape.iter().product();
+    // SAFETY (both calls): the kernel was compiled for these shapes: it
+    // reads each argument at offsets within its element count and writes
+    // the elements of the result in its range, which `out` holds; bools
+    // are one byte of 0 or 1, which is what the kernel stores.
+    if threads < 2 || rows < 2 || numel < PARALLEL_ELEMENTS {
+        unsafe { code(call.reads, call.out, 0, rows) };
+        return;
+    }
+    let chunk = (rows + threads - 1) / threads;
+    rayon::scope(|scope| {
+        for t in 0..threads {
+            let (start, end) = (t * chunk, ((t + 1) * chunk).min(rows));
+            if start < end {
+                scope.spawn(move |_| {
+                    let call = call;
+                    unsafe { code(call.reads, call.out, start, end) }
+                });
+            }
+        }
+    });
 }
 
 fn data_ptr(d: &Data) -> *const u8 {

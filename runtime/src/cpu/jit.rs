@@ -3,8 +3,10 @@
 //! nest over the kernel's domain that loads what the kernel reads, computes
 //! its nodes in registers and stores its result.
 //!
-//! A kernel function is `fn(reads: *const *const u8, out: *mut u8)`:
-//! `reads[k]` points at the k-th value the kernel reads. Every size is a
+//! A kernel function is `fn(reads: *const *const u8, out: *mut u8, start,
+//! end)`: `reads[k]` points at the k-th value the kernel reads, and it
+//! computes the elements of its result whose outermost index is in
+//! `start..end` (all of them for a one-element result). Every size is a
 //! constant (a kernel is compiled for one batch size), one-element values
 //! are computed once before the loops, and each op is the instruction, or
 //! the call (`super::calls`), that computes the interpreter's bits.
@@ -21,8 +23,10 @@ use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
 use dlp_compiler::ir::{BinaryOp, DType, Dist, Graph, NodeId, Op, RandomKey, ReduceOp, UnaryOp};
 use std::collections::HashMap;
 
-/// A compiled kernel: reads, then the result.
-pub type KernelFn = unsafe extern "C" fn(*const *const u8, *mut u8);
+/// A compiled kernel: reads, the result, and the range of the outermost
+/// axis of its result to compute (`start..end`), so that threads can share
+/// a kernel.
+pub type KernelFn = unsafe extern "C" fn(*const *const u8, *mut u8, i64, i64);
 
 /// Why a kernel is not compiled (it then runs on the interpreter's ops).
 #[derive(Debug)]
@@ -98,6 +102,8 @@ impl Jit {
         let mut sig = self.module.make_signature();
         sig.params.push(AbiParam::new(ptr));
         sig.params.push(AbiParam::new(ptr));
+        sig.params.push(AbiParam::new(types::I64));
+        sig.params.push(AbiParam::new(types::I64));
         let name = format!("kernel{}", self.compiled);
         self.compiled += 1;
         let id = self
@@ -130,8 +136,8 @@ impl Jit {
             .map_err(|e| Unsupported(e.to_string()))?;
         let code = self.module.get_finalized_function(id);
         // SAFETY: the function was just defined with this signature
-        // (two pointers in, nothing out) and its memory stays mapped as long
-        // as the module, which lives as long as `self`.
+        // (two pointers and two integers in, nothing out) and its memory
+        // stays mapped as long as the module, which lives as long as `self`.
         Ok(unsafe { std::mem::transmute::<*const u8, KernelFn>(code) })
     }
 
@@ -195,6 +201,8 @@ struct Emitter<'k, 'b, 'f> {
     linear: Option<Variable>,
     maps: &'k HashMap<NodeId, Map>,
     values: HashMap<NodeId, Value>,
+    /// The range of the result's outermost index this call computes.
+    range: (Value, Value),
 }
 
 /// Loops opened by [`Emitter::open_loops`]: counters, headers and exits.
@@ -213,7 +221,9 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
-        let (reads_ptr, out) = (b.block_params(entry)[0], b.block_params(entry)[1]);
+        let params = b.block_params(entry).to_vec();
+        let (reads_ptr, out) = (params[0], params[1]);
+        let range = (params[2], params[3]);
         let mut bases = HashMap::new();
         for (i, &r) in k.reads.iter().enumerate() {
             let at = b
@@ -235,6 +245,7 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
             linear: None,
             maps,
             values: HashMap::new(),
+            range,
         };
         match &k.body {
             Body::Elementwise(phase) => e.elementwise(phase, out)?,
@@ -251,26 +262,30 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
         Ok(())
     }
 
-    /// Opens a loop nest over `sizes` (outermost first).
-    fn open_loops(&mut self, sizes: &[usize]) -> Loops {
+    /// Opens a loop nest over `sizes` (outermost first); with `ranged`,
+    /// the outermost loop runs over the call's range only.
+    fn open_loops(&mut self, sizes: &[usize], ranged: bool) -> Loops {
         let mut loops = Loops {
             vars: Vec::new(),
             ends: Vec::new(),
         };
-        for &size in sizes {
+        for (a, &size) in sizes.iter().enumerate() {
             let var = self.b.declare_var(types::I64);
             let header = self.b.create_block();
             let body = self.b.create_block();
             let exit = self.b.create_block();
-            let zero = self.b.ins().iconst(types::I64, 0);
-            self.b.def_var(var, zero);
+            let (first, end) = if ranged && a == 0 {
+                self.range
+            } else {
+                let zero = self.b.ins().iconst(types::I64, 0);
+                let end = self.b.ins().iconst(types::I64, size as i64);
+                (zero, end)
+            };
+            self.b.def_var(var, first);
             self.b.ins().jump(header, &[]);
             self.b.switch_to_block(header);
             let i = self.b.use_var(var);
-            let more = self
-                .b
-                .ins()
-                .icmp_imm_s(IntCC::SignedLessThan, i, size as i64);
+            let more = self.b.ins().icmp(IntCC::SignedLessThan, i, end);
             self.b.ins().brif(more, body, &[], exit, &[]);
             self.b.switch_to_block(body);
             loops.vars.push(var);
@@ -301,16 +316,22 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
     fn elementwise(&mut self, phase: &'k Phase<'k>, out: Value) -> Result<(), Unsupported> {
         let domain = self.k.shapes[&self.k.root].clone();
         self.maps = phase.maps;
+        // The row-major index starts where the range does.
         let linear = self.b.declare_var(types::I64);
-        let zero = self.b.ins().iconst(types::I64, 0);
-        self.b.def_var(linear, zero);
+        let inner: usize = domain.iter().skip(1).product();
+        let start = if domain.is_empty() {
+            self.b.ins().iconst(types::I64, 0)
+        } else {
+            self.b.ins().imul_imm_s(self.range.0, inner as i64)
+        };
+        self.b.def_var(linear, start);
         // One-element values: once, before the loops.
         for &n in phase.nodes {
             if phase.maps.get(&n) == Some(&Map::Zero) {
                 self.node(n)?;
             }
         }
-        let loops = self.open_loops(&domain);
+        let loops = self.open_loops(&domain, true);
         self.axes = loops.vars.clone();
         self.strides = super::index::strides(&domain);
         self.linear = Some(linear);
@@ -352,7 +373,7 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
         let kept: Vec<usize> = (0..input.len()).filter(|a| !axes.contains(a)).collect();
         let reduced: Vec<usize> = axes.iter().map(|&a| input[a]).collect();
         let acc = self.b.declare_var(types::F64);
-        let outer = self.open_loops(&output);
+        let outer = self.open_loops(&output, true);
         let start = match op {
             ReduceOp::Sum => 0.0,
             ReduceOp::Max => f64::NEG_INFINITY,
@@ -360,7 +381,7 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
         };
         let start = self.b.ins().f64const(start);
         self.b.def_var(acc, start);
-        let inner = self.open_loops(&reduced);
+        let inner = self.open_loops(&reduced, false);
         // The input index: kept axes from the outer loops, reduced ones
         // from the inner loops.
         let input_axes: Vec<Variable> = (0..input.len())
