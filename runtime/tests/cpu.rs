@@ -117,3 +117,51 @@ fn convolutions_match_at_every_stride_and_padding() {
         }
     }
 }
+
+/// Pooling and its gradients, with overlapping windows and ties: the CPU
+/// back end against the interpreter, exactly (both pick the first largest
+/// element and sum means in f64).
+#[test]
+fn pooling_matches_with_overlapping_windows_and_ties() {
+    use dlp_compiler::autodiff::backward;
+    use dlp_compiler::ir::{
+        verify, BinaryOp, Builder, DType, Op, Output, PoolKind, ReduceOp, TensorTy,
+    };
+    for (kind, k, stride) in [
+        (PoolKind::Max, 3, 2),
+        (PoolKind::Max, 2, 1),
+        (PoolKind::Avg, 2, 1),
+        (PoolKind::Avg, 3, 3),
+    ] {
+        let mut b = Builder::new();
+        let x = b.input(
+            Input::param("x"),
+            TensorTy::fixed(DType::F32, &[2, 3, 7, 7]),
+        );
+        let y = b.add(
+            Op::Pool { kind, k, stride },
+            &[x],
+            TensorTy::scalar(DType::F32),
+        );
+        let sq = b.binary(BinaryOp::Mul, y, y);
+        let loss = b.reduce(ReduceOp::Sum, sq, vec![0, 1, 2, 3]);
+        let grads = backward(&mut b, loss, &[x]).unwrap();
+        b.set_output(Output::LossSum, loss);
+        b.set_output(Output::Gradient("x".into()), grads[0]);
+        let step = verify(b.finish()).unwrap();
+        // Values from a small set, so that windows hold ties.
+        let values: Vec<f32> = (0..2 * 3 * 7 * 7)
+            .map(|i| ((i * 7 % 5) as f32) - 2.0)
+            .collect();
+        let x_value = dlp_runtime::Tensor::f32(vec![2, 3, 7, 7], values);
+        let lookup = |_: &Input| Some(&x_value);
+        let want = Interpreter::new(&step).run(1, &lookup).unwrap();
+        let mut cpu = CpuStep::new(&step).unwrap();
+        let got = cpu.run(1, &lookup).unwrap();
+        assert!(
+            cpu.fallbacks(1).iter().all(|f| f.is_none()),
+            "{kind:?} {k} {stride}: compiled"
+        );
+        assert_eq!(want, got, "{kind:?} pooling, k {k}, stride {stride}");
+    }
+}

@@ -10,9 +10,9 @@
 //!
 //! Each value is dropped after the last kernel that reads it.
 
-use super::contract;
 use super::index::{self, Map};
 use super::jit::{Body, Jit, KernelCode, KernelFn, Phase};
+use super::{contract, window};
 use crate::interp::{Inputs, Interpreter, RunError};
 use crate::tensor::{Data, HostTy, Tensor};
 use dlp_compiler::fuse::{self, Kernel, Kernels};
@@ -270,6 +270,8 @@ fn plan_kernel(
             | Op::Conv { .. }
             | Op::ConvInputGrad { .. }
             | Op::ConvWeightGrad { .. }
+            | Op::Pool { .. }
+            | Op::PoolGrad { .. }
             | Op::ArgMax(_),
         ) if k
             .anchor
@@ -509,6 +511,7 @@ fn native_anchor(
 ) -> Option<Tensor> {
     match op {
         Op::ArgMax(axis) => argmax(operands[0], &shapes[0], *axis, out, dst),
+        Op::Pool { .. } | Op::PoolGrad { .. } => window::window(op, operands, shapes, out),
         _ => contract::contraction(op, operands, shapes, out, dst),
     }
 }

@@ -5,9 +5,9 @@
 //! [`calls`]) and contractions — matrix products, convolutions and their
 //! gradients — through `gemm` on every thread ([`contract`]).
 //!
-//! Work in progress: pooling and gather/scatter still run on the reference
-//! interpreter's ops, one node at a time, and the generated loops are
-//! scalar. `tests/cpu.rs` holds every step of every example to the
+//! Pooling and its gradient are plain loops ([`window`]). Work in
+//! progress: gather/scatter still run on the reference interpreter's ops,
+//! one node at a time, and the generated loops are scalar. `tests/cpu.rs` holds every step of every example to the
 //! interpreter's results.
 
 mod calls;
@@ -15,5 +15,6 @@ mod contract;
 mod exec;
 mod index;
 mod jit;
+mod window;
 
 pub use exec::CpuStep;
