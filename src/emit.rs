@@ -1,7 +1,9 @@
 //! `dlpc emit`: what the compiler produces for a program, stage by stage.
 //! `--ir` prints the compiled program's steps as textual IR (the train
 //! step's two groups separated by the gradient sync point); `--json` the
-//! serialised compiled program, as the runtime receives it.
+//! serialised compiled program, as the runtime receives it; `--kernels`
+//! every step cut into kernels with its memory plan; `--clif` the
+//! Cranelift IR the CPU back end generates for each kernel.
 
 use crate::program;
 use std::path::Path;
@@ -12,6 +14,7 @@ pub enum Stage {
     Ir,
     Json,
     Kernels,
+    Clif,
 }
 
 pub fn run(file: &Path, train: Option<&str>, stage: Stage) -> ExitCode {
@@ -24,6 +27,13 @@ pub fn run(file: &Path, train: Option<&str>, stage: Stage) -> ExitCode {
     match stage {
         Stage::Ir => say_raw!("{}", compiled.text()),
         Stage::Kernels => say_raw!("{}", kernels_text(&compiled)),
+        Stage::Clif => match clif_text(&compiled) {
+            Ok(text) => say_raw!("{text}"),
+            Err(e) => {
+                tell!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
         Stage::Json => match serde_json::to_string(&compiled) {
             Ok(json) => say!("{json}"),
             Err(e) => {
@@ -48,4 +58,29 @@ fn kernels_text(compiled: &dlp_compiler::CompiledProgram) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The CPU back end's code for every kernel of every step, at the train
+/// block's batch size.
+fn clif_text(compiled: &dlp_compiler::CompiledProgram) -> Result<String, String> {
+    let batch = compiled.plan.batch;
+    let mut out = String::new();
+    for (title, step) in compiled.steps() {
+        let mut cpu = dlp_runtime::cpu::CpuStep::new(step).map_err(|e| e.0)?;
+        let clif = cpu.clif(batch);
+        let fallbacks = cpu.fallbacks(batch);
+        out.push_str(&format!("; {title}, batch {batch}\n"));
+        for (i, (code, why)) in clif.iter().zip(&fallbacks).enumerate() {
+            match (code, why) {
+                (Some(code), _) => out.push_str(&format!("; k{i}\n{code}\n")),
+                (None, Some(why)) => {
+                    out.push_str(&format!("; k{i}: on the interpreter's ops ({why})\n\n"))
+                }
+                (None, None) => out.push_str(&format!(
+                    "; k{i}: gemm or a plain loop, no generated code\n\n"
+                )),
+            }
+        }
+    }
+    Ok(out)
 }

@@ -96,9 +96,10 @@ enum Command {
         update: bool,
     },
     /// Print what the compiler produces: the compiled program's steps as
-    /// textual IR (--ir), the whole compiled program as JSON (--json), or
-    /// every step cut into kernels with its memory plan (--kernels).
-    #[command(group(clap::ArgGroup::new("stage").required(true).args(["ir", "json", "kernels"])))]
+    /// textual IR (--ir), the whole compiled program as JSON (--json),
+    /// every step cut into kernels with its memory plan (--kernels), or the
+    /// CPU back end's generated code (--clif).
+    #[command(group(clap::ArgGroup::new("stage").required(true).args(["ir", "json", "kernels", "clif"])))]
     Emit {
         /// The .dlp program.
         file: PathBuf,
@@ -115,6 +116,10 @@ enum Command {
         /// block's batch size.
         #[arg(long)]
         kernels: bool,
+        /// The Cranelift IR the CPU back end generates for every kernel, at
+        /// the train block's batch size.
+        #[arg(long)]
+        clif: bool,
     },
     /// List and inspect run records.
     Runs {
@@ -189,11 +194,13 @@ fn main() -> ExitCode {
             ir: _,
             json,
             kernels,
+            clif,
         } => {
-            let stage = match (json, kernels) {
-                (true, _) => emit::Stage::Json,
-                (false, true) => emit::Stage::Kernels,
-                (false, false) => emit::Stage::Ir,
+            let stage = match (json, kernels, clif) {
+                (true, _, _) => emit::Stage::Json,
+                (false, true, _) => emit::Stage::Kernels,
+                (false, false, true) => emit::Stage::Clif,
+                (false, false, false) => emit::Stage::Ir,
             };
             emit::run(&file, train.as_deref(), stage)
         }

@@ -200,6 +200,8 @@ fn emit_prints_the_compiled_program_at_each_stage() {
     let kernels = String::from_utf8(dlpc(&["emit", &digits, "--kernels"]).stdout).unwrap();
     assert!(kernels.contains("contraction around %"), "{kernels}");
     assert!(kernels.contains("; memory plan:"), "{kernels}");
+    let clif = String::from_utf8(dlpc(&["emit", &digits, "--clif"]).stdout).unwrap();
+    assert!(clif.contains("function u0:0(i64, i64, i64, i64)"), "{clif}");
     let none = dlpc(&["emit", &digits]);
     assert!(!none.status.success(), "a stage must be asked for");
 }

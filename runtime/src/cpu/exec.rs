@@ -44,6 +44,8 @@ pub struct CpuStep<'p> {
     plan: MemoryPlan,
     jit: Jit,
     compiled: HashMap<usize, Vec<Exec>>,
+    /// The Cranelift IR of each kernel's native code, per batch size.
+    clif: HashMap<usize, Vec<Option<String>>>,
     /// Buffers of values no longer needed, reused for kernel results (a
     /// steady-state step then allocates little).
     spare: Vec<Data>,
@@ -60,8 +62,16 @@ impl<'p> CpuStep<'p> {
             plan,
             jit: Jit::new().map_err(RunError)?,
             compiled: HashMap::new(),
+            clif: HashMap::new(),
             spare: Vec::new(),
         })
+    }
+
+    /// For each kernel at batch `b` (compiled if needed): the Cranelift IR
+    /// of its generated code, if it has some.
+    pub fn clif(&mut self, b: usize) -> Vec<Option<String>> {
+        self.prepare(b);
+        self.clif[&b].clone()
     }
 
     /// For each kernel at batch `b` (compiled if needed): `None` when it
@@ -86,13 +96,16 @@ impl<'p> CpuStep<'p> {
             .ids()
             .filter_map(|id| graph.ty(id).at(b).map(|s| (id, s)))
             .collect();
-        let execs = self
-            .kernels
-            .kernels
-            .iter()
-            .map(|k| plan_kernel(&mut self.jit, self.step, k, &shapes, b))
-            .collect();
+        let mut execs = Vec::new();
+        let mut clif = Vec::new();
+        for k in &self.kernels.kernels {
+            self.jit.last_clif.clear();
+            execs.push(plan_kernel(&mut self.jit, self.step, k, &shapes, b));
+            let text = std::mem::take(&mut self.jit.last_clif);
+            clif.push((!text.is_empty()).then_some(text));
+        }
         self.compiled.insert(b, execs);
+        self.clif.insert(b, clif);
     }
 
     /// Runs the step for a batch of `batch` samples.

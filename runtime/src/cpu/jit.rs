@@ -74,6 +74,8 @@ pub struct Jit {
     fctx: FunctionBuilderContext,
     calls: HashMap<&'static str, FuncId>,
     compiled: u32,
+    /// The Cranelift IR of the last function compiled (`dlpc emit --clif`).
+    pub last_clif: String,
 }
 
 impl Jit {
@@ -93,6 +95,7 @@ impl Jit {
             fctx: FunctionBuilderContext::new(),
             calls: HashMap::new(),
             compiled: 0,
+            last_clif: String::new(),
         })
     }
 
@@ -114,11 +117,12 @@ impl Jit {
         let calls = self.declare_calls()?;
         {
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-            let mut refs = HashMap::new();
-            for (name, fid) in &calls {
-                refs.insert(*name, self.module.declare_func_in_func(*fid, b.func));
-            }
-            let result = Emitter::emit(&mut b, kernel, ptr, &refs);
+            let mut helpers = Helpers {
+                module: &mut self.module,
+                ids: &calls,
+                refs: HashMap::new(),
+            };
+            let result = Emitter::emit(&mut b, kernel, ptr, &mut helpers);
             if let Err(e) = result {
                 self.module.clear_context(&mut self.ctx);
                 self.fctx = FunctionBuilderContext::new();
@@ -127,6 +131,7 @@ impl Jit {
             b.seal_all_blocks();
             b.finalize(self.module.target_config());
         }
+        self.last_clif = self.ctx.func.display().to_string();
         self.module
             .define_function(id, &mut self.ctx)
             .map_err(|e| Unsupported(format!("{e:?}")))?;
@@ -186,11 +191,19 @@ fn elem_bytes(d: DType) -> i64 {
     }
 }
 
+/// The helper functions a kernel calls, declared in it when first used
+/// (so that its text lists only those).
+struct Helpers<'m> {
+    module: &'m mut JITModule,
+    ids: &'m HashMap<&'static str, FuncId>,
+    refs: HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
+}
+
 /// Writes one kernel function.
 struct Emitter<'k, 'b, 'f> {
     b: &'b mut FunctionBuilder<'f>,
     k: &'k KernelCode<'k>,
-    calls: &'k HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
+    calls: &'k mut Helpers<'k>,
     /// Each read's base address.
     bases: HashMap<NodeId, Value>,
     /// The current phase: its domain's loop counters, their row-major
@@ -216,7 +229,7 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
         b: &'b mut FunctionBuilder<'f>,
         k: &'k KernelCode<'k>,
         ptr: Type,
-        calls: &'k HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
+        calls: &'k mut Helpers<'k>,
     ) -> Result<(), Unsupported> {
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
@@ -617,10 +630,19 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
     }
 
     fn call(&mut self, name: &'static str, args: &[Value]) -> Result<Value, Unsupported> {
-        let f = *self
-            .calls
-            .get(name)
-            .ok_or_else(|| Unsupported(format!("no helper {name}")))?;
+        let f = match self.calls.refs.get(name) {
+            Some(&f) => f,
+            None => {
+                let id = *self
+                    .calls
+                    .ids
+                    .get(name)
+                    .ok_or_else(|| Unsupported(format!("no helper {name}")))?;
+                let f = self.calls.module.declare_func_in_func(id, self.b.func);
+                self.calls.refs.insert(name, f);
+                f
+            }
+        };
         let inst = self.b.ins().call(f, args);
         Ok(self.b.inst_results(inst)[0])
     }
