@@ -1,7 +1,21 @@
 //! `dlpc fmt`.
+//!
+//! A file is rewritten atomically: the formatted text goes to a temporary
+//! file beside it (`<name>.fmt-tmp`), which is then renamed over it, so a
+//! crash never leaves a half-written program. A rename replaces a directory
+//! entry, so:
+//! - the entry renamed over must be the real file, not a symlink to it
+//!   (the link stays a link and its target is formatted);
+//! - the temporary file first gets the file's permissions (else the file
+//!   would end up with a new file's default mode) and, where allowed, its
+//!   owner.
+//!
+//! The temporary file never outlives the run: it is removed when writing
+//! fails, and one left by a killed run is removed before writing.
 
 use dlp_compiler::load::syntax_error;
 use dlp_compiler::{render, FileId, SourceFile, SourceMap};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -22,6 +36,9 @@ pub fn run(files: &[PathBuf], check: bool) -> ExitCode {
 
 fn format_file(path: &Path, check: bool) -> Result<(), String> {
     let name = path.display().to_string();
+    if !check {
+        remove_stale_temp(path);
+    }
     let text = crate::program::read(path).map_err(|message| format!("{message}\n"))?;
     let formatted = dlp_grammar::format::format(&text).map_err(|errors| {
         let mut sources = SourceMap::default();
@@ -50,10 +67,97 @@ fn format_file(path: &Path, check: bool) -> Result<(), String> {
     write_atomically(path, &formatted).map_err(|e| format!("error: cannot write {name}: {e}\n"))
 }
 
-/// Write beside, then rename: a crash never leaves a half-written program.
+/// Writes `text` to the file `path` names, through any symlinks: beside the
+/// real file, with its permissions, then renamed over it.
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("dlp.fmt-tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::File::open(&tmp)?.sync_all()?;
-    std::fs::rename(&tmp, path)
+    let target = std::fs::canonicalize(path)?;
+    let metadata = std::fs::metadata(&target)?;
+    let mut tmp = TempFile::create(temp_path(&target))?;
+    tmp.file.write_all(text.as_bytes())?;
+    keep_owner(&tmp.file, &metadata);
+    tmp.file.set_permissions(metadata.permissions())?;
+    tmp.file.sync_all()?;
+    tmp.rename_to(&target)
+}
+
+/// Gives the new file the old one's owner and group where the user may
+/// (root may, others only their own groups); else it stays the user's.
+#[cfg(unix)]
+fn keep_owner(file: &std::fs::File, old: &std::fs::Metadata) {
+    use std::os::unix::fs::MetadataExt;
+    let _ = std::os::unix::fs::fchown(file, Some(old.uid()), Some(old.gid()));
+}
+
+#[cfg(not(unix))]
+fn keep_owner(_file: &std::fs::File, _old: &std::fs::Metadata) {}
+
+/// `model.dlp` is written through `model.dlp.fmt-tmp`.
+fn temp_path(target: &Path) -> PathBuf {
+    let mut name = target.file_name().unwrap_or_default().to_os_string();
+    name.push(".fmt-tmp");
+    target.with_file_name(name)
+}
+
+/// The temporary file of a run that was killed before it could remove it.
+fn remove_stale_temp(path: &Path) {
+    if let Ok(target) = std::fs::canonicalize(path) {
+        let _ = std::fs::remove_file(temp_path(&target));
+    }
+}
+
+/// A temporary file, removed when dropped unless renamed: on every error
+/// path, panics included.
+struct TempFile {
+    path: PathBuf,
+    file: std::fs::File,
+    renamed: bool,
+}
+
+impl TempFile {
+    /// A new empty file at `path`. One there already was left by a killed
+    /// run: it is replaced (and a symlink there is not followed).
+    fn create(path: PathBuf) -> std::io::Result<TempFile> {
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok(TempFile {
+            path,
+            file,
+            renamed: false,
+        })
+    }
+
+    fn rename_to(mut self, target: &Path) -> std::io::Result<()> {
+        std::fs::rename(&self.path, target)?;
+        self.renamed = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.renamed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        // Renaming a file over a folder that is not empty fails, root or not.
+        let target = dir.path().join("model.dlp");
+        std::fs::create_dir_all(target.join("inside")).expect("a folder");
+        assert!(write_atomically(&target, "model M() {}\n").is_err());
+        assert!(!temp_path(&target).exists());
+    }
 }

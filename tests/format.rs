@@ -61,3 +61,111 @@ fn shipped_programs_are_formatted() {
         );
     }
 }
+
+/// `dlpc fmt` on the files in place, as a user runs it.
+mod in_place {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    use std::path::Path;
+    use std::process::Command;
+
+    const MESSY: &str = "model M(h:int=3){input x:f32[B,4]\n output y=x}\n";
+
+    fn formatted() -> String {
+        dlp_grammar::format::format(MESSY).expect("formats")
+    }
+
+    fn dlpc_fmt(file: &Path) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_dlpc"))
+            .arg("fmt")
+            .arg(file)
+            .output()
+            .expect("dlpc runs")
+    }
+
+    /// The names in `dir`, sorted: no temporary file may be left among them.
+    fn entries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("the folder reads")
+            .map(|e| {
+                e.expect("an entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_symlink_stays_a_link_and_its_target_is_formatted() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let real_dir = dir.path().join("real");
+        std::fs::create_dir(&real_dir).expect("a folder");
+        let target = real_dir.join("model.dlp");
+        std::fs::write(&target, MESSY).expect("writes");
+        let link = dir.path().join("link.dlp");
+        symlink("real/model.dlp", &link).expect("a relative symlink");
+        let out = dlpc_fmt(&link);
+        assert!(out.status.success(), "{out:?}");
+        let meta = std::fs::symlink_metadata(&link).expect("the link is there");
+        assert!(meta.file_type().is_symlink(), "the link became a file");
+        assert_eq!(
+            std::fs::read_link(&link).expect("a link"),
+            Path::new("real/model.dlp")
+        );
+        assert_eq!(
+            std::fs::read_to_string(&target).expect("reads"),
+            formatted()
+        );
+        assert_eq!(entries(dir.path()), ["link.dlp", "real"]);
+        assert_eq!(entries(&real_dir), ["model.dlp"]);
+    }
+
+    #[test]
+    fn permissions_are_kept() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        for mode in [0o755, 0o600, 0o444] {
+            let file = dir.path().join(format!("m{mode:o}.dlp"));
+            std::fs::write(&file, MESSY).expect("writes");
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            let out = dlpc_fmt(&file);
+            assert!(out.status.success(), "{out:?}");
+            assert_eq!(std::fs::read_to_string(&file).expect("reads"), formatted());
+            let kept = std::fs::metadata(&file).expect("metadata").permissions();
+            assert_eq!(kept.mode() & 0o7777, mode, "mode of {}", file.display());
+        }
+    }
+
+    #[test]
+    fn a_stale_temporary_file_is_removed() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let file = dir.path().join("model.dlp");
+        let stale = dir.path().join("model.dlp.fmt-tmp");
+        // Left by a run killed mid-write, read-only to make it harder.
+        std::fs::write(&stale, "model M(").expect("writes");
+        std::fs::set_permissions(&stale, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+        std::fs::write(&file, MESSY).expect("writes");
+        assert!(dlpc_fmt(&file).status.success());
+        assert_eq!(std::fs::read_to_string(&file).expect("reads"), formatted());
+        assert_eq!(entries(dir.path()), ["model.dlp"]);
+        // Also when there is nothing to write: the file is formatted already.
+        std::fs::write(&stale, "model M(").expect("writes");
+        assert!(dlpc_fmt(&file).status.success());
+        assert_eq!(entries(dir.path()), ["model.dlp"]);
+    }
+
+    #[test]
+    fn a_file_that_does_not_parse_is_left_alone_without_a_temporary_file() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let file = dir.path().join("broken.dlp");
+        std::fs::write(&file, "model M(h:int {\n").expect("writes");
+        let out = dlpc_fmt(&file);
+        assert!(!out.status.success());
+        assert_eq!(
+            std::fs::read_to_string(&file).expect("reads"),
+            "model M(h:int {\n"
+        );
+        assert_eq!(entries(dir.path()), ["broken.dlp"]);
+    }
+}

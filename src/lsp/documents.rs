@@ -1,5 +1,9 @@
 //! The documents the editor has open: their text, kept in sync with the
 //! editor's edits, and the analysis of each (recomputed after each change).
+//!
+//! The text is kept exactly as the editor has it, line endings and all, so
+//! that the editor's positions keep meaning the same thing; the analysis
+//! reads it with lone `\r` line endings made `\n` (see [`position`]).
 
 use super::files::{uri_to_path, EditorLoader};
 use super::position;
@@ -43,14 +47,16 @@ impl Documents {
 
     /// Applies the editor's changes in order: a change with a range replaces
     /// that range (incremental sync), one without replaces the whole text.
+    /// Ranges past the end are clamped (see [`position`]). `false` if the
+    /// document is not open: there is no text to change.
     pub fn change(
         &mut self,
         uri: &Uri,
         version: i32,
         changes: Vec<TextDocumentContentChangeEvent>,
-    ) {
+    ) -> bool {
         let Some(doc) = self.open.get_mut(uri.as_str()) else {
-            return;
+            return false;
         };
         for change in changes {
             match change.range {
@@ -63,6 +69,7 @@ impl Documents {
         }
         doc.version = version;
         doc.analysis = None;
+        true
     }
 
     /// The analysis of an open document, computed if its text changed.
@@ -92,7 +99,7 @@ impl Documents {
             .map_or_else(|| uri.as_str().to_string(), |p| p.display().to_string());
         Some(Analysis::new(
             &name,
-            &doc.text,
+            &position::lf_line_endings(&doc.text),
             &mut EditorLoader { open: &open },
         ))
     }

@@ -5,7 +5,8 @@
 //! answer (`null`), never an error: clients ask about files in flight.
 
 use super::files::{path_to_uri, StdFiles};
-use super::{position, RequestError, Server};
+use super::position;
+use super::server::{RequestError, Server};
 use dlp_compiler::ide::{self, Analysis, CompletionKind, FileRange, SymbolKind};
 use dlp_compiler::{FileId, Severity};
 use lsp_types as lsp;
@@ -368,7 +369,9 @@ pub fn formatting(
     };
     let text = &doc.text;
     // A file that does not parse is left alone; its errors are on screen.
-    let Some(formatted) = ide::format(text) else {
+    // The formatter writes `\n` line endings, and reads only `\n` ones: a
+    // lone `\r` is given to it as `\n` (else a comment would run to the end).
+    let Some(formatted) = ide::format(&position::lf_line_endings(text)) else {
         return Ok(None);
     };
     if &formatted == text {

@@ -4,43 +4,57 @@
 //! units by default. Only the server converts. Positions past the end of a
 //! line or of the text are clamped (clients send those while the user types),
 //! and a column inside a surrogate pair lands on the character's start.
+//!
+//! Lines end at `\n`, `\r\n` or a lone `\r`, each one line ending, as LSP
+//! 3.17 counts them. The compiler only knows `\n` (its comments run to the
+//! next `\n`, its `line_col` counts `\n`), so the text it analyses has each
+//! lone `\r` turned into `\n` ([`lf_line_endings`]): one byte for one byte,
+//! so offsets and positions mean the same in both texts.
 
 use lsp_types::{Position, Range};
+use std::borrow::Cow;
 
 /// Byte offset of `position` in `text`.
 pub fn offset(text: &str, position: Position) -> usize {
     let Some(line_start) = line_start(text, position.line as usize) else {
         return text.len();
     };
-    let line_end = text[line_start..]
-        .find('\n')
-        .map_or(text.len(), |n| line_start + n);
-    let mut units = 0u32;
+    let line_end = line_end(text, line_start);
+    let mut units = 0u64;
     for (i, c) in text[line_start..line_end].char_indices() {
-        let next = units + c.len_utf16() as u32;
-        if next > position.character {
+        units += c.len_utf16() as u64;
+        if units > u64::from(position.character) {
             return line_start + i;
         }
-        units = next;
-    }
-    // A `\r` before the `\n` is not part of the line's text.
-    if text[..line_end].ends_with('\r') && position.character > units.saturating_sub(1) {
-        return line_end - 1;
     }
     line_end
 }
 
-/// LSP position of byte `offset` in `text` (clamped to a character boundary).
+/// LSP position of byte `offset` in `text`: clamped to the text, moved back
+/// to a character boundary, and from between a `\r\n`'s two bytes to the
+/// end of its line.
 pub fn position(text: &str, offset: usize) -> Position {
     let mut offset = offset.min(text.len());
     while !text.is_char_boundary(offset) {
         offset -= 1;
     }
+    if text[offset..].starts_with('\n') && text[..offset].ends_with('\r') {
+        offset -= 1;
+    }
     let before = &text[..offset];
-    let line = before.matches('\n').count() as u32;
-    let line_start = before.rfind('\n').map_or(0, |n| n + 1);
+    // Single-character searches: fast on long texts, which this runs on for
+    // every range of every answer.
+    let lone_crs = before
+        .match_indices('\r')
+        .filter(|&(i, _)| !text[i + 1..].starts_with('\n'))
+        .count();
+    let line = before.matches('\n').count() + lone_crs;
+    let line_start = before.rfind(['\r', '\n']).map_or(0, |n| n + 1);
     let character = before[line_start..].encode_utf16().count() as u32;
-    Position { line, character }
+    Position {
+        line: u32::try_from(line).unwrap_or(u32::MAX),
+        character,
+    }
 }
 
 pub fn range(text: &str, start: usize, end: usize) -> Range {
@@ -56,11 +70,43 @@ pub fn byte_range(text: &str, range: Range) -> (usize, usize) {
     (a.min(b), a.max(b))
 }
 
+/// `text` with each lone `\r` (one not followed by `\n`) turned into `\n`:
+/// the same line endings for the compiler, at the same byte offsets.
+pub fn lf_line_endings(text: &str) -> Cow<'_, str> {
+    let lone_cr = |(i, _): &(usize, &str)| !text[i + 1..].starts_with('\n');
+    if !text.match_indices('\r').any(|m| lone_cr(&m)) {
+        return Cow::Borrowed(text);
+    }
+    let mut bytes = text.as_bytes().to_vec();
+    for (i, _) in text.match_indices('\r').filter(lone_cr) {
+        bytes[i] = b'\n';
+    }
+    // Only ASCII bytes were swapped for ASCII bytes.
+    Cow::Owned(String::from_utf8(bytes).unwrap_or_else(|_| text.to_string()))
+}
+
+/// Start and end byte of each line ending, in order: `\n`, `\r\n` or `\r`.
+fn line_breaks(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    text.match_indices(['\r', '\n'])
+        .filter(|&(i, m)| !(m == "\n" && i > 0 && text.as_bytes()[i - 1] == b'\r'))
+        .map(|(i, m)| {
+            let crlf = m == "\r" && text[i + 1..].starts_with('\n');
+            (i, if crlf { i + 2 } else { i + 1 })
+        })
+}
+
 fn line_start(text: &str, line: usize) -> Option<usize> {
     if line == 0 {
         return Some(0);
     }
-    text.match_indices('\n').nth(line - 1).map(|(i, _)| i + 1)
+    line_breaks(text).nth(line - 1).map(|(_, end)| end)
+}
+
+/// Where the line that starts at `start` ends, before its line ending.
+fn line_end(text: &str, start: usize) -> usize {
+    text[start..]
+        .find(['\r', '\n'])
+        .map_or(text.len(), |n| start + n)
 }
 
 #[cfg(test)]
@@ -88,6 +134,36 @@ mod tests {
         let text = "ab\r\ncd";
         assert_eq!(offset(text, pos(0, 99)), 2);
         assert_eq!(offset(text, pos(7, 0)), text.len());
+        assert_eq!(offset(text, pos(u32::MAX, u32::MAX)), text.len());
+        assert_eq!(offset(text, pos(1, u32::MAX)), text.len());
         assert_eq!(position(text, 99), pos(1, 2));
+    }
+
+    #[test]
+    fn each_kind_of_line_ending_is_one_line_break() {
+        // Lines: "a", "b", "c", "", "d": ended by \n, \r\n, \r, \r.
+        let text = "a\nb\r\nc\r\rd";
+        let starts: Vec<usize> = (0..5).map(|l| offset(text, pos(l, 0))).collect();
+        assert_eq!(starts, [0, 2, 5, 7, 8]);
+        for (line, &start) in starts.iter().enumerate() {
+            assert_eq!(position(text, start), pos(line as u32, 0));
+        }
+        // The end of a line stops before its line ending, whatever it is.
+        assert_eq!(offset(text, pos(1, 9)), 3);
+        assert_eq!(offset(text, pos(2, 9)), 6);
+        assert_eq!(offset(text, pos(3, 9)), 7);
+        // Between a \r\n's two bytes is the end of the line.
+        assert_eq!(position(text, 4), pos(1, 1));
+    }
+
+    #[test]
+    fn lone_carriage_returns_become_line_feeds_at_the_same_offsets() {
+        assert_eq!(lf_line_endings("a\r\nb\rc\r"), "a\r\nb\nc\n");
+        assert!(matches!(lf_line_endings("a\r\nb\n"), Cow::Borrowed(_)));
+        let text = "x\ré😀\r\ry\r\n";
+        let lf = lf_line_endings(text);
+        for at in 0..=text.len() {
+            assert_eq!(position(text, at), position(&lf, at), "at {at}");
+        }
     }
 }
