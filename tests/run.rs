@@ -325,6 +325,25 @@ fn early_stopping_keep_best_and_periodic_checkpoints() {
         (best - final_loss).abs() < 1e-9,
         "best {best}, final {final_loss}"
     );
+    // Killed after the stopping epoch's checkpoint but before its summary:
+    // the resumed run stops there too, training no further epoch.
+    let log = read(&run.join("metrics.jsonl"));
+    std::fs::remove_file(run.join("summary.json")).unwrap();
+    let out = dlpc(&[
+        "run",
+        program.to_str().unwrap(),
+        "--resume",
+        run.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let resumed = summary(&run);
+    assert_eq!(resumed["status"], "stopped early");
+    assert_eq!(resumed["epochs"], s["epochs"]);
+    assert_eq!(read(&run.join("metrics.jsonl")), log);
 }
 
 #[test]

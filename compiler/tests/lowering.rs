@@ -246,3 +246,32 @@ fn constants_fold_by_the_scalar_rules_the_interpreter_runs() {
         "-7 % 5 is 3: {consts:?}"
     );
 }
+
+#[test]
+fn models_too_large_to_compile_are_refused_quickly_with_the_reason() {
+    let block = "fn block(x: f32[B, D]) -> f32[B, D] {\n    relu(linear(x, D))\n}";
+    for (count, message) in [
+        (
+            "2147483647",
+            "`repeat` 2147483647 times is more than a step can hold",
+        ),
+        ("999999", "the step has grown past 1.0e6 operations here"),
+    ] {
+        let body = format!("    h = linear(x, 4)\n    repeat {count} {{ h = block(h) }}\n    output logits = linear(h, 2)");
+        let text = program(&body, block);
+        let comp = compile("p.dlp", &text, &mut NoModules);
+        assert!(!comp.has_errors(), "{:?}", comp.diagnostics);
+        let e = lower::compile(&comp, None).expect_err("too large");
+        assert!(e.message.contains(message), "{}", e.message);
+    }
+    // A model with too many parameters, with the estimate.
+    let body = "    h = linear(x, 50000)\n    h = linear(h, 50000)\n    h = linear(h, 50000)\n    output logits = linear(h, 2)";
+    let comp = compile("p.dlp", &program(body, ""), &mut NoModules);
+    let e = lower::compile(&comp, None).expect_err("too many parameters");
+    assert!(
+        e.message
+            .contains("the model has 5.0e9 parameters (20.0 GB as f32)"),
+        "{}",
+        e.message
+    );
+}

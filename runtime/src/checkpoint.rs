@@ -4,12 +4,14 @@
 //! tools can read a dlp model directly; optimiser state under
 //! `optimizer/<name>` (`optimizer/m.h.w`: a `/` never occurs in a path);
 //! where training was (epoch, step, ...) in the file's string metadata.
-//! Files are written atomically.
+//! Files are written atomically; [`encode`] gives the bytes for a caller
+//! that writes several files as one set (see `train::start`).
 
 use crate::atomic;
 use crate::tensor::{Data, Tensor};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
 use std::path::Path;
 
 const STATE_PREFIX: &str = "optimizer/";
@@ -58,6 +60,17 @@ fn tensor(view: &TensorView) -> Result<Tensor, String> {
 
 /// Writes `ck` to `path` atomically.
 pub fn save(path: &Path, ck: &Checkpoint) -> Result<(), String> {
+    let bytes = encode(ck)?;
+    atomic::write(path, &bytes).map_err(|e| write_error(path, &e))
+}
+
+/// "cannot write <path>: <why>".
+pub fn write_error(path: &Path, e: &std::io::Error) -> String {
+    format!("cannot write {}: {e}", path.display())
+}
+
+/// `ck` as the bytes of a safetensors file, with the format in its metadata.
+pub fn encode(ck: &Checkpoint) -> Result<Vec<u8>, String> {
     let mut owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
     for (name, t) in &ck.params {
         let (dtype, data) = bytes(t);
@@ -80,10 +93,46 @@ pub fn save(path: &Path, ck: &Checkpoint) -> Result<(), String> {
     }
     let mut meta: HashMap<String, String> = ck.meta.clone().into_iter().collect();
     meta.insert("format".into(), FORMAT.into());
-    let buffer =
-        safetensors::tensor::serialize(views, &Some(meta)).map_err(|e| format!("{e:?}"))?;
-    atomic::write(path, &buffer).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    safetensors::tensor::serialize(views, &Some(meta)).map_err(|e| format!("{e:?}"))
 }
+
+/// The string metadata of the checkpoint at `path` (`epoch`, `step`, ...),
+/// read from its header alone: the tensors, which may be large, are not read.
+pub fn read_meta(path: &Path) -> Result<BTreeMap<String, String>, String> {
+    let not_safetensors =
+        |why: &str| format!("{} is not a safetensors file: {why}", path.display());
+    let mut f =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len)
+        .map_err(|e| not_safetensors(&e.to_string()))?;
+    let len = u64::from_le_bytes(len);
+    if len > MAX_HEADER {
+        return Err(not_safetensors("its header is too large"));
+    }
+    let mut header = Vec::new();
+    f.take(len)
+        .read_to_end(&mut header)
+        .map_err(|e| not_safetensors(&e.to_string()))?;
+    let header: serde_json::Value =
+        serde_json::from_slice(&header).map_err(|e| not_safetensors(&e.to_string()))?;
+    let meta: BTreeMap<String, String> = header
+        .get("__metadata__")
+        .and_then(serde_json::Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    if meta.get("format").map(String::as_str) != Some(FORMAT) {
+        return Err(format!("{} is not a dlp checkpoint", path.display()));
+    }
+    Ok(meta)
+}
+
+/// The largest header [`read_meta`] reads (the safetensors format's limit).
+const MAX_HEADER: u64 = 100_000_000;
 
 pub fn load(path: &Path) -> Result<Checkpoint, String> {
     let buffer = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -154,6 +203,26 @@ mod tests {
         )
         .unwrap();
         assert_eq!(load(&path).unwrap().params, ck.params);
+    }
+
+    #[test]
+    fn reads_the_metadata_from_the_header_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("last.safetensors");
+        let mut ck = Checkpoint::default();
+        ck.params
+            .insert("w".into(), Tensor::f32(vec![3], vec![1.0, 2.0, 3.0]));
+        ck.meta.insert("epoch".into(), "7".into());
+        save(&path, &ck).unwrap();
+        let meta = read_meta(&path).unwrap();
+        assert_eq!(meta.get("epoch").map(String::as_str), Some("7"));
+        assert_eq!(meta.get("format").map(String::as_str), Some(FORMAT));
+        std::fs::write(&path, b"\x02\x00\x00\x00\x00\x00\x00\x00{}").unwrap();
+        assert!(read_meta(&path)
+            .unwrap_err()
+            .contains("not a dlp checkpoint"));
+        std::fs::write(&path, b"\xff\xff\xff\xff\xff\xff\xff\xff").unwrap();
+        assert!(read_meta(&path).unwrap_err().contains("too large"));
     }
 
     #[test]

@@ -11,8 +11,10 @@
 //! - `summary.json`: how the run ended and its final metrics.
 //!
 //! JSON files are written atomically; the log is appended and synced at
-//! the end of every epoch, before the epoch's checkpoint, so a crash loses
-//! only the unfinished epoch, which a resumed run repeats anyway.
+//! the end of every epoch, before the epoch's checkpoints, so a crash loses
+//! only the unfinished epoch, which a resumed run repeats anyway. How the
+//! checkpoints of an epoch are written as one set, and what a resumed run
+//! completes, is in `train::start`.
 
 use crate::atomic;
 use serde_json::{json, Value};
@@ -122,6 +124,26 @@ impl RunRecord {
         atomic::write(&path, out.as_bytes())
     }
 
+    /// Whether the log holds a validation of `epoch`.
+    pub fn validated_at(&self, epoch: u64) -> bool {
+        let text = fs::read_to_string(self.dir.join(METRICS)).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|v| {
+                v.get("kind").and_then(Value::as_str) == Some("validate")
+                    && v.get("epoch").and_then(Value::as_u64) == Some(epoch)
+            })
+    }
+
+    /// Removes the temporary files that killed processes left in the record
+    /// and its `checkpoints/` (never those of a live process), and returns
+    /// how many. Called before this process writes to the record.
+    pub fn remove_stale_temps(&self) -> io::Result<usize> {
+        let mut removed = atomic::remove_stale_temps(&self.dir)?.len();
+        removed += atomic::remove_stale_temps(&self.dir.join(CHECKPOINTS))?.len();
+        Ok(removed)
+    }
+
     pub fn checkpoint(&self, name: &str) -> PathBuf {
         self.dir
             .join(CHECKPOINTS)
@@ -216,5 +238,38 @@ mod tests {
             fs::read_to_string(r.dir.join("program/a.dlp")).unwrap(),
             "x"
         );
+    }
+
+    #[test]
+    fn finds_validations_by_epoch_and_skips_a_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = RunRecord::create(dir.path(), "t", &[], &json!({})).unwrap();
+        r.log(&[
+            json!({"kind": "epoch", "epoch": 1}),
+            json!({"kind": "validate", "epoch": 2, "loss": 0.5}),
+        ])
+        .unwrap();
+        atomic::append_lines(&r.dir.join(METRICS), &[r#"{"kind":"validate","ep"#.into()]).unwrap();
+        assert!(!r.validated_at(1));
+        assert!(r.validated_at(2));
+        assert!(!r.validated_at(3));
+    }
+
+    #[test]
+    fn removes_temporary_files_of_dead_writers_from_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = RunRecord::create(dir.path(), "t", &[], &json!({})).unwrap();
+        let stale = [
+            r.dir.join(".metrics.jsonl.tmp-4000000000"),
+            r.dir
+                .join(CHECKPOINTS)
+                .join(".last.safetensors.tmp-4000000000"),
+        ];
+        for p in &stale {
+            fs::write(p, b"x").unwrap();
+        }
+        assert_eq!(r.remove_stale_temps().unwrap(), 2);
+        assert!(stale.iter().all(|p| !p.exists()));
+        assert!(r.dir.join(CONFIG).is_file());
     }
 }

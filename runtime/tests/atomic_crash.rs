@@ -1,8 +1,10 @@
 //! A process killed while it writes a checkpoint leaves the previous
 //! checkpoint intact: the test re-runs this test binary as a writer that
 //! saves checkpoints in a loop, kills it with SIGKILL mid-way, and loads
-//! what is left.
+//! what is left. The temporary file the killed writer may leave is removed
+//! by the stale-file cleaning that `--resume` does.
 
+use dlp_runtime::atomic;
 use dlp_runtime::checkpoint::{self, Checkpoint};
 use dlp_runtime::Tensor;
 use std::path::Path;
@@ -57,6 +59,16 @@ fn a_killed_writer_leaves_a_whole_checkpoint() {
         assert_eq!(w.len(), VALUES);
         assert!(w.iter().all(|&x| x == v as f32), "version {v} is torn");
         seen.push(v);
+        atomic::remove_stale_temps(dir.path()).unwrap();
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            left,
+            ["last.safetensors"],
+            "the dead writer's files are removed"
+        );
     }
     assert!(
         seen.iter().any(|&v| v > 0),

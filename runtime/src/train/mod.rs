@@ -314,8 +314,17 @@ impl Run<'_, '_> {
                 ending = Ending::Stopped;
                 break;
             }
-            let (samples, stop_early) = self.epoch(&mut stepper, &mut evaluator, state, obs)?;
-            trained_samples += samples;
+            // A run resumed after the epoch that exhausted its patience (killed
+            // before its summary was written) stops where it would have.
+            let exhausted = self
+                .plan
+                .patience
+                .is_some_and(|p| state.progress.bad_validations >= p);
+            let stop_early = exhausted || {
+                let (samples, stop_early) = self.epoch(&mut stepper, &mut evaluator, state, obs)?;
+                trained_samples += samples;
+                stop_early
+            };
             if stop_early {
                 obs.note(&format!(
                     "stopping early: no improvement of the validation loss in {} validations",
@@ -426,6 +435,7 @@ impl Run<'_, '_> {
         // Validation, early stopping, keep-best.
         let mut validation = None;
         let mut stop_early = false;
+        let mut improved = false;
         if let Some(v) = &plan.validate {
             if epoch.is_multiple_of(plan.validate_every) || epoch == self.epochs {
                 let metrics = evaluator.evaluate(&self.datasets, v, &state.params, state.seed)?;
@@ -447,9 +457,7 @@ impl Run<'_, '_> {
                 if loss < state.progress.best {
                     state.progress.best = loss;
                     state.progress.bad_validations = 0;
-                    if plan.keep_best {
-                        state.save("best")?;
-                    }
+                    improved = true;
                 } else {
                     state.progress.bad_validations += 1;
                     stop_early = plan
@@ -459,14 +467,9 @@ impl Run<'_, '_> {
                 validation = Some((v.to_string(), metrics));
             }
         }
+        // The log, then `last`, `best` and `epoch-N` as one set: see `save_epoch`.
         state.record.log(&log)?;
-        state.save("last")?;
-        if plan
-            .checkpoint_every
-            .is_some_and(|n| n > 0 && epoch.is_multiple_of(n))
-        {
-            state.save(&format!("epoch-{epoch}"))?;
-        }
+        state.save_epoch(plan, improved)?;
         let seconds = started.elapsed().as_secs_f64();
         let samples = steps as usize * plan.batch;
         obs.epoch(

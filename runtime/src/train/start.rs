@@ -2,6 +2,7 @@
 //! or the last checkpoint of a recorded run (`--resume`).
 
 use super::{Job, Options, TrainError};
+use crate::atomic;
 use crate::checkpoint::{self, Checkpoint};
 use crate::data::Loaded;
 use crate::init;
@@ -35,8 +36,8 @@ pub(super) struct State {
 }
 
 impl State {
-    /// Writes the checkpoint `name` (`last`, `best`, `epoch-3`).
-    pub fn save(&self, name: &str) -> Result<(), TrainError> {
+    /// The checkpoint of where the run is now.
+    fn checkpoint(&self) -> Checkpoint {
         let mut ck = Checkpoint {
             params: self.params.clone(),
             states: self.states.clone(),
@@ -49,8 +50,68 @@ impl State {
         ck.meta
             .insert("bad_validations".into(), p.bad_validations.to_string());
         ck.meta.insert("seed".into(), self.seed.to_string());
-        checkpoint::save(&self.record.checkpoint(name), &ck).map_err(TrainError::Io)
+        ck
     }
+
+    /// Writes the checkpoints of the epoch that just ended as one set (see
+    /// [`epoch_set`]), after its log lines. `improved`: its validation
+    /// lowered the validation loss.
+    ///
+    /// The order makes every state a kill can leave safe to resume:
+    ///
+    /// 1. The log lines were appended and synced first: the log may run
+    ///    ahead of `last`, and `--resume` cuts it back to `last`'s epoch.
+    /// 2. Every file of the set is staged (written to its temporary file and
+    ///    synced) before any is renamed: a kill while staging leaves the
+    ///    previous set, and temporary files that the next resume removes.
+    /// 3. `best` and `epoch-N` are renamed before `last`, each rename synced
+    ///    before the next (so the order survives a power cut too). Between
+    ///    them, they may be one epoch ahead of `last`: the resumed run
+    ///    repeats that epoch with the same random numbers and rewrites them
+    ///    with the same contents. Once `last` is in place the whole set is,
+    ///    so no checkpoint of an epoch is ever missing when `last` is at
+    ///    that epoch (which `best` needs: see [`complete_epoch_set`]).
+    pub fn save_epoch(&self, plan: &TrainPlan, improved: bool) -> Result<(), TrainError> {
+        let bytes = checkpoint::encode(&self.checkpoint()).map_err(TrainError::Io)?;
+        let mut staged = Vec::new();
+        for name in epoch_set(plan, self.progress.epoch, improved) {
+            let path = self.record.checkpoint(&name);
+            let file = atomic::stage(&path, &bytes).map_err(|e| write_error(&path, &e))?;
+            staged.push((path, file));
+        }
+        // An error returns before `last` is renamed; the files not yet
+        // renamed are dropped, which removes their temporary files.
+        for (path, file) in staged {
+            file.commit().map_err(|e| write_error(&path, &e))?;
+        }
+        Ok(())
+    }
+}
+
+/// The checkpoints written at the end of `epoch`, in the order they are
+/// renamed into place, `last` last: `best` when the epoch's validation
+/// lowered the loss (`improved`) and the plan keeps the best, `epoch-N`
+/// when `checkpoint_every` divides N, and `last`. All hold the same state.
+fn epoch_set(plan: &TrainPlan, epoch: u64, improved: bool) -> Vec<String> {
+    let mut names = Vec::new();
+    if plan.keep_best && improved {
+        names.push(BEST.to_string());
+    }
+    if plan
+        .checkpoint_every
+        .is_some_and(|n| n > 0 && epoch > 0 && epoch.is_multiple_of(n))
+    {
+        names.push(format!("epoch-{epoch}"));
+    }
+    names.push(LAST.to_string());
+    names
+}
+
+const LAST: &str = "last";
+const BEST: &str = "best";
+
+fn write_error(path: &Path, e: &std::io::Error) -> TrainError {
+    TrainError::Io(checkpoint::write_error(path, e))
 }
 
 /// A new run record; parameters initialised from the seed.
@@ -155,7 +216,7 @@ pub(super) fn recorded_train(dir: &Path, asked: Option<&str>) -> Result<String, 
             )));
         }
     }
-    if !record.checkpoint("last").is_file() {
+    if !record.checkpoint(LAST).is_file() {
         return Err(TrainError::Run(format!(
             "run `{}` has no checkpoint yet (it stopped before its first epoch ended): start it again",
             record.id
@@ -164,8 +225,11 @@ pub(super) fn recorded_train(dir: &Path, asked: Option<&str>) -> Result<String, 
     Ok(name.to_string())
 }
 
-/// The recorded run in `dir`, from its last checkpoint; the log is cut
-/// back to that checkpoint.
+/// The recorded run in `dir`, from its last checkpoint. Once the checkpoint
+/// is known to fit the program (an error before leaves the record as it
+/// was), what a killed process left is tidied up: the temporary files of
+/// dead processes are removed, the checkpoints of `last`'s epoch that are
+/// missing are rewritten, and the log is cut back to `last`'s epoch.
 pub(super) fn resume(dir: &Path, plan: &TrainPlan) -> Result<State, TrainError> {
     let record = RunRecord::open(dir)?;
     let config = record.config()?;
@@ -173,24 +237,17 @@ pub(super) fn resume(dir: &Path, plan: &TrainPlan) -> Result<State, TrainError> 
         .get("seed")
         .and_then(Value::as_u64)
         .unwrap_or(plan.seed);
-    let ck = checkpoint::load(&record.checkpoint("last")).map_err(TrainError::Run)?;
+    let ck = checkpoint::load(&record.checkpoint(LAST)).map_err(TrainError::Run)?;
     check_params(plan, &ck)?;
-    let meta = |k: &str| {
-        ck.meta
-            .get(k)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let progress = Progress {
-        epoch: meta("epoch"),
-        step: meta("step"),
-        best: ck
-            .meta
-            .get("best")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(f64::INFINITY),
-        bad_validations: meta("bad_validations"),
-    };
+    let progress = progress_of(&ck);
+    // First, before this process stages anything (see `atomic::writer_is_gone`).
+    record.remove_stale_temps().map_err(|e| {
+        TrainError::Io(format!(
+            "cannot remove the temporary files of killed runs from {}: {e}",
+            record.dir.display()
+        ))
+    })?;
+    complete_epoch_set(&record, plan, &progress)?;
     record.truncate_log_after(progress.epoch)?;
     Ok(State {
         record,
@@ -199,6 +256,71 @@ pub(super) fn resume(dir: &Path, plan: &TrainPlan) -> Result<State, TrainError> 
         states: ck.states,
         progress,
     })
+}
+
+/// Where the run was when `ck` was written.
+fn progress_of(ck: &Checkpoint) -> Progress {
+    let meta = |k: &str| {
+        ck.meta
+            .get(k)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Progress {
+        epoch: meta("epoch"),
+        step: meta("step"),
+        best: ck
+            .meta
+            .get("best")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::INFINITY),
+        bad_validations: meta("bad_validations"),
+    }
+}
+
+/// Rewrites the checkpoints of `last`'s epoch (`progress`) that are missing:
+/// [`State::save_epoch`] never leaves one missing, but an older dlpc renamed
+/// `last` before `epoch-N`, and a file system that lost a rename could too.
+///
+/// Each is a copy of `last`, which is exact: every file of an epoch's set
+/// is written from the same state (parameters, optimiser state, epoch,
+/// step, best loss, bad validations, seed).
+///
+/// - `epoch-N` is due when `checkpoint_every` divides N.
+/// - `best` is due when epoch N's validation lowered the loss, which the
+///   record tells exactly: the log holds a validation of epoch N (the log is
+///   synced before the checkpoints) and `last` counts no validation since the
+///   best one (`bad_validations` is reset by an improvement and counts every
+///   other validation). `best` is then rewritten unless it is already at
+///   epoch N. When epoch N did not improve, `best` is from an earlier epoch
+///   and could not be rebuilt (only `last` is known); it needs no rebuilding:
+///   it is renamed before the `last` of the epoch that improved (by older
+///   dlpc versions too), so it is in place whenever that `last` or a later
+///   one is.
+fn complete_epoch_set(
+    record: &RunRecord,
+    plan: &TrainPlan,
+    progress: &Progress,
+) -> Result<(), TrainError> {
+    let epoch = progress.epoch;
+    let improved =
+        progress.best.is_finite() && progress.bad_validations == 0 && record.validated_at(epoch);
+    let last = record.checkpoint(LAST);
+    for name in epoch_set(plan, epoch, improved) {
+        let path = record.checkpoint(&name);
+        if name != LAST && !written_at(&path, epoch) {
+            atomic::copy(&last, &path).map_err(|e| write_error(&path, &e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether the checkpoint at `path` exists and was written at the end of `epoch`.
+fn written_at(path: &Path, epoch: u64) -> bool {
+    checkpoint::read_meta(path)
+        .ok()
+        .and_then(|m| m.get("epoch")?.parse::<u64>().ok())
+        == Some(epoch)
 }
 
 /// The checkpoint has every parameter the program declares, with its shape.
