@@ -489,6 +489,26 @@ fn csv_huge_label_is_out_of_range_not_unwhole() {
     );
 }
 
+#[test]
+fn values_outside_u8_are_refused() {
+    let program = CSV_PROGRAM.replace(
+        "    y      = column(\"label\") as class(3)\n",
+        "    y      = column(\"label\") as class(3)\n    p      = column(\"a\") as u8\n",
+    );
+    for (bad, line) in [("300", "line 3"), ("-1", "line 3")] {
+        let e = fails(&program, &csv(&format!("a,b,label\n255,2,0\n{bad},2,1\n")));
+        assert_has(
+            &e,
+            &[
+                line,
+                "field `p`, column `a`",
+                &format!("{bad} is out of range: the field holds values from 0 to 255"),
+            ],
+        );
+    }
+    trains(&program, &csv("a,b,label\n0,2,0\n255,2,1\n"));
+}
+
 fn f32_idx(dims: &[u32], values: &[f32]) -> Vec<u8> {
     let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_be_bytes()).collect();
     idx(0x0D, dims, &bytes)

@@ -376,7 +376,7 @@ impl<'c> Lowerer<'c> {
     pub fn node(&mut self, v: Value, loc: Loc) -> R<NodeId> {
         match v {
             Value::Tensor(n) => Ok(n),
-            Value::Read(r) => self.feed(r, DType::F32, None, None, loc),
+            Value::Read(r) => self.feed(r, DType::F32, None, None, None, loc),
             other => Err(LowerError::new(
                 format!("expected a tensor, found {}", other.kind()),
                 Some(loc),

@@ -174,7 +174,12 @@ impl Lowerer<'_> {
             None => None,
         };
         match v {
-            Value::Read(r) => Ok(Value::Tensor(self.feed(r, dtype, classes, shape, loc)?)),
+            Value::Read(r) => {
+                let range = written_range(&ty.dtype);
+                Ok(Value::Tensor(
+                    self.feed(r, dtype, classes, range, shape, loc)?,
+                ))
+            }
             Value::Tensor(n) => {
                 let mut n = self.b.cast(n, dtype);
                 if let Some(shape) = shape {
@@ -216,6 +221,7 @@ impl Lowerer<'_> {
         read: Read,
         dtype: DType,
         classes: Option<usize>,
+        range: Option<(i64, i64)>,
         shape: Option<Vec<Size>>,
         loc: Loc,
     ) -> R<NodeId> {
@@ -280,6 +286,7 @@ impl Lowerer<'_> {
             dtype,
             shape,
             classes,
+            range,
         });
         if let Some(c) = classes {
             self.classes.insert(node, c);
@@ -289,6 +296,18 @@ impl Lowerer<'_> {
 }
 
 /// The IR dtype a written dtype is computed in (`u8`, `i64` and `class(n)` as i32).
+/// The bounds a written integer dtype holds when the IR reads it as a wider
+/// one: values outside them are data errors, not silently kept.
+fn written_range(d: &DTypeExpr) -> Option<(i64, i64)> {
+    match d {
+        DTypeExpr::Named(n) => match SourceDType::from_name(&n.name) {
+            Some(SourceDType::U8) => Some((0, 255)),
+            _ => None,
+        },
+        DTypeExpr::Class(..) => None,
+    }
+}
+
 fn ir_dtype(d: &SourceDType) -> DType {
     match d {
         SourceDType::F32 => DType::F32,

@@ -78,6 +78,10 @@ pub struct Feed {
     pub shape: Vec<usize>,
     /// `class(n)`: values must lie in `0..n`.
     pub classes: Option<usize>,
+    /// The bounds of the written dtype when it is narrower than `dtype`
+    /// (`u8` is read as i32 but holds only `0..=255`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<(i64, i64)>,
 }
 
 /// One read of raw per-sample values.

@@ -272,6 +272,7 @@ mod tests {
             dtype,
             shape: vec![],
             classes,
+            range: None,
         }
     }
 

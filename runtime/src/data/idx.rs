@@ -245,6 +245,7 @@ mod tests {
             dtype,
             shape: shape.to_vec(),
             classes,
+            range: None,
         }
     }
 

@@ -365,6 +365,14 @@ pub fn check_value(v: f64, shown: &dyn Fn() -> String, feed: &Feed) -> Result<f6
         }
         DType::F32 | DType::F64 | DType::Bool => {}
     }
+    if let Some((lo, hi)) = feed.range {
+        if v < lo as f64 || v > hi as f64 {
+            return Err(format!(
+                "{} is out of range: the field holds values from {lo} to {hi}",
+                shown()
+            ));
+        }
+    }
     Ok(v)
 }
 
