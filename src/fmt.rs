@@ -57,7 +57,15 @@ fn format_file(path: &Path, check: bool) -> Result<(), String> {
         return Ok(());
     }
     if check {
-        let diff = similar::TextDiff::from_lines(&text, &formatted);
+        // Diff the lines as the formatter read them: a lone `\r` shown raw
+        // would overwrite the line on a terminal.
+        let lf = dlp_grammar::lines::lf_line_endings(&text);
+        if *lf == formatted {
+            return Err(format!(
+                "error: {name} is not formatted: its lines end with a lone `\\r`, which fmt writes as `\\n`\n"
+            ));
+        }
+        let diff = similar::TextDiff::from_lines(&*lf, &formatted);
         let shown = diff
             .unified_diff()
             .header(&name, &format!("{name} (formatted)"))

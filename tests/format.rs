@@ -169,3 +169,41 @@ mod in_place {
         assert_eq!(entries(dir.path()), ["broken.dlp"]);
     }
 }
+
+/// A file whose lines end in a lone `\r` (or `\r\n`) reads as the same
+/// program: a `//` comment stops at the line's end, not the file's, and
+/// every diagnostic lands on the same line and column.
+#[test]
+fn every_line_ending_reads_as_the_same_program() {
+    use dlp_compiler::{compile, NoModules};
+    let located = |text: &str| {
+        let comp = compile("p.dlp", text, &mut NoModules);
+        comp.diagnostics
+            .iter()
+            .map(|d| {
+                let file = comp.program.sources.get(d.primary.loc.file);
+                (
+                    d.message.clone(),
+                    file.line_col(d.primary.loc.span.start as usize),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    for (name, lf) in programs() {
+        let lf = lf.replace("\r\n", "\n");
+        for ending in ["\r", "\r\n"] {
+            let other = lf.replace('\n', ending);
+            assert_eq!(
+                sexpr(&parse(&lf).0),
+                sexpr(&parse(&other).0),
+                "{name} with {ending:?}: the tree changed"
+            );
+            assert_eq!(
+                format(&lf).ok(),
+                format(&other).ok(),
+                "{name} with {ending:?}"
+            );
+            assert_eq!(located(&lf), located(&other), "{name} with {ending:?}");
+        }
+    }
+}

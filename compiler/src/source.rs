@@ -19,7 +19,12 @@ pub struct SourceFile {
 
 impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<String>, is_stdlib: bool) -> SourceFile {
-        let text = text.into();
+        // Lines end at `\n` for the parser and for `line_col` alike.
+        let text: String = text.into();
+        let text = match dlp_grammar::lines::lf_line_endings(&text) {
+            std::borrow::Cow::Borrowed(_) => text,
+            std::borrow::Cow::Owned(lf) => lf,
+        };
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();

@@ -20,6 +20,7 @@ const INDENT: &str = "    ";
 
 /// Formats a whole file, or returns its syntax errors.
 pub fn format(source: &str) -> Result<String, Vec<ParseError>> {
+    let source = &*crate::lines::lf_line_endings(source);
     let (ast, errors) = parse(source);
     if !errors.is_empty() {
         return Err(errors);

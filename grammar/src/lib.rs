@@ -3,6 +3,7 @@
 //! Stages in this crate:
 //! - [`parse`](parse::parse): the pest grammar (`dlp.pest`) behind a parser
 //!   that recovers at each top-level item ([`split`] cuts the file first);
+//! - [`lines`]: lone `\r` line endings read as `\n`, at the same offsets;
 //! - [`ast`]: the tree, every node with its byte span;
 //! - [`print`](print::sexpr): an S-expression printer used by snapshot tests;
 //! - [`format`](format::format): the canonical layout behind `dlpc fmt`, which
@@ -15,6 +16,7 @@ pub mod ast;
 mod build;
 pub mod comments;
 pub mod format;
+pub mod lines;
 pub mod parse;
 pub mod print;
 pub mod split;

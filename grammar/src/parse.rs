@@ -51,6 +51,7 @@ fn one_of(options: &[String]) -> String {
 /// Returns the items that parsed (in source order) and one error per item
 /// that did not.
 pub fn parse(source: &str) -> (Ast, Vec<ParseError>) {
+    let source = &*crate::lines::lf_line_endings(source);
     pest::set_error_detail(true);
     let mut ast = Ast::default();
     let mut errors = Vec::new();

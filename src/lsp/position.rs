@@ -6,13 +6,12 @@
 //! and a column inside a surrogate pair lands on the character's start.
 //!
 //! Lines end at `\n`, `\r\n` or a lone `\r`, each one line ending, as LSP
-//! 3.17 counts them. The compiler only knows `\n` (its comments run to the
-//! next `\n`, its `line_col` counts `\n`), so the text it analyses has each
-//! lone `\r` turned into `\n` ([`lf_line_endings`]): one byte for one byte,
-//! so offsets and positions mean the same in both texts.
+//! 3.17 counts them. The compiler reads each lone `\r` as `\n`
+//! ([`lf_line_endings`]), one byte for one byte, so offsets and positions
+//! mean the same in both texts.
 
+pub use dlp_grammar::lines::lf_line_endings;
 use lsp_types::{Position, Range};
-use std::borrow::Cow;
 
 /// Byte offset of `position` in `text`.
 pub fn offset(text: &str, position: Position) -> usize {
@@ -68,21 +67,6 @@ pub fn range(text: &str, start: usize, end: usize) -> Range {
 pub fn byte_range(text: &str, range: Range) -> (usize, usize) {
     let (a, b) = (offset(text, range.start), offset(text, range.end));
     (a.min(b), a.max(b))
-}
-
-/// `text` with each lone `\r` (one not followed by `\n`) turned into `\n`:
-/// the same line endings for the compiler, at the same byte offsets.
-pub fn lf_line_endings(text: &str) -> Cow<'_, str> {
-    let lone_cr = |(i, _): &(usize, &str)| !text[i + 1..].starts_with('\n');
-    if !text.match_indices('\r').any(|m| lone_cr(&m)) {
-        return Cow::Borrowed(text);
-    }
-    let mut bytes = text.as_bytes().to_vec();
-    for (i, _) in text.match_indices('\r').filter(lone_cr) {
-        bytes[i] = b'\n';
-    }
-    // Only ASCII bytes were swapped for ASCII bytes.
-    Cow::Owned(String::from_utf8(bytes).unwrap_or_else(|_| text.to_string()))
 }
 
 /// Start and end byte of each line ending, in order: `\n`, `\r\n` or `\r`.
@@ -158,8 +142,6 @@ mod tests {
 
     #[test]
     fn lone_carriage_returns_become_line_feeds_at_the_same_offsets() {
-        assert_eq!(lf_line_endings("a\r\nb\rc\r"), "a\r\nb\nc\n");
-        assert!(matches!(lf_line_endings("a\r\nb\n"), Cow::Borrowed(_)));
         let text = "x\ré😀\r\ry\r\n";
         let lf = lf_line_endings(text);
         for at in 0..=text.len() {
