@@ -2,8 +2,8 @@
 //! editor's edits, and the analysis of each (recomputed after each change).
 //!
 //! The text is kept exactly as the editor has it, line endings and all, so
-//! that the editor's positions keep meaning the same thing; the analysis
-//! reads it with lone `\r` line endings made `\n` (see [`position`]).
+//! that the editor's positions keep meaning the same thing; the compiler
+//! reads a lone `\r` as `\n` at the same offset (see [`position`]).
 
 use super::files::{uri_to_path, EditorLoader};
 use super::position;
@@ -99,7 +99,7 @@ impl Documents {
             .map_or_else(|| uri.as_str().to_string(), |p| p.display().to_string());
         Some(Analysis::new(
             &name,
-            &position::lf_line_endings(&doc.text),
+            &doc.text,
             &mut EditorLoader { open: &open },
         ))
     }

@@ -124,8 +124,7 @@ impl StdFiles {
 }
 
 /// Finds user modules: the editor's open (maybe unsaved) text first, then
-/// the disk. `use a.b.{x}` in `dir/main.dlp` reads `dir/a/b.dlp`. Lone `\r`
-/// line endings are made `\n`, as for the document itself.
+/// the disk. `use a.b.{x}` in `dir/main.dlp` reads `dir/a/b.dlp`.
 pub struct EditorLoader<'d> {
     pub open: &'d HashMap<PathBuf, &'d str>,
 }
@@ -144,7 +143,6 @@ impl Loader for EditorLoader<'_> {
             Some(text) => text.to_string(),
             None => std::fs::read_to_string(&path).ok()?,
         };
-        let text = super::position::lf_line_endings(&text).into_owned();
         Some((path.display().to_string(), text))
     }
 }

@@ -369,9 +369,8 @@ pub fn formatting(
     };
     let text = &doc.text;
     // A file that does not parse is left alone; its errors are on screen.
-    // The formatter writes `\n` line endings, and reads only `\n` ones: a
-    // lone `\r` is given to it as `\n` (else a comment would run to the end).
-    let Some(formatted) = ide::format(&position::lf_line_endings(text)) else {
+    // The formatter writes `\n` line endings, whatever the file had.
+    let Some(formatted) = ide::format(text) else {
         return Ok(None);
     };
     if &formatted == text {

@@ -7,10 +7,9 @@
 //!
 //! Lines end at `\n`, `\r\n` or a lone `\r`, each one line ending, as LSP
 //! 3.17 counts them. The compiler reads each lone `\r` as `\n`
-//! ([`lf_line_endings`]), one byte for one byte, so offsets and positions
+//! (`dlp_grammar::lines`), one byte for one byte, so offsets and positions
 //! mean the same in both texts.
 
-pub use dlp_grammar::lines::lf_line_endings;
 use lsp_types::{Position, Range};
 
 /// Byte offset of `position` in `text`.
@@ -143,7 +142,7 @@ mod tests {
     #[test]
     fn lone_carriage_returns_become_line_feeds_at_the_same_offsets() {
         let text = "x\ré😀\r\ry\r\n";
-        let lf = lf_line_endings(text);
+        let lf = dlp_grammar::lines::lf_line_endings(text);
         for at in 0..=text.len() {
             assert_eq!(position(text, at), position(&lf, at), "at {at}");
         }

@@ -105,7 +105,7 @@ impl Emitter<'_, '_, '_> {
     ) -> Result<Value, Unsupported> {
         use BinaryOp as B;
         if op.is_comparison() {
-            return Ok(self.compare(op, x, y, dtype));
+            return self.compare(op, x, y, dtype);
         }
         let b = &mut self.b;
         Ok(match dtype {
@@ -165,57 +165,41 @@ impl Emitter<'_, '_, '_> {
         })
     }
 
-    pub(super) fn compare(&mut self, op: BinaryOp, x: Value, y: Value, dtype: DType) -> Value {
+    /// A comparison (`op.is_comparison()`), giving a bool. Bools compare
+    /// as 0 < 1, so they use the unsigned orders; integers are signed.
+    pub(super) fn compare(
+        &mut self,
+        op: BinaryOp,
+        x: Value,
+        y: Value,
+        dtype: DType,
+    ) -> Result<Value, Unsupported> {
         use BinaryOp as B;
+        use FloatCC as F;
+        use IntCC as I;
+        let (float, signed, unsigned) = match op {
+            B::Eq => (F::Equal, I::Equal, I::Equal),
+            B::Ne => (F::NotEqual, I::NotEqual, I::NotEqual),
+            B::Lt => (F::LessThan, I::SignedLessThan, I::UnsignedLessThan),
+            B::Le => (
+                F::LessThanOrEqual,
+                I::SignedLessThanOrEqual,
+                I::UnsignedLessThanOrEqual,
+            ),
+            B::Gt => (F::GreaterThan, I::SignedGreaterThan, I::UnsignedGreaterThan),
+            B::Ge => (
+                F::GreaterThanOrEqual,
+                I::SignedGreaterThanOrEqual,
+                I::UnsignedGreaterThanOrEqual,
+            ),
+            other => return Err(Unsupported(format!("`{}` as a comparison", other.name()))),
+        };
         let b = &mut self.b;
-        match dtype {
-            DType::F32 | DType::F64 => {
-                let cc = match op {
-                    B::Eq => FloatCC::Equal,
-                    B::Ne => FloatCC::NotEqual,
-                    B::Lt => FloatCC::LessThan,
-                    B::Le => FloatCC::LessThanOrEqual,
-                    B::Gt => FloatCC::GreaterThan,
-                    B::Ge => FloatCC::GreaterThanOrEqual,
-                    B::Add
-                    | B::Sub
-                    | B::Mul
-                    | B::Div
-                    | B::Rem
-                    | B::Pow
-                    | B::Max
-                    | B::Min
-                    | B::And => FloatCC::Equal,
-                };
-                b.ins().fcmp(cc, x, y)
-            }
-            DType::I32 | DType::Bool => {
-                // Bools compare as 0 < 1; integers are signed.
-                let signed = dtype == DType::I32;
-                let cc = match op {
-                    B::Eq => IntCC::Equal,
-                    B::Ne => IntCC::NotEqual,
-                    B::Lt if signed => IntCC::SignedLessThan,
-                    B::Le if signed => IntCC::SignedLessThanOrEqual,
-                    B::Gt if signed => IntCC::SignedGreaterThan,
-                    B::Ge if signed => IntCC::SignedGreaterThanOrEqual,
-                    B::Lt => IntCC::UnsignedLessThan,
-                    B::Le => IntCC::UnsignedLessThanOrEqual,
-                    B::Gt => IntCC::UnsignedGreaterThan,
-                    B::Ge => IntCC::UnsignedGreaterThanOrEqual,
-                    B::Add
-                    | B::Sub
-                    | B::Mul
-                    | B::Div
-                    | B::Rem
-                    | B::Pow
-                    | B::Max
-                    | B::Min
-                    | B::And => IntCC::Equal,
-                };
-                b.ins().icmp(cc, x, y)
-            }
-        }
+        Ok(match dtype {
+            DType::F32 | DType::F64 => b.ins().fcmp(float, x, y),
+            DType::I32 => b.ins().icmp(signed, x, y),
+            DType::Bool => b.ins().icmp(unsigned, x, y),
+        })
     }
 
     pub(super) fn cast(&mut self, x: Value, from: DType, to: DType) -> Value {
