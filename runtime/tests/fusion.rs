@@ -4,35 +4,14 @@
 //! plan that passes its own check; and the kernel counts of W1 are pinned,
 //! so a change to fusion that adds kernels is seen.
 
+mod common;
+
+use common::{compiled, programs};
 use dlp_compiler::fuse::{self, KernelKind, Kernels};
 use dlp_compiler::ir::{Graph, Op, OpKind, Size, Verified};
 use dlp_compiler::plan;
-use dlp_compiler::{compile, lower, CompiledProgram, NoModules};
+use dlp_compiler::{compile, lower, NoModules};
 use std::path::Path;
-
-fn compiled(path: &Path) -> CompiledProgram {
-    let text = std::fs::read_to_string(path).expect("a readable program");
-    let comp = compile(&path.display().to_string(), &text, &mut NoModules);
-    assert!(
-        !comp.has_errors(),
-        "{}: {:?}",
-        path.display(),
-        comp.diagnostics
-    );
-    lower::compile(&comp, None).expect("compiles")
-}
-
-fn programs() -> Vec<std::path::PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut files: Vec<_> = std::fs::read_dir(root.join("examples"))
-        .expect("examples/")
-        .map(|e| e.expect("an entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "dlp"))
-        .collect();
-    files.sort();
-    files.push(root.join("bench/w1_mlp.dlp"));
-    files
-}
 
 /// Every rule a cut must keep, as messages.
 fn broken(graph: &Graph, kernels: &Kernels) -> Vec<String> {
