@@ -66,6 +66,42 @@ fn every_step_on_the_cpu_gives_what_the_interpreter_gives() {
     );
 }
 
+/// The optimiser update of every example is elementwise only (no matrix
+/// product), so the CPU back end — vectorised loops, their scalar tails,
+/// rows split across threads — must give the interpreter's bits exactly.
+#[test]
+fn every_update_step_gives_the_interpreters_bits() {
+    let mut gen = Gen(11);
+    let mut compared = 0;
+    for path in programs() {
+        let program = compiled(&path);
+        for (title, step) in program.steps() {
+            if !title.ends_with("clipping and update") {
+                continue;
+            }
+            let values = inputs(step.graph(), &program, &mut gen);
+            let lookup = |i: &Input| values.get(i);
+            let want = Interpreter::new(step)
+                .run(BATCH, &lookup)
+                .expect("the interpreter");
+            let got = CpuStep::new(step)
+                .expect("a CPU step")
+                .run(BATCH, &lookup)
+                .unwrap_or_else(|e| panic!("{}, {title}: {e}", path.display()));
+            for ((o, w), (_, g)) in want.iter().zip(&got) {
+                let (w, g) = (w.to_f64(), g.to_f64());
+                let same = w
+                    .iter()
+                    .zip(&g)
+                    .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()));
+                assert!(same, "{}, {title}, {o}: not the same bits", path.display());
+                compared += w.len();
+            }
+        }
+    }
+    assert!(compared > 10_000, "compared {compared} values");
+}
+
 /// Convolutions and both their gradients at every stride and padding the
 /// kernel allows on an odd-sized input: the CPU back end (unfolded windows
 /// and `gemm`) against the interpreter.

@@ -14,6 +14,7 @@
 use super::calls;
 
 mod ops;
+mod vector;
 use super::index::Map;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, Type, Value};
@@ -185,6 +186,16 @@ fn clif_type(d: DType) -> Type {
     }
 }
 
+/// How a kernel touches memory: within bounds always; a vector of four
+/// lanes need not be aligned to its size, a scalar is aligned to its own.
+fn memory(lanes: usize) -> MemFlagsData {
+    if lanes > 1 {
+        MemFlagsData::new().with_notrap()
+    } else {
+        MemFlagsData::trusted()
+    }
+}
+
 fn elem_bytes(d: DType) -> i64 {
     match d {
         DType::F32 | DType::I32 => 4,
@@ -218,6 +229,11 @@ struct Emitter<'k, 'b, 'f> {
     values: HashMap<NodeId, Value>,
     /// The range of the result's outermost index this call computes.
     range: (Value, Value),
+    /// Elements computed at once: 1, or [`vector::LANES`] in the vector
+    /// loop of a vectorised kernel.
+    lanes: usize,
+    /// Scalars already splatted into vectors.
+    splats: HashMap<Value, Value>,
 }
 
 /// Loops opened by [`Emitter::open_loops`]: counters, headers and exits.
@@ -261,6 +277,8 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
             maps,
             values: HashMap::new(),
             range,
+            lanes: 1,
+            splats: HashMap::new(),
         };
         match &k.body {
             Body::Elementwise(phase) => e.elementwise(phase, out)?,
@@ -346,10 +364,64 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
                 self.node(n)?;
             }
         }
-        let loops = self.open_loops(&domain, true);
-        self.axes = loops.vars.clone();
         self.strides = super::index::strides(&domain);
         self.linear = Some(linear);
+        if !vector::vectorizable(self.k.graph, phase, self.k.root, &domain) {
+            let loops = self.open_loops(&domain, true);
+            self.axes = loops.vars.clone();
+            self.element_body(phase, out, linear)?;
+            self.close_loops(loops);
+            return Ok(());
+        }
+        self.hoist_scalars(phase)?;
+        let scalars = self.values.clone();
+        // Every axis but the innermost as before; the innermost in steps
+        // of four, then one by one.
+        let rank = domain.len();
+        let outer = self.open_loops(&domain[..rank - 1], true);
+        let (first, end) = if rank == 1 {
+            self.range
+        } else {
+            let zero = self.b.ins().iconst(types::I64, 0);
+            let end = self.b.ins().iconst(types::I64, domain[rank - 1] as i64);
+            (zero, end)
+        };
+        let i = self.b.declare_var(types::I64);
+        self.b.def_var(i, first);
+        self.axes = outer.vars.iter().copied().chain([i]).collect();
+        let last_vector = self.b.ins().iadd_imm_s(end, 1 - vector::LANES as i64);
+        for (lanes, bound) in [(vector::LANES, last_vector), (1, end)] {
+            self.lanes = lanes;
+            self.values = scalars.clone();
+            let header = self.b.create_block();
+            let body = self.b.create_block();
+            let exit = self.b.create_block();
+            self.b.ins().jump(header, &[]);
+            self.b.switch_to_block(header);
+            let at = self.b.use_var(i);
+            let more = self.b.ins().icmp(IntCC::SignedLessThan, at, bound);
+            self.b.ins().brif(more, body, &[], exit, &[]);
+            self.b.switch_to_block(body);
+            self.element_body(phase, out, linear)?;
+            let at = self.b.use_var(i);
+            let next = self.b.ins().iadd_imm_s(at, lanes as i64);
+            self.b.def_var(i, next);
+            self.b.ins().jump(header, &[]);
+            self.b.switch_to_block(exit);
+        }
+        self.lanes = 1;
+        self.close_loops(outer);
+        Ok(())
+    }
+
+    /// The nodes of `phase` for the current element (or `self.lanes` of
+    /// them), the store of the result, and the step of the row-major index.
+    fn element_body(
+        &mut self,
+        phase: &'k Phase<'k>,
+        out: Value,
+        linear: Variable,
+    ) -> Result<(), Unsupported> {
         for &n in phase.nodes {
             if phase.maps.get(&n) != Some(&Map::Zero) {
                 self.node(n)?;
@@ -357,18 +429,20 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
         }
         self.store(out)?;
         let next = self.b.use_var(linear);
-        let next = self.b.ins().iadd_imm_s(next, 1);
+        let next = self.b.ins().iadd_imm_s(next, self.lanes as i64);
         self.b.def_var(linear, next);
-        self.close_loops(loops);
         Ok(())
     }
 
-    /// Stores the kernel's result for the current element.
+    /// Stores the kernel's result for the current element (or elements).
     fn store(&mut self, out: Value) -> Result<(), Unsupported> {
-        let value = self.value(self.k.root)?;
+        let mut value = self.value(self.k.root)?;
+        if self.lanes > 1 {
+            value = self.widen(value);
+        }
         let dtype = self.k.graph.ty(self.k.root).dtype;
         let at = self.address(out, &Map::Identity, dtype);
-        self.b.ins().store(MemFlagsData::trusted(), value, at, 0);
+        self.b.ins().store(memory(self.lanes), value, at, 0);
         Ok(())
     }
 
@@ -554,10 +628,19 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
             let dtype = self.k.graph.ty(n).dtype;
             let map = self.maps.get(&n).cloned().unwrap_or(Map::Identity);
             let at = self.address(base, &map, dtype);
-            let v = self
-                .b
-                .ins()
-                .load(clif_type(dtype), MemFlagsData::trusted(), at, 0);
+            // In the vector loop, values contiguous along the innermost
+            // axis load four lanes; the others one (splatted where used).
+            let lanes = if vector::inner_stride(&map) == 1 {
+                self.lanes
+            } else {
+                1
+            };
+            let ty = if lanes > 1 {
+                vector::F32X4
+            } else {
+                clif_type(dtype)
+            };
+            let v = self.b.ins().load(ty, memory(lanes), at, 0);
             return Ok(v);
         }
         Err(Unsupported(format!("{n} is neither read nor computed")))
@@ -580,6 +663,11 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
                 .map(|&a| self.value(a))
                 .collect::<Result<_, _>>()?,
         };
+        if args.iter().any(|&a| self.is_vector(a)) {
+            let v = self.vector_node(&node.op, &args, node.args.first().copied())?;
+            self.values.insert(n, v);
+            return Ok(());
+        }
         let v = match &node.op {
             Op::Constant(bits) => self.constant(f64::from_bits(*bits), dtype),
             Op::SizeOf(size) => {
@@ -597,7 +685,7 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
                 let operand = self.k.graph.ty(node.args[0]).dtype;
                 self.binary(*op, args[0], args[1], operand)?
             }
-            Op::Select => self.b.ins().select(args[0], args[1], args[2]),
+            Op::Select => self.pick(args[0], args[1], args[2]),
             Op::Cast => {
                 let from = self.k.graph.ty(node.args[0]).dtype;
                 self.cast(args[0], from, dtype)

@@ -72,8 +72,8 @@ impl Emitter<'_, '_, '_> {
                         let b = &mut self.b;
                         let pos = b.ins().fcmp(FloatCC::GreaterThan, x, zero);
                         let neg = b.ins().fcmp(FloatCC::LessThan, x, zero);
-                        let low = b.ins().select(neg, minus, zero);
-                        b.ins().select(pos, one, low)
+                        let low = self.pick(neg, minus, zero);
+                        self.pick(pos, one, low)
                     }
                     other => return Err(Unsupported(format!("`{}` on floats", other.name()))),
                 }
@@ -137,9 +137,9 @@ impl Emitter<'_, '_, '_> {
                         FloatCC::LessThan
                     };
                     let first = b.ins().fcmp(cc, x, y);
-                    let pick = b.ins().select(first, x, y);
                     let y_nan = b.ins().fcmp(FloatCC::Unordered, y, y);
-                    b.ins().select(y_nan, x, pick)
+                    let pick = self.pick(first, x, y);
+                    self.pick(y_nan, x, pick)
                 }
                 B::And | B::Eq | B::Ne | B::Lt | B::Le | B::Gt | B::Ge => {
                     return Err(Unsupported(format!("`{}` on floats", op.name())))
