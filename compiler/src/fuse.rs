@@ -282,7 +282,15 @@ fn build(
             && matches!(role(&graph.node(at).op), Role::Anchor(_));
         for &a in graph.args(at) {
             if reads_memory {
-                // An anchor reads its operand from memory, through any views.
+                // An anchor reads its operand from memory, through any views
+                // (and a matmul through a transpose).
+                let mut a_view = a;
+                if graph.node(at).op == Op::MatMul && is_transposed_operand(graph, readers, a) {
+                    absorbed[a.index()] = true;
+                    push_unique(&mut inside, a);
+                    a_view = graph.args(a)[0];
+                }
+                let a = a_view;
                 let source = view_source(graph, materialised, a);
                 materialised[source.index()] = true;
                 push_unique(&mut reads, source);
@@ -333,6 +341,24 @@ fn push_unique(v: &mut Vec<NodeId>, id: NodeId) {
     if !v.contains(&id) {
         v.push(id);
     }
+}
+
+/// Whether `perm` swaps the last two axes and keeps the others.
+pub fn swaps_last_two(perm: &[usize]) -> bool {
+    let r = perm.len();
+    r >= 2
+        && perm[..r - 2].iter().enumerate().all(|(i, &p)| i == p)
+        && (perm[r - 2], perm[r - 1]) == (r - 1, r - 2)
+}
+
+/// Whether `id` is a transpose (last two axes swapped) read only by
+/// matrix products, which read their operand transposed in place: no copy.
+fn is_transposed_operand(graph: &Graph, readers_of: &Readers, id: NodeId) -> bool {
+    matches!(&graph.node(id).op, Op::Permute(p) if swaps_last_two(p))
+        && !readers_of.output[id.index()]
+        && readers_of.users[id.index()]
+            .iter()
+            .all(|&u| graph.node(u).op == Op::MatMul)
 }
 
 /// Where an anchor's operand lives: the node itself, or, for views

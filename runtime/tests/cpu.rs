@@ -102,6 +102,52 @@ fn every_update_step_gives_the_interpreters_bits() {
     assert!(compared > 10_000, "compared {compared} values");
 }
 
+/// Matrix products read a transposed operand (either side, batched or
+/// not) in place: the transposes are folded into the product's kernel, and
+/// the results are the interpreter's.
+#[test]
+fn matmuls_read_transposed_operands_in_place() {
+    let text = "
+%0 = input feed.a : f32[B, 3, 5]
+%1 = input feed.b : f32[B, 4, 5]
+%2 = permute perm=[0,2,1] %1 : f32[B, 5, 4]
+%3 = matmul %0, %2 : f32[B, 3, 4]
+%4 = permute perm=[0,2,1] %0 : f32[B, 5, 3]
+%5 = input feed.c : f32[B, 3, 4]
+%6 = matmul %4, %5 : f32[B, 5, 4]
+%7 = input feed.d : f32[6, 4]
+%8 = permute perm=[1,0] %7 : f32[4, 6]
+%9 = reshape %3 : f32[B*3, 4]
+%10 = matmul %9, %8 : f32[B*3, 6]
+output metric_sum.x = %3
+output metric_sum.y = %6
+output metric_sum.z = %10
+";
+    let graph = dlp_compiler::ir::parse(text).expect("IR text");
+    let step = dlp_compiler::ir::verify(graph).expect("a valid step");
+    let mut gen = Gen(3);
+    let values: std::collections::HashMap<Input, dlp_runtime::Tensor> = step
+        .graph()
+        .inputs()
+        .map(|(input, id)| {
+            let shape = step.graph().ty(id).at(BATCH).expect("small");
+            let n = shape.iter().product();
+            let v = (0..n).map(|_| gen.next() as f32 - 0.5).collect();
+            (input.clone(), dlp_runtime::Tensor::f32(shape, v))
+        })
+        .collect();
+    let lookup = |i: &Input| values.get(i);
+    let want = Interpreter::new(&step).run(BATCH, &lookup).expect("runs");
+    let mut cpu = CpuStep::new(&step).expect("a CPU step");
+    let got = cpu.run(BATCH, &lookup).expect("runs");
+    assert_eq!(cpu.fallbacks(BATCH), vec![None; 3], "three native products");
+    for ((o, w), (_, g)) in want.iter().zip(&got) {
+        for (x, y) in w.to_f64().iter().zip(g.to_f64()) {
+            assert!(close(*x, y), "{o}: interpreter {x}, cpu {y}");
+        }
+    }
+}
+
 /// Convolutions and both their gradients at every stride and padding the
 /// kernel allows on an odd-sized input: the CPU back end (unfolded windows
 /// and `gemm`) against the interpreter.

@@ -7,12 +7,14 @@ use crate::tensor::{Data, HostTy, Tensor};
 use dlp_compiler::ir::Op;
 
 /// The value of contraction `op` on `operands` (in memory, row-major,
-/// whose logical shapes are `shapes`), of type `out`, written into `dst`
-/// (a buffer of that type and size, whatever it holds); `None` for an op
-/// this module does not compute.
+/// whose logical shapes are `shapes`; a matmul operand marked `transposed`
+/// is stored with its last two axes swapped), of type `out`, written into
+/// `dst` (a buffer of that type and size, whatever it holds); `None` for an
+/// op this module does not compute.
 pub fn contraction(
     op: &Op,
     operands: &[&Tensor],
+    transposed: &[bool],
     shapes: &[Vec<usize>],
     out: &HostTy,
     dst: Data,
@@ -31,7 +33,7 @@ pub fn contraction(
                 return None;
             };
             match op {
-                Op::MatMul => matmul(&mut d, a, b, sa, out),
+                Op::MatMul => matmul(&mut d, [a, b], [transposed[0], transposed[1]], sa, out),
                 Op::Conv { stride, pad } => conv(&mut d, a, b, sa, sb, *stride, *pad, out),
                 Op::ConvWeightGrad { stride, pad } => {
                     conv_weight_grad(&mut d, a, b, sa, sb, *stride, *pad, out)
@@ -56,8 +58,14 @@ pub trait Real: Copy + Default + From<u8> + std::ops::AddAssign + 'static {}
 impl Real for f32 {}
 impl Real for f64 {}
 
-/// `[.., M, K] @ [.., K, N]`.
-fn matmul<T: Real>(dst: &mut [T], a: &[T], b: &[T], sa: &[usize], out: &HostTy) {
+/// `[.., M, K] @ [.., K, N]`, either operand possibly stored transposed.
+fn matmul<T: Real>(
+    dst: &mut [T],
+    [a, b]: [&[T]; 2],
+    transposed: [bool; 2],
+    sa: &[usize],
+    out: &HostTy,
+) {
     let r = out.shape.len();
     let (m, n) = (out.shape[r - 2], out.shape[r - 1]);
     let k = sa[sa.len() - 1];
@@ -66,8 +74,8 @@ fn matmul<T: Real>(dst: &mut [T], a: &[T], b: &[T], sa: &[usize], out: &HostTy) 
         let d = &mut dst[i * m * n..][..m * n];
         gemm(
             d,
-            Mat::rows(&a[i * m * k..][..m * k], m, k),
-            Mat::rows(&b[i * k * n..][..k * n], k, n),
+            Mat::stored(&a[i * m * k..][..m * k], m, k, transposed[0]),
+            Mat::stored(&b[i * k * n..][..k * n], k, n, transposed[1]),
             false,
         );
     }
@@ -92,6 +100,16 @@ impl<'a, T> Mat<'a, T> {
             cols,
             row_stride: cols as isize,
             col_stride: 1,
+        }
+    }
+
+    /// A `rows × cols` matrix stored row-major, or, when `transposed`,
+    /// stored as its `cols × rows` transpose.
+    fn stored(data: &'a [T], rows: usize, cols: usize, transposed: bool) -> Mat<'a, T> {
+        if transposed {
+            Mat::rows(data, cols, rows).t()
+        } else {
+            Mat::rows(data, rows, cols)
         }
     }
 

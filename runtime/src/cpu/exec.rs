@@ -28,12 +28,22 @@ enum Exec {
     /// argmax), then (if any) the epilogue as native code.
     Anchored {
         anchor: NodeId,
+        operands: Vec<Operand>,
         epilogue: Option<(KernelFn, Vec<NodeId>)>,
     },
     /// A permutation of axes, as a strided copy.
     Permute { perm: Vec<usize> },
     /// The kernel's nodes one by one, with the interpreter's ops (and why).
     Nodes(String),
+}
+
+/// Where an anchor's operand is in memory: the value it views, read
+/// transposed (last two axes swapped) when the operand is a transpose the
+/// kernel folded in.
+#[derive(Clone, Copy)]
+struct Operand {
+    source: NodeId,
+    transposed: bool,
 }
 
 /// A step prepared for the CPU: fused, planned, compiled per batch size.
@@ -145,11 +155,16 @@ impl<'p> CpuStep<'p> {
                             spare,
                         )
                     }
-                    Exec::Anchored { anchor, epilogue } => {
+                    Exec::Anchored {
+                        anchor,
+                        operands,
+                        epilogue,
+                    } => {
                         let args = graph.args(*anchor);
-                        let operands: Vec<&Tensor> = args
+                        let transposed: Vec<bool> = operands.iter().map(|o| o.transposed).collect();
+                        let operands: Vec<&Tensor> = operands
                             .iter()
-                            .map(|&a| read(view_source(self.step, a)))
+                            .map(|o| read(o.source))
                             .collect::<Result<_, _>>()?;
                         let shapes: Vec<Vec<usize>> = args
                             .iter()
@@ -158,8 +173,8 @@ impl<'p> CpuStep<'p> {
                         let op = &graph.node(*anchor).op;
                         let ty = host_ty(self.step, *anchor, batch)?;
                         let dst = take_buffer(spare, ty.dtype, ty.numel());
-                        let product =
-                            native_anchor(op, &operands, &shapes, &ty, dst).ok_or_else(|| {
+                        let product = native_anchor(op, &operands, &transposed, &shapes, &ty, dst)
+                            .ok_or_else(|| {
                                 RunError(format!("{} cannot be computed here", op.text()))
                             })?;
                         match epilogue {
@@ -291,18 +306,19 @@ fn plan_kernel(
             .is_some_and(|a| graph.ty(graph.args(a)[0]).dtype != DType::Bool) =>
         {
             let anchor = k.anchor.expect("an anchor");
-            if !gemm_operands(step, anchor) {
+            let Some(operands) = operands(step, k, anchor) else {
                 return Exec::Nodes("an anchor reading broadcast operands".into());
-            }
+            };
             if k.root() == anchor {
                 return Exec::Anchored {
                     anchor,
+                    operands,
                     epilogue: None,
                 };
             }
             // The epilogue: the kernel without the product and the views of
             // its operands; the product is read.
-            let feeding = operand_views(step, anchor);
+            let feeding = operand_views(step, k, anchor);
             let nodes: Vec<NodeId> = k
                 .nodes
                 .iter()
@@ -319,6 +335,7 @@ fn plan_kernel(
             match compile(jit, step, &nodes, &reads, shapes, b) {
                 Ok((code, reads)) => Exec::Anchored {
                     anchor,
+                    operands,
                     epilogue: Some((code, reads)),
                 },
                 Err(why) => Exec::Nodes(why),
@@ -460,13 +477,14 @@ fn ancestors(
     found
 }
 
-/// The nodes between a matmul and what it reads: views of its operands.
-fn operand_views(step: &Verified, anchor: NodeId) -> Vec<NodeId> {
+/// The nodes between an anchor and what it reads: views of its operands
+/// (reshapes, and transposes the kernel folded in).
+fn operand_views(step: &Verified, k: &Kernel, anchor: NodeId) -> Vec<NodeId> {
     let graph = step.graph();
     let mut out = Vec::new();
     for &a in graph.args(anchor) {
         let mut at = a;
-        while matches!(graph.node(at).op, Op::Reshape) && at != view_source(step, at) {
+        while k.nodes.contains(&at) && matches!(graph.node(at).op, Op::Reshape | Op::Permute(_)) {
             out.push(at);
             at = graph.args(at)[0];
         }
@@ -474,29 +492,30 @@ fn operand_views(step: &Verified, anchor: NodeId) -> Vec<NodeId> {
     out
 }
 
-/// What a chain of reshapes starts from (the same memory).
-fn view_source(step: &Verified, mut at: NodeId) -> NodeId {
+/// Where each operand of `anchor` is in memory, or `None` when one is a
+/// broadcast (`gemm` and the window loops read dense memory only).
+fn operands(step: &Verified, k: &Kernel, anchor: NodeId) -> Option<Vec<Operand>> {
     let graph = step.graph();
-    while let Op::Reshape = graph.node(at).op {
-        at = graph.args(at)[0];
-    }
-    at
-}
-
-/// Whether `gemm` can read a matmul's operands as they are in memory:
-/// through reshapes only (a broadcast batch is left to the interpreter).
-fn gemm_operands(step: &Verified, anchor: NodeId) -> bool {
-    let graph = step.graph();
-    graph.args(anchor).iter().all(|&a| {
-        let mut at = a;
-        loop {
-            match graph.node(at).op {
-                Op::Reshape => at = graph.args(at)[0],
-                Op::Broadcast => return false,
-                _ => return true,
+    graph
+        .args(anchor)
+        .iter()
+        .map(|&a| {
+            let folded = |n: NodeId| k.nodes.contains(&n);
+            let transposed = folded(a) && matches!(graph.node(a).op, Op::Permute(_));
+            let mut at = if transposed { graph.args(a)[0] } else { a };
+            loop {
+                match graph.node(at).op {
+                    Op::Reshape => at = graph.args(at)[0],
+                    Op::Broadcast => return None,
+                    _ => break,
+                }
             }
-        }
-    })
+            Some(Operand {
+                source: at,
+                transposed,
+            })
+        })
+        .collect()
 }
 
 /// Runs native code: `args` are the values read, in order.
@@ -518,6 +537,7 @@ fn run_native(code: KernelFn, args: &[&Tensor], out: HostTy, spare: &mut Vec<Dat
 fn native_anchor(
     op: &Op,
     operands: &[&Tensor],
+    transposed: &[bool],
     shapes: &[Vec<usize>],
     out: &HostTy,
     dst: Data,
@@ -525,7 +545,7 @@ fn native_anchor(
     match op {
         Op::ArgMax(axis) => argmax(operands[0], &shapes[0], *axis, out, dst),
         Op::Pool { .. } | Op::PoolGrad { .. } => window::window(op, operands, shapes, out),
-        _ => contract::contraction(op, operands, shapes, out, dst),
+        _ => contract::contraction(op, operands, transposed, shapes, out, dst),
     }
 }
 
