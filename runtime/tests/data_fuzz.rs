@@ -280,8 +280,10 @@ fn two_members(rng: &mut Rng, bytes: &[u8]) -> Vec<u8> {
 /// range (`class(n)` feeds are stored as i32).
 fn check_loaded(spec: &DatasetSpec, loaded: &Loaded) {
     for (_, part) in &loaded.parts {
-        for (name, t) in &part.feeds {
+        for (name, values) in &part.feeds {
             let feed = spec.feeds.iter().find(|f| &f.name == name).unwrap();
+            let t = values.to_tensor();
+            assert_eq!(t.dtype(), feed.dtype, "{name}: batches in the feed's dtype");
             match (&t.data, feed.classes) {
                 (Data::I32(v), Some(n)) => assert!(
                     v.iter().all(|&c| c >= 0 && (c as usize) < n),

@@ -1,6 +1,6 @@
 //! CSV sources: one sample per row, columns by header name or index.
 
-use super::{check_value, number, quote, DataError, Samples};
+use super::{check_value, number, quote, DataError, FeedValues, Samples};
 use crate::tensor::HostTy;
 use crate::tensor::Tensor;
 use dlp_compiler::ir::DType;
@@ -134,10 +134,8 @@ pub fn read(
         .map(|(feed, v)| {
             let mut shape = vec![rows];
             shape.extend(&feed.shape);
-            (
-                feed.name.clone(),
-                Tensor::from_f64(&HostTy::new(feed.dtype, shape), v),
-            )
+            let t = Tensor::from_f64(&HostTy::new(feed.dtype, shape), v);
+            (feed.name.clone(), FeedValues::tensor(t))
         })
         .collect();
     Ok(Samples { len: rows, feeds })

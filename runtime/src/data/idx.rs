@@ -8,9 +8,9 @@
 //! whose sizes overflow is an error, never a wrapped size that happens to
 //! match the file.
 
-use super::{check_value, number, DataError};
-use crate::tensor::HostTy;
-use crate::tensor::Tensor;
+use super::{check_value, number, DataError, FeedValues};
+use crate::tensor::{Data, Tensor};
+use dlp_compiler::ir::DType;
 use dlp_compiler::program::Feed;
 use std::borrow::Cow;
 use std::io::Read as _;
@@ -121,7 +121,7 @@ impl Header {
     }
 }
 
-pub fn read(file: &Path, bytes: &[u8], feed: &Feed) -> Result<Tensor, DataError> {
+pub fn read(file: &Path, bytes: &[u8], feed: &Feed) -> Result<FeedValues, DataError> {
     let err = |place: Option<String>, message: String| DataError {
         file: file.to_path_buf(),
         place,
@@ -155,11 +155,32 @@ pub fn read(file: &Path, bytes: &[u8], feed: &Feed) -> Result<Tensor, DataError>
             ),
         ));
     }
-    let values = decode_values(&body[..need], header.kind, per_record, feed)
-        .map_err(|(record, m)| err(Some(format!("record {record}")), m))?;
     let mut shape = vec![records];
     shape.extend(&feed.shape);
-    Ok(Tensor::from_f64(&HostTy::new(feed.dtype, shape), values))
+    let at_record = |(record, m)| err(Some(format!("record {record}")), m);
+    let body = &body[..need];
+    if header.kind == Kind::U8 {
+        // Kept as bytes: only 256 values can occur, so each is checked once.
+        check_bytes(body, per_record, feed).map_err(at_record)?;
+        return Ok(FeedValues::bytes(shape, feed.dtype, body.to_vec()));
+    }
+    let values = decode_values(body, header.kind, per_record, feed).map_err(at_record)?;
+    Ok(FeedValues::tensor(Tensor::new(shape, values)))
+}
+
+/// Checks `u8` values against the feed: each of the 256 values once, then
+/// every byte against that table; an error names the first bad record.
+fn check_bytes(body: &[u8], per_record: usize, feed: &Feed) -> Result<(), (usize, String)> {
+    let verdicts: Vec<Result<f64, String>> = (0..=255u8)
+        .map(|b| check_value(f64::from(b), &|| number(b), feed))
+        .collect();
+    match body.iter().position(|&b| verdicts[usize::from(b)].is_err()) {
+        None => Ok(()),
+        Some(i) => {
+            let message = verdicts[usize::from(body[i])].clone().unwrap_err();
+            Err((i / per_record.max(1), message))
+        }
+    }
 }
 
 /// The file's bytes, decompressed when they start as gzip data does. Every
@@ -209,9 +230,8 @@ fn decode_values(
     kind: Kind,
     per_record: usize,
     feed: &Feed,
-) -> Result<Vec<f64>, (usize, String)> {
-    let mut values = Vec::with_capacity(body.len() / kind.size());
-    for (i, c) in body.chunks_exact(kind.size()).enumerate() {
+) -> Result<Data, (usize, String)> {
+    let values = body.chunks_exact(kind.size()).enumerate().map(|(i, c)| {
         let v = kind.decode(c);
         let shown = || kind.show(v);
         let checked = if v.is_finite() {
@@ -223,9 +243,27 @@ fn decode_values(
                 kind.name()
             ))
         };
-        values.push(checked.map_err(|m| (i / per_record.max(1), m))?);
-    }
-    Ok(values)
+        checked.map_err(|m| (i / per_record.max(1), m))
+    });
+    // Straight into the feed's dtype (as `Tensor::from_f64` converts).
+    Ok(match feed.dtype {
+        DType::F32 => Data::F32(
+            values
+                .map(|v| v.map(|v| v as f32))
+                .collect::<Result<_, _>>()?,
+        ),
+        DType::F64 => Data::F64(values.collect::<Result<_, _>>()?),
+        DType::I32 => Data::I32(
+            values
+                .map(|v| v.map(|v| v as i32))
+                .collect::<Result<_, _>>()?,
+        ),
+        DType::Bool => Data::Bool(
+            values
+                .map(|v| v.map(|v| v != 0.0))
+                .collect::<Result<_, _>>()?,
+        ),
+    })
 }
 
 #[cfg(test)]
@@ -337,6 +375,26 @@ mod tests {
             &feed(DType::I32, &[4], None),
         );
         assert!(e.contains("overflows"), "{e}");
+    }
+
+    #[test]
+    fn byte_files_stay_bytes_and_are_checked_against_the_feed() {
+        // Labels: the first record out of `class(10)` is named.
+        let labels = idx(0x08, &[4], &[3, 9, 12, 200]);
+        assert_eq!(
+            error(&labels, &feed(DType::I32, &[], Some(10))),
+            "x.idx, record 2, field `x`: label 12 is not a class in 0..10 (`class(10)`)"
+        );
+        // Pixels: gathered in the feed's dtype.
+        let pixels = idx(0x08, &[2, 2], &[0, 255, 7, 128]);
+        let values = read(Path::new("x.idx"), &pixels, &feed(DType::F32, &[2], None)).unwrap();
+        assert_eq!(
+            values.gather(&[1, 0]),
+            Tensor::f32(vec![2, 2], vec![7.0, 128.0, 0.0, 255.0])
+        );
+        // Bools: 0 and 1 only.
+        let flags = idx(0x08, &[3], &[0, 1, 2]);
+        assert!(error(&flags, &feed(DType::Bool, &[], None)).contains("record 2"));
     }
 
     #[test]

@@ -11,14 +11,16 @@
 
 mod csv;
 mod idx;
+mod values;
 
 use crate::rng;
-use crate::tensor::{Data, Tensor};
+use crate::tensor::Tensor;
 use dlp_compiler::ir::DType;
 use dlp_compiler::program::{DatasetSpec, Feed, Read, Source, SourceSpec};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::path::{Path, PathBuf};
+pub use values::FeedValues;
 
 /// A problem with a data file, and where it is.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,9 +59,17 @@ impl DataError {
     }
 }
 
-/// Samples with one tensor per feed, all with the same number of rows.
+/// Samples with the values of every feed, all with the same number
+/// of rows.
 #[derive(Clone, Debug, Default)]
 pub struct Samples {
+    pub len: usize,
+    pub feeds: Vec<(String, FeedValues)>,
+}
+
+/// The samples of one step: a tensor per feed, in the feed's dtype.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
     pub len: usize,
     pub feeds: Vec<(String, Tensor)>,
 }
@@ -75,13 +85,11 @@ impl Samples {
             .feeds
             .iter()
             .enumerate()
-            .map(|(i, (name, t))| {
-                let mut shape = t.shape.clone();
-                shape[0] = parts.iter().map(|p| p.len).sum();
-                let pieces: Vec<&Data> = parts.iter().map(|p| &p.feeds[i].1.data).collect();
-                let data =
-                    Data::concat(&pieces).expect("the parts of one dataset have the same feeds");
-                (name.clone(), Tensor::new(shape, data))
+            .map(|(i, (name, _))| {
+                let pieces: Vec<&FeedValues> = parts.iter().map(|p| &p.feeds[i].1).collect();
+                let column = FeedValues::concat(&pieces)
+                    .expect("the parts of one dataset have the same feeds");
+                (name.clone(), column)
             })
             .collect();
         Samples {
@@ -95,15 +103,22 @@ impl Samples {
         let feeds = self
             .feeds
             .iter()
-            .map(|(name, t)| {
-                let width: usize = t.shape[1..].iter().product();
-                let mut shape = t.shape.clone();
-                shape[0] = rows.len();
-                let index = rows.iter().flat_map(|&r| r * width..(r + 1) * width);
-                (name.clone(), Tensor::new(shape, t.data.pick(index)))
-            })
+            .map(|(name, c)| (name.clone(), c.rows(rows)))
             .collect();
         Samples {
+            len: rows.len(),
+            feeds,
+        }
+    }
+
+    /// The rows `rows` of every feed, in that order, as tensors.
+    pub fn batch(&self, rows: &[usize]) -> Batch {
+        let feeds = self
+            .feeds
+            .iter()
+            .map(|(name, c)| (name.clone(), c.gather(rows)))
+            .collect();
+        Batch {
             len: rows.len(),
             feeds,
         }
@@ -212,7 +227,7 @@ fn read(
         let file = base.join(path);
         let bytes = read_file(&file, files)?;
         let t = idx::read(&file, &bytes, feed)?;
-        let n = t.shape[0];
+        let n = t.samples();
         match &first {
             Some((m, other)) if *m != n => {
                 return Err(DataError::new(

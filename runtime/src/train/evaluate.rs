@@ -48,7 +48,7 @@ impl<'p> Evaluator<'p> {
         let mut sums: Metrics = Vec::new();
         let rows: Vec<usize> = (0..samples.len).collect();
         for chunk in rows.chunks(EVAL_BATCH) {
-            let batch = samples.rows(chunk);
+            let batch = samples.batch(chunk);
             let index = sample_index(chunk);
             let feeds: HashMap<&str, &Tensor> =
                 batch.feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();

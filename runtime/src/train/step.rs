@@ -85,7 +85,7 @@ impl<'p> Stepper<'p> {
         states: &HashMap<String, Tensor>,
         at: At,
     ) -> Result<Stepped, TrainError> {
-        let batch = data.rows(rows);
+        let batch = data.batch(rows);
         let samples = sample_index(rows);
         let lr = Tensor::scalar_f32(at.lr as f32);
         let step = Tensor::scalar_i32(at.step as u32 as i32);
