@@ -21,6 +21,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
+    let started = std::time::Instant::now();
     let Some(comp) = program::load(&args.file) else {
         return ExitCode::FAILURE;
     };
@@ -31,6 +32,7 @@ pub fn run(args: Args) -> ExitCode {
         stop_after: args.stop_after,
         device: args.device.clone(),
         backend: Backend::from_name(&args.backend).unwrap_or_default(),
+        started,
     };
     if let Err(e) = train::check_options(&opts) {
         tell!("error: {e}");

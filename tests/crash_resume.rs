@@ -195,7 +195,13 @@ fn contents(run: &Path) -> (Vec<(String, Checkpoint)>, Vec<String>) {
 /// its id and times.
 fn summary(run: &Path) -> Value {
     let mut s: Value = serde_json::from_str(&read(&run.join("summary.json"))).unwrap();
-    for volatile in ["run", "seconds", "samples_per_second"] {
+    for volatile in [
+        "run",
+        "seconds",
+        "samples_per_second",
+        "steady_samples_per_second",
+        "startup_seconds",
+    ] {
         s.as_object_mut().unwrap().remove(volatile);
     }
     s

@@ -113,6 +113,12 @@ fn the_run_record_holds_program_data_hashes_checkpoints_and_summary() {
     assert_eq!(summary["status"], "completed");
     assert_eq!(summary["epochs"], 100);
     assert!(summary["final"]["iris.test"]["accuracy"].as_f64().unwrap() > 0.8);
+    // Timings: start-up within the command's time; the steady rate counts
+    // the steps after the first 20 (this run has hundreds).
+    let seconds = summary["seconds"].as_f64().unwrap();
+    let startup = summary["startup_seconds"].as_f64().unwrap();
+    assert!(startup > 0.0 && startup < seconds, "{summary}");
+    assert!(summary["steady_samples_per_second"].as_f64().unwrap() > 0.0);
 
     let list = dlpc(&["runs", "list", "--runs", runs.path().to_str().unwrap()]);
     let text = String::from_utf8_lossy(&list.stdout);

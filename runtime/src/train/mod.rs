@@ -18,6 +18,7 @@
 mod evaluate;
 mod start;
 mod step;
+mod timing;
 
 use crate::backend::Backend;
 use crate::checkpoint;
@@ -35,6 +36,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use step::Stepper;
+use timing::Timing;
 
 /// The largest evaluation batch.
 pub const EVAL_BATCH: usize = 1024;
@@ -50,7 +52,7 @@ pub struct Job<'a> {
     pub files: Vec<(String, String)>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     pub runs: PathBuf,
     /// Continue the run recorded in this folder.
@@ -63,6 +65,23 @@ pub struct Options {
     pub device: Option<String>,
     /// What runs the steps (the CPU back end unless told otherwise).
     pub backend: Backend,
+    /// When the command started: `seconds` and `startup_seconds` in the
+    /// summary count from here (so they include parsing and compiling).
+    pub started: Instant,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            runs: PathBuf::new(),
+            resume: None,
+            seed: None,
+            stop_after: None,
+            device: None,
+            backend: Backend::default(),
+            started: Instant::now(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -146,6 +165,12 @@ pub struct Summary {
     /// Final metrics per evaluated split (`digits.test`).
     pub final_metrics: Vec<(String, Metrics)>,
     pub samples_per_s: f64,
+    /// Samples per second after the first [`timing::WARM_UP_STEPS`]
+    /// steps of this process (code generation and caches warm), if it ran
+    /// more.
+    pub steady_samples_per_s: Option<f64>,
+    /// From the command's start to the first step's.
+    pub startup_seconds: Option<f64>,
     pub seconds: f64,
 }
 
@@ -165,7 +190,7 @@ struct Run<'j, 'a> {
 /// Trains `job`'s program: reads its data, starts or resumes a run
 /// record, and runs epochs until done, stopped early or told to stop.
 pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summary, TrainError> {
-    let started = Instant::now();
+    let started = opts.started;
     check_options(opts)?;
     let plan = job.program.plan.clone();
     let opts = &match &opts.resume {
@@ -304,6 +329,7 @@ impl Run<'_, '_> {
         let mut evaluator = Evaluator::new(self.job.program, self.opts.backend)?;
         let mut ending = Ending::Completed;
         let mut trained_samples = 0usize;
+        let mut timing = Timing::default();
         let train_started = Instant::now();
         while state.progress.epoch < self.epochs && state.progress.step < self.total_steps {
             if self
@@ -321,7 +347,8 @@ impl Run<'_, '_> {
                 .patience
                 .is_some_and(|p| state.progress.bad_validations >= p);
             let stop_early = exhausted || {
-                let (samples, stop_early) = self.epoch(&mut stepper, &mut evaluator, state, obs)?;
+                let (samples, stop_early) =
+                    self.epoch(&mut stepper, &mut evaluator, state, obs, &mut timing)?;
                 trained_samples += samples;
                 stop_early
             };
@@ -353,6 +380,8 @@ impl Run<'_, '_> {
             steps: state.progress.step,
             final_metrics,
             samples_per_s: trained_samples as f64 / train_seconds.max(1e-9),
+            steady_samples_per_s: timing.steady_samples_per_s(),
+            startup_seconds: timing.startup_seconds(started),
             seconds: started.elapsed().as_secs_f64(),
         };
         self.write_summary(&summary, state)?;
@@ -367,6 +396,7 @@ impl Run<'_, '_> {
         evaluator: &mut Evaluator,
         state: &mut State,
         obs: &mut dyn Observer,
+        timing: &mut Timing,
     ) -> Result<(usize, bool), TrainError> {
         let plan = &self.plan;
         let epoch = state.progress.epoch + 1;
@@ -395,7 +425,9 @@ impl Run<'_, '_> {
             };
             let lr = plan.schedule.lr(plan.optimizer.lr(), clock);
             let at = step::At { lr, step, epoch };
+            timing.step_starts();
             let out = stepper.run(data, rows, &state.params, &state.states, at)?;
+            timing.step_ends(rows.len());
             if !out.loss.is_finite() {
                 log.push(json!({"kind": "step", "epoch": epoch, "step": step + 1, "loss": Value::Null, "lr": lr}));
                 state.record.log(&log)?;
@@ -529,6 +561,8 @@ impl Run<'_, '_> {
                 "best_validation_loss": if best.is_finite() { json!(best) } else { Value::Null },
                 "seconds": summary.seconds,
                 "samples_per_second": summary.samples_per_s,
+                "steady_samples_per_second": summary.steady_samples_per_s,
+                "startup_seconds": summary.startup_seconds,
             }),
         )?;
         Ok(())
