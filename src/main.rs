@@ -64,6 +64,10 @@ enum Command {
         /// default) or `interp` (the reference interpreter: slow, the oracle).
         #[arg(long, default_value = "cpu", value_parser = ["cpu", "interp"])]
         backend: String,
+        /// Threads the `cpu` back end computes on (default: every core the
+        /// process may use; more than that is reduced to it).
+        #[arg(long)]
+        threads: Option<usize>,
         /// Override the train block's seed.
         #[arg(long)]
         seed: Option<u64>,
@@ -160,6 +164,7 @@ fn main() -> ExitCode {
             train,
             device,
             backend,
+            threads,
             seed,
             resume,
             runs,
@@ -169,6 +174,7 @@ fn main() -> ExitCode {
             train,
             device,
             backend,
+            threads,
             seed,
             resume,
             runs,

@@ -14,6 +14,7 @@ pub struct Args {
     pub train: Option<String>,
     pub device: Option<String>,
     pub backend: String,
+    pub threads: Option<usize>,
     pub seed: Option<u64>,
     pub resume: Option<PathBuf>,
     pub runs: PathBuf,
@@ -22,6 +23,16 @@ pub struct Args {
 
 pub fn run(args: Args) -> ExitCode {
     let started = std::time::Instant::now();
+    if let Some(n) = args.threads {
+        match dlp_runtime::cpu::set_threads(n) {
+            Ok(None) => {}
+            Ok(Some(note)) => tell!("note: {note}"),
+            Err(e) => {
+                tell!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let Some(comp) = program::load(&args.file) else {
         return ExitCode::FAILURE;
     };
@@ -167,10 +178,11 @@ impl Observer for Printer {
             .map(|(name, n)| format!("{name} {n}"))
             .collect();
         tell!(
-            "samples: {}; device: {} ({})",
+            "samples: {}; device: {} ({}, {})",
             samples.join(", "),
             start.device,
-            start.backend.name()
+            start.backend.name(),
+            plural(start.threads as u64, "thread")
         );
         tell!("record: {}", start.record.dir.display());
         if self.tty {

@@ -66,6 +66,28 @@ fn the_same_seed_gives_the_same_metrics_and_another_seed_does_not() {
     assert_ne!(first, other);
 }
 
+/// Work is split by rows of results, never inside a sum: one thread and
+/// two give the same bits (the MNIST MLP's products and Adam's kernels are
+/// large enough to be split).
+#[test]
+fn the_thread_count_does_not_change_the_results() {
+    let logs: Vec<String> = ["1", "2"]
+        .iter()
+        .map(|threads| {
+            let runs = tempfile::tempdir().unwrap();
+            let extra = ["--threads", threads, "--stop-after", "2"];
+            let dir = train(&example("mnist_mlp.dlp"), runs.path(), &extra);
+            let config = read(&dir.join("config.json"));
+            assert!(config.contains(&format!("\"threads\": {threads}")) || *threads != "1");
+            read(&dir.join("metrics.jsonl"))
+        })
+        .collect();
+    assert_eq!(logs[0], logs[1]);
+    let refused = dlpc(&["run", &example("iris.dlp"), "--threads", "0"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--threads must be at least 1"));
+}
+
 #[test]
 fn a_resumed_run_continues_exactly_like_an_uninterrupted_one() {
     let (whole, parts) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());

@@ -29,6 +29,14 @@ impl Backend {
     pub fn from_name(name: &str) -> Option<Backend> {
         Backend::ALL.into_iter().find(|b| b.name() == name)
     }
+
+    /// The threads it computes on (the interpreter uses one).
+    pub fn threads(self) -> usize {
+        match self {
+            Backend::Cpu => crate::cpu::threads(),
+            Backend::Interp => 1,
+        }
+    }
 }
 
 /// One step, prepared to run on a back end.

@@ -151,9 +151,16 @@ impl Tensor {
         }
     }
 
-    /// The one element of a scalar (or the first element).
+    /// The one element of a scalar (or the first element; NaN for an
+    /// empty tensor).
     pub fn item(&self) -> f64 {
-        self.to_f64().first().copied().unwrap_or(f64::NAN)
+        match &self.data {
+            Data::F32(v) => v.first().map(|&x| f64::from(x)),
+            Data::F64(v) => v.first().copied(),
+            Data::I32(v) => v.first().map(|&x| f64::from(x)),
+            Data::Bool(v) => v.first().map(|&x| f64::from(u8::from(x))),
+        }
+        .unwrap_or(f64::NAN)
     }
 
     pub fn as_f32(&self) -> Option<&[f32]> {

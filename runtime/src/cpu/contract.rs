@@ -139,7 +139,7 @@ fn gemm<T: Real>(dst: &mut [T], lhs: Mat<T>, rhs: Mat<T>, accumulate: bool) {
         }
         return;
     }
-    let threads = threads();
+    let threads = super::threads::threads();
     let parallelism = if threads > 1 && m * n * k >= 64 * 64 * 64 {
         gemm::Parallelism::Rayon(threads)
     } else {
@@ -172,12 +172,6 @@ fn gemm<T: Real>(dst: &mut [T], lhs: Mat<T>, rhs: Mat<T>, accumulate: bool) {
             parallelism,
         );
     }
-}
-
-/// The cores this process may use (asked once: the answer reads files).
-pub fn threads() -> usize {
-    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |t| t.get()))
 }
 
 /// The sizes of a convolution.

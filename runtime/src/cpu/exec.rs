@@ -118,17 +118,49 @@ impl<'p> CpuStep<'p> {
         self.clif.insert(b, clif);
     }
 
-    /// Runs the step for a batch of `batch` samples.
+    /// Runs the step for a batch of `batch` samples, on the back end's
+    /// threads.
     pub fn run<'a>(
         &mut self,
         batch: usize,
         inputs: &Inputs<'a>,
     ) -> Result<Vec<(Output, Tensor)>, RunError> {
         self.prepare(batch);
+        let mut spare = std::mem::take(&mut self.spare);
+        let run = Execution {
+            step: self.step,
+            interp: &self.interp,
+            kernels: &self.kernels,
+            plan: &self.plan,
+            execs: &self.compiled[&batch],
+        };
+        let outputs = super::threads::pool().install(|| run.run(batch, inputs, &mut spare));
+        self.spare = spare;
+        outputs
+    }
+}
+
+/// A step compiled for one batch size, ready to run.
+struct Execution<'s, 'p> {
+    step: &'p Verified,
+    interp: &'s Interpreter<'p>,
+    kernels: &'s Kernels,
+    plan: &'s MemoryPlan,
+    execs: &'s [Exec],
+}
+
+impl Execution<'_, '_> {
+    /// Runs every kernel in order; `pool` holds buffers of values no longer
+    /// needed, taken for results and given back.
+    fn run<'a>(
+        &self,
+        batch: usize,
+        inputs: &Inputs<'a>,
+        pool: &mut Vec<Data>,
+    ) -> Result<Vec<(Output, Tensor)>, RunError> {
         let graph = self.step.graph();
-        let execs = &self.compiled[&batch];
-        let mut pool = std::mem::take(&mut self.spare);
-        let spare = &mut pool;
+        let execs = self.execs;
+        let spare = pool;
         let mut values: HashMap<NodeId, Tensor> = HashMap::new();
         // Inputs without a value: state that starts at zero (the
         // interpreter's rule), or an error.
@@ -222,9 +254,8 @@ impl<'p> CpuStep<'p> {
             outputs.push((output.clone(), v));
         }
         // What is left (inputs set to zero) is spare for the next run.
-        let room = self.kernels.kernels.len().saturating_sub(pool.len());
-        pool.extend(values.into_values().map(|t| t.data).take(room));
-        self.spare = pool;
+        let room = self.kernels.kernels.len().saturating_sub(spare.len());
+        spare.extend(values.into_values().map(|t| t.data).take(room));
         Ok(outputs)
     }
 
@@ -625,7 +656,7 @@ fn run_split(code: KernelFn, reads: &[*const u8], out: *mut u8, shape: &[usize])
         out,
     };
     let rows = shape.first().copied().unwrap_or(1) as i64;
-    let threads = contract::threads() as i64;
+    let threads = super::threads::threads() as i64;
     let numel: usize = shape.iter().product();
     // SAFETY (both calls): the kernel was compiled for these shapes: it
     // reads each argument at offsets within its element count and writes

@@ -16,6 +16,8 @@ mod contract;
 mod exec;
 mod index;
 mod jit;
+mod threads;
 mod window;
 
 pub use exec::CpuStep;
+pub use threads::{cores, set_threads, threads};

@@ -34,7 +34,7 @@ impl std::error::Error for RunError {}
 
 /// Where a run's inputs come from: `None` for an input that has no value
 /// (optimiser and model state then start at zero).
-pub type Inputs<'a> = dyn Fn(&Input) -> Option<&'a Tensor> + 'a;
+pub type Inputs<'a> = dyn Fn(&Input) -> Option<&'a Tensor> + Sync + 'a;
 
 /// A graph prepared for repeated runs.
 pub struct Interpreter<'g> {

@@ -133,6 +133,8 @@ pub struct Started<'a> {
     pub samples: Vec<(String, usize)>,
     pub device: &'a str,
     pub backend: Backend,
+    /// The threads the back end computes on.
+    pub threads: usize,
 }
 
 /// What the loop tells its driver (the CLI prints it).
@@ -254,6 +256,7 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
         samples,
         device,
         backend: opts.backend,
+        threads: opts.backend.threads(),
     });
     let run = Run {
         job,

@@ -142,6 +142,7 @@ pub(super) fn fresh(
         "samples": samples.iter().map(|(name, n)| (name.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "device": device,
         "backend": opts.backend.name(),
+        "threads": opts.backend.threads(),
         "plan": plan,
         "dlpc": env!("CARGO_PKG_VERSION"),
         "started": crate::record::utc_stamp(std::time::SystemTime::now()),

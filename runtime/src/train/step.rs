@@ -41,11 +41,11 @@ pub(super) fn state_key(slot: &str, param: &str) -> String {
 /// Loss and metric sums as means over `count` samples, the loss first.
 pub(super) fn means(outputs: &[(Output, Tensor)], count: usize) -> Metrics {
     let mut metrics: Metrics = Vec::new();
+    let mean = |t: &Tensor| t.item() / count.max(1) as f64;
     for (output, t) in outputs {
-        let mean = t.item() / count.max(1) as f64;
         match output {
-            Output::LossSum => metrics.insert(0, ("loss".into(), mean)),
-            Output::MetricSum(name) => metrics.push((name.clone(), mean)),
+            Output::LossSum => metrics.insert(0, ("loss".into(), mean(t))),
+            Output::MetricSum(name) => metrics.push((name.clone(), mean(t))),
             Output::Gradient(_)
             | Output::NewParam(_)
             | Output::NewOptimizerState { .. }
