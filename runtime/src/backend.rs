@@ -64,4 +64,12 @@ impl<'p> Runner<'p> {
             Runner::Interp(interp) => interp.run(batch, inputs),
         }
     }
+
+    /// Gives back tensors no longer needed, whose buffers the next run may
+    /// reuse (the interpreter allocates as it goes, and drops them).
+    pub fn recycle(&mut self, tensors: impl IntoIterator<Item = Tensor>) {
+        if let Runner::Cpu(step) = self {
+            step.recycle(tensors);
+        }
+    }
 }

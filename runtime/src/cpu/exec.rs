@@ -133,10 +133,25 @@ impl<'p> CpuStep<'p> {
             kernels: &self.kernels,
             plan: &self.plan,
             execs: &self.compiled[&batch],
+            spare_limit: self.spare_limit(),
         };
         let outputs = super::threads::pool().install(|| run.run(batch, inputs, &mut spare));
         self.spare = spare;
         outputs
+    }
+
+    /// Takes back tensors the caller no longer needs (last step's outputs,
+    /// the parameters they replaced): their buffers hold the next run's
+    /// results, so that a step in steady state allocates no large buffer.
+    pub fn recycle(&mut self, tensors: impl IntoIterator<Item = Tensor>) {
+        let room = self.spare_limit().saturating_sub(self.spare.len());
+        self.spare
+            .extend(tensors.into_iter().map(|t| t.data).take(room));
+    }
+
+    /// Buffers kept for reuse: one per kernel result and step output.
+    fn spare_limit(&self) -> usize {
+        self.kernels.kernels.len() + self.step.graph().outputs.len()
     }
 }
 
@@ -147,6 +162,7 @@ struct Execution<'s, 'p> {
     kernels: &'s Kernels,
     plan: &'s MemoryPlan,
     execs: &'s [Exec],
+    spare_limit: usize,
 }
 
 impl Execution<'_, '_> {
@@ -236,7 +252,7 @@ impl Execution<'_, '_> {
                     if let Some(t) = values.remove(&r) {
                         // Kept only up to one buffer per kernel: results of
                         // contractions are allocated by `gemm`'s caller.
-                        if spare.len() < self.kernels.kernels.len() {
+                        if spare.len() < self.spare_limit {
                             spare.push(t.data);
                         }
                     }
@@ -254,7 +270,7 @@ impl Execution<'_, '_> {
             outputs.push((output.clone(), v));
         }
         // What is left (inputs set to zero) is spare for the next run.
-        let room = self.kernels.kernels.len().saturating_sub(spare.len());
+        let room = self.spare_limit.saturating_sub(spare.len());
         spare.extend(values.into_values().map(|t| t.data).take(room));
         Ok(outputs)
     }

@@ -449,8 +449,9 @@ impl Run<'_, '_> {
                     step + 1
                 )));
             }
-            state.params = out.params;
-            state.states = out.states;
+            let old_params = std::mem::replace(&mut state.params, out.params);
+            let old_states = std::mem::replace(&mut state.states, out.states);
+            stepper.recycle(old_params.into_values().chain(old_states.into_values()));
             state.progress.step += 1;
             steps += 1;
             log.push(json!({"kind": "step", "epoch": epoch, "step": step + 1, "loss": out.loss, "lr": lr}));

@@ -64,6 +64,12 @@ pub(super) fn sample_index(rows: &[usize]) -> Tensor {
 }
 
 impl<'p> Stepper<'p> {
+    /// Gives back what the last step replaced (parameters, optimiser
+    /// state): the next update writes into their buffers.
+    pub fn recycle(&mut self, replaced: impl IntoIterator<Item = Tensor>) {
+        self.update.recycle(replaced);
+    }
+
     pub fn new(
         step: &'p TrainStep,
         seed: u64,
@@ -123,7 +129,10 @@ impl<'p> Stepper<'p> {
             Input::Gradient(p) => grads.get(p.as_str()).copied(),
             other => common(other),
         })?;
+        drop(grads);
         let metrics = means(&forward, batch.len);
+        // The gradients' buffers hold the next step's.
+        self.gradients.recycle(forward.into_iter().map(|(_, t)| t));
         let mut out = Stepped {
             loss: metrics.first().map_or(f64::NAN, |m| m.1),
             metrics,

@@ -52,6 +52,16 @@ impl Gen {
 /// A value for every input of `graph`: labels within their class count,
 /// optimiser state non-negative (Adam takes its square root).
 pub fn inputs(graph: &Graph, program: &CompiledProgram, gen: &mut Gen) -> HashMap<Input, Tensor> {
+    inputs_at(graph, program, gen, BATCH)
+}
+
+/// [`inputs`] for a batch of `batch` samples.
+pub fn inputs_at(
+    graph: &Graph,
+    program: &CompiledProgram,
+    gen: &mut Gen,
+    batch: usize,
+) -> HashMap<Input, Tensor> {
     let classes = |feed: &str| {
         program
             .datasets
@@ -64,7 +74,7 @@ pub fn inputs(graph: &Graph, program: &CompiledProgram, gen: &mut Gen) -> HashMa
     let mut values = HashMap::new();
     for (input, id) in graph.inputs() {
         let ty = graph.ty(id);
-        let shape = ty.at(BATCH).expect("small sizes");
+        let shape = ty.at(batch).expect("small sizes");
         let n: usize = shape.iter().product();
         let value = match (input, ty.dtype) {
             (Input::SampleIndex, _) => {
