@@ -156,45 +156,48 @@ fn convolutions_match_at_every_stride_and_padding() {
     use dlp_compiler::autodiff::backward;
     use dlp_compiler::ir::{verify, BinaryOp, Builder, DType, Op, Output, ReduceOp, TensorTy};
     let mut gen = Gen(9);
-    for stride in 1..=3 {
-        for pad in 0..=2 {
-            let mut b = Builder::new();
-            let x = b.input(
-                Input::Param("x".into()),
-                TensorTy::fixed(DType::F32, &[3, 2, 7, 6]),
-            );
-            let w = b.input(
-                Input::param("w"),
-                TensorTy::fixed(DType::F32, &[4, 2, 3, 2]),
-            );
-            let y = b.op(Op::Conv { stride, pad }, &[x, w]);
-            let sq = b.binary(BinaryOp::Mul, y, y);
-            let loss = b.reduce(ReduceOp::Sum, sq, vec![0, 1, 2, 3]);
-            let grads = backward(&mut b, loss, &[x, w]).unwrap();
-            b.set_output(Output::LossSum, loss);
-            b.set_output(Output::Gradient("x".into()), grads[0]);
-            b.set_output(Output::Gradient("w".into()), grads[1]);
-            let step = verify(b.finish()).unwrap();
-            let mut values = std::collections::HashMap::new();
-            for (input, id) in step.inputs() {
-                let shape = step.ty(id).at(1).unwrap();
-                let n = shape.iter().product();
-                let v = (0..n).map(|_| gen.next() as f32 * 2.0 - 1.0).collect();
-                values.insert(input.clone(), dlp_runtime::Tensor::f32(shape, v));
-            }
-            let lookup = |i: &Input| values.get(i);
-            let want = Interpreter::new(&step).run(1, &lookup).unwrap();
-            let mut cpu = CpuStep::new(&step).unwrap();
-            let got = cpu.run(1, &lookup).unwrap();
-            let compiled = cpu.fallbacks(1).iter().filter(|f| f.is_none()).count();
-            assert!(
-                compiled >= 3,
-                "stride {stride} pad {pad}: the convolutions compile"
-            );
-            for ((o, w), (_, g)) in want.iter().zip(&got) {
-                for (x, y) in w.to_f64().iter().zip(g.to_f64()) {
-                    assert!(close(*x, y), "stride {stride} pad {pad}, {o}: {x} vs {y}");
-                }
+    // One sample (its products split across threads) and three (the
+    // samples split across threads).
+    for (samples, stride, pad) in [1, 3]
+        .into_iter()
+        .flat_map(|n| (1..=3).flat_map(move |s| (0..=2).map(move |p| (n, s, p))))
+    {
+        let mut b = Builder::new();
+        let x = b.input(
+            Input::Param("x".into()),
+            TensorTy::fixed(DType::F32, &[samples, 2, 7, 6]),
+        );
+        let w = b.input(
+            Input::param("w"),
+            TensorTy::fixed(DType::F32, &[4, 2, 3, 2]),
+        );
+        let y = b.op(Op::Conv { stride, pad }, &[x, w]);
+        let sq = b.binary(BinaryOp::Mul, y, y);
+        let loss = b.reduce(ReduceOp::Sum, sq, vec![0, 1, 2, 3]);
+        let grads = backward(&mut b, loss, &[x, w]).unwrap();
+        b.set_output(Output::LossSum, loss);
+        b.set_output(Output::Gradient("x".into()), grads[0]);
+        b.set_output(Output::Gradient("w".into()), grads[1]);
+        let step = verify(b.finish()).unwrap();
+        let mut values = std::collections::HashMap::new();
+        for (input, id) in step.inputs() {
+            let shape = step.ty(id).at(1).unwrap();
+            let n = shape.iter().product();
+            let v = (0..n).map(|_| gen.next() as f32 * 2.0 - 1.0).collect();
+            values.insert(input.clone(), dlp_runtime::Tensor::f32(shape, v));
+        }
+        let lookup = |i: &Input| values.get(i);
+        let want = Interpreter::new(&step).run(1, &lookup).unwrap();
+        let mut cpu = CpuStep::new(&step).unwrap();
+        let got = cpu.run(1, &lookup).unwrap();
+        let compiled = cpu.fallbacks(1).iter().filter(|f| f.is_none()).count();
+        assert!(
+            compiled >= 3,
+            "stride {stride} pad {pad}: the convolutions compile"
+        );
+        for ((o, w), (_, g)) in want.iter().zip(&got) {
+            for (x, y) in w.to_f64().iter().zip(g.to_f64()) {
+                assert!(close(*x, y), "stride {stride} pad {pad}, {o}: {x} vs {y}");
             }
         }
     }
@@ -209,17 +212,17 @@ fn pooling_matches_with_overlapping_windows_and_ties() {
     use dlp_compiler::ir::{
         verify, BinaryOp, Builder, DType, Op, Output, PoolKind, ReduceOp, TensorTy,
     };
-    for (kind, k, stride) in [
+    // A small image (one task) and a large one (split across threads).
+    let cases = [
         (PoolKind::Max, 3, 2),
         (PoolKind::Max, 2, 1),
         (PoolKind::Avg, 2, 1),
         (PoolKind::Avg, 3, 3),
-    ] {
+    ];
+    let shapes: [[usize; 4]; 2] = [[2, 3, 7, 7], [4, 16, 30, 30]];
+    for ((kind, k, stride), shape) in cases.into_iter().flat_map(|c| shapes.map(move |s| (c, s))) {
         let mut b = Builder::new();
-        let x = b.input(
-            Input::param("x"),
-            TensorTy::fixed(DType::F32, &[2, 3, 7, 7]),
-        );
+        let x = b.input(Input::param("x"), TensorTy::fixed(DType::F32, &shape));
         let y = b.add(
             Op::Pool { kind, k, stride },
             &[x],
@@ -232,10 +235,10 @@ fn pooling_matches_with_overlapping_windows_and_ties() {
         b.set_output(Output::Gradient("x".into()), grads[0]);
         let step = verify(b.finish()).unwrap();
         // Values from a small set, so that windows hold ties.
-        let values: Vec<f32> = (0..2 * 3 * 7 * 7)
+        let values: Vec<f32> = (0..shape.iter().product::<usize>())
             .map(|i| ((i * 7 % 5) as f32) - 2.0)
             .collect();
-        let x_value = dlp_runtime::Tensor::f32(vec![2, 3, 7, 7], values);
+        let x_value = dlp_runtime::Tensor::f32(shape.to_vec(), values);
         let lookup = |_: &Input| Some(&x_value);
         let want = Interpreter::new(&step).run(1, &lookup).unwrap();
         let mut cpu = CpuStep::new(&step).unwrap();
@@ -244,6 +247,9 @@ fn pooling_matches_with_overlapping_windows_and_ties() {
             cpu.fallbacks(1).iter().all(|f| f.is_none()),
             "{kind:?} {k} {stride}: compiled"
         );
-        assert_eq!(want, got, "{kind:?} pooling, k {k}, stride {stride}");
+        assert_eq!(
+            want, got,
+            "{kind:?} pooling, k {k}, stride {stride}, {shape:?}"
+        );
     }
 }

@@ -5,12 +5,14 @@
 
 use crate::tensor::{Data, HostTy, Tensor};
 use dlp_compiler::ir::Op;
+use rayon::prelude::*;
 
 /// The value of contraction `op` on `operands` (in memory, row-major,
 /// whose logical shapes are `shapes`; a matmul operand marked `transposed`
 /// is stored with its last two axes swapped), of type `out`, written into
 /// `dst` (a buffer of that type and size, whatever it holds); `None` for an
-/// op this module does not compute.
+/// op this module does not compute. Large scratch buffers are taken from
+/// `spare` and given back to it, so the next step finds them there.
 pub fn contraction(
     op: &Op,
     operands: &[&Tensor],
@@ -18,6 +20,7 @@ pub fn contraction(
     shapes: &[Vec<usize>],
     out: &HostTy,
     dst: Data,
+    spare: &mut Vec<Data>,
 ) -> Option<Tensor> {
     macro_rules! typed {
         ($variant:ident, $t:ty) => {{
@@ -36,7 +39,8 @@ pub fn contraction(
                 Op::MatMul => matmul(&mut d, [a, b], [transposed[0], transposed[1]], sa, out),
                 Op::Conv { stride, pad } => conv(&mut d, a, b, sa, sb, *stride, *pad, out),
                 Op::ConvWeightGrad { stride, pad } => {
-                    conv_weight_grad(&mut d, a, b, sa, sb, *stride, *pad, out)
+                    let cv = Conv::new(sa, &out.shape, sb, *stride, *pad);
+                    conv_weight_grad(&mut d, a, b, &cv, spare)
                 }
                 Op::ConvInputGrad { stride, pad } => {
                     conv_input_grad(&mut d, a, b, sa, sb, *stride, *pad, out)
@@ -54,9 +58,32 @@ pub fn contraction(
 }
 
 /// Floats `gemm` multiplies.
-pub trait Real: Copy + Default + From<u8> + std::ops::AddAssign + 'static {}
-impl Real for f32 {}
-impl Real for f64 {}
+pub trait Real: Copy + Default + From<u8> + std::ops::AddAssign + Send + Sync + 'static {
+    /// A buffer of `n` elements from `spare` (one of that size, whatever it
+    /// holds), or a new one.
+    fn take(spare: &mut Vec<Data>, n: usize) -> Vec<Self>;
+    fn give(spare: &mut Vec<Data>, buffer: Vec<Self>);
+}
+
+macro_rules! real {
+    ($t:ty, $variant:ident) => {
+        impl Real for $t {
+            fn take(spare: &mut Vec<Data>, n: usize) -> Vec<$t> {
+                let fits = |d: &Data| matches!(d, Data::$variant(v) if v.len() == n);
+                match spare.iter().position(fits).map(|i| spare.swap_remove(i)) {
+                    Some(Data::$variant(v)) => v,
+                    _ => vec![0.0; n],
+                }
+            }
+
+            fn give(spare: &mut Vec<Data>, buffer: Vec<$t>) {
+                spare.push(Data::$variant(buffer));
+            }
+        }
+    };
+}
+real!(f32, F32);
+real!(f64, F64);
 
 /// `[.., M, K] @ [.., K, N]`, either operand possibly stored transposed.
 fn matmul<T: Real>(
@@ -77,6 +104,7 @@ fn matmul<T: Real>(
             Mat::stored(&a[i * m * k..][..m * k], m, k, transposed[0]),
             Mat::stored(&b[i * k * n..][..k * n], k, n, transposed[1]),
             false,
+            true,
         );
     }
 }
@@ -125,8 +153,9 @@ impl<'a, T> Mat<'a, T> {
 }
 
 /// `dst = lhs @ rhs` (or `dst += lhs @ rhs` with `accumulate`), `dst`
-/// row-major of `lhs.rows × rhs.cols`.
-fn gemm<T: Real>(dst: &mut [T], lhs: Mat<T>, rhs: Mat<T>, accumulate: bool) {
+/// row-major of `lhs.rows × rhs.cols`; on every thread when `parallel` and
+/// the product is large enough.
+fn gemm<T: Real>(dst: &mut [T], lhs: Mat<T>, rhs: Mat<T>, accumulate: bool, parallel: bool) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert!(rhs.rows == k && dst.len() == m * n);
     assert!(lhs.data.len() >= m * k && rhs.data.len() >= k * n);
@@ -140,7 +169,7 @@ fn gemm<T: Real>(dst: &mut [T], lhs: Mat<T>, rhs: Mat<T>, accumulate: bool) {
         return;
     }
     let threads = super::threads::threads();
-    let parallelism = if threads > 1 && m * n * k >= 64 * 64 * 64 {
+    let parallelism = if parallel && threads > 1 && m * n * k >= 64 * 64 * 64 {
         gemm::Parallelism::Rayon(threads)
     } else {
         gemm::Parallelism::None
@@ -215,40 +244,87 @@ impl Conv {
         self.oh * self.ow
     }
 
-    /// Visits, for sample `b`, each (window row, output position) and the
-    /// input element it reads (`None` in the padding).
-    fn each(&self, b: usize, mut visit: impl FnMut(usize, usize, Option<usize>)) {
-        for ch in 0..self.c {
-            for ki in 0..self.kh {
-                for kj in 0..self.kw {
-                    let row = (ch * self.kh + ki) * self.kw + kj;
-                    for i in 0..self.oh {
-                        let y = (i * self.stride + ki) as isize - self.pad as isize;
-                        for j in 0..self.ow {
-                            let x = (j * self.stride + kj) as isize - self.pad as isize;
-                            let inside =
-                                y >= 0 && (y as usize) < self.h && x >= 0 && (x as usize) < self.w;
-                            let at = inside.then(|| {
-                                ((b * self.c + ch) * self.h + y as usize) * self.w + x as usize
-                            });
-                            visit(row, i * self.ow + j, at);
-                        }
+    /// For window row `row` (channel, kernel row, kernel column) and
+    /// output row `i`: the input row it reads (`None` in the padding), the
+    /// output columns `lo..hi` that read inside it, and the input column
+    /// output column `lo` reads.
+    fn span(&self, row: usize, i: usize) -> (Option<usize>, usize, usize, usize) {
+        let (ch, ki, kj) = (
+            row / (self.kh * self.kw),
+            row / self.kw % self.kh,
+            row % self.kw,
+        );
+        let y = (i * self.stride + ki) as isize - self.pad as isize;
+        if y < 0 || y as usize >= self.h {
+            return (None, 0, 0, 0);
+        }
+        // Output column j reads input column j·stride + kj - pad.
+        let first = |x: isize| -> usize {
+            // The first j with j·stride + kj - pad >= x.
+            let need = x + self.pad as isize - kj as isize;
+            if need <= 0 {
+                0
+            } else {
+                (need as usize).div_ceil(self.stride)
+            }
+        };
+        let lo = first(0).min(self.ow);
+        let hi = first(self.w as isize).clamp(lo, self.ow);
+        let x0 = (lo * self.stride + kj).saturating_sub(self.pad);
+        (Some(ch * self.h + y as usize), lo, hi, x0)
+    }
+
+    /// One sample's windows (`x` is its `[c, h, w]`) as a `window ×
+    /// positions` matrix whose rows start `row_stride` elements apart in
+    /// `cols`.
+    fn unfold<T: Real>(&self, x: &[T], cols: &mut [T], row_stride: usize) {
+        let n = self.positions();
+        for row in 0..self.window() {
+            let dst = &mut cols[row * row_stride..][..n];
+            for (i, out) in dst.chunks_exact_mut(self.ow).enumerate() {
+                let (Some(y), lo, hi, x0) = self.span(row, i) else {
+                    out.fill(T::default());
+                    continue;
+                };
+                let src = &x[y * self.w..][..self.w];
+                out[..lo].fill(T::default());
+                out[hi..].fill(T::default());
+                if self.stride == 1 {
+                    out[lo..hi].copy_from_slice(&src[x0..x0 + (hi - lo)]);
+                } else {
+                    for (j, o) in out[lo..hi].iter_mut().enumerate() {
+                        *o = src[x0 + j * self.stride];
                     }
                 }
             }
         }
     }
 
-    /// Sample `b`'s windows as a `window × positions` matrix.
-    fn unfold<T: Real>(&self, x: &[T], b: usize, cols: &mut [T]) {
+    /// The inverse walk of [`Conv::unfold`]: adds each element of `cols`
+    /// to the input element it was read from (`dx` is the sample's).
+    fn fold<T: Real>(&self, cols: &[T], dx: &mut [T]) {
         let n = self.positions();
-        self.each(b, |row, p, at| {
-            cols[row * n + p] = at.map_or(T::default(), |a| x[a])
-        });
+        for (row, src) in cols.chunks_exact(n).enumerate() {
+            for (i, part) in src.chunks_exact(self.ow).enumerate() {
+                let (Some(y), lo, hi, x0) = self.span(row, i) else {
+                    continue;
+                };
+                let dst = &mut dx[y * self.w..][..self.w];
+                for (j, &v) in part[lo..hi].iter().enumerate() {
+                    dst[x0 + j * self.stride] += v;
+                }
+            }
+        }
+    }
+
+    /// Elements of one sample of the input.
+    fn sample(&self) -> usize {
+        self.c * self.h * self.w
     }
 }
 
-/// Each sample's windows, unfolded, times the kernel: `w @ windows[b]`.
+/// Each sample's windows, unfolded, times the kernel: `w @ windows[b]`,
+/// samples shared among the threads.
 #[allow(clippy::too_many_arguments)]
 fn conv<T: Real>(
     dst: &mut [T],
@@ -262,38 +338,51 @@ fn conv<T: Real>(
 ) {
     let cv = Conv::new(sx, sw, &out.shape, stride, pad);
     let (k, n) = (cv.window(), cv.positions());
-    let mut cols = vec![T::default(); k * n];
-    for b in 0..cv.batch {
-        cv.unfold(x, b, &mut cols);
-        let d = &mut dst[b * cv.o * n..][..cv.o * n];
-        gemm(d, Mat::rows(w, cv.o, k), Mat::rows(&cols, k, n), false);
+    if cv.o * n == 0 {
+        return;
     }
+    per_sample(dst, cv.o * n, k * n, |b, d, cols, inside| {
+        cv.unfold(&x[b * cv.sample()..][..cv.sample()], cols, n);
+        gemm(
+            d,
+            Mat::rows(w, cv.o, k),
+            Mat::rows(cols, k, n),
+            false,
+            inside,
+        );
+    });
 }
 
-/// d loss / d w: the sum over samples of `g[b] @ windows[b]ᵀ`.
-#[allow(clippy::too_many_arguments)]
-fn conv_weight_grad<T: Real>(
-    dst: &mut [T],
-    x: &[T],
-    g: &[T],
-    sx: &[usize],
-    sg: &[usize],
-    stride: usize,
-    pad: usize,
-    out: &HostTy,
-) {
-    let cv = Conv::new(sx, &out.shape, sg, stride, pad);
+/// d loss / d w: `g @ windowsᵀ` with every sample's positions side by side
+/// (one product summing over samples and positions, in an order that does
+/// not depend on the threads).
+fn conv_weight_grad<T: Real>(dst: &mut [T], x: &[T], g: &[T], cv: &Conv, spare: &mut Vec<Data>) {
     let (k, n) = (cv.window(), cv.positions());
-    let mut cols = vec![T::default(); k * n];
-    dst.iter_mut().for_each(|d| *d = T::default());
+    let all = cv.batch * n;
+    // cols[r, b·n + p] and gs[o, b·n + p]: the samples' windows and
+    // gradients as wide matrices.
+    let mut cols = T::take(spare, k * all);
+    let mut gs = T::take(spare, cv.o * all);
     for b in 0..cv.batch {
-        cv.unfold(x, b, &mut cols);
-        let gb = Mat::rows(&g[b * cv.o * n..][..cv.o * n], cv.o, n);
-        gemm(dst, gb, Mat::rows(&cols, k, n).t(), true);
+        let x = &x[b * cv.sample()..][..cv.sample()];
+        cv.unfold(x, &mut cols[b * n..], all);
+        for o in 0..cv.o {
+            gs[o * all + b * n..][..n].copy_from_slice(&g[(b * cv.o + o) * n..][..n]);
+        }
     }
+    gemm(
+        dst,
+        Mat::rows(&gs, cv.o, all),
+        Mat::rows(&cols, k, all).t(),
+        false,
+        true,
+    );
+    T::give(spare, cols);
+    T::give(spare, gs);
 }
 
-/// d loss / d x: `wᵀ @ g[b]` for each sample, folded back onto the input.
+/// d loss / d x: `wᵀ @ g[b]` for each sample, folded back onto the input,
+/// samples shared among the threads.
 #[allow(clippy::too_many_arguments)]
 fn conv_input_grad<T: Real>(
     dst: &mut [T],
@@ -307,15 +396,36 @@ fn conv_input_grad<T: Real>(
 ) {
     let cv = Conv::new(&out.shape, sw, sg, stride, pad);
     let (k, n) = (cv.window(), cv.positions());
-    let mut cols = vec![T::default(); k * n];
-    dst.iter_mut().for_each(|d| *d = T::default());
-    for b in 0..cv.batch {
-        let gb = Mat::rows(&g[b * cv.o * n..][..cv.o * n], cv.o, n);
-        gemm(&mut cols, Mat::rows(w, cv.o, k).t(), gb, false);
-        cv.each(b, |row, p, at| {
-            if let Some(a) = at {
-                dst[a] += cols[row * n + p];
-            }
-        });
+    if cv.sample() == 0 {
+        return;
     }
+    per_sample(dst, cv.sample(), k * n, |b, dx, cols, inside| {
+        let gb = Mat::rows(&g[b * cv.o * n..][..cv.o * n], cv.o, n);
+        gemm(cols, Mat::rows(w, cv.o, k).t(), gb, false, inside);
+        dx.fill(T::default());
+        cv.fold(cols, dx);
+    });
+}
+
+/// Calls `each(b, dst_b, scratch, parallel)` for every sample `b` (`dst`
+/// cut into `per` elements each): samples shared among the threads, each
+/// with a scratch buffer of `scratch` elements; or, with fewer samples than
+/// threads, one after the other, each product on every thread (`parallel`).
+fn per_sample<T: Real>(
+    dst: &mut [T],
+    per: usize,
+    scratch: usize,
+    each: impl Fn(usize, &mut [T], &mut [T], bool) + Sync,
+) {
+    if dst.len() / per.max(1) < super::threads::threads() {
+        let mut cols = vec![T::default(); scratch];
+        for (b, d) in dst.chunks_mut(per).enumerate() {
+            each(b, d, &mut cols, true);
+        }
+        return;
+    }
+    dst.par_chunks_mut(per).enumerate().for_each_init(
+        || vec![T::default(); scratch],
+        |cols, (b, d)| each(b, d, cols, false),
+    );
 }

@@ -221,10 +221,11 @@ impl Execution<'_, '_> {
                         let op = &graph.node(*anchor).op;
                         let ty = host_ty(self.step, *anchor, batch)?;
                         let dst = take_buffer(spare, ty.dtype, ty.numel());
-                        let product = native_anchor(op, &operands, &transposed, &shapes, &ty, dst)
-                            .ok_or_else(|| {
-                                RunError(format!("{} cannot be computed here", op.text()))
-                            })?;
+                        let product =
+                            native_anchor(op, &operands, &transposed, &shapes, &ty, dst, spare)
+                                .ok_or_else(|| {
+                                    RunError(format!("{} cannot be computed here", op.text()))
+                                })?;
                         match epilogue {
                             None => product,
                             Some((code, reads)) => {
@@ -588,11 +589,12 @@ fn native_anchor(
     shapes: &[Vec<usize>],
     out: &HostTy,
     dst: Data,
+    spare: &mut Vec<Data>,
 ) -> Option<Tensor> {
     match op {
         Op::ArgMax(axis) => argmax(operands[0], &shapes[0], *axis, out, dst),
-        Op::Pool { .. } | Op::PoolGrad { .. } => window::window(op, operands, shapes, out),
-        _ => contract::contraction(op, operands, transposed, shapes, out, dst),
+        Op::Pool { .. } | Op::PoolGrad { .. } => window::window(op, operands, shapes, out, dst),
+        _ => contract::contraction(op, operands, transposed, shapes, out, dst, spare),
     }
 }
 

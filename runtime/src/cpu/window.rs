@@ -1,18 +1,44 @@
 //! Pooling and its gradient on the CPU: the interpreter's rules (the max
 //! of each window; the mean, summed in f64; the gradient to the first
-//! largest element, or spread evenly), computed straight from the
-//! tensors' own element types instead of through f64 copies.
+//! largest element, or spread evenly, summed in f64 where windows
+//! overlap), computed straight from the tensors' own element types, one
+//! plane (sample and channel) per task across the back end's threads.
+//! Planes are independent and each is walked in the interpreter's order,
+//! so the bits do not depend on the thread count.
 
 use crate::tensor::{Data, HostTy, Tensor};
 use dlp_compiler::ir::{Op, PoolKind};
+use rayon::prelude::*;
+
+/// The element types pooling computes in.
+trait Real: Copy + Default + PartialOrd + Into<f64> + Send + Sync {
+    fn from_f64(v: f64) -> Self;
+}
+
+impl Real for f32 {
+    fn from_f64(v: f64) -> f32 {
+        v as f32
+    }
+}
+
+impl Real for f64 {
+    fn from_f64(v: f64) -> f64 {
+        v
+    }
+}
+
+/// Output elements per task at least (fewer make a task not worth it).
+const MIN_TASK: usize = 4096;
 
 /// `pool` or `pool_grad` of `operands` (logical shapes `shapes`) into
-/// `out`; `None` for another op or type.
+/// `out`, written into `dst` (a buffer of that type and size, whatever it
+/// holds); `None` for another op or type.
 pub fn window(
     op: &Op,
     operands: &[&Tensor],
     shapes: &[Vec<usize>],
     out: &HostTy,
+    dst: Data,
 ) -> Option<Tensor> {
     macro_rules! typed {
         ($variant:ident, $t:ty) => {{
@@ -24,14 +50,14 @@ pub fn window(
             };
             let x = value(0)?;
             let w = Windows::new(&shapes[0], out, op)?;
-            let result: Vec<$t> = match op {
-                Op::Pool { kind, .. } => w.pool(*kind, x).into_iter().map(|v| v as $t).collect(),
-                Op::PoolGrad { kind, .. } => {
-                    let g = value(1)?;
-                    w.grad(*kind, x, g).into_iter().map(|v| v as $t).collect()
-                }
-                _ => return None,
+            let Data::$variant(mut result) = dst else {
+                return None;
             };
+            match op {
+                Op::Pool { kind, .. } => w.pool(*kind, x, &mut result),
+                Op::PoolGrad { kind, .. } => w.grad(*kind, x, value(1)?, &mut result),
+                _ => return None,
+            }
             Tensor::new(out.shape.clone(), Data::$variant(result))
         }};
     }
@@ -44,7 +70,6 @@ pub fn window(
 
 /// The windows of a pooling: `x[planes, h, w]` into `[planes, oh, ow]`.
 struct Windows {
-    planes: usize,
     h: usize,
     w: usize,
     oh: usize,
@@ -66,7 +91,6 @@ impl Windows {
             _ => ((x[2] - k) / stride + 1, (x[3] - k) / stride + 1),
         };
         Some(Windows {
-            planes: x[0] * x[1],
             h: x[2],
             w: x[3],
             oh,
@@ -76,74 +100,114 @@ impl Windows {
         })
     }
 
-    /// Calls `visit(output, input)` for each window element, in the
-    /// interpreter's order.
-    fn each(&self, mut visit: impl FnMut(usize, usize)) {
-        for p in 0..self.planes {
-            for i in 0..self.oh {
-                for j in 0..self.ow {
-                    let o = (p * self.oh + i) * self.ow + j;
+    /// The input offset (within a plane) of output `(i, j)`'s window row
+    /// `ki`: its `k` elements start there.
+    fn row(&self, i: usize, j: usize, ki: usize) -> usize {
+        (i * self.stride + ki) * self.w + j * self.stride
+    }
+
+    /// Planes per task, for tasks of at least [`MIN_TASK`] elements.
+    fn planes_per_task(&self, per_plane: usize) -> usize {
+        MIN_TASK.div_ceil(per_plane.max(1))
+    }
+
+    /// One plane of the pooling.
+    fn pool_plane<T: Real>(&self, kind: PoolKind, x: &[T], out: &mut [T]) {
+        let n = (self.k * self.k).max(1) as f64;
+        for (o, d) in out.iter_mut().enumerate() {
+            let (i, j) = (o / self.ow, o % self.ow);
+            let mut acc = match kind {
+                PoolKind::Max => f64::NEG_INFINITY,
+                PoolKind::Avg => 0.0,
+            };
+            for ki in 0..self.k {
+                for &v in &x[self.row(i, j, ki)..][..self.k] {
+                    let v: f64 = v.into();
+                    acc = match kind {
+                        PoolKind::Max => acc.max(v),
+                        PoolKind::Avg => acc + v,
+                    };
+                }
+            }
+            *d = T::from_f64(match kind {
+                PoolKind::Max => acc,
+                PoolKind::Avg => acc / n,
+            });
+        }
+    }
+
+    /// One plane of the gradient, summed in `acc` (f64, the plane's size)
+    /// where windows overlap.
+    fn grad_plane<T: Real>(
+        &self,
+        kind: PoolKind,
+        x: &[T],
+        g: &[T],
+        out: &mut [T],
+        acc: &mut [f64],
+    ) {
+        let n = (self.k * self.k) as f64;
+        acc.fill(0.0);
+        for (o, &go) in g.iter().enumerate() {
+            let (i, j) = (o / self.ow, o % self.ow);
+            match kind {
+                PoolKind::Avg => {
                     for ki in 0..self.k {
-                        for kj in 0..self.k {
-                            visit(
-                                o,
-                                (p * self.h + i * self.stride + ki) * self.w + j * self.stride + kj,
-                            );
+                        let row = self.row(i, j, ki);
+                        for a in &mut acc[row..row + self.k] {
+                            *a += go.into() / n;
                         }
                     }
                 }
-            }
-        }
-    }
-
-    fn outputs(&self) -> usize {
-        self.planes * self.oh * self.ow
-    }
-
-    fn pool<T: Copy + Into<f64>>(&self, kind: PoolKind, x: &[T]) -> Vec<f64> {
-        let start = match kind {
-            PoolKind::Max => f64::NEG_INFINITY,
-            PoolKind::Avg => 0.0,
-        };
-        let mut acc = vec![start; self.outputs()];
-        self.each(|o, i| {
-            let v: f64 = x[i].into();
-            acc[o] = match kind {
-                PoolKind::Max => acc[o].max(v),
-                PoolKind::Avg => acc[o] + v,
-            }
-        });
-        if kind == PoolKind::Avg {
-            let n = (self.k * self.k).max(1) as f64;
-            acc.iter_mut().for_each(|a| *a /= n);
-        }
-        acc
-    }
-
-    fn grad<T: Copy + Into<f64>>(&self, kind: PoolKind, x: &[T], g: &[T]) -> Vec<f64> {
-        let mut acc = vec![0.0; x.len()];
-        let n = (self.k * self.k) as f64;
-        match kind {
-            PoolKind::Avg => self.each(|o, i| acc[i] += g[o].into() / n),
-            PoolKind::Max => {
-                // The first largest element of each window takes it all.
-                let mut best: Vec<Option<usize>> = vec![None; self.outputs()];
-                self.each(|o, i| {
-                    let better = match best[o] {
-                        None => true,
-                        Some(b) => x[i].into() > x[b].into(),
-                    };
-                    if better {
-                        best[o] = Some(i);
+                PoolKind::Max if self.k > 0 => {
+                    // The first largest element of the window takes it all
+                    // (chosen without branches: they would mispredict).
+                    let mut best = self.row(i, j, 0);
+                    let mut top = x[best];
+                    for ki in 0..self.k {
+                        let row = self.row(i, j, ki);
+                        for (at, &v) in x[row..row + self.k].iter().enumerate() {
+                            let better = v > top;
+                            best = if better { row + at } else { best };
+                            top = if better { v } else { top };
+                        }
                     }
-                });
-                for (o, b) in best.into_iter().enumerate() {
-                    if let Some(b) = b {
-                        acc[b] += g[o].into();
-                    }
+                    acc[best] += go.into();
                 }
+                PoolKind::Max => {}
             }
         }
-        acc
+        for (d, &a) in out.iter_mut().zip(acc.iter()) {
+            *d = T::from_f64(a);
+        }
+    }
+
+    fn pool<T: Real>(&self, kind: PoolKind, x: &[T], out: &mut [T]) {
+        let (per_in, per_out) = (self.h * self.w, self.oh * self.ow);
+        if per_out == 0 {
+            return;
+        }
+        out.par_chunks_mut(per_out)
+            .enumerate()
+            .with_min_len(self.planes_per_task(per_out))
+            .for_each(|(p, o)| self.pool_plane(kind, &x[p * per_in..][..per_in], o));
+    }
+
+    fn grad<T: Real>(&self, kind: PoolKind, x: &[T], g: &[T], out: &mut [T]) {
+        let (per_in, per_out) = (self.h * self.w, self.oh * self.ow);
+        if per_in == 0 {
+            return;
+        }
+        out.par_chunks_mut(per_in)
+            .enumerate()
+            .with_min_len(self.planes_per_task(per_in))
+            .for_each_init(
+                || vec![0.0; per_in],
+                |acc, (p, o)| {
+                    let x = &x[p * per_in..][..per_in];
+                    let g = &g[p * per_out..][..per_out];
+                    self.grad_plane(kind, x, g, o, acc)
+                },
+            );
     }
 }
