@@ -215,6 +215,7 @@ fn pooling_matches_with_overlapping_windows_and_ties() {
     // A small image (one task) and a large one (split across threads).
     let cases = [
         (PoolKind::Max, 3, 2),
+        (PoolKind::Max, 2, 2),
         (PoolKind::Max, 2, 1),
         (PoolKind::Avg, 2, 1),
         (PoolKind::Avg, 3, 3),

@@ -12,18 +12,30 @@ use rayon::prelude::*;
 
 /// The element types pooling computes in.
 trait Real: Copy + Default + PartialOrd + Into<f64> + Send + Sync {
+    const NEG_INFINITY: Self;
     fn from_f64(v: f64) -> Self;
+    /// The larger, or the other when one is NaN (f64's `max`: exact in
+    /// either type).
+    fn max(self, other: Self) -> Self;
 }
 
 impl Real for f32 {
+    const NEG_INFINITY: f32 = f32::NEG_INFINITY;
     fn from_f64(v: f64) -> f32 {
         v as f32
+    }
+    fn max(self, other: f32) -> f32 {
+        f32::max(self, other)
     }
 }
 
 impl Real for f64 {
+    const NEG_INFINITY: f64 = f64::NEG_INFINITY;
     fn from_f64(v: f64) -> f64 {
         v
+    }
+    fn max(self, other: f64) -> f64 {
+        f64::max(self, other)
     }
 }
 
@@ -106,33 +118,40 @@ impl Windows {
         (i * self.stride + ki) * self.w + j * self.stride
     }
 
+    /// The offset of the first largest element of output `o`'s window
+    /// (chosen without branches: they would mispredict); `None` for an
+    /// empty window.
+    fn first_largest<T: Real>(&self, x: &[T], o: usize) -> Option<usize> {
+        let (i, j) = (o / self.ow, o % self.ow);
+        let mut best = self.row(i, j, 0);
+        let mut top = *x.get(best).filter(|_| self.k > 0)?;
+        for ki in 0..self.k {
+            let row = self.row(i, j, ki);
+            for (at, &v) in x[row..row + self.k].iter().enumerate() {
+                let better = v > top;
+                best = if better { row + at } else { best };
+                top = if better { v } else { top };
+            }
+        }
+        Some(best)
+    }
+
     /// Planes per task, for tasks of at least [`MIN_TASK`] elements.
     fn planes_per_task(&self, per_plane: usize) -> usize {
         MIN_TASK.div_ceil(per_plane.max(1))
     }
 
-    /// One plane of the pooling.
+    /// One plane of the pooling: the max in the element type (exact), the
+    /// mean summed in f64.
     fn pool_plane<T: Real>(&self, kind: PoolKind, x: &[T], out: &mut [T]) {
         let n = (self.k * self.k).max(1) as f64;
         for (o, d) in out.iter_mut().enumerate() {
             let (i, j) = (o / self.ow, o % self.ow);
-            let mut acc = match kind {
-                PoolKind::Max => f64::NEG_INFINITY,
-                PoolKind::Avg => 0.0,
+            let rows = (0..self.k).flat_map(|ki| &x[self.row(i, j, ki)..][..self.k]);
+            *d = match kind {
+                PoolKind::Max => rows.fold(T::NEG_INFINITY, |a, &v| a.max(v)),
+                PoolKind::Avg => T::from_f64(rows.fold(0.0, |a, &v| a + v.into()) / n),
             };
-            for ki in 0..self.k {
-                for &v in &x[self.row(i, j, ki)..][..self.k] {
-                    let v: f64 = v.into();
-                    acc = match kind {
-                        PoolKind::Max => acc.max(v),
-                        PoolKind::Avg => acc + v,
-                    };
-                }
-            }
-            *d = T::from_f64(match kind {
-                PoolKind::Max => acc,
-                PoolKind::Avg => acc / n,
-            });
         }
     }
 
@@ -146,6 +165,17 @@ impl Windows {
         out: &mut [T],
         acc: &mut [f64],
     ) {
+        if kind == PoolKind::Max && self.stride >= self.k {
+            // Windows apart: each element takes at most one gradient, which
+            // a sum in f64 would leave as it is.
+            out.fill(T::default());
+            for (o, &go) in g.iter().enumerate() {
+                if let Some(best) = self.first_largest(x, o) {
+                    out[best] = go;
+                }
+            }
+            return;
+        }
         let n = (self.k * self.k) as f64;
         acc.fill(0.0);
         for (o, &go) in g.iter().enumerate() {
@@ -159,22 +189,11 @@ impl Windows {
                         }
                     }
                 }
-                PoolKind::Max if self.k > 0 => {
-                    // The first largest element of the window takes it all
-                    // (chosen without branches: they would mispredict).
-                    let mut best = self.row(i, j, 0);
-                    let mut top = x[best];
-                    for ki in 0..self.k {
-                        let row = self.row(i, j, ki);
-                        for (at, &v) in x[row..row + self.k].iter().enumerate() {
-                            let better = v > top;
-                            best = if better { row + at } else { best };
-                            top = if better { v } else { top };
-                        }
+                PoolKind::Max => {
+                    if let Some(best) = self.first_largest(x, o) {
+                        acc[best] += go.into();
                     }
-                    acc[best] += go.into();
                 }
-                PoolKind::Max => {}
             }
         }
         for (d, &a) in out.iter_mut().zip(acc.iter()) {
