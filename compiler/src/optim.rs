@@ -197,16 +197,16 @@ fn update(
             let v = mix(b, v, g2, *beta2);
             set_state(b, "m", path, m);
             set_state(b, "v", path, v);
-            // Bias corrections 1 - beta^t, computed in the graph from t.
+            // Bias corrections 1 / (1 - beta^t), computed in the graph from
+            // t, once per step: each moment is multiplied by its correction
+            // (one division per step, not one per element).
             let ty = b.ty(p).clone();
-            let c1 = one_minus_pow(b, *beta1, t);
-            let c1 = b.cast(c1, ty.dtype);
-            let c2 = one_minus_pow(b, *beta2, t);
-            let c2 = b.cast(c2, ty.dtype);
-            let c1 = b.broadcast_to(c1, &ty.shape);
-            let m_hat = b.binary(B::Div, m, c1);
-            let c2 = b.broadcast_to(c2, &ty.shape);
-            let v_hat = b.binary(B::Div, v, c2);
+            let r1 = bias_correction(b, *beta1, t, ty.dtype);
+            let r2 = bias_correction(b, *beta2, t, ty.dtype);
+            let r1 = b.broadcast_to(r1, &ty.shape);
+            let m_hat = b.binary(B::Mul, m, r1);
+            let r2 = b.broadcast_to(r2, &ty.shape);
+            let v_hat = b.binary(B::Mul, v, r2);
             let root = b.unary(U::Sqrt, v_hat);
             let e = b.full_like(*eps, root);
             let den = b.binary(B::Add, root, e);
@@ -303,6 +303,14 @@ fn mix(b: &mut Builder, old: NodeId, new: NodeId, beta: f64) -> NodeId {
 }
 
 /// 1 - beta^t for the scalar `t`.
+/// `1 / (1 - beta^t)` as a scalar of `dtype`.
+fn bias_correction(b: &mut Builder, beta: f64, t: NodeId, dtype: DType) -> NodeId {
+    let c = one_minus_pow(b, beta, t);
+    let c = b.cast(c, dtype);
+    let one = b.constant(1.0, dtype);
+    b.binary(B::Div, one, c)
+}
+
 fn one_minus_pow(b: &mut Builder, beta: f64, t: NodeId) -> NodeId {
     let k = b.constant(beta, DType::F32);
     let p = b.binary(B::Pow, k, t);
