@@ -20,4 +20,4 @@ mod threads;
 mod window;
 
 pub use exec::CpuStep;
-pub use threads::{cores, set_threads, threads};
+pub use threads::{cores, pool, set_threads, threads};

@@ -16,6 +16,7 @@
 //! sizes (exact for per-sample means such as accuracy and MSE).
 
 mod evaluate;
+mod loader;
 mod start;
 mod step;
 mod timing;
@@ -415,7 +416,9 @@ impl Run<'_, '_> {
         let mut steps = 0u64;
         // This epoch's log lines, written with its checkpoint.
         let mut log: Vec<Value> = Vec::new();
-        for (i, rows) in order.chunks_exact(plan.batch).enumerate() {
+        let batches: Vec<&[usize]> = order.chunks_exact(plan.batch).collect();
+        let mut gathered = None;
+        for (i, &rows) in batches.iter().enumerate() {
             if state.progress.step >= self.total_steps {
                 break;
             }
@@ -429,7 +432,17 @@ impl Run<'_, '_> {
             let lr = plan.schedule.lr(plan.optimizer.lr(), clock);
             let at = step::At { lr, step, epoch };
             timing.step_starts();
-            let out = stepper.run(data, rows, &state.params, &state.states, at)?;
+            // The next batch is gathered meanwhile, by a thread the step
+            // leaves idle.
+            let batch = match gathered.take() {
+                Some(batch) => batch,
+                None => data.batch(rows),
+            };
+            let (out, next) = loader::overlapped(data, batches.get(i + 1).copied(), || {
+                stepper.run(&batch, rows, &state.params, &state.states, at)
+            });
+            gathered = next;
+            let out = out?;
             timing.step_ends(rows.len());
             if !out.loss.is_finite() {
                 log.push(json!({"kind": "step", "epoch": epoch, "step": step + 1, "loss": Value::Null, "lr": lr}));

@@ -4,7 +4,7 @@
 
 use super::{Metrics, TrainError};
 use crate::backend::{Backend, Runner};
-use crate::data::Samples;
+use crate::data::Batch;
 use crate::tensor::Tensor;
 use dlp_compiler::ir::{Hyper, Input, Output};
 use dlp_compiler::program::TrainStep;
@@ -82,16 +82,15 @@ impl<'p> Stepper<'p> {
         })
     }
 
-    /// The step on the samples `rows` of `data`.
+    /// The step on `batch`, the samples `rows` of the training data.
     pub fn run(
         &mut self,
-        data: &Samples,
+        batch: &Batch,
         rows: &[usize],
         params: &HashMap<String, Tensor>,
         states: &HashMap<String, Tensor>,
         at: At,
     ) -> Result<Stepped, TrainError> {
-        let batch = data.batch(rows);
         let samples = sample_index(rows);
         let lr = Tensor::scalar_f32(at.lr as f32);
         let step = Tensor::scalar_i32(at.step as u32 as i32);
