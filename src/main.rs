@@ -68,6 +68,11 @@ enum Command {
         /// process may use; more than that is reduced to it).
         #[arg(long)]
         threads: Option<usize>,
+        /// The most memory the run may plan for (`4G`, `512M`, `2GiB`): a
+        /// run planned larger stops before reading data (default: the
+        /// memory available).
+        #[arg(long, value_parser = dlp_runtime::train::memory::parse_size)]
+        max_memory: Option<u64>,
         /// Override the train block's seed.
         #[arg(long)]
         seed: Option<u64>,
@@ -165,6 +170,7 @@ fn main() -> ExitCode {
             device,
             backend,
             threads,
+            max_memory,
             seed,
             resume,
             runs,
@@ -175,6 +181,7 @@ fn main() -> ExitCode {
             device,
             backend,
             threads,
+            max_memory,
             seed,
             resume,
             runs,

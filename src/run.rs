@@ -15,6 +15,7 @@ pub struct Args {
     pub device: Option<String>,
     pub backend: String,
     pub threads: Option<usize>,
+    pub max_memory: Option<u64>,
     pub seed: Option<u64>,
     pub resume: Option<PathBuf>,
     pub runs: PathBuf,
@@ -44,6 +45,7 @@ pub fn run(args: Args) -> ExitCode {
         device: args.device.clone(),
         backend: Backend::from_name(&args.backend).unwrap_or_default(),
         started,
+        max_memory: args.max_memory,
     };
     if let Err(e) = train::check_options(&opts) {
         tell!("error: {e}");

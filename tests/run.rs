@@ -88,6 +88,32 @@ fn the_thread_count_does_not_change_the_results() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--threads must be at least 1"));
 }
 
+/// A run planned larger than `--max-memory` stops before it reads data or
+/// records anything, and says how much it needs and why.
+#[test]
+fn a_run_larger_than_the_memory_limit_is_refused_before_it_starts() {
+    let runs = tempfile::tempdir().unwrap();
+    let out = dlpc(&[
+        "run",
+        &example("digits_cnn.dlp"),
+        "--runs",
+        runs.path().to_str().unwrap(),
+        "--max-memory",
+        "100k",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("this run needs at least")
+            && err.contains("activations of a batch of 32")
+            && err.contains("--max-memory allows 100.0 kB"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(runs.path()).unwrap().count(), 0);
+    let bad = dlpc(&["run", &example("iris.dlp"), "--max-memory", "4X"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown unit `X`"));
+}
+
 #[test]
 fn a_resumed_run_continues_exactly_like_an_uninterrupted_one() {
     let (whole, parts) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());

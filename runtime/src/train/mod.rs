@@ -17,6 +17,7 @@
 
 mod evaluate;
 mod loader;
+pub mod memory;
 mod start;
 mod step;
 mod timing;
@@ -69,6 +70,9 @@ pub struct Options {
     /// When the command started: `seconds` and `startup_seconds` in the
     /// summary count from here (so they include parsing and compiling).
     pub started: Instant,
+    /// The most memory the run may plan for (bytes); by default, what the
+    /// machine has available.
+    pub max_memory: Option<u64>,
 }
 
 impl Default for Options {
@@ -81,6 +85,7 @@ impl Default for Options {
             device: None,
             backend: Backend::default(),
             started: Instant::now(),
+            max_memory: None,
         }
     }
 }
@@ -225,6 +230,7 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
             )))
         }
     }
+    memory::check(&memory::estimate(job.program), opts.max_memory)?;
     let datasets = load_data(job)?;
     let train_len = part(&datasets, &plan.data)?.len;
     if train_len < plan.batch {
