@@ -136,6 +136,40 @@ impl Windows {
         Some(best)
     }
 
+    /// `max_pool2d`'s default (2×2 windows, stride 2), row pair by row
+    /// pair: the general rule, unrolled (the same maxima, in the same
+    /// order).
+    fn max_2x2<T: Real>(&self, x: &[T], out: &mut [T]) {
+        for (i, out) in out.chunks_exact_mut(self.ow).enumerate() {
+            let top = &x[2 * i * self.w..][..self.w];
+            let bottom = &x[(2 * i + 1) * self.w..][..self.w];
+            let pairs = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+            for (d, (t, b)) in out.iter_mut().zip(pairs) {
+                *d = T::NEG_INFINITY.max(t[0]).max(t[1]).max(b[0]).max(b[1]);
+            }
+        }
+    }
+
+    /// The gradient of [`Windows::max_2x2`]: each window's gradient to its
+    /// first largest element, zeros elsewhere (windows do not overlap).
+    fn max_2x2_grad<T: Real>(&self, x: &[T], g: &[T], out: &mut [T]) {
+        out.fill(T::default());
+        let zero = T::default();
+        for (i, g) in g.chunks_exact(self.ow).enumerate() {
+            let (r0, r1) = (2 * i * self.w, (2 * i + 1) * self.w);
+            for (j, &gj) in g.iter().enumerate() {
+                let at = [r0 + 2 * j, r0 + 2 * j + 1, r1 + 2 * j, r1 + 2 * j + 1];
+                let mut best = 0;
+                for k in 1..4 {
+                    best = if x[at[k]] > x[at[best]] { k } else { best };
+                }
+                for (k, &a) in at.iter().enumerate() {
+                    out[a] = if k == best { gj } else { zero };
+                }
+            }
+        }
+    }
+
     /// Planes per task, for tasks of at least [`MIN_TASK`] elements.
     fn planes_per_task(&self, per_plane: usize) -> usize {
         MIN_TASK.div_ceil(per_plane.max(1))
@@ -144,6 +178,9 @@ impl Windows {
     /// One plane of the pooling: the max in the element type (exact), the
     /// mean summed in f64.
     fn pool_plane<T: Real>(&self, kind: PoolKind, x: &[T], out: &mut [T]) {
+        if kind == PoolKind::Max && self.k == 2 && self.stride == 2 {
+            return self.max_2x2(x, out);
+        }
         let n = (self.k * self.k).max(1) as f64;
         for (o, d) in out.iter_mut().enumerate() {
             let (i, j) = (o / self.ow, o % self.ow);
@@ -165,6 +202,9 @@ impl Windows {
         out: &mut [T],
         acc: &mut [f64],
     ) {
+        if kind == PoolKind::Max && self.k == 2 && self.stride == 2 {
+            return self.max_2x2_grad(x, g, out);
+        }
         if kind == PoolKind::Max && self.stride >= self.k {
             // Windows apart: each element takes at most one gradient, which
             // a sum in f64 would leave as it is.
