@@ -46,9 +46,11 @@ pub enum Runner<'p> {
 }
 
 impl<'p> Runner<'p> {
-    pub fn new(backend: Backend, step: &'p Verified) -> Result<Runner<'p>, RunError> {
+    /// The step prepared for `backend`; `label` names its generated code
+    /// (`gradients`, `update`, `eval`).
+    pub fn new(backend: Backend, step: &'p Verified, label: &str) -> Result<Runner<'p>, RunError> {
         Ok(match backend {
-            Backend::Cpu => Runner::Cpu(Box::new(CpuStep::new(step)?)),
+            Backend::Cpu => Runner::Cpu(Box::new(CpuStep::named(step, label)?)),
             Backend::Interp => Runner::Interp(Interpreter::new(step)),
         })
     }

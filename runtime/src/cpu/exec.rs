@@ -48,6 +48,7 @@ struct Operand {
 
 /// A step prepared for the CPU: fused, planned, compiled per batch size.
 pub struct CpuStep<'p> {
+    label: String,
     step: &'p Verified,
     interp: Interpreter<'p>,
     kernels: Kernels,
@@ -63,9 +64,16 @@ pub struct CpuStep<'p> {
 
 impl<'p> CpuStep<'p> {
     pub fn new(step: &'p Verified) -> Result<CpuStep<'p>, RunError> {
+        CpuStep::named(step, "step")
+    }
+
+    /// A step whose kernels' native code is named after `label`
+    /// (`update_k2_b128`), so that a profiler tells them apart.
+    pub fn named(step: &'p Verified, label: &str) -> Result<CpuStep<'p>, RunError> {
         let kernels = fuse::fuse(step);
         let plan = plan::plan(step, &kernels);
         Ok(CpuStep {
+            label: label.to_string(),
             step,
             interp: Interpreter::new(step),
             kernels,
@@ -110,6 +118,7 @@ impl<'p> CpuStep<'p> {
         let mut clif = Vec::new();
         for k in &self.kernels.kernels {
             self.jit.last_clif.clear();
+            self.jit.next_name = format!("{}_{}_b{b}", self.label, k.id);
             execs.push(plan_kernel(&mut self.jit, self.step, k, &shapes, b));
             let text = std::mem::take(&mut self.jit.last_clif);
             clif.push((!text.is_empty()).then_some(text));

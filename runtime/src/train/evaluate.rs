@@ -22,7 +22,7 @@ impl<'p> Evaluator<'p> {
     ) -> Result<Evaluator<'p>, TrainError> {
         let mut steps = HashMap::new();
         for e in &program.eval {
-            steps.insert(e.dataset.as_str(), Runner::new(backend, &e.step)?);
+            steps.insert(e.dataset.as_str(), Runner::new(backend, &e.step, "eval")?);
         }
         Ok(Evaluator { steps })
     }

@@ -76,8 +76,8 @@ impl<'p> Stepper<'p> {
         backend: Backend,
     ) -> Result<Stepper<'p>, TrainError> {
         Ok(Stepper {
-            gradients: Runner::new(backend, &step.gradients)?,
-            update: Runner::new(backend, &step.update)?,
+            gradients: Runner::new(backend, &step.gradients, "gradients")?,
+            update: Runner::new(backend, &step.update, "update")?,
             seed: Tensor::scalar_i32(seed as u32 as i32),
         })
     }

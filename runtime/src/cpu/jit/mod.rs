@@ -79,6 +79,9 @@ pub struct Jit {
     compiled: u32,
     /// The Cranelift IR of the last function compiled (`dlpc emit --clif`).
     pub last_clif: String,
+    /// The symbol of the next function compiled (profilers show it:
+    /// `update_k2_b128`); `kernelN` when empty.
+    pub next_name: String,
 }
 
 impl Jit {
@@ -99,6 +102,7 @@ impl Jit {
             calls: HashMap::new(),
             compiled: 0,
             last_clif: String::new(),
+            next_name: String::new(),
         })
     }
 
@@ -110,7 +114,10 @@ impl Jit {
         sig.params.push(AbiParam::new(ptr));
         sig.params.push(AbiParam::new(types::I64));
         sig.params.push(AbiParam::new(types::I64));
-        let name = format!("kernel{}", self.compiled);
+        let name = match std::mem::take(&mut self.next_name) {
+            name if name.is_empty() => format!("kernel{}", self.compiled),
+            name => name,
+        };
         self.compiled += 1;
         let id = self
             .module
