@@ -26,11 +26,26 @@ pub fn run(files: &[PathBuf], format: Format) -> ExitCode {
                 Format::Json => say!("{}", render_json(d, &compilation.program.sources)),
             }
         }
-        let errors = compilation
+        let mut errors = compilation
             .diagnostics
             .iter()
             .filter(|d| d.is_error())
             .count();
+        if errors == 0 {
+            // What the front end cannot see: the limits of the lowered step.
+            let fallback =
+                dlp_compiler::Loc::new(compilation.program.modules[0].file, Default::default());
+            for e in dlp_compiler::lower::check(&compilation) {
+                let d = e.diagnostic(fallback);
+                match format {
+                    Format::Human => {
+                        tell_raw!("{}", render(&d, &compilation.program.sources, color))
+                    }
+                    Format::Json => say!("{}", render_json(&d, &compilation.program.sources)),
+                }
+                errors += 1;
+            }
+        }
         if errors > 0 {
             failed = true;
             if format == Format::Human {

@@ -114,6 +114,54 @@ fn a_run_larger_than_the_memory_limit_is_refused_before_it_starts() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown unit `X`"));
 }
 
+/// `dlpc check` lowers every train block's model too, so a program too
+/// large to run is refused by `check`, with the estimate, not first by
+/// `run`.
+#[test]
+fn check_refuses_a_model_too_large_to_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("huge.dlp");
+    let program = "use std.nn.linear
+use std.loss.mse
+use std.optim.sgd
+dataset d {
+    source = csv(\"d.csv\", header = true)
+    x = columns(0..2) as f32[2]
+    y = column(\"t\") as f32[1]
+}
+model M {
+    input x: f32[B, 2]
+    h = linear(x, 70000)
+    h = linear(h, 70000)
+    output y = linear(h, 1)
+}
+train t {
+    model = M()
+    data = d
+    epochs = 1
+    loss = mse(y, y)
+    optimizer = sgd()
+}
+";
+    std::fs::write(&file, program).unwrap();
+    let out = dlpc(&["check", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("E0400") && err.contains("[70000, 70000]"),
+        "{err}"
+    );
+    // Every example checks, lowering included.
+    for name in ["iris.dlp", "digits_cnn.dlp", "mnist_mlp.dlp"] {
+        let ok = dlpc(&["check", &example(name)]);
+        assert!(
+            ok.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+    }
+}
+
 #[test]
 fn a_resumed_run_continues_exactly_like_an_uninterrupted_one() {
     let (whole, parts) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());

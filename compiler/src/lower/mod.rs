@@ -74,6 +74,17 @@ pub fn train_blocks(comp: &Compilation) -> Vec<String> {
         .collect()
 }
 
+/// What `dlpc check` adds to the front end's checks: every `train` block's
+/// model lowered to its forward graph, so that a program that checks also
+/// fits the limits a run meets (operations per step, `repeat` depth,
+/// parameter count, each refused with its estimate) and lowers at all.
+pub fn check(comp: &Compilation) -> Vec<LowerError> {
+    train_blocks(comp)
+        .iter()
+        .filter_map(|name| train::lower_train(comp, Some(name), Mode::Train, None).err())
+        .collect()
+}
+
 /// Compiles the `train` block `name` (the first when `None`) of a program
 /// without errors: its train step, an evaluation step for every dataset
 /// the run evaluates on, and its plan.
