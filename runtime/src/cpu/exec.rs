@@ -1,14 +1,20 @@
-//! Running a fused step on the CPU: each kernel in schedule order, the way
-//! it is compiled for the batch size at hand —
+//! Running a fused step on the CPU, on a thread of the back end's pool:
+//! each kernel in schedule order, the way it is compiled for the batch size
+//! at hand —
 //!
-//! - an elementwise kernel as native code (`super::jit`);
-//! - a matrix product through `gemm` (on every thread), then its epilogue
-//!   (bias, activation) as native code over the product;
-//! - any other kernel, and any kernel the code generator does not take yet
-//!   (reductions, convolutions, pooling, gather/scatter, random numbers),
+//! - an elementwise kernel or a reduction as native code (`super::jit`),
+//!   large ones split by rows across the threads;
+//! - a matrix product or convolution through `gemm` (`super::contract`),
+//!   pooling or argmax as loops (`super::window`), then the epilogue (bias,
+//!   activation) as native code over the result;
+//! - a transpose as a strided copy;
+//! - any kernel the code generator does not take yet (gather/scatter),
 //!   node by node with the reference interpreter's ops.
 //!
-//! Each value is dropped after the last kernel that reads it.
+//! Each value is dropped after the last kernel that reads it, its buffer
+//! kept for a later result of the same size; the caller gives back the
+//! buffers of outputs it is done with ([`CpuStep::recycle`]), so that a step
+//! in steady state allocates no tensor-sized buffer.
 
 use super::index::{self, Map};
 use super::jit::{Body, Jit, KernelCode, KernelFn, Phase};

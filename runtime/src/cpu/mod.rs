@@ -5,11 +5,12 @@
 //! [`calls`]) and contractions — matrix products, convolutions and their
 //! gradients — through `gemm` on every thread ([`contract`]).
 //!
-//! Pooling and its gradient are plain loops ([`window`]). Work in
-//! progress: gather/scatter still run on the reference interpreter's ops,
-//! one node at a time. f32 elementwise kernels run four elements at a time
-//! where their values are contiguous ([`jit`]'s `vector`). `tests/cpu.rs`
-//! holds every step of every example to the interpreter's results.
+//! Pooling and its gradient are loops over planes ([`window`]); every
+//! step runs on one pool of threads ([`threads`]). f32 elementwise kernels
+//! run four elements at a time where their values are contiguous ([`jit`]'s
+//! `vector`). Work in progress: gather/scatter still run on the reference
+//! interpreter's ops, one node at a time. `tests/cpu.rs` holds every step
+//! of every example to the interpreter's results.
 
 mod calls;
 mod contract;
