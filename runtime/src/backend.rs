@@ -5,7 +5,8 @@
 use crate::cpu::CpuStep;
 use crate::interp::{Inputs, Interpreter, RunError};
 use crate::tensor::Tensor;
-use dlp_compiler::ir::{Output, Verified};
+use dlp_compiler::ir::{Input, Output, Verified};
+use std::collections::HashMap;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Backend {
@@ -64,6 +65,23 @@ impl<'p> Runner<'p> {
         match self {
             Runner::Cpu(step) => step.run(batch, inputs),
             Runner::Interp(interp) => interp.run(batch, inputs),
+        }
+    }
+
+    /// [`Runner::run`], with some inputs handed over: the CPU back end may
+    /// write an update over the value it replaces.
+    pub fn run_owning<'a>(
+        &mut self,
+        batch: usize,
+        inputs: &Inputs<'a>,
+        owned: Vec<(Input, Tensor)>,
+    ) -> Result<Vec<(Output, Tensor)>, RunError> {
+        match self {
+            Runner::Cpu(step) => step.run_owning(batch, inputs, owned),
+            Runner::Interp(interp) => {
+                let owned: HashMap<Input, Tensor> = owned.into_iter().collect();
+                interp.run(batch, &|i| owned.get(i).or_else(|| inputs(i)))
+            }
         }
     }
 

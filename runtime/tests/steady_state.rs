@@ -1,8 +1,8 @@
 //! A training step on the CPU back end, in steady state, allocates no
 //! tensor-sized buffer: temporaries reuse the buffers of values no longer
-//! needed, and outputs reuse the buffers the caller gives back (last
-//! step's gradients, the parameters and optimiser state they replaced) —
-//! as the training loop does. Counted with a global allocator: every
+//! needed, gradients reuse the buffers the caller gives back (last step's),
+//! and the update writes the new parameters and optimiser state over the
+//! old ones the caller hands over — as the training loop does. Counted with a global allocator: every
 //! allocation of 64 KiB or more, per step, on the W1 MLP's two groups at
 //! its batch of 128 (where a fresh buffer costs page faults and zeroing).
 //! What remains: bookkeeping (small), and `gemm`'s packing space, one
@@ -71,13 +71,13 @@ fn a_steady_training_step_allocates_no_large_buffer() {
     let program = compiled(&root.join("bench/w1_mlp.dlp"));
     let mut gen = Gen(1);
     let feeds = inputs_at(program.train.gradients.graph(), &program, &mut gen, BATCH);
-    // Parameters, optimiser state and hyper-parameters, owned as the
-    // training loop owns them.
-    let mut state: HashMap<Input, Tensor> =
+    // Parameters and optimiser state, owned as the training loop owns
+    // them, and handed to the update; hyper-parameters, looked up.
+    let (mut held, hypers): (HashMap<Input, Tensor>, HashMap<Input, Tensor>) =
         inputs_at(program.train.update.graph(), &program, &mut gen, BATCH)
             .into_iter()
             .filter(|(i, _)| !matches!(i, Input::Gradient(_)))
-            .collect();
+            .partition(|(i, _)| matches!(i, Input::Param(_) | Input::OptimizerState { .. }));
     let mut gradients = CpuStep::new(&program.train.gradients).expect("a CPU step");
     let mut update = CpuStep::new(&program.train.update).expect("a CPU step");
     let products = fuse::fuse(&program.train.gradients)
@@ -86,11 +86,16 @@ fn a_steady_training_step_allocates_no_large_buffer() {
         .filter(|k| k.kind == fuse::KernelKind::Contraction)
         .count();
     let count = || LARGE_ALLOCATIONS.load(Ordering::Relaxed);
+    let address = |t: &Tensor| t.as_f32().expect("f32").as_ptr();
     let (mut in_gradients, mut in_update) = (Vec::new(), Vec::new());
     for _ in 0..8 {
         let before = count();
         let forward = gradients
-            .run(BATCH, &|i| state.get(i).or_else(|| feeds.get(i)))
+            .run(BATCH, &|i| {
+                held.get(i)
+                    .or_else(|| hypers.get(i))
+                    .or_else(|| feeds.get(i))
+            })
             .expect("runs");
         in_gradients.push(count() - before);
         let grads: HashMap<Input, &Tensor> = forward
@@ -100,9 +105,16 @@ fn a_steady_training_step_allocates_no_large_buffer() {
                 _ => None,
             })
             .collect();
+        let owned: Vec<(Input, Tensor)> = held.drain().collect();
+        let addresses: HashMap<Input, *const f32> =
+            owned.iter().map(|(i, t)| (i.clone(), address(t))).collect();
         let before = count();
         let updated = update
-            .run(BATCH, &|i| grads.get(i).copied().or_else(|| state.get(i)))
+            .run_owning(
+                BATCH,
+                &|i| grads.get(i).copied().or_else(|| hypers.get(i)),
+                owned,
+            )
             .expect("runs");
         in_update.push(count() - before);
         drop(grads);
@@ -113,9 +125,9 @@ fn a_steady_training_step_allocates_no_large_buffer() {
                 Output::NewOptimizerState { slot, param } => Input::OptimizerState { slot, param },
                 _ => continue,
             };
-            if let Some(old) = state.insert(key, t) {
-                update.recycle([old]);
-            }
+            // Every update is written over the value it replaces.
+            assert_eq!(addresses.get(&key), Some(&address(&t)), "{key} in place");
+            held.insert(key, t);
         }
     }
     // The first steps compile and fill the pools.

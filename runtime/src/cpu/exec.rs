@@ -22,7 +22,7 @@ use super::{contract, window};
 use crate::interp::{Inputs, Interpreter, RunError};
 use crate::tensor::{Data, HostTy, Tensor};
 use dlp_compiler::fuse::{self, Kernel, Kernels};
-use dlp_compiler::ir::{DType, NodeId, Op, Output, Verified};
+use dlp_compiler::ir::{DType, Input, NodeId, Op, Output, Verified};
 use dlp_compiler::plan::{self, MemoryPlan};
 use std::collections::HashMap;
 
@@ -52,6 +52,16 @@ struct Operand {
     transposed: bool,
 }
 
+/// A step compiled for one batch size.
+struct Compiled {
+    /// How each kernel runs.
+    execs: Vec<Exec>,
+    /// For each kernel: the input it may write its result over, when the
+    /// caller hands that input over (the memory plan's in-place pairs, for
+    /// native kernels that read the input element for element).
+    over: Vec<Option<NodeId>>,
+}
+
 /// A step prepared for the CPU: fused, planned, compiled per batch size.
 pub struct CpuStep<'p> {
     label: String,
@@ -60,7 +70,7 @@ pub struct CpuStep<'p> {
     kernels: Kernels,
     plan: MemoryPlan,
     jit: Jit,
-    compiled: HashMap<usize, Vec<Exec>>,
+    compiled: HashMap<usize, Compiled>,
     /// The Cranelift IR of each kernel's native code, per batch size.
     clif: HashMap<usize, Vec<Option<String>>>,
     /// Buffers of values no longer needed, reused for kernel results (a
@@ -103,6 +113,7 @@ impl<'p> CpuStep<'p> {
     pub fn fallbacks(&mut self, b: usize) -> Vec<Option<String>> {
         self.prepare(b);
         self.compiled[&b]
+            .execs
             .iter()
             .map(|e| match e {
                 Exec::Nodes(why) => Some(why.clone()),
@@ -129,7 +140,14 @@ impl<'p> CpuStep<'p> {
             let text = std::mem::take(&mut self.jit.last_clif);
             clif.push((!text.is_empty()).then_some(text));
         }
-        self.compiled.insert(b, execs);
+        let over = self
+            .kernels
+            .kernels
+            .iter()
+            .zip(&execs)
+            .map(|(k, e)| writes_over(self.step, &self.plan, k, e, &shapes))
+            .collect();
+        self.compiled.insert(b, Compiled { execs, over });
         self.clif.insert(b, clif);
     }
 
@@ -140,6 +158,19 @@ impl<'p> CpuStep<'p> {
         batch: usize,
         inputs: &Inputs<'a>,
     ) -> Result<Vec<(Output, Tensor)>, RunError> {
+        self.run_owning(batch, inputs, Vec::new())
+    }
+
+    /// [`CpuStep::run`], with some inputs handed over (`owned`, read in
+    /// place of `inputs`' values): an update may then be written over the
+    /// value it replaces (`new_param` over `param`, as the memory plan
+    /// allows), so that the optimiser's state goes through memory once.
+    pub fn run_owning<'a>(
+        &mut self,
+        batch: usize,
+        inputs: &Inputs<'a>,
+        owned: Vec<(Input, Tensor)>,
+    ) -> Result<Vec<(Output, Tensor)>, RunError> {
         self.prepare(batch);
         let mut spare = std::mem::take(&mut self.spare);
         let run = Execution {
@@ -147,10 +178,10 @@ impl<'p> CpuStep<'p> {
             interp: &self.interp,
             kernels: &self.kernels,
             plan: &self.plan,
-            execs: &self.compiled[&batch],
+            compiled: &self.compiled[&batch],
             spare_limit: self.spare_limit(),
         };
-        let outputs = super::threads::pool().install(|| run.run(batch, inputs, &mut spare));
+        let outputs = super::threads::pool().install(|| run.run(batch, inputs, owned, &mut spare));
         self.spare = spare;
         outputs
     }
@@ -176,7 +207,7 @@ struct Execution<'s, 'p> {
     interp: &'s Interpreter<'p>,
     kernels: &'s Kernels,
     plan: &'s MemoryPlan,
-    execs: &'s [Exec],
+    compiled: &'s Compiled,
     spare_limit: usize,
 }
 
@@ -187,16 +218,22 @@ impl Execution<'_, '_> {
         &self,
         batch: usize,
         inputs: &Inputs<'a>,
+        owned: Vec<(Input, Tensor)>,
         pool: &mut Vec<Data>,
     ) -> Result<Vec<(Output, Tensor)>, RunError> {
         let graph = self.step.graph();
-        let execs = self.execs;
+        let execs = &self.compiled.execs;
         let spare = pool;
         let mut values: HashMap<NodeId, Tensor> = HashMap::new();
+        for (input, t) in owned {
+            if let Some(id) = graph.input(&input) {
+                values.insert(id, t);
+            }
+        }
         // Inputs without a value: state that starts at zero (the
         // interpreter's rule), or an error.
         for (input, id) in graph.inputs() {
-            if inputs(input).is_none() {
+            if !values.contains_key(&id) && inputs(input).is_none() {
                 let v = self.interp.compute(id, &[], batch, inputs)?.into_owned();
                 values.insert(id, v);
             }
@@ -207,16 +244,17 @@ impl Execution<'_, '_> {
                     |n: NodeId| -> Result<&Tensor, RunError> { lookup(graph, &values, n, inputs) };
                 match exec {
                     Exec::Native { code, reads } => {
-                        let args = reads
+                        let pointers = reads
                             .iter()
-                            .map(|&r| read(r))
+                            .map(|&r| read(r).map(|t| data_ptr(&t.data)))
                             .collect::<Result<Vec<_>, _>>()?;
-                        run_native(
-                            *code,
-                            &args,
-                            host_ty(self.step, kernel.root(), batch)?,
-                            spare,
-                        )
+                        let ty = host_ty(self.step, kernel.root(), batch)?;
+                        // Over an input handed over, or in a buffer of its own.
+                        let dst = match self.compiled.over[i].and_then(|old| values.remove(&old)) {
+                            Some(old) => old.data,
+                            None => take_buffer(spare, ty.dtype, ty.numel()),
+                        };
+                        run_native(*code, &pointers, ty, dst)
                     }
                     Exec::Anchored {
                         anchor,
@@ -244,12 +282,14 @@ impl Execution<'_, '_> {
                         match epilogue {
                             None => product,
                             Some((code, reads)) => {
-                                let mut args = Vec::with_capacity(reads.len());
+                                let mut pointers = Vec::with_capacity(reads.len());
                                 for &r in reads {
-                                    args.push(if r == *anchor { &product } else { read(r)? });
+                                    let t = if r == *anchor { &product } else { read(r)? };
+                                    pointers.push(data_ptr(&t.data));
                                 }
                                 let ty = host_ty(self.step, kernel.root(), batch)?;
-                                run_native(*code, &args, ty, spare)
+                                let dst = take_buffer(spare, ty.dtype, ty.numel());
+                                run_native(*code, &pointers, ty, dst)
                             }
                         }
                     }
@@ -582,18 +622,35 @@ fn operands(step: &Verified, k: &Kernel, anchor: NodeId) -> Option<Vec<Operand>>
 }
 
 /// Runs native code: `args` are the values read, in order.
-fn run_native(code: KernelFn, args: &[&Tensor], out: HostTy, spare: &mut Vec<Data>) -> Tensor {
-    let n = out.numel();
-    let mut result = take_buffer(spare, out.dtype, n);
-    let pointers: Vec<*const u8> = args.iter().map(|t| data_ptr(&t.data)).collect();
+/// Runs native code reading the values at `pointers` (in order) into
+/// `result`, a buffer of `out`'s type and size (possibly one of the values
+/// read, which the kernel reads element for element before writing).
+fn run_native(code: KernelFn, pointers: &[*const u8], out: HostTy, mut result: Data) -> Tensor {
     let out_ptr = match &mut result {
         Data::F32(v) => v.as_mut_ptr() as *mut u8,
         Data::F64(v) => v.as_mut_ptr() as *mut u8,
         Data::I32(v) => v.as_mut_ptr() as *mut u8,
         Data::Bool(v) => v.as_mut_ptr() as *mut u8,
     };
-    run_split(code, &pointers, out_ptr, &out.shape);
+    run_split(code, pointers, out_ptr, &out.shape);
     Tensor::new(out.shape, result)
+}
+
+/// The input kernel `k` may write its result over: an in-place pair of the
+/// memory plan whose input the native code reads element for element.
+fn writes_over(
+    step: &Verified,
+    plan: &MemoryPlan,
+    k: &Kernel,
+    exec: &Exec,
+    shapes: &HashMap<NodeId, Vec<usize>>,
+) -> Option<NodeId> {
+    let Exec::Native { .. } = exec else {
+        return None;
+    };
+    let &(_, old) = plan.in_place.iter().find(|(new, _)| *new == k.root())?;
+    let maps = index::maps(step.graph(), k, shapes)?;
+    matches!(maps.get(&old), Some(Map::Identity | Map::Flat)).then_some(old)
 }
 
 /// The value of an anchor computed natively: a contraction, or an argmax.

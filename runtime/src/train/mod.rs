@@ -445,7 +445,7 @@ impl Run<'_, '_> {
                 None => data.batch(rows),
             };
             let (out, next) = loader::overlapped(data, batches.get(i + 1).copied(), || {
-                stepper.run(&batch, rows, &state.params, &state.states, at)
+                stepper.run(&batch, rows, &mut state.params, &mut state.states, at)
             });
             gathered = next;
             let out = out?;
@@ -468,9 +468,6 @@ impl Run<'_, '_> {
                     step + 1
                 )));
             }
-            let old_params = std::mem::replace(&mut state.params, out.params);
-            let old_states = std::mem::replace(&mut state.states, out.states);
-            stepper.recycle(old_params.into_values().chain(old_states.into_values()));
             state.progress.step += 1;
             steps += 1;
             log.push(json!({"kind": "step", "epoch": epoch, "step": step + 1, "loss": out.loss, "lr": lr}));

@@ -29,11 +29,9 @@ pub(super) struct Stepped {
     pub loss: f64,
     /// The loss first, then the metrics: means over the batch.
     pub metrics: Metrics,
-    pub params: HashMap<String, Tensor>,
-    pub states: HashMap<String, Tensor>,
 }
 
-/// Optimiser state in checkpoints and in [`Stepped::states`]: `m.h.w`.
+/// Optimiser state in checkpoints and in the trainer's state: `m.h.w`.
 pub(super) fn state_key(slot: &str, param: &str) -> String {
     format!("{slot}.{param}")
 }
@@ -64,12 +62,6 @@ pub(super) fn sample_index(rows: &[usize]) -> Tensor {
 }
 
 impl<'p> Stepper<'p> {
-    /// Gives back what the last step replaced (parameters, optimiser
-    /// state): the next update writes into their buffers.
-    pub fn recycle(&mut self, replaced: impl IntoIterator<Item = Tensor>) {
-        self.update.recycle(replaced);
-    }
-
     pub fn new(
         step: &'p TrainStep,
         seed: u64,
@@ -82,13 +74,15 @@ impl<'p> Stepper<'p> {
         })
     }
 
-    /// The step on `batch`, the samples `rows` of the training data.
+    /// The step on `batch`, the samples `rows` of the training data:
+    /// `params` and `states` become the updated ones (the update may write
+    /// them over the old, in place).
     pub fn run(
         &mut self,
         batch: &Batch,
         rows: &[usize],
-        params: &HashMap<String, Tensor>,
-        states: &HashMap<String, Tensor>,
+        params: &mut HashMap<String, Tensor>,
+        states: &mut HashMap<String, Tensor>,
         at: At,
     ) -> Result<Stepped, TrainError> {
         let samples = sample_index(rows);
@@ -98,24 +92,25 @@ impl<'p> Stepper<'p> {
         let feeds: HashMap<&str, &Tensor> =
             batch.feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
         let seed = self.seed.clone();
-        let common = |input: &Input| -> Option<&Tensor> {
+        let hyper = |input: &Input| -> Option<&Tensor> {
             match input {
-                Input::Param(p) => params.get(p),
                 Input::Hyper(Hyper::Lr) => Some(&lr),
                 Input::Hyper(Hyper::Step) => Some(&step),
                 Input::Hyper(Hyper::Epoch) => Some(&epoch),
                 Input::Seed => Some(&seed),
-                Input::OptimizerState { slot, param } => states.get(&state_key(slot, param)),
-                Input::Feed(_) | Input::SampleIndex | Input::Gradient(_) | Input::ModelState(_) => {
-                    None
-                }
+                _ => None,
             }
         };
-        let forward = self.gradients.run(batch.len, &|input| match input {
-            Input::Feed(name) => feeds.get(name.as_str()).copied(),
-            Input::SampleIndex => Some(&samples),
-            other => common(other),
-        })?;
+        let forward = {
+            let (params, states) = (&*params, &*states);
+            self.gradients.run(batch.len, &|input| match input {
+                Input::Feed(name) => feeds.get(name.as_str()).copied(),
+                Input::SampleIndex => Some(&samples),
+                Input::Param(p) => params.get(p),
+                Input::OptimizerState { slot, param } => states.get(&state_key(slot, param)),
+                other => hyper(other),
+            })?
+        };
         // The sync point: every gradient, by parameter.
         let grads: HashMap<&str, &Tensor> = forward
             .iter()
@@ -124,27 +119,39 @@ impl<'p> Stepper<'p> {
                 _ => None,
             })
             .collect();
-        let updated = self.update.run(batch.len, &|input| match input {
-            Input::Gradient(p) => grads.get(p.as_str()).copied(),
-            other => common(other),
-        })?;
+        // The update takes the parameters and optimiser state over.
+        let count = params.len();
+        let owned: Vec<(Input, Tensor)> = params
+            .drain()
+            .map(|(p, t)| (Input::Param(p), t))
+            .chain(states.drain().filter_map(|(key, t)| {
+                let (slot, param) = key.split_once('.')?;
+                let input = Input::OptimizerState {
+                    slot: slot.to_string(),
+                    param: param.to_string(),
+                };
+                Some((input, t))
+            }))
+            .collect();
+        let updated = self.update.run_owning(
+            batch.len,
+            &|input| match input {
+                Input::Gradient(p) => grads.get(p.as_str()).copied(),
+                other => hyper(other),
+            },
+            owned,
+        )?;
         drop(grads);
         let metrics = means(&forward, batch.len);
         // The gradients' buffers hold the next step's.
         self.gradients.recycle(forward.into_iter().map(|(_, t)| t));
-        let mut out = Stepped {
-            loss: metrics.first().map_or(f64::NAN, |m| m.1),
-            metrics,
-            params: HashMap::new(),
-            states: HashMap::new(),
-        };
         for (output, t) in updated {
             match output {
                 Output::NewParam(p) => {
-                    out.params.insert(p, t);
+                    params.insert(p, t);
                 }
                 Output::NewOptimizerState { slot, param } => {
-                    out.states.insert(state_key(&slot, &param), t);
+                    states.insert(state_key(&slot, &param), t);
                 }
                 Output::LossSum
                 | Output::MetricSum(_)
@@ -152,6 +159,15 @@ impl<'p> Stepper<'p> {
                 | Output::NewModelState(_) => {}
             }
         }
-        Ok(out)
+        if params.len() != count {
+            return Err(TrainError::Run(format!(
+                "internal error: the update gave {} of the {count} parameters",
+                params.len()
+            )));
+        }
+        Ok(Stepped {
+            loss: metrics.first().map_or(f64::NAN, |m| m.1),
+            metrics,
+        })
     }
 }
