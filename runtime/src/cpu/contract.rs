@@ -275,26 +275,33 @@ impl Conv {
     }
 
     /// One sample's windows (`x` is its `[c, h, w]`) as a `window ×
-    /// positions` matrix whose rows start `row_stride` elements apart in
-    /// `cols`.
-    fn unfold<T: Real>(&self, x: &[T], cols: &mut [T], row_stride: usize) {
+    /// positions` matrix.
+    fn unfold<T: Real>(&self, x: &[T], cols: &mut [T]) {
         let n = self.positions();
-        for row in 0..self.window() {
-            let dst = &mut cols[row * row_stride..][..n];
-            for (i, out) in dst.chunks_exact_mut(self.ow).enumerate() {
-                let (Some(y), lo, hi, x0) = self.span(row, i) else {
-                    out.fill(T::default());
-                    continue;
-                };
-                let src = &x[y * self.w..][..self.w];
-                out[..lo].fill(T::default());
-                out[hi..].fill(T::default());
-                if self.stride == 1 {
-                    out[lo..hi].copy_from_slice(&src[x0..x0 + (hi - lo)]);
-                } else {
-                    for (j, o) in out[lo..hi].iter_mut().enumerate() {
-                        *o = src[x0 + j * self.stride];
-                    }
+        for (row, dst) in cols
+            .chunks_exact_mut(n.max(1))
+            .take(self.window())
+            .enumerate()
+        {
+            self.unfold_row(x, row, dst);
+        }
+    }
+
+    /// Row `row` of one sample's unfolded windows (`positions` elements).
+    fn unfold_row<T: Real>(&self, x: &[T], row: usize, dst: &mut [T]) {
+        for (i, out) in dst.chunks_exact_mut(self.ow.max(1)).enumerate() {
+            let (Some(y), lo, hi, x0) = self.span(row, i) else {
+                out.fill(T::default());
+                continue;
+            };
+            let src = &x[y * self.w..][..self.w];
+            out[..lo].fill(T::default());
+            out[hi..].fill(T::default());
+            if self.stride == 1 {
+                out[lo..hi].copy_from_slice(&src[x0..x0 + (hi - lo)]);
+            } else {
+                for (j, o) in out[lo..hi].iter_mut().enumerate() {
+                    *o = src[x0 + j * self.stride];
                 }
             }
         }
@@ -304,8 +311,8 @@ impl Conv {
     /// to the input element it was read from (`dx` is the sample's).
     fn fold<T: Real>(&self, cols: &[T], dx: &mut [T]) {
         let n = self.positions();
-        for (row, src) in cols.chunks_exact(n).enumerate() {
-            for (i, part) in src.chunks_exact(self.ow).enumerate() {
+        for (row, src) in cols.chunks_exact(n.max(1)).enumerate() {
+            for (i, part) in src.chunks_exact(self.ow.max(1)).enumerate() {
                 let (Some(y), lo, hi, x0) = self.span(row, i) else {
                     continue;
                 };
@@ -349,7 +356,7 @@ fn conv<T: Real>(
         return;
     }
     per_sample(dst, cv.o * n, k * n, |b, d, cols, inside| {
-        cv.unfold(&x[b * cv.sample()..][..cv.sample()], cols, n);
+        cv.unfold(&x[b * cv.sample()..][..cv.sample()], cols);
         gemm(
             d,
             Mat::rows(w, cv.o, k),
@@ -366,17 +373,25 @@ fn conv<T: Real>(
 fn conv_weight_grad<T: Real>(dst: &mut [T], x: &[T], g: &[T], cv: &Conv, spare: &mut Vec<Data>) {
     let (k, n) = (cv.window(), cv.positions());
     let all = cv.batch * n;
+    if all == 0 {
+        dst.fill(T::default());
+        return;
+    }
     // cols[r, b·n + p] and gs[o, b·n + p]: the samples' windows and
     // gradients as wide matrices.
+    // Built row by row, the rows shared among the threads.
     let mut cols = T::take(spare, k * all);
     let mut gs = T::take(spare, cv.o * all);
-    for b in 0..cv.batch {
-        let x = &x[b * cv.sample()..][..cv.sample()];
-        cv.unfold(x, &mut cols[b * n..], all);
-        for o in 0..cv.o {
-            gs[o * all + b * n..][..n].copy_from_slice(&g[(b * cv.o + o) * n..][..n]);
+    cols.par_chunks_mut(all).enumerate().for_each(|(r, row)| {
+        for (b, dst) in row.chunks_exact_mut(n).enumerate() {
+            cv.unfold_row(&x[b * cv.sample()..][..cv.sample()], r, dst);
         }
-    }
+    });
+    gs.par_chunks_mut(all).enumerate().for_each(|(o, row)| {
+        for (b, dst) in row.chunks_exact_mut(n).enumerate() {
+            dst.copy_from_slice(&g[(b * cv.o + o) * n..][..n]);
+        }
+    });
     gemm(
         dst,
         Mat::rows(&gs, cv.o, all),
@@ -404,6 +419,10 @@ fn conv_input_grad<T: Real>(
     let cv = Conv::new(&out.shape, sw, sg, stride, pad);
     let (k, n) = (cv.window(), cv.positions());
     if cv.sample() == 0 {
+        return;
+    }
+    if n == 0 {
+        dst.fill(T::default());
         return;
     }
     per_sample(dst, cv.sample(), k * n, |b, dx, cols, inside| {
