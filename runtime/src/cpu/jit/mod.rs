@@ -184,6 +184,21 @@ fn helper_type(t: calls::Ty) -> Type {
     }
 }
 
+/// Whether every value of `phase` is read at the element's own row-major
+/// offset or is one element (no broadcast along an axis, no op that needs
+/// the element's multi-index).
+fn by_offset(graph: &Graph, phase: &Phase) -> bool {
+    let index_free = phase
+        .nodes
+        .iter()
+        .all(|&n| !matches!(graph.node(n).op, Op::Iota(_) | Op::Random { .. }));
+    let offsets = phase
+        .maps
+        .values()
+        .all(|m| matches!(m, Map::Identity | Map::Flat | Map::Zero));
+    index_free && offsets
+}
+
 fn clif_type(d: DType) -> Type {
     match d {
         DType::F32 => types::F32,
@@ -371,6 +386,17 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
                 self.node(n)?;
             }
         }
+        // A kernel that reads every value at the element's own row-major
+        // offset (or a one-element value) is one flat loop over its
+        // elements: a short innermost axis (a 3×3 convolution kernel's)
+        // then does not keep it from running four elements at a time.
+        let domain = if domain.len() > 1 && by_offset(self.k.graph, phase) {
+            let end = self.b.ins().imul_imm_s(self.range.1, inner as i64);
+            self.range = (start, end);
+            vec![domain.iter().product()]
+        } else {
+            domain
+        };
         self.strides = super::index::strides(&domain);
         self.linear = Some(linear);
         if !vector::vectorizable(self.k.graph, phase, self.k.root, &domain) {
