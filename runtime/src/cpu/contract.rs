@@ -203,6 +203,17 @@ fn gemm<T: Real>(dst: &mut [T], lhs: Mat<T>, rhs: Mat<T>, accumulate: bool, para
     }
 }
 
+/// Where one row of unfolded windows reads in a sample: the first input
+/// row of its channel, its kernel row, the output columns `lo..hi` that
+/// read inside the image, and the input column output column `lo` reads.
+struct Span {
+    plane: usize,
+    ki: usize,
+    lo: usize,
+    hi: usize,
+    x0: usize,
+}
+
 /// The sizes of a convolution.
 struct Conv {
     batch: usize,
@@ -244,20 +255,14 @@ impl Conv {
         self.oh * self.ow
     }
 
-    /// For window row `row` (channel, kernel row, kernel column) and
-    /// output row `i`: the input row it reads (`None` in the padding), the
-    /// output columns `lo..hi` that read inside it, and the input column
-    /// output column `lo` reads.
-    fn span(&self, row: usize, i: usize) -> (Option<usize>, usize, usize, usize) {
+    /// Where window row `row` (channel, kernel row, kernel column) reads,
+    /// worked out once for all output rows.
+    fn span(&self, row: usize) -> Span {
         let (ch, ki, kj) = (
             row / (self.kh * self.kw),
             row / self.kw % self.kh,
             row % self.kw,
         );
-        let y = (i * self.stride + ki) as isize - self.pad as isize;
-        if y < 0 || y as usize >= self.h {
-            return (None, 0, 0, 0);
-        }
         // Output column j reads input column j·stride + kj - pad.
         let first = |x: isize| -> usize {
             // The first j with j·stride + kj - pad >= x.
@@ -270,8 +275,20 @@ impl Conv {
         };
         let lo = first(0).min(self.ow);
         let hi = first(self.w as isize).clamp(lo, self.ow);
-        let x0 = (lo * self.stride + kj).saturating_sub(self.pad);
-        (Some(ch * self.h + y as usize), lo, hi, x0)
+        Span {
+            plane: ch * self.h,
+            ki,
+            lo,
+            hi,
+            x0: (lo * self.stride + kj).saturating_sub(self.pad),
+        }
+    }
+
+    /// The input row that output row `i` reads through `span` (`None` in
+    /// the padding), as an offset in rows of the sample.
+    fn input_row(&self, span: &Span, i: usize) -> Option<usize> {
+        let y = (i * self.stride + span.ki) as isize - self.pad as isize;
+        (y >= 0 && (y as usize) < self.h).then(|| span.plane + y as usize)
     }
 
     /// One sample's windows (`x` is its `[c, h, w]`) as a `window ×
@@ -289,8 +306,10 @@ impl Conv {
 
     /// Row `row` of one sample's unfolded windows (`positions` elements).
     fn unfold_row<T: Real>(&self, x: &[T], row: usize, dst: &mut [T]) {
+        let span = self.span(row);
+        let (lo, hi, x0) = (span.lo, span.hi, span.x0);
         for (i, out) in dst.chunks_exact_mut(self.ow.max(1)).enumerate() {
-            let (Some(y), lo, hi, x0) = self.span(row, i) else {
+            let Some(y) = self.input_row(&span, i) else {
                 out.fill(T::default());
                 continue;
             };
@@ -312,8 +331,10 @@ impl Conv {
     fn fold<T: Real>(&self, cols: &[T], dx: &mut [T]) {
         let n = self.positions();
         for (row, src) in cols.chunks_exact(n.max(1)).enumerate() {
+            let span = self.span(row);
+            let (lo, hi, x0) = (span.lo, span.hi, span.x0);
             for (i, part) in src.chunks_exact(self.ow.max(1)).enumerate() {
-                let (Some(y), lo, hi, x0) = self.span(row, i) else {
+                let Some(y) = self.input_row(&span, i) else {
                     continue;
                 };
                 let dst = &mut dx[y * self.w..][..self.w];
