@@ -151,21 +151,33 @@ impl Windows {
     }
 
     /// The gradient of [`Windows::max_2x2`]: each window's gradient to its
-    /// first largest element, zeros elsewhere (windows do not overlap).
+    /// first largest element, zeros elsewhere (windows do not overlap), a
+    /// pair of rows at a time.
     fn max_2x2_grad<T: Real>(&self, x: &[T], g: &[T], out: &mut [T]) {
-        out.fill(T::default());
-        let zero = T::default();
+        let (w, zero) = (self.w, T::default());
+        // What no window covers (an odd last row or column) gets nothing.
+        out.fill(zero);
         for (i, g) in g.chunks_exact(self.ow).enumerate() {
-            let (r0, r1) = (2 * i * self.w, (2 * i + 1) * self.w);
-            for (j, &gj) in g.iter().enumerate() {
-                let at = [r0 + 2 * j, r0 + 2 * j + 1, r1 + 2 * j, r1 + 2 * j + 1];
-                let mut best = 0;
-                for k in 1..4 {
-                    best = if x[at[k]] > x[at[best]] { k } else { best };
+            let (top, bottom) = (&x[2 * i * w..][..w], &x[(2 * i + 1) * w..][..w]);
+            let (out_top, rest) = out[2 * i * w..].split_at_mut(w);
+            let out_bottom = &mut rest[..w];
+            let windows = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+            let outs = out_top
+                .chunks_exact_mut(2)
+                .zip(out_bottom.chunks_exact_mut(2));
+            for ((&gj, (t, b)), (ot, ob)) in g.iter().zip(windows).zip(outs) {
+                // The first largest, in the window's row-major order.
+                let (mut best, mut top) = (0, t[0]);
+                for (k, v) in [(1, t[1]), (2, b[0]), (3, b[1])] {
+                    let better = v > top;
+                    best = if better { k } else { best };
+                    top = if better { v } else { top };
                 }
-                for (k, &a) in at.iter().enumerate() {
-                    out[a] = if k == best { gj } else { zero };
-                }
+                let pick = |k| if best == k { gj } else { zero };
+                ot[0] = pick(0);
+                ot[1] = pick(1);
+                ob[0] = pick(2);
+                ob[1] = pick(3);
             }
         }
     }
