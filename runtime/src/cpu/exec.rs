@@ -29,7 +29,13 @@ use std::collections::HashMap;
 /// How one kernel runs at one batch size.
 enum Exec {
     /// Native code over the kernel's domain; the values it reads, in order.
-    Native { code: KernelFn, reads: Vec<NodeId> },
+    /// `work`: the elements it visits (a reduction's operand's, or its
+    /// result's), which decides whether it is worth splitting.
+    Native {
+        code: KernelFn,
+        reads: Vec<NodeId>,
+        work: usize,
+    },
     /// The anchor computed natively (a contraction through `gemm`, an
     /// argmax), then (if any) the epilogue as native code.
     Anchored {
@@ -243,7 +249,7 @@ impl Execution<'_, '_> {
                 let read =
                     |n: NodeId| -> Result<&Tensor, RunError> { lookup(graph, &values, n, inputs) };
                 match exec {
-                    Exec::Native { code, reads } => {
+                    Exec::Native { code, reads, work } => {
                         let pointers = reads
                             .iter()
                             .map(|&r| read(r).map(|t| data_ptr(&t.data)))
@@ -254,7 +260,7 @@ impl Execution<'_, '_> {
                             Some(old) => old.data,
                             None => take_buffer(spare, ty.dtype, ty.numel()),
                         };
-                        run_native(*code, &pointers, ty, dst)
+                        run_native(*code, &pointers, ty, dst, *work)
                     }
                     Exec::Anchored {
                         anchor,
@@ -289,7 +295,8 @@ impl Execution<'_, '_> {
                                 }
                                 let ty = host_ty(self.step, kernel.root(), batch)?;
                                 let dst = take_buffer(spare, ty.dtype, ty.numel());
-                                run_native(*code, &pointers, ty, dst)
+                                let work = ty.numel();
+                                run_native(*code, &pointers, ty, dst, work)
                             }
                         }
                     }
@@ -393,7 +400,11 @@ fn plan_kernel(
     let graph = step.graph();
     match k.anchor.map(|a| &graph.node(a).op) {
         None => match compile(jit, step, &k.nodes, &k.reads, shapes, b) {
-            Ok((code, reads)) => Exec::Native { code, reads },
+            Ok((code, reads)) => Exec::Native {
+                code,
+                reads,
+                work: shapes[&k.root()].iter().product(),
+            },
             Err(why) => Exec::Nodes(why),
         },
         Some(
@@ -445,7 +456,13 @@ fn plan_kernel(
             }
         }
         Some(Op::Reduce { .. }) => match compile_reduce(jit, step, k, shapes, b) {
-            Ok((code, reads)) => Exec::Native { code, reads },
+            Ok((code, reads)) => Exec::Native {
+                code,
+                reads,
+                work: shapes[&graph.args(k.anchor.expect("a reduction"))[0]]
+                    .iter()
+                    .product(),
+            },
             Err(why) => Exec::Nodes(why),
         },
         Some(Op::Permute(perm)) if k.nodes.len() == 1 && k.reads == graph.args(k.root()) => {
@@ -625,14 +642,20 @@ fn operands(step: &Verified, k: &Kernel, anchor: NodeId) -> Option<Vec<Operand>>
 /// Runs native code reading the values at `pointers` (in order) into
 /// `result`, a buffer of `out`'s type and size (possibly one of the values
 /// read, which the kernel reads element for element before writing).
-fn run_native(code: KernelFn, pointers: &[*const u8], out: HostTy, mut result: Data) -> Tensor {
+fn run_native(
+    code: KernelFn,
+    pointers: &[*const u8],
+    out: HostTy,
+    mut result: Data,
+    work: usize,
+) -> Tensor {
     let out_ptr = match &mut result {
         Data::F32(v) => v.as_mut_ptr() as *mut u8,
         Data::F64(v) => v.as_mut_ptr() as *mut u8,
         Data::I32(v) => v.as_mut_ptr() as *mut u8,
         Data::Bool(v) => v.as_mut_ptr() as *mut u8,
     };
-    run_split(code, pointers, out_ptr, &out.shape);
+    run_split(code, pointers, out_ptr, &out.shape, work);
     Tensor::new(out.shape, result)
 }
 
@@ -740,19 +763,18 @@ const PARALLEL_ELEMENTS: usize = 1 << 16;
 
 /// Calls `code` over the whole result, split by its outermost axis across
 /// the cores when the result is large.
-fn run_split(code: KernelFn, reads: &[*const u8], out: *mut u8, shape: &[usize]) {
+fn run_split(code: KernelFn, reads: &[*const u8], out: *mut u8, shape: &[usize], work: usize) {
     let call = Call {
         reads: reads.as_ptr(),
         out,
     };
     let rows = shape.first().copied().unwrap_or(1) as i64;
     let threads = super::threads::threads() as i64;
-    let numel: usize = shape.iter().product();
     // SAFETY (both calls): the kernel was compiled for these shapes: it
     // reads each argument at offsets within its element count and writes
     // the elements of the result in its range, which `out` holds; bools
     // are one byte of 0 or 1, which is what the kernel stores.
-    if threads < 2 || rows < 2 || numel < PARALLEL_ELEMENTS {
+    if threads < 2 || rows < 2 || work < PARALLEL_ELEMENTS {
         unsafe { code(call.reads, call.out, 0, rows) };
         return;
     }
