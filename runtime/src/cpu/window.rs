@@ -100,7 +100,10 @@ impl Windows {
         // gradient (whose result is shaped like x).
         let (oh, ow) = match op {
             Op::Pool { .. } => (out.shape[2], out.shape[3]),
-            _ => ((x[2] - k) / stride + 1, (x[3] - k) / stride + 1),
+            _ => (
+                x[2].checked_sub(k)? / stride.max(1) + 1,
+                x[3].checked_sub(k)? / stride.max(1) + 1,
+            ),
         };
         Some(Windows {
             h: x[2],
@@ -140,7 +143,7 @@ impl Windows {
     /// pair: the general rule, unrolled (the same maxima, in the same
     /// order).
     fn max_2x2<T: Real>(&self, x: &[T], out: &mut [T]) {
-        for (i, out) in out.chunks_exact_mut(self.ow).enumerate() {
+        for (i, out) in out.chunks_exact_mut(self.ow.max(1)).enumerate() {
             let top = &x[2 * i * self.w..][..self.w];
             let bottom = &x[(2 * i + 1) * self.w..][..self.w];
             let pairs = top.chunks_exact(2).zip(bottom.chunks_exact(2));
@@ -156,8 +159,13 @@ impl Windows {
     fn max_2x2_grad<T: Real>(&self, x: &[T], g: &[T], out: &mut [T]) {
         let (w, zero) = (self.w, T::default());
         // What no window covers (an odd last row or column) gets nothing.
-        out.fill(zero);
-        for (i, g) in g.chunks_exact(self.ow).enumerate() {
+        out[2 * self.oh * w..].fill(zero);
+        if 2 * self.ow < w {
+            for row in out[..2 * self.oh * w].chunks_exact_mut(w) {
+                row[2 * self.ow..].fill(zero);
+            }
+        }
+        for (i, g) in g.chunks_exact(self.ow.max(1)).enumerate() {
             let (top, bottom) = (&x[2 * i * w..][..w], &x[(2 * i + 1) * w..][..w]);
             let (out_top, rest) = out[2 * i * w..].split_at_mut(w);
             let out_bottom = &mut rest[..w];
