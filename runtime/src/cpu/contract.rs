@@ -3,6 +3,7 @@
 //! unfolded windows ("im2col"). f32 and f64; the result of each is exactly
 //! the anchor's value, before any epilogue.
 
+use super::real::Real;
 use crate::tensor::{Data, HostTy, Tensor};
 use dlp_compiler::ir::Op;
 use rayon::prelude::*;
@@ -56,34 +57,6 @@ pub fn contraction(
         dlp_compiler::ir::DType::I32 | dlp_compiler::ir::DType::Bool => return None,
     })
 }
-
-/// Floats `gemm` multiplies.
-pub trait Real: Copy + Default + From<u8> + std::ops::AddAssign + Send + Sync + 'static {
-    /// A buffer of `n` elements from `spare` (one of that size, whatever it
-    /// holds), or a new one.
-    fn take(spare: &mut Vec<Data>, n: usize) -> Vec<Self>;
-    fn give(spare: &mut Vec<Data>, buffer: Vec<Self>);
-}
-
-macro_rules! real {
-    ($t:ty, $variant:ident) => {
-        impl Real for $t {
-            fn take(spare: &mut Vec<Data>, n: usize) -> Vec<$t> {
-                let fits = |d: &Data| matches!(d, Data::$variant(v) if v.len() == n);
-                match spare.iter().position(fits).map(|i| spare.swap_remove(i)) {
-                    Some(Data::$variant(v)) => v,
-                    _ => vec![0.0; n],
-                }
-            }
-
-            fn give(spare: &mut Vec<Data>, buffer: Vec<$t>) {
-                spare.push(Data::$variant(buffer));
-            }
-        }
-    };
-}
-real!(f32, F32);
-real!(f64, F64);
 
 /// `[.., M, K] @ [.., K, N]`, either operand possibly stored transposed.
 fn matmul<T: Real>(

@@ -18,6 +18,7 @@
 
 use super::index::{self, Map};
 use super::jit::{Body, Jit, KernelCode, KernelFn, Phase};
+use super::real::take_buffer;
 use super::{contract, window};
 use crate::interp::{Inputs, Interpreter, RunError};
 use crate::tensor::{Data, HostTy, Tensor};
@@ -722,27 +723,6 @@ fn argmax(x: &Tensor, shape: &[usize], axis: usize, out: &HostTy, dst: Data) -> 
         Data::Bool(_) => return None,
     }
     Some(Tensor::new(out.shape.clone(), Data::I32(d)))
-}
-
-/// A buffer of `n` elements of `dtype`: a spare one of that size when
-/// there is one (its old contents are all overwritten), else a new one.
-fn take_buffer(spare: &mut Vec<Data>, dtype: DType, n: usize) -> Data {
-    let fits = |d: &Data| match (d, dtype) {
-        (Data::F32(v), DType::F32) => v.len() == n,
-        (Data::F64(v), DType::F64) => v.len() == n,
-        (Data::I32(v), DType::I32) => v.len() == n,
-        (Data::Bool(v), DType::Bool) => v.len() == n,
-        (Data::F32(_) | Data::F64(_) | Data::I32(_) | Data::Bool(_), _) => false,
-    };
-    if let Some(i) = spare.iter().position(fits) {
-        return spare.swap_remove(i);
-    }
-    match dtype {
-        DType::F32 => Data::F32(vec![0.0; n]),
-        DType::F64 => Data::F64(vec![0.0; n]),
-        DType::I32 => Data::I32(vec![0; n]),
-        DType::Bool => Data::Bool(vec![false; n]),
-    }
 }
 
 /// The pointers a kernel call takes, movable to another thread.

@@ -17,6 +17,7 @@ mod contract;
 mod exec;
 mod index;
 mod jit;
+mod real;
 mod threads;
 mod window;
 

@@ -6,38 +6,10 @@
 //! Planes are independent and each is walked in the interpreter's order,
 //! so the bits do not depend on the thread count.
 
+use super::real::Real;
 use crate::tensor::{Data, HostTy, Tensor};
 use dlp_compiler::ir::{Op, PoolKind};
 use rayon::prelude::*;
-
-/// The element types pooling computes in.
-trait Real: Copy + Default + PartialOrd + Into<f64> + Send + Sync {
-    const NEG_INFINITY: Self;
-    fn from_f64(v: f64) -> Self;
-    /// The larger, or the other when one is NaN (f64's `max`: exact in
-    /// either type).
-    fn max(self, other: Self) -> Self;
-}
-
-impl Real for f32 {
-    const NEG_INFINITY: f32 = f32::NEG_INFINITY;
-    fn from_f64(v: f64) -> f32 {
-        v as f32
-    }
-    fn max(self, other: f32) -> f32 {
-        f32::max(self, other)
-    }
-}
-
-impl Real for f64 {
-    const NEG_INFINITY: f64 = f64::NEG_INFINITY;
-    fn from_f64(v: f64) -> f64 {
-        v
-    }
-    fn max(self, other: f64) -> f64 {
-        f64::max(self, other)
-    }
-}
 
 /// Output elements per task at least (fewer make a task not worth it).
 const MIN_TASK: usize = 4096;

@@ -166,10 +166,11 @@ impl Emitter<'_, '_, '_> {
     /// lanes of an f32 comparison: all ones or all zeros).
     pub(super) fn pick(&mut self, cond: Value, x: Value, y: Value) -> Value {
         if !self.is_vector(cond) {
-            if self.is_vector(x) || self.is_vector(y) {
-                let (x, y) = (self.widen(x), self.widen(y));
-                return self.b.ins().select(cond, x, y);
-            }
+            let (x, y) = if self.is_vector(x) || self.is_vector(y) {
+                (self.widen(x), self.widen(y))
+            } else {
+                (x, y)
+            };
             return self.b.ins().select(cond, x, y);
         }
         let (x, y) = (self.widen(x), self.widen(y));
