@@ -59,6 +59,22 @@ pub fn bytes(graph: &Graph, id: NodeId) -> Size {
         .unwrap_or(Size::fixed(usize::MAX))
 }
 
+/// A size in bytes for messages: `512 B`, `4.4 TB`, `512.0 MB`.
+pub fn bytes_text(bytes: f64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut v = bytes;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < units.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{v} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
 fn dtype_bytes(d: DType) -> usize {
     match d {
         DType::F32 | DType::I32 => 4,

@@ -452,7 +452,7 @@ impl<'c> Lowerer<'c> {
                                 format!(
                                     "with parameter `{path}`, the model has {} parameters ({} as f32): more than {} fit in memory",
                                     scientific(total as f64),
-                                    bytes_text(total as f64 * 4.0),
+                                    crate::plan::bytes_text(total as f64 * 4.0),
                                     scientific(MAX_MODEL_ELEMENTS as f64)
                                 ),
                                 Some(loc),
@@ -584,16 +584,4 @@ fn scientific(v: f64) -> String {
     } else {
         format!("{v:.1e}")
     }
-}
-
-/// `4.4 TB`, `512.0 MB`.
-fn bytes_text(b: f64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
-    let mut v = b;
-    let mut u = 0;
-    while v >= 1000.0 && u + 1 < units.len() {
-        v /= 1000.0;
-        u += 1;
-    }
-    format!("{v:.1} {}", units[u])
 }

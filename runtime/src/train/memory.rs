@@ -120,20 +120,9 @@ fn available() -> Option<u64> {
     Some(group.map_or(machine, |g| g.min(machine)))
 }
 
-/// Sizes for messages and `--max-memory`: `512 MB`, `4.2 GB`.
+/// Sizes for messages: `512 B`, `4.2 GB`.
 pub fn bytes_text(b: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u + 1 < units.len() {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", units[u])
-    }
+    plan::bytes_text(b as f64)
 }
 
 /// A size as `--max-memory` takes it: bytes, or a number with `k`, `M`,
