@@ -1,0 +1,320 @@
+//! Preparing a fused step for the CPU at one batch size: how each kernel
+//! runs (native code compiled by `super::jit`, an anchor computed by
+//! `gemm` or a loop with a native epilogue, a strided copy, or the
+//! interpreter's ops, and why), where an anchor's operands are in memory,
+//! and which results may be written over an input handed over.
+
+use super::index::{self, Map};
+use super::jit::{Body, Jit, KernelCode, KernelFn, Phase};
+use dlp_compiler::fuse::Kernel;
+use dlp_compiler::ir::{DType, NodeId, Op, Verified};
+use dlp_compiler::plan::MemoryPlan;
+use std::collections::HashMap;
+
+/// How one kernel runs at one batch size.
+pub enum Exec {
+    /// Native code over the kernel's domain; the values it reads, in order.
+    /// `work`: the elements it visits (a reduction's operand's, or its
+    /// result's), which decides whether it is worth splitting.
+    Native {
+        code: KernelFn,
+        reads: Vec<NodeId>,
+        work: usize,
+    },
+    /// The anchor computed natively (a contraction through `gemm`, an
+    /// argmax), then (if any) the epilogue as native code.
+    Anchored {
+        anchor: NodeId,
+        operands: Vec<Operand>,
+        epilogue: Option<(KernelFn, Vec<NodeId>)>,
+    },
+    /// A permutation of axes, as a strided copy.
+    Permute { perm: Vec<usize> },
+    /// The kernel's nodes one by one, with the interpreter's ops (and why).
+    Nodes(String),
+}
+
+/// Where an anchor's operand is in memory: the value it views, read
+/// transposed (last two axes swapped) when the operand is a transpose the
+/// kernel folded in.
+#[derive(Clone, Copy)]
+pub struct Operand {
+    pub source: NodeId,
+    pub transposed: bool,
+}
+
+/// A step compiled for one batch size.
+pub struct Compiled {
+    /// How each kernel runs.
+    pub execs: Vec<Exec>,
+    /// For each kernel: the input it may write its result over, when the
+    /// caller hands that input over (the memory plan's in-place pairs, for
+    /// native kernels that read the input element for element).
+    pub over: Vec<Option<NodeId>>,
+}
+
+/// How to run kernel `k` at batch `b`, its native code compiled.
+pub fn kernel(
+    jit: &mut Jit,
+    step: &Verified,
+    k: &Kernel,
+    shapes: &HashMap<NodeId, Vec<usize>>,
+    b: usize,
+) -> Exec {
+    let graph = step.graph();
+    match k.anchor.map(|a| &graph.node(a).op) {
+        None => match compile(jit, step, &k.nodes, &k.reads, shapes, b) {
+            Ok((code, reads)) => Exec::Native {
+                code,
+                reads,
+                work: shapes[&k.root()].iter().product(),
+            },
+            Err(why) => Exec::Nodes(why),
+        },
+        Some(
+            Op::MatMul
+            | Op::Conv { .. }
+            | Op::ConvInputGrad { .. }
+            | Op::ConvWeightGrad { .. }
+            | Op::Pool { .. }
+            | Op::PoolGrad { .. }
+            | Op::ArgMax(_),
+        ) if k
+            .anchor
+            .is_some_and(|a| graph.ty(graph.args(a)[0]).dtype != DType::Bool) =>
+        {
+            let anchor = k.anchor.expect("an anchor");
+            let Some(operands) = operands(step, k, anchor) else {
+                return Exec::Nodes("an anchor reading broadcast operands".into());
+            };
+            if k.root() == anchor {
+                return Exec::Anchored {
+                    anchor,
+                    operands,
+                    epilogue: None,
+                };
+            }
+            // The epilogue: the kernel without the product and the views of
+            // its operands; the product is read.
+            let feeding = operand_views(step, k, anchor);
+            let nodes: Vec<NodeId> = k
+                .nodes
+                .iter()
+                .copied()
+                .filter(|n| *n != anchor && !feeding.contains(n))
+                .collect();
+            let mut reads: Vec<NodeId> = k
+                .reads
+                .iter()
+                .copied()
+                .filter(|r| nodes.iter().any(|&n| graph.args(n).contains(r)))
+                .collect();
+            reads.push(anchor);
+            match compile(jit, step, &nodes, &reads, shapes, b) {
+                Ok((code, reads)) => Exec::Anchored {
+                    anchor,
+                    operands,
+                    epilogue: Some((code, reads)),
+                },
+                Err(why) => Exec::Nodes(why),
+            }
+        }
+        Some(Op::Reduce { .. }) => match compile_reduce(jit, step, k, shapes, b) {
+            Ok((code, reads)) => Exec::Native {
+                code,
+                reads,
+                work: shapes[&graph.args(k.anchor.expect("a reduction"))[0]]
+                    .iter()
+                    .product(),
+            },
+            Err(why) => Exec::Nodes(why),
+        },
+        Some(Op::Permute(perm)) if k.nodes.len() == 1 && k.reads == graph.args(k.root()) => {
+            Exec::Permute { perm: perm.clone() }
+        }
+        Some(op) => Exec::Nodes(format!("{} is not compiled yet", op.text())),
+    }
+}
+
+/// Native code for `nodes` (the last one the result) reading `reads`.
+fn compile(
+    jit: &mut Jit,
+    step: &Verified,
+    nodes: &[NodeId],
+    reads: &[NodeId],
+    shapes: &HashMap<NodeId, Vec<usize>>,
+    b: usize,
+) -> Result<(KernelFn, Vec<NodeId>), String> {
+    let graph = step.graph();
+    let root = *nodes.last().ok_or("an empty kernel")?;
+    let maps = phase_maps(step, nodes, root, shapes)?;
+    let code = KernelCode {
+        graph,
+        reads,
+        shapes,
+        batch: b,
+        root,
+        body: Body::Elementwise(Phase { nodes, maps: &maps }),
+    };
+    jit.compile(&code)
+        .map(|code| (code, reads.to_vec()))
+        .map_err(|e| e.0)
+}
+
+/// How every node of a phase (the last one, `root`, its result) and what it
+/// reads is indexed over the root's shape.
+fn phase_maps(
+    step: &Verified,
+    nodes: &[NodeId],
+    root: NodeId,
+    shapes: &HashMap<NodeId, Vec<usize>>,
+) -> Result<HashMap<NodeId, Map>, String> {
+    if nodes.is_empty() {
+        return Ok(HashMap::from([(root, Map::Identity)]));
+    }
+    let kernel = Kernel {
+        id: dlp_compiler::fuse::KernelId(0),
+        kind: dlp_compiler::fuse::KernelKind::Elementwise,
+        anchor: None,
+        nodes: nodes.to_vec(),
+        reads: Vec::new(),
+    };
+    index::maps(step.graph(), &kernel, shapes)
+        .ok_or_else(|| "views the code generator cannot follow".into())
+}
+
+/// Native code for a reduction kernel: its prologue, the reduction, its
+/// epilogue.
+fn compile_reduce(
+    jit: &mut Jit,
+    step: &Verified,
+    k: &Kernel,
+    shapes: &HashMap<NodeId, Vec<usize>>,
+    b: usize,
+) -> Result<(KernelFn, Vec<NodeId>), String> {
+    let graph = step.graph();
+    let anchor = k.anchor.ok_or("no anchor")?;
+    let Op::Reduce { op, axes } = &graph.node(anchor).op else {
+        return Err("not a reduction".into());
+    };
+    let operand = graph.args(anchor)[0];
+    let inside = |n: NodeId| k.nodes.contains(&n);
+    let prologue = ancestors(step, &[operand], &inside, None);
+    let epilogue: Vec<NodeId> = ancestors(step, &[k.root()], &inside, Some(anchor))
+        .into_iter()
+        .filter(|&n| n != anchor)
+        .collect();
+    let prologue_maps = phase_maps(step, &prologue, operand, shapes)?;
+    let epilogue_maps = phase_maps(step, &epilogue, k.root(), shapes)?;
+    let code = KernelCode {
+        graph,
+        reads: &k.reads,
+        shapes,
+        batch: b,
+        root: k.root(),
+        body: Body::Reduce {
+            op: *op,
+            axes,
+            anchor,
+            operand,
+            prologue: Phase {
+                nodes: &prologue,
+                maps: &prologue_maps,
+            },
+            epilogue: Phase {
+                nodes: &epilogue,
+                maps: &epilogue_maps,
+            },
+        },
+    };
+    jit.compile(&code)
+        .map(|code| (code, k.reads.clone()))
+        .map_err(|e| e.0)
+}
+
+/// The nodes of a kernel that `from` need (themselves included when they
+/// are in the kernel), not going past `stop`, in graph order.
+fn ancestors(
+    step: &Verified,
+    from: &[NodeId],
+    inside: &dyn Fn(NodeId) -> bool,
+    stop: Option<NodeId>,
+) -> Vec<NodeId> {
+    let graph = step.graph();
+    let mut found: Vec<NodeId> = Vec::new();
+    let mut stack: Vec<NodeId> = from.iter().copied().filter(|&n| inside(n)).collect();
+    while let Some(n) = stack.pop() {
+        if found.contains(&n) {
+            continue;
+        }
+        found.push(n);
+        if Some(n) == stop {
+            continue;
+        }
+        for &a in graph.args(n) {
+            if inside(a) {
+                stack.push(a);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The nodes between an anchor and what it reads: views of its operands
+/// (reshapes, and transposes the kernel folded in).
+fn operand_views(step: &Verified, k: &Kernel, anchor: NodeId) -> Vec<NodeId> {
+    let graph = step.graph();
+    let mut out = Vec::new();
+    for &a in graph.args(anchor) {
+        let mut at = a;
+        while k.nodes.contains(&at) && matches!(graph.node(at).op, Op::Reshape | Op::Permute(_)) {
+            out.push(at);
+            at = graph.args(at)[0];
+        }
+    }
+    out
+}
+
+/// Where each operand of `anchor` is in memory, or `None` when one is a
+/// broadcast (`gemm` and the window loops read dense memory only).
+fn operands(step: &Verified, k: &Kernel, anchor: NodeId) -> Option<Vec<Operand>> {
+    let graph = step.graph();
+    graph
+        .args(anchor)
+        .iter()
+        .map(|&a| {
+            let folded = |n: NodeId| k.nodes.contains(&n);
+            let transposed = folded(a) && matches!(graph.node(a).op, Op::Permute(_));
+            let mut at = if transposed { graph.args(a)[0] } else { a };
+            loop {
+                match graph.node(at).op {
+                    Op::Reshape => at = graph.args(at)[0],
+                    Op::Broadcast => return None,
+                    _ => break,
+                }
+            }
+            Some(Operand {
+                source: at,
+                transposed,
+            })
+        })
+        .collect()
+}
+
+/// The input kernel `k` may write its result over: an in-place pair of the
+/// memory plan whose input the native code reads element for element.
+pub fn writes_over(
+    step: &Verified,
+    plan: &MemoryPlan,
+    k: &Kernel,
+    exec: &Exec,
+    shapes: &HashMap<NodeId, Vec<usize>>,
+) -> Option<NodeId> {
+    let Exec::Native { .. } = exec else {
+        return None;
+    };
+    let &(_, old) = plan.in_place.iter().find(|(new, _)| *new == k.root())?;
+    let maps = index::maps(step.graph(), k, shapes)?;
+    matches!(maps.get(&old), Some(Map::Identity | Map::Flat)).then_some(old)
+}
