@@ -36,6 +36,15 @@ pub(super) fn state_key(slot: &str, param: &str) -> String {
     format!("{slot}.{param}")
 }
 
+/// The step input a [`state_key`] names (slot names have no dot).
+fn state_input(key: &str) -> Option<Input> {
+    let (slot, param) = key.split_once('.')?;
+    Some(Input::OptimizerState {
+        slot: slot.to_string(),
+        param: param.to_string(),
+    })
+}
+
 /// Loss and metric sums as means over `count` samples, the loss first.
 pub(super) fn means(outputs: &[(Output, Tensor)], count: usize) -> Metrics {
     let mut metrics: Metrics = Vec::new();
@@ -124,14 +133,11 @@ impl<'p> Stepper<'p> {
         let owned: Vec<(Input, Tensor)> = params
             .drain()
             .map(|(p, t)| (Input::Param(p), t))
-            .chain(states.drain().filter_map(|(key, t)| {
-                let (slot, param) = key.split_once('.')?;
-                let input = Input::OptimizerState {
-                    slot: slot.to_string(),
-                    param: param.to_string(),
-                };
-                Some((input, t))
-            }))
+            .chain(
+                states
+                    .drain()
+                    .filter_map(|(key, t)| Some((state_input(&key)?, t))),
+            )
             .collect();
         let updated = self.update.run_owning(
             batch.len,
