@@ -1,0 +1,421 @@
+//! Running a fused step on the GPU: at each batch size the step's shaders
+//! are generated, validated and compiled once, with buffers laid out by the
+//! memory plan (temporaries share the plan's slots) and a bind group per
+//! kernel. A run uploads the inputs, records every kernel's dispatch and
+//! the copies of the outputs into **one** command submission, then reads
+//! the outputs back.
+
+use super::device::{gpu, Gpu};
+use super::wgsl::{self, Shader};
+use crate::interp::{Inputs, RunError};
+use crate::tensor::{Data, HostTy, Tensor};
+use dlp_compiler::fuse::{self, Kernels};
+use dlp_compiler::ir::{DType, Input, NodeId, Op, Output, Verified};
+use dlp_compiler::plan::{self, MemoryPlan, Place};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A step prepared for the GPU: fused, planned, compiled per batch size.
+pub struct GpuStep<'p> {
+    label: String,
+    step: &'p Verified,
+    kernels: Kernels,
+    plan: MemoryPlan,
+    gpu: &'static Gpu,
+    prepared: HashMap<usize, Prepared>,
+}
+
+/// One kernel, ready to dispatch.
+struct Launch {
+    pipeline: wgpu::ComputePipeline,
+    bindings: wgpu::BindGroup,
+    groups: (u32, u32),
+}
+
+/// A step compiled for one batch size.
+struct Prepared {
+    shaders: Vec<Option<Shader>>,
+    launches: Vec<Launch>,
+    /// The buffer of each value in memory (inputs, slots, outputs).
+    buffers: HashMap<NodeId, Arc<wgpu::Buffer>>,
+    /// For each output computed by a kernel: the buffer it is copied into
+    /// to be read, and its bytes.
+    readback: Vec<Option<(wgpu::Buffer, u64)>>,
+    /// Where gather and scatter report an index out of range.
+    fault: wgpu::Buffer,
+    fault_read: wgpu::Buffer,
+}
+
+/// Bytes of `ty`'s elements on the GPU (4 each: f64 is legalised to f32,
+/// bool to u32).
+fn gpu_bytes(numel: usize) -> u64 {
+    (numel.max(1) * 4) as u64
+}
+
+impl<'p> GpuStep<'p> {
+    /// A step whose shaders are labelled after `label` (`gradients`,
+    /// `update`, `eval`), on the process's GPU.
+    pub fn named(step: &'p Verified, label: &str) -> Result<GpuStep<'p>, RunError> {
+        let gpu = gpu().map_err(RunError)?;
+        let kernels = fuse::fuse(step);
+        let plan = plan::plan(step, &kernels);
+        Ok(GpuStep {
+            label: label.to_string(),
+            step,
+            kernels,
+            plan,
+            gpu,
+            prepared: HashMap::new(),
+        })
+    }
+
+    /// Each kernel's WGSL at batch `b` (`None` for kernels with nothing to
+    /// compute at that size).
+    pub fn shaders(&mut self, b: usize) -> Result<Vec<Option<String>>, RunError> {
+        self.prepare(b)?;
+        Ok(self.prepared[&b]
+            .shaders
+            .iter()
+            .map(|s| s.as_ref().map(|s| s.text.clone()))
+            .collect())
+    }
+
+    fn shapes(&self, b: usize) -> Result<HashMap<NodeId, Vec<usize>>, RunError> {
+        let graph = self.step.graph();
+        graph
+            .ids()
+            .map(|id| {
+                let ty = graph.ty(id);
+                ty.at(b)
+                    .map(|s| (id, s))
+                    .ok_or_else(|| RunError(format!("{ty} is too large for a batch of {b}")))
+            })
+            .collect()
+    }
+
+    fn prepare(&mut self, b: usize) -> Result<(), RunError> {
+        if self.prepared.contains_key(&b) {
+            return Ok(());
+        }
+        let graph = self.step.graph();
+        let shapes = self.shapes(b)?;
+        let numel = |id: NodeId| shapes[&id].iter().product::<usize>();
+        let device = &self.gpu.device;
+        let max_binding = self.gpu.limits.max_storage_buffer_binding_size as u64;
+        let storage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST;
+        let new_buffer = |label: String, bytes: u64| -> Result<Arc<wgpu::Buffer>, RunError> {
+            if bytes > max_binding {
+                return Err(RunError(format!(
+                    "{label} needs {} but this GPU binds at most {} per buffer: lower `batch`",
+                    plan::bytes_text(bytes as f64),
+                    plan::bytes_text(max_binding as f64)
+                )));
+            }
+            Ok(Arc::new(device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(&label),
+                size: bytes,
+                usage: storage,
+                mapped_at_creation: false,
+            })))
+        };
+        let scope = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+
+        // Buffers: the memory plan's places, with 4-byte elements.
+        let mut buffers: HashMap<NodeId, Arc<wgpu::Buffer>> = HashMap::new();
+        let mut slots: Vec<Option<Arc<wgpu::Buffer>>> = vec![None; self.plan.slots.len()];
+        for (s, slot) in self.plan.slots.iter().enumerate() {
+            let bytes = slot.results.iter().map(|&r| gpu_bytes(numel(r))).max();
+            if let Some(bytes) = bytes {
+                slots[s] = Some(new_buffer(format!("{} slot {s}", self.label), bytes)?);
+            }
+        }
+        for id in graph.ids() {
+            let buffer = match self.plan.places[id.index()] {
+                None => continue,
+                Some(Place::Slot(s)) => slots[s].clone().expect("a slot holds its results"),
+                Some(Place::Input | Place::Output) => {
+                    new_buffer(format!("{} {id}", self.label), gpu_bytes(numel(id)))?
+                }
+            };
+            buffers.insert(id, buffer);
+        }
+        let fault = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("fault"),
+            size: 16,
+            usage: storage,
+            mapped_at_creation: false,
+        });
+        let readable = |label: &str, size: u64| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        let fault_read = readable("fault read", 16);
+        let readback = graph
+            .outputs
+            .iter()
+            .map(|(_, id)| {
+                let computed = !matches!(graph.node(*id).op, Op::Input(_));
+                computed.then(|| {
+                    let bytes = gpu_bytes(numel(*id));
+                    (readable("output read", bytes), bytes)
+                })
+            })
+            .collect();
+
+        // Shaders, validated, then pipelines and their bindings.
+        let mut shaders = Vec::new();
+        let mut launches = Vec::new();
+        let max_bindings = self.gpu.limits.max_storage_buffers_per_shader_stage as usize;
+        for k in &self.kernels.kernels {
+            let Some(shader) = wgsl::kernel(self.step, k, &shapes, b) else {
+                shaders.push(None);
+                continue;
+            };
+            let bindings = shader.reads.len() + 1 + usize::from(shader.faults);
+            if bindings > max_bindings {
+                return Err(RunError(format!(
+                    "kernel {} reads {} buffers but this GPU binds at most {max_bindings} per kernel",
+                    k.id,
+                    shader.reads.len()
+                )));
+            }
+            let module = wgsl::validate(&shader.text).map_err(|e| {
+                RunError(format!(
+                    "compiler bug: the WGSL generated for kernel {} is not valid:\n{e}\n{}",
+                    k.id, shader.text
+                ))
+            })?;
+            let name = format!("{}_{}_b{b}", self.label, k.id);
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(&name),
+                source: wgpu::ShaderSource::Naga(std::borrow::Cow::Owned(module)),
+            });
+            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&name),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+            let mut entries: Vec<wgpu::BindGroupEntry> = shader
+                .reads
+                .iter()
+                .enumerate()
+                .map(|(i, r)| wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    resource: buffers[r].as_entire_binding(),
+                })
+                .collect();
+            entries.push(wgpu::BindGroupEntry {
+                binding: shader.reads.len() as u32,
+                resource: buffers[&k.root()].as_entire_binding(),
+            });
+            if shader.faults {
+                entries.push(wgpu::BindGroupEntry {
+                    binding: shader.reads.len() as u32 + 1,
+                    resource: fault.as_entire_binding(),
+                });
+            }
+            let bindings = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(&name),
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &entries,
+            });
+            launches.push(Launch {
+                pipeline,
+                bindings,
+                groups: shader.groups,
+            });
+            shaders.push(Some(shader));
+        }
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(RunError(format!(
+                "out of GPU memory preparing a batch of {b}: {e}; lower `batch`"
+            )));
+        }
+        if let Some(e) = self.gpu.take_error() {
+            return Err(RunError(format!("the GPU refused the step: {e}")));
+        }
+        self.prepared.insert(
+            b,
+            Prepared {
+                shaders,
+                launches,
+                buffers,
+                readback,
+                fault,
+                fault_read,
+            },
+        );
+        Ok(())
+    }
+
+    /// Runs the step for a batch of `batch` samples.
+    pub fn run<'a>(
+        &mut self,
+        batch: usize,
+        inputs: &Inputs<'a>,
+    ) -> Result<Vec<(Output, Tensor)>, RunError> {
+        self.run_owning(batch, inputs, Vec::new())
+    }
+
+    /// [`GpuStep::run`], with some inputs given by value.
+    pub fn run_owning<'a>(
+        &mut self,
+        batch: usize,
+        inputs: &Inputs<'a>,
+        owned: Vec<(Input, Tensor)>,
+    ) -> Result<Vec<(Output, Tensor)>, RunError> {
+        self.prepare(batch)?;
+        let graph = self.step.graph();
+        let p = &self.prepared[&batch];
+        let (device, queue) = (&self.gpu.device, &self.gpu.queue);
+        let owned: HashMap<Input, Tensor> = owned.into_iter().collect();
+        let value = |input: &Input| owned.get(input).or_else(|| inputs(input));
+
+        for (input, id) in graph.inputs() {
+            let Some(buffer) = p.buffers.get(&id) else {
+                continue;
+            };
+            let ty = HostTy::new(
+                graph.ty(id).dtype,
+                graph.ty(id).at(batch).unwrap_or_default(),
+            );
+            let zeros;
+            let t = match value(input) {
+                Some(t) => t,
+                None => match input {
+                    Input::OptimizerState { .. } | Input::ModelState(_) => {
+                        zeros = Tensor::zeros(&ty);
+                        &zeros
+                    }
+                    _ => return Err(RunError(format!("no value for input {input}"))),
+                },
+            };
+            if t.shape != ty.shape || t.dtype() != ty.dtype {
+                return Err(RunError(format!(
+                    "input {input} is {} but the step expects {ty}",
+                    t.ty()
+                )));
+            }
+            if !t.is_empty() {
+                queue.write_buffer(buffer, 0, &to_bytes(&t.data));
+            }
+        }
+
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some(&self.label),
+        });
+        encoder.clear_buffer(&p.fault, 0, None);
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(&self.label),
+                timestamp_writes: None,
+            });
+            for launch in &p.launches {
+                pass.set_pipeline(&launch.pipeline);
+                pass.set_bind_group(0, &launch.bindings, &[]);
+                pass.dispatch_workgroups(launch.groups.0, launch.groups.1, 1);
+            }
+        }
+        for ((_, id), read) in graph.outputs.iter().zip(&p.readback) {
+            if let Some((buffer, bytes)) = read {
+                encoder.copy_buffer_to_buffer(&p.buffers[id], 0, buffer, 0, *bytes);
+            }
+        }
+        encoder.copy_buffer_to_buffer(&p.fault, 0, &p.fault_read, 0, 16);
+        queue.submit([encoder.finish()]);
+
+        let mut reads: Vec<&wgpu::Buffer> = p.readback.iter().flatten().map(|(b, _)| b).collect();
+        reads.push(&p.fault_read);
+        for buffer in &reads {
+            buffer.map_async(wgpu::MapMode::Read, .., |_| {});
+        }
+        let polled = device.poll(wgpu::PollType::wait_indefinitely());
+        let error = self
+            .gpu
+            .take_error()
+            .or(polled.err().map(|e| e.to_string()));
+        let result = match error {
+            Some(e) => Err(RunError(format!("the GPU failed running the step: {e}"))),
+            None => self.collect(batch, p, &value),
+        };
+        for buffer in reads {
+            buffer.unmap();
+        }
+        result
+    }
+
+    /// The outputs, from the mapped read-back buffers; an index out of
+    /// range in a gather or scatter is an error.
+    fn collect<'a>(
+        &self,
+        batch: usize,
+        p: &Prepared,
+        value: &dyn Fn(&Input) -> Option<&'a Tensor>,
+    ) -> Result<Vec<(Output, Tensor)>, RunError> {
+        let graph = self.step.graph();
+        let fault = mapped_words(&p.fault_read)?;
+        if fault[0] != 0 {
+            return Err(RunError(format!(
+                "index {} is out of range for a table of {} rows",
+                fault[1] as i32, fault[2]
+            )));
+        }
+        let mut outputs = Vec::with_capacity(graph.outputs.len());
+        for ((output, id), read) in graph.outputs.iter().zip(&p.readback) {
+            let ty = graph.ty(*id);
+            let shape = ty.at(batch).unwrap_or_default();
+            let n: usize = shape.iter().product();
+            let tensor = match (read, &graph.node(*id).op) {
+                (Some((buffer, _)), _) => {
+                    let words = mapped_words(buffer)?;
+                    Tensor::new(shape, from_words(ty.dtype, &words[..n]))
+                }
+                (None, Op::Input(input)) => value(input)
+                    .cloned()
+                    .ok_or_else(|| RunError(format!("no value for input {input}")))?,
+                (None, _) => unreachable!("outputs not read back are inputs"),
+            };
+            outputs.push((output.clone(), tensor));
+        }
+        Ok(outputs)
+    }
+}
+
+fn mapped_words(buffer: &wgpu::Buffer) -> Result<Vec<u32>, RunError> {
+    let view = buffer
+        .get_mapped_range(..)
+        .map_err(|e| RunError(format!("could not read a result back from the GPU: {e}")))?;
+    Ok(view
+        .chunks_exact(4)
+        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+        .collect())
+}
+
+/// A tensor's elements as the GPU stores them: f32 (f64 narrowed), i32,
+/// u32 for bools.
+fn to_bytes(data: &Data) -> Vec<u8> {
+    match data {
+        Data::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        Data::F64(v) => v.iter().flat_map(|&x| (x as f32).to_le_bytes()).collect(),
+        Data::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        Data::Bool(v) => v.iter().flat_map(|&x| u32::from(x).to_le_bytes()).collect(),
+    }
+}
+
+fn from_words(dtype: DType, words: &[u32]) -> Data {
+    match dtype {
+        DType::F32 => Data::F32(words.iter().map(|&w| f32::from_bits(w)).collect()),
+        DType::F64 => Data::F64(words.iter().map(|&w| f32::from_bits(w) as f64).collect()),
+        DType::I32 => Data::I32(words.iter().map(|&w| w as i32).collect()),
+        DType::Bool => Data::Bool(words.iter().map(|&w| w != 0).collect()),
+    }
+}

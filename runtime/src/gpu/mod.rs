@@ -1,0 +1,16 @@
+//! The GPU back end: a step of the compiled program fused and
+//! memory-planned by the same passes as the CPU's (`dlp_compiler::fuse`,
+//! `dlp_compiler::plan`), each kernel generated as a WGSL compute shader
+//! ([`wgsl`]), validated by naga and run through wgpu ([`exec`]) on the
+//! adapter [`device`] chose: Vulkan, Metal, DX12 or GL.
+//!
+//! f64 values are computed in f32 and bools stored as u32 (WGSL has no f64
+//! and no bool buffers); `tests/gpu.rs` holds every step of every example
+//! to the interpreter's results within a stated tolerance.
+
+pub mod device;
+mod exec;
+pub mod wgsl;
+
+pub use device::{adapters, gpu, hardware_available, AdapterSummary, NO_ADAPTER};
+pub use exec::GpuStep;

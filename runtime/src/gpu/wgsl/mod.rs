@@ -1,0 +1,170 @@
+//! WGSL code generation: one compute shader per fused kernel, specialised
+//! to a batch size (every size a constant), validated by naga.
+//!
+//! Each invocation computes one element of the kernel's result: it turns
+//! its flat position into an index and asks the [`emit::Emitter`] for the
+//! root's value there. Reductions, products, convolutions and windows loop
+//! over what they sum inside the invocation; elementwise prologues and
+//! epilogues are computed where they are used, so a kernel reads only
+//! materialised values and writes only its result.
+//!
+//! Text rather than a `naga::Module` built by hand: the text is what
+//! `dlpc emit --wgsl` prints and what a reader checks, and naga parses it
+//! into the module it validates and hands to wgpu, so nothing else
+//! reaches the driver.
+
+mod emit;
+mod helpers;
+
+pub use emit::{storage_type, strides};
+
+use dlp_compiler::fuse::Kernel;
+use dlp_compiler::ir::{NodeId, Op, Verified};
+use std::collections::HashMap;
+use std::fmt::Write;
+
+/// Invocations per workgroup.
+pub const WORKGROUP: u32 = 256;
+/// The most workgroups along one dispatch axis (WebGPU's minimum limit).
+pub const MAX_GROUPS: u32 = 65_535;
+
+/// One kernel's compute shader at one batch size.
+#[derive(Clone, Debug)]
+pub struct Shader {
+    pub text: String,
+    /// The buffers it reads, binding 0 on; its result follows them, then
+    /// the fault buffer if `faults`.
+    pub reads: Vec<NodeId>,
+    /// Workgroups along x and y.
+    pub groups: (u32, u32),
+    /// Whether it checks indices (gather, scatter) into the fault buffer.
+    pub faults: bool,
+}
+
+/// The shader of kernel `k` at batch `b`, or `None` when its result has no
+/// elements (nothing to run).
+pub fn kernel(
+    step: &Verified,
+    k: &Kernel,
+    shapes: &HashMap<NodeId, Vec<usize>>,
+    b: usize,
+) -> Option<Shader> {
+    let graph = step.graph();
+    let root = k.root();
+    let shape = &shapes[&root];
+    let elements: usize = shape.iter().product();
+    if elements == 0 {
+        return None;
+    }
+    let dtype = graph.ty(root).dtype;
+    let together = together(step, k, shapes);
+    // One invocation per element, or one workgroup per element of a
+    // reduction over a long run.
+    let groups_needed = match together {
+        Some(_) => elements,
+        None => elements.div_ceil(WORKGROUP as usize),
+    } as u32;
+    let groups = if groups_needed <= MAX_GROUPS {
+        (groups_needed, 1)
+    } else {
+        (MAX_GROUPS, groups_needed.div_ceil(MAX_GROUPS))
+    };
+    let mut e = emit::Emitter::new(graph, shapes, b, k.nodes.iter().copied());
+    let idx = e.unflatten("e", shape);
+    if let Some(anchor) = together {
+        e.reduce_together(anchor, &idx, "lid");
+    }
+    let value = e.at(root, &idx);
+    let store = match dtype {
+        dlp_compiler::ir::DType::Bool => format!("select(0u, 1u, {value})"),
+        _ => value,
+    };
+    match together {
+        Some(_) => e.line(&format!("if (lid == 0u) {{ out[e] = {store}; }}")),
+        None => e.line(&format!("out[e] = {store};")),
+    }
+
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "// {} kernel {}: {} at batch {b}",
+        k.kind.name(),
+        k.id,
+        graph.node(root).op.text()
+    );
+    let helpers = helpers::text(&e.helpers);
+    if !helpers.is_empty() {
+        text.push('\n');
+        text.push_str(&helpers);
+    }
+    text.push('\n');
+    for (i, &r) in e.reads.iter().enumerate() {
+        let ty = storage_type(graph.ty(r).dtype);
+        let _ = writeln!(
+            text,
+            "@group(0) @binding({i}) var<storage, read> b{i}: array<{ty}>; // {r}"
+        );
+    }
+    let out = e.reads.len();
+    let _ = writeln!(
+        text,
+        "@group(0) @binding({out}) var<storage, read_write> out: array<{}>; // {root}",
+        storage_type(dtype)
+    );
+    if e.faults {
+        let _ = writeln!(
+            text,
+            "@group(0) @binding({}) var<storage, read_write> fault: array<atomic<u32>, 4>;",
+            out + 1
+        );
+    }
+    if let Some(ty) = e.shared {
+        let _ = writeln!(text, "var<workgroup> partial: array<{ty}, {WORKGROUP}>;");
+    }
+    let element = match together {
+        Some(_) => format!("i32(wid.y * {}u + wid.x)", groups.0),
+        None => format!("i32((wid.y * {}u + wid.x) * {WORKGROUP}u + lid)", groups.0),
+    };
+    let _ = write!(
+        text,
+        "\n@compute @workgroup_size({WORKGROUP})\n\
+         fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {{\n    \
+         let e = {element};\n    \
+         if (e >= {elements}i) {{ return; }}\n{}}}\n",
+        e.body
+    );
+    Some(Shader {
+        text,
+        reads: e.reads,
+        groups,
+        faults: e.faults,
+    })
+}
+
+/// `text` parsed and validated by naga: the module wgpu gets, or why it is
+/// not valid WGSL (a compiler bug, reported with the shader).
+pub fn validate(text: &str) -> Result<naga::Module, String> {
+    let module = naga::front::wgsl::parse_str(text).map_err(|e| e.emit_to_string(text))?;
+    let mut validator = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::empty(),
+    );
+    validator
+        .validate(&module)
+        .map_err(|e| e.emit_to_string(text))?;
+    Ok(module)
+}
+
+/// The reduction kernel `k` computes a workgroup per element of: its
+/// anchor, when the kernel's result has the anchor's shape (an elementwise
+/// epilogue) and each element sums a run long enough to share.
+fn together(step: &Verified, k: &Kernel, shapes: &HashMap<NodeId, Vec<usize>>) -> Option<NodeId> {
+    let graph = step.graph();
+    let anchor = k.anchor?;
+    let Op::Reduce { axes, .. } = &graph.node(anchor).op else {
+        return None;
+    };
+    let from = &shapes[&graph.args(anchor)[0]];
+    let run: usize = axes.iter().map(|&a| from[a]).product();
+    (shapes[&anchor] == shapes[&k.root()] && run >= 64).then_some(anchor)
+}
