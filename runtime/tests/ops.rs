@@ -98,3 +98,29 @@ fn every_op_matches_its_reference_and_its_gradient() {
     }
     assert!(failed.is_empty(), "ops failing their checks: {failed:?}");
 }
+
+/// The GPU back end on every graph the reference checks build (every op,
+/// shape, attribute and dtype above), against the interpreter. Skipped
+/// with a printed reason where there is no adapter, unless
+/// `DLP_REQUIRE_GPU` is set.
+#[test]
+fn every_op_on_the_gpu_gives_the_interpreters_results() {
+    match dlp_runtime::gpu::gpu() {
+        Ok(g) => println!("GPU: {} ({})", g.adapter.name, g.adapter.backend),
+        Err(e) if std::env::var_os("DLP_REQUIRE_GPU").is_some() => {
+            panic!("DLP_REQUIRE_GPU is set but {e}")
+        }
+        Err(e) => return println!("skipped: {e}"),
+    }
+    op_cases::harness::ON_GPU.with(|on| on.set(true));
+    let mut failed = Vec::new();
+    for op in Op::catalogue() {
+        let case = case(&op);
+        let mut gen = Gen::for_op(&op);
+        match catch_unwind(AssertUnwindSafe(|| (case.reference)(&mut gen))) {
+            Ok(n) => println!("{:<34} {n:>5} values on the GPU", op.text()),
+            Err(_) => failed.push(op.text()),
+        }
+    }
+    assert!(failed.is_empty(), "ops the GPU gets wrong: {failed:?}");
+}

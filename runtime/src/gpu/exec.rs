@@ -12,6 +12,7 @@ use crate::tensor::{Data, HostTy, Tensor};
 use dlp_compiler::fuse::{self, Kernels};
 use dlp_compiler::ir::{DType, Input, NodeId, Op, Output, Verified};
 use dlp_compiler::plan::{self, MemoryPlan, Place};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -288,17 +289,7 @@ impl<'p> GpuStep<'p> {
                 graph.ty(id).dtype,
                 graph.ty(id).at(batch).unwrap_or_default(),
             );
-            let zeros;
-            let t = match value(input) {
-                Some(t) => t,
-                None => match input {
-                    Input::OptimizerState { .. } | Input::ModelState(_) => {
-                        zeros = Tensor::zeros(&ty);
-                        &zeros
-                    }
-                    _ => return Err(RunError(format!("no value for input {input}"))),
-                },
-            };
+            let t = input_value(input, &value, &ty)?;
             if t.shape != ty.shape || t.dtype() != ty.dtype {
                 return Err(RunError(format!(
                     "input {input} is {} but the step expects {ty}",
@@ -379,14 +370,31 @@ impl<'p> GpuStep<'p> {
                     let words = mapped_words(buffer)?;
                     Tensor::new(shape, from_words(ty.dtype, &words[..n]))
                 }
-                (None, Op::Input(input)) => value(input)
-                    .cloned()
-                    .ok_or_else(|| RunError(format!("no value for input {input}")))?,
+                (None, Op::Input(input)) => {
+                    let ty = HostTy::new(ty.dtype, shape);
+                    input_value(input, value, &ty)?.into_owned()
+                }
                 (None, _) => unreachable!("outputs not read back are inputs"),
             };
             outputs.push((output.clone(), tensor));
         }
         Ok(outputs)
+    }
+}
+
+/// The value of `input`: given, or zeros for state not given yet (the
+/// interpreter's rule).
+fn input_value<'t>(
+    input: &Input,
+    value: &dyn Fn(&Input) -> Option<&'t Tensor>,
+    ty: &HostTy,
+) -> Result<Cow<'t, Tensor>, RunError> {
+    match (value(input), input) {
+        (Some(t), _) => Ok(Cow::Borrowed(t)),
+        (None, Input::OptimizerState { .. } | Input::ModelState(_)) => {
+            Ok(Cow::Owned(Tensor::zeros(ty)))
+        }
+        (None, _) => Err(RunError(format!("no value for input {input}"))),
     }
 }
 

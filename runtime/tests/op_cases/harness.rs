@@ -158,8 +158,58 @@ pub fn run(
     b.set_output(Output::MetricSum("out".into()), out);
     let g = verify(b.finish()).unwrap_or_else(|e| panic!("{e:?}"));
     let values: HashMap<&Input, &Tensor> = inputs.iter().map(|(i, _, t)| (i, *t)).collect();
-    let mut outputs = Interpreter::new(&g).run(batch, &|i| values.get(i).copied())?;
-    Ok(outputs.remove(0).1)
+    let lookup = |i: &Input| values.get(i).copied();
+    let outputs = Interpreter::new(&g).run(batch, &lookup);
+    if ON_GPU.with(|on| on.get()) {
+        compare_on_gpu(&g, batch, &lookup, &outputs);
+    }
+    Ok(outputs?.remove(0).1)
+}
+
+thread_local! {
+    /// Whether [`run`] also runs each graph on the GPU and holds it to the
+    /// interpreter's result (the GPU conformance test sets it).
+    pub static ON_GPU: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The GPU's result within [`gpu_tolerance`] of the interpreter's, or an
+/// error where the interpreter has one.
+fn compare_on_gpu(
+    g: &dlp_compiler::ir::Verified,
+    batch: usize,
+    lookup: &dlp_runtime::interp::Inputs,
+    want: &Result<Vec<(Output, Tensor)>, RunError>,
+) {
+    let mut step = dlp_runtime::gpu::GpuStep::named(g, "op").expect("a GPU step");
+    let got = step.run(batch, lookup);
+    let ir = dlp_compiler::ir::print::text(g.graph());
+    match (want, got) {
+        (Ok(want), Ok(got)) => {
+            let (want, got) = (&want[0].1, &got[0].1);
+            assert_eq!(got.dtype(), want.dtype(), "GPU dtype of\n{ir}");
+            assert_eq!(got.shape, want.shape, "GPU shape of\n{ir}");
+            let tol = gpu_tolerance(want.dtype());
+            for (i, (g, w)) in got.to_f64().iter().zip(want.to_f64()).enumerate() {
+                assert!(
+                    close(*g, w, tol),
+                    "GPU element {i} is {g}, the interpreter's {w}, of\n{ir}"
+                );
+            }
+        }
+        (Err(_), Err(_)) => {}
+        (Ok(_), Err(e)) => panic!("the GPU fails ({e}) where the interpreter runs\n{ir}"),
+        (Err(e), Ok(_)) => panic!("the GPU runs where the interpreter fails ({e})\n{ir}"),
+    }
+}
+
+/// The GPU computes f64 in f32, and WGSL allows its `sin`, `cos`, `exp`,
+/// `log` a few ulps (`sin`, `cos`: 2^-11 absolute on [-pi, pi]): 1e-3
+/// relative (absolute below 1) holds every op; integers and bools exact.
+pub fn gpu_tolerance(dtype: DType) -> f64 {
+    match dtype {
+        DType::F32 | DType::F64 => 1e-3,
+        DType::I32 | DType::Bool => 0.0,
+    }
 }
 
 /// [`run`] at batch 1 on feeds `x0, x1, ..` holding `args`.
