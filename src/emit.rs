@@ -3,7 +3,8 @@
 //! step's two groups separated by the gradient sync point); `--json` the
 //! serialised compiled program, as the runtime receives it; `--kernels`
 //! every step cut into kernels with its memory plan; `--clif` the
-//! Cranelift IR the CPU back end generates for each kernel.
+//! Cranelift IR the CPU back end generates for each kernel; `--wgsl` the
+//! GPU back end's compute shaders.
 
 use crate::program;
 use std::path::Path;
@@ -15,6 +16,7 @@ pub enum Stage {
     Json,
     Kernels,
     Clif,
+    Wgsl,
 }
 
 pub fn run(file: &Path, train: Option<&str>, stage: Stage) -> ExitCode {
@@ -28,6 +30,13 @@ pub fn run(file: &Path, train: Option<&str>, stage: Stage) -> ExitCode {
         Stage::Ir => say_raw!("{}", compiled.text()),
         Stage::Kernels => say_raw!("{}", kernels_text(&compiled)),
         Stage::Clif => match clif_text(&compiled) {
+            Ok(text) => say_raw!("{text}"),
+            Err(e) => {
+                tell!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        Stage::Wgsl => match wgsl_text(&compiled) {
             Ok(text) => say_raw!("{text}"),
             Err(e) => {
                 tell!("error: {e}");
@@ -79,6 +88,26 @@ fn clif_text(compiled: &dlp_compiler::CompiledProgram) -> Result<String, String>
                 (None, None) => out.push_str(&format!(
                     "; k{i}: gemm or a plain loop, no generated code\n\n"
                 )),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The GPU back end's shader for every kernel of every step, at the train
+/// block's batch size (each validated by naga; no GPU needed).
+fn wgsl_text(compiled: &dlp_compiler::CompiledProgram) -> Result<String, String> {
+    let batch = compiled.plan.batch;
+    let mut out = String::new();
+    for (title, step) in compiled.steps() {
+        out.push_str(&format!("// {title}, batch {batch}\n"));
+        for (i, shader) in dlp_runtime::gpu::wgsl::step_shaders(step, batch)?
+            .into_iter()
+            .enumerate()
+        {
+            match shader {
+                Some(text) => out.push_str(&format!("{text}\n")),
+                None => out.push_str(&format!("// k{i}: no elements at this batch size\n\n")),
             }
         }
     }

@@ -5,6 +5,7 @@
 mod out;
 
 mod check;
+mod devices;
 mod emit;
 mod fmt;
 mod graph;
@@ -57,7 +58,9 @@ enum Command {
         /// Which train block (the first if omitted).
         #[arg(long)]
         train: Option<String>,
-        /// Where to compute: cpu, gpu or auto (this version: cpu); overrides the train block's `device`.
+        /// Where to compute: `cpu`, `gpu` (any wgpu adapter, see `dlpc
+        /// devices`) or `auto` (a hardware GPU if there is one, else the
+        /// CPU); overrides the train block's `device`.
         #[arg(long)]
         device: Option<String>,
         /// What runs the steps on the CPU: `cpu` (compiled kernels, the
@@ -106,9 +109,10 @@ enum Command {
     },
     /// Print what the compiler produces: the compiled program's steps as
     /// textual IR (--ir), the whole compiled program as JSON (--json),
-    /// every step cut into kernels with its memory plan (--kernels), or the
-    /// CPU back end's generated code (--clif).
-    #[command(group(clap::ArgGroup::new("stage").required(true).args(["ir", "json", "kernels", "clif"])))]
+    /// every step cut into kernels with its memory plan (--kernels), the
+    /// CPU back end's generated code (--clif) or the GPU back end's
+    /// shaders (--wgsl).
+    #[command(group(clap::ArgGroup::new("stage").required(true).args(["ir", "json", "kernels", "clif", "wgsl"])))]
     Emit {
         /// The .dlp program.
         file: PathBuf,
@@ -129,7 +133,14 @@ enum Command {
         /// the train block's batch size.
         #[arg(long)]
         clif: bool,
+        /// The WGSL compute shader the GPU back end generates for every
+        /// kernel, at the train block's batch size, each validated by naga.
+        #[arg(long)]
+        wgsl: bool,
     },
+    /// List the GPU adapters wgpu finds, with their limits, and say which
+    /// one `--device gpu` and `--device auto` would use.
+    Devices,
     /// List and inspect run records.
     Runs {
         #[command(subcommand)]
@@ -208,12 +219,14 @@ fn main() -> ExitCode {
             json,
             kernels,
             clif,
+            wgsl,
         } => {
-            let stage = match (json, kernels, clif) {
-                (true, _, _) => emit::Stage::Json,
-                (false, true, _) => emit::Stage::Kernels,
-                (false, false, true) => emit::Stage::Clif,
-                (false, false, false) => emit::Stage::Ir,
+            let stage = match (json, kernels, clif, wgsl) {
+                (true, ..) => emit::Stage::Json,
+                (_, true, ..) => emit::Stage::Kernels,
+                (_, _, true, _) => emit::Stage::Clif,
+                (_, _, _, true) => emit::Stage::Wgsl,
+                _ => emit::Stage::Ir,
             };
             emit::run(&file, train.as_deref(), stage)
         }
@@ -222,5 +235,6 @@ fn main() -> ExitCode {
             RunsCommand::Show { id } => runs::show(&runs, &id),
         },
         Command::Lsp => dlpc::lsp::run(),
+        Command::Devices => devices::run(),
     }
 }

@@ -179,12 +179,18 @@ impl Observer for Printer {
             .iter()
             .map(|(name, n)| format!("{name} {n}"))
             .collect();
+        let engine = match &start.adapter {
+            Some(adapter) => adapter.clone(),
+            None => format!(
+                "{}, {}",
+                start.backend.name(),
+                plural(start.threads as u64, "thread")
+            ),
+        };
         tell!(
-            "samples: {}; device: {} ({}, {})",
+            "samples: {}; device: {} ({engine})",
             samples.join(", "),
             start.device,
-            start.backend.name(),
-            plural(start.threads as u64, "thread")
         );
         tell!("record: {}", start.record.dir.display());
         if self.tty {

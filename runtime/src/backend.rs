@@ -1,8 +1,10 @@
 //! Which engine runs the steps of a compiled program: the CPU back end
-//! (native code and `gemm`, the default) or the reference interpreter
-//! (`--backend interp`: the oracle, slow and simple).
+//! (native code and `gemm`, the default), the GPU back end (WGSL through
+//! wgpu, `--device gpu`) or the reference interpreter (`--backend interp`:
+//! the oracle, slow and simple).
 
 use crate::cpu::CpuStep;
+use crate::gpu::GpuStep;
 use crate::interp::{Inputs, Interpreter, RunError};
 use crate::tensor::Tensor;
 use dlp_compiler::ir::{Input, Output, Verified};
@@ -15,15 +17,18 @@ pub enum Backend {
     Cpu,
     /// The reference interpreter, node by node.
     Interp,
+    /// Fused kernels as WGSL compute shaders, on a wgpu adapter.
+    Gpu,
 }
 
 impl Backend {
-    pub const ALL: [Backend; 2] = [Backend::Cpu, Backend::Interp];
+    pub const ALL: [Backend; 3] = [Backend::Cpu, Backend::Interp, Backend::Gpu];
 
     pub fn name(self) -> &'static str {
         match self {
             Backend::Cpu => "cpu",
             Backend::Interp => "interp",
+            Backend::Gpu => "gpu",
         }
     }
 
@@ -31,11 +36,12 @@ impl Backend {
         Backend::ALL.into_iter().find(|b| b.name() == name)
     }
 
-    /// The threads it computes on (the interpreter uses one).
+    /// The CPU threads it computes on (the interpreter uses one; the GPU
+    /// back end's host work, batches and read-backs, uses one).
     pub fn threads(self) -> usize {
         match self {
             Backend::Cpu => crate::cpu::threads(),
-            Backend::Interp => 1,
+            Backend::Interp | Backend::Gpu => 1,
         }
     }
 }
@@ -44,6 +50,7 @@ impl Backend {
 pub enum Runner<'p> {
     Cpu(Box<CpuStep<'p>>),
     Interp(Interpreter<'p>),
+    Gpu(Box<GpuStep<'p>>),
 }
 
 impl<'p> Runner<'p> {
@@ -53,6 +60,7 @@ impl<'p> Runner<'p> {
         Ok(match backend {
             Backend::Cpu => Runner::Cpu(Box::new(CpuStep::named(step, label)?)),
             Backend::Interp => Runner::Interp(Interpreter::new(step)),
+            Backend::Gpu => Runner::Gpu(Box::new(GpuStep::named(step, label)?)),
         })
     }
 
@@ -65,6 +73,7 @@ impl<'p> Runner<'p> {
         match self {
             Runner::Cpu(step) => step.run(batch, inputs),
             Runner::Interp(interp) => interp.run(batch, inputs),
+            Runner::Gpu(step) => step.run(batch, inputs),
         }
     }
 
@@ -78,6 +87,7 @@ impl<'p> Runner<'p> {
     ) -> Result<Vec<(Output, Tensor)>, RunError> {
         match self {
             Runner::Cpu(step) => step.run_owning(batch, inputs, owned),
+            Runner::Gpu(step) => step.run_owning(batch, inputs, owned),
             Runner::Interp(interp) => {
                 let owned: HashMap<Input, Tensor> = owned.into_iter().collect();
                 interp.run(batch, &|i| owned.get(i).or_else(|| inputs(i)))

@@ -92,8 +92,15 @@ fn rank(adapter: &wgpu::Adapter) -> u8 {
     }
 }
 
+/// Vulkan, Metal and DX12 adapters; GL ones only where there are none
+/// (GL is the fallback, and probing it wakes up EGL, which complains on
+/// machines without a display).
 fn all_adapters() -> Vec<wgpu::Adapter> {
-    let mut adapters = pollster::block_on(instance().enumerate_adapters(wgpu::Backends::all()));
+    let instance = instance();
+    let mut adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
+    if adapters.is_empty() {
+        adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::SECONDARY));
+    }
     adapters.sort_by_key(rank);
     adapters
 }

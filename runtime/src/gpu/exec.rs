@@ -6,7 +6,7 @@
 //! the outputs back.
 
 use super::device::{gpu, Gpu};
-use super::wgsl::{self, Shader};
+use super::wgsl;
 use crate::interp::{Inputs, RunError};
 use crate::tensor::{Data, HostTy, Tensor};
 use dlp_compiler::fuse::{self, Kernels};
@@ -35,7 +35,6 @@ struct Launch {
 
 /// A step compiled for one batch size.
 struct Prepared {
-    shaders: Vec<Option<Shader>>,
     launches: Vec<Launch>,
     /// The buffer of each value in memory (inputs, slots, outputs).
     buffers: HashMap<NodeId, Arc<wgpu::Buffer>>,
@@ -68,17 +67,6 @@ impl<'p> GpuStep<'p> {
             gpu,
             prepared: HashMap::new(),
         })
-    }
-
-    /// Each kernel's WGSL at batch `b` (`None` for kernels with nothing to
-    /// compute at that size).
-    pub fn shaders(&mut self, b: usize) -> Result<Vec<Option<String>>, RunError> {
-        self.prepare(b)?;
-        Ok(self.prepared[&b]
-            .shaders
-            .iter()
-            .map(|s| s.as_ref().map(|s| s.text.clone()))
-            .collect())
     }
 
     fn shapes(&self, b: usize) -> Result<HashMap<NodeId, Vec<usize>>, RunError> {
@@ -170,12 +158,10 @@ impl<'p> GpuStep<'p> {
             .collect();
 
         // Shaders, validated, then pipelines and their bindings.
-        let mut shaders = Vec::new();
         let mut launches = Vec::new();
         let max_bindings = self.gpu.limits.max_storage_buffers_per_shader_stage as usize;
         for k in &self.kernels.kernels {
             let Some(shader) = wgsl::kernel(self.step, k, &shapes, b) else {
-                shaders.push(None);
                 continue;
             };
             let bindings = shader.reads.len() + 1 + usize::from(shader.faults);
@@ -186,12 +172,8 @@ impl<'p> GpuStep<'p> {
                     shader.reads.len()
                 )));
             }
-            let module = wgsl::validate(&shader.text).map_err(|e| {
-                RunError(format!(
-                    "compiler bug: the WGSL generated for kernel {} is not valid:\n{e}\n{}",
-                    k.id, shader.text
-                ))
-            })?;
+            let module = wgsl::validate(&shader.text)
+                .map_err(|e| RunError(wgsl::invalid(k, &e, &shader.text)))?;
             let name = format!("{}_{}_b{b}", self.label, k.id);
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(&name),
@@ -234,7 +216,6 @@ impl<'p> GpuStep<'p> {
                 bindings,
                 groups: shader.groups,
             });
-            shaders.push(Some(shader));
         }
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(RunError(format!(
@@ -247,7 +228,6 @@ impl<'p> GpuStep<'p> {
         self.prepared.insert(
             b,
             Prepared {
-                shaders,
                 launches,
                 buffers,
                 readback,

@@ -138,6 +138,8 @@ pub struct Started<'a> {
     /// How many samples the training data and each evaluation set hold.
     pub samples: Vec<(String, usize)>,
     pub device: &'a str,
+    /// The GPU adapter and its API (`NVIDIA H200 (vulkan)`), on the GPU.
+    pub adapter: Option<String>,
     pub backend: Backend,
     /// The threads the back end computes on.
     pub threads: usize,
@@ -195,6 +197,38 @@ struct Run<'j, 'a> {
     total_steps: u64,
 }
 
+/// The device a run computes on (`cpu` or `gpu`) and the back end that
+/// runs its steps, for the `device` asked for: `auto` is the GPU when a
+/// hardware adapter is there (a software one is slower than the CPU back
+/// end), else the CPU.
+pub fn choose_device(requested: &str, backend: Backend) -> Result<(String, Backend), TrainError> {
+    let on_gpu = |why: &str| -> Result<(String, Backend), TrainError> {
+        crate::gpu::gpu().map_err(|e| TrainError::Run(format!("{why}{e}")))?;
+        Ok(("gpu".into(), Backend::Gpu))
+    };
+    match (requested, backend) {
+        ("gpu", Backend::Interp) => Err(TrainError::Run(
+            "the reference interpreter (`--backend interp`) runs on the CPU: use it with `--device cpu`"
+                .into(),
+        )),
+        ("gpu", _) => on_gpu("device `gpu`: "),
+        ("auto", Backend::Cpu | Backend::Gpu) if crate::gpu::hardware_available() => {
+            on_gpu("device `auto` found a GPU but ")
+        }
+        ("cpu" | "auto", Backend::Gpu) => Ok(("cpu".into(), Backend::Cpu)),
+        ("cpu" | "auto", backend) => Ok(("cpu".into(), backend)),
+        (other, _) => Err(TrainError::Run(format!(
+            "unknown device `{other}`: the devices are `cpu`, `gpu` and `auto`"
+        ))),
+    }
+}
+
+/// The adapter GPU steps run on, as the start line and the record name it.
+pub(crate) fn adapter_name(backend: Backend) -> Option<String> {
+    let gpu = crate::gpu::gpu().ok().filter(|_| backend == Backend::Gpu)?;
+    Some(format!("{} ({})", gpu.adapter.name, gpu.adapter.backend))
+}
+
 /// Trains `job`'s program: reads its data, starts or resumes a run
 /// record, and runs epochs until done, stopped early or told to stop.
 pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summary, TrainError> {
@@ -217,19 +251,13 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
         }
         None => opts.clone(),
     };
-    let device = opts.device.as_deref().unwrap_or(&plan.device);
-    match device {
-        "cpu" | "auto" => {}
-        "gpu" => return Err(TrainError::Run(
-            "device `gpu` is not available yet: this version trains on the CPU (`--device cpu`)"
-                .into(),
-        )),
-        other => {
-            return Err(TrainError::Run(format!(
-                "unknown device `{other}`: the devices are `cpu`, `gpu` and `auto`"
-            )))
-        }
-    }
+    let requested = opts.device.as_deref().unwrap_or(&plan.device);
+    let (device, backend) = choose_device(requested, opts.backend)?;
+    let opts = &Options {
+        backend,
+        ..opts.clone()
+    };
+    let device = device.as_str();
     memory::check(&memory::estimate(job.program), opts.max_memory)?;
     let datasets = load_data(job)?;
     let train_len = part(&datasets, &plan.data)?.len;
@@ -262,6 +290,7 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
         resumed_at: state.progress.epoch,
         samples,
         device,
+        adapter: adapter_name(opts.backend),
         backend: opts.backend,
         threads: opts.backend.threads(),
     });

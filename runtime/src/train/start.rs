@@ -141,6 +141,7 @@ pub(super) fn fresh(
         "data": files,
         "samples": samples.iter().map(|(name, n)| (name.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "device": device,
+        "adapter": super::adapter_name(opts.backend),
         "backend": opts.backend.name(),
         "threads": opts.backend.threads(),
         "plan": plan,

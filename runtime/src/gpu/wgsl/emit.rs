@@ -90,6 +90,10 @@ pub struct Emitter<'a> {
     pub body: String,
     depth: usize,
     scopes: Vec<HashMap<(NodeId, Vec<String>), String>>,
+    /// Per scope: flat positions already known for an index in a shape
+    /// (from [`Emitter::unflatten`]), so that a view read back in the same
+    /// layout costs no index arithmetic.
+    flats: Vec<HashMap<(Vec<String>, Vec<usize>), String>>,
     next: usize,
 }
 
@@ -112,6 +116,7 @@ impl<'a> Emitter<'a> {
             body: String::new(),
             depth: 1,
             scopes: vec![HashMap::new()],
+            flats: vec![HashMap::new()],
             next: 0,
         }
     }
@@ -160,10 +165,12 @@ impl<'a> Emitter<'a> {
         self.line(&format!("{head} {{"));
         self.depth += 1;
         self.scopes.push(HashMap::new());
+        self.flats.push(HashMap::new());
     }
 
     pub fn close(&mut self) {
         self.scopes.pop();
+        self.flats.pop();
         self.depth -= 1;
         self.line("}");
     }
@@ -189,6 +196,10 @@ impl<'a> Emitter<'a> {
 
     /// The flat position of `idx` in a row-major `shape`.
     pub fn linear(&mut self, idx: &[String], shape: &[usize]) -> String {
+        let key = (idx.to_vec(), shape.to_vec());
+        if let Some(flat) = self.flats.iter().rev().find_map(|f| f.get(&key)) {
+            return flat.clone();
+        }
         let st = strides(shape);
         let terms: Vec<String> = (0..shape.len())
             .filter(|&i| shape[i] != 1 && idx[i] != "0i")
@@ -206,7 +217,7 @@ impl<'a> Emitter<'a> {
     /// The index in a row-major `shape` of flat position `flat`.
     pub fn unflatten(&mut self, flat: &str, shape: &[usize]) -> Vec<String> {
         let st = strides(shape);
-        (0..shape.len())
+        let idx: Vec<String> = (0..shape.len())
             .map(|i| {
                 if shape[i] == 1 {
                     return "0i".to_string();
@@ -223,7 +234,10 @@ impl<'a> Emitter<'a> {
                 };
                 self.index(expr)
             })
-            .collect()
+            .collect();
+        let known = self.flats.last_mut().expect("a scope");
+        known.insert((idx.clone(), shape.to_vec()), flat.to_string());
+        idx
     }
 
     /// The binding that holds `id`'s buffer.
@@ -658,6 +672,18 @@ impl<'a> Emitter<'a> {
         acc
     }
 
+    /// `i * stride + k - pad`, without the `* 1` and `- 0`.
+    fn window_at(&mut self, i: &str, stride: usize, k: &str, pad: usize) -> String {
+        let mut expr = match stride {
+            1 => format!("{i} + {k}"),
+            s => format!("{i} * {} + {k}", int(s as i32)),
+        };
+        if pad != 0 {
+            expr = format!("{expr} - {}", int(pad as i32));
+        }
+        self.index(expr)
+    }
+
     /// `if (0 <= at < n)`, opened.
     fn open_within(&mut self, at: &str, n: usize) {
         self.open(&format!("if ({at} >= 0i && {at} < {})", int(n as i32)));
@@ -696,7 +722,14 @@ impl<'a> Emitter<'a> {
     /// `if` the window position `at + pad - k` is a multiple of the stride
     /// whose quotient is in `0..n`: opened, giving the quotient.
     fn open_source(&mut self, at: &str, k: &str, stride: usize, pad: usize, n: usize) -> String {
-        let t = self.index(format!("{at} + {} - {k}", int(pad as i32)));
+        let t = match pad {
+            0 => self.index(format!("{at} - {k}")),
+            p => self.index(format!("{at} + {} - {k}", int(p as i32))),
+        };
+        if stride == 1 {
+            self.open_within(&t, n);
+            return t;
+        }
         let s = int(stride as i32);
         self.open(&format!(
             "if ({t} >= 0i && {t} % {s} == 0i && {t} / {s} < {})",
@@ -787,9 +820,8 @@ impl<'a> Emitter<'a> {
         let (ki, kj) = (self.fresh("ki"), self.fresh("kj"));
         self.open_loop(&ki, k);
         self.open_loop(&kj, k);
-        let s = int(stride as i32);
-        let y = self.index(format!("{} * {s} + {ki}", idx[2]));
-        let xx = self.index(format!("{} * {s} + {kj}", idx[3]));
+        let y = self.window_at(&idx[2], stride, &ki, 0);
+        let xx = self.window_at(&idx[3], stride, &kj, 0);
         let v = self.at(x, &[idx[0].clone(), idx[1].clone(), y, xx]);
         match kind {
             PoolKind::Max => {

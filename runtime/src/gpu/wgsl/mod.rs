@@ -168,3 +168,40 @@ fn together(step: &Verified, k: &Kernel, shapes: &HashMap<NodeId, Vec<usize>>) -
     let run: usize = axes.iter().map(|&a| from[a]).product();
     (shapes[&anchor] == shapes[&k.root()] && run >= 64).then_some(anchor)
 }
+
+/// Every kernel's shader for `step` at batch `b`, each validated by naga
+/// (no GPU needed): what `dlpc emit --wgsl` prints. `None` for kernels
+/// with nothing to compute at that size.
+pub fn step_shaders(step: &Verified, b: usize) -> Result<Vec<Option<String>>, String> {
+    let graph = step.graph();
+    let shapes: HashMap<NodeId, Vec<usize>> = graph
+        .ids()
+        .map(|id| {
+            let ty = graph.ty(id);
+            ty.at(b)
+                .map(|s| (id, s))
+                .ok_or_else(|| format!("{ty} is too large for a batch of {b}"))
+        })
+        .collect::<Result<_, _>>()?;
+    let kernels = dlp_compiler::fuse::fuse(step);
+    kernels
+        .kernels
+        .iter()
+        .map(|k| {
+            let Some(shader) = kernel(step, k, &shapes, b) else {
+                return Ok(None);
+            };
+            validate(&shader.text).map_err(|e| invalid(k, &e, &shader.text))?;
+            Ok(Some(shader.text))
+        })
+        .collect()
+}
+
+/// The message for a shader naga refuses: a compiler bug, with the kernel
+/// and the text, so that it can be reported.
+pub fn invalid(k: &Kernel, error: &str, text: &str) -> String {
+    format!(
+        "compiler bug: the WGSL generated for kernel {} is not valid (please report it with this message):\n{error}\n{text}",
+        k.id
+    )
+}
