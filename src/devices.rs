@@ -40,7 +40,7 @@ fn describe(i: usize, a: &AdapterSummary) -> String {
         } else {
             &a.driver
         },
-        mib(l.max_storage_buffer_binding_size as u64),
+        mib(l.max_storage_buffer_binding_size),
         mib(l.max_buffer_size),
         l.max_storage_buffers_per_shader_stage,
         l.max_compute_invocations_per_workgroup,

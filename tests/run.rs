@@ -342,10 +342,28 @@ fn graphviz_accepts(dot: &str) {
 }
 
 #[test]
-fn other_devices_are_refused_clearly() {
-    let out = dlpc(&["run", &example("iris.dlp"), "--device", "gpu"]);
+fn unknown_devices_and_the_interpreter_on_the_gpu_are_refused_clearly() {
+    let out = dlpc(&["run", &example("iris.dlp"), "--device", "tpu"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("device `gpu` is not available yet"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown device `tpu`: the devices are `cpu`, `gpu` and `auto`"),
+        "{err}"
+    );
+    let out = dlpc(&[
+        "run",
+        &example("iris.dlp"),
+        "--device",
+        "gpu",
+        "--backend",
+        "interp",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("runs on the CPU: use it with `--device cpu`"),
+        "{err}"
+    );
 }
 
 /// A copy of the iris example with `settings` in place of its train

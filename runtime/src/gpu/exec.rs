@@ -90,7 +90,7 @@ impl<'p> GpuStep<'p> {
         let shapes = self.shapes(b)?;
         let numel = |id: NodeId| shapes[&id].iter().product::<usize>();
         let device = &self.gpu.device;
-        let max_binding = self.gpu.limits.max_storage_buffer_binding_size as u64;
+        let max_binding = self.gpu.limits.max_storage_buffer_binding_size;
         let storage = wgpu::BufferUsages::STORAGE
             | wgpu::BufferUsages::COPY_SRC
             | wgpu::BufferUsages::COPY_DST;

@@ -73,6 +73,9 @@ pub fn strides(shape: &[usize]) -> Vec<usize> {
     s
 }
 
+/// An index (one expression per axis) in a shape.
+type IndexIn = (Vec<String>, Vec<usize>);
+
 pub struct Emitter<'a> {
     graph: &'a Graph,
     shapes: &'a HashMap<NodeId, Vec<usize>>,
@@ -93,7 +96,7 @@ pub struct Emitter<'a> {
     /// Per scope: flat positions already known for an index in a shape
     /// (from [`Emitter::unflatten`]), so that a view read back in the same
     /// layout costs no index arithmetic.
-    flats: Vec<HashMap<(Vec<String>, Vec<usize>), String>>,
+    flats: Vec<HashMap<IndexIn, String>>,
     next: usize,
 }
 
@@ -262,7 +265,7 @@ impl<'a> Emitter<'a> {
         let expr = if self.computed.contains(&id) {
             self.compute(id, idx)
         } else {
-            let at = self.linear(idx, &self.shape(id).to_vec());
+            let at = self.linear(idx, self.shape(id));
             let b = self.buffer(id);
             match dtype {
                 DType::Bool => format!("({b}[{at}] != 0u)"),
@@ -322,8 +325,8 @@ impl<'a> Emitter<'a> {
                 self.at(args[0], &moved)
             }
             Op::Reshape => {
-                let flat = self.linear(idx, &self.shape(id).to_vec());
-                let moved = self.unflatten(&flat, &self.shape(args[0]).to_vec());
+                let flat = self.linear(idx, self.shape(id));
+                let moved = self.unflatten(&flat, self.shape(args[0]));
                 self.at(args[0], &moved)
             }
             Op::Permute(perm) => {
