@@ -24,6 +24,11 @@ pub struct GpuStep<'p> {
     plan: MemoryPlan,
     gpu: &'static Gpu,
     prepared: HashMap<usize, Prepared>,
+    /// Inputs read from, and outputs written to, buffers that outlive the
+    /// step (parameters, optimiser state and gradients, resident for a
+    /// whole run): never uploaded, never read back.
+    bound_inputs: HashMap<Input, Arc<wgpu::Buffer>>,
+    bound_outputs: HashMap<Output, Arc<wgpu::Buffer>>,
 }
 
 /// One kernel, ready to dispatch.
@@ -66,7 +71,33 @@ impl<'p> GpuStep<'p> {
             plan,
             gpu,
             prepared: HashMap::new(),
+            bound_inputs: HashMap::new(),
+            bound_outputs: HashMap::new(),
         })
+    }
+
+    /// Reads `input` from `buffer` (kept up to date by the caller) instead
+    /// of uploading it each run. Before the first run.
+    pub fn bind_input(&mut self, input: Input, buffer: Arc<wgpu::Buffer>) {
+        debug_assert!(self.prepared.is_empty(), "bound before preparing");
+        self.bound_inputs.insert(input, buffer);
+    }
+
+    /// Writes `output` into `buffer` instead of reading it back. Before the
+    /// first run.
+    pub fn bind_output(&mut self, output: Output, buffer: Arc<wgpu::Buffer>) {
+        debug_assert!(self.prepared.is_empty(), "bound before preparing");
+        self.bound_outputs.insert(output, buffer);
+    }
+
+    pub fn graph(&self) -> &dlp_compiler::ir::Graph {
+        self.step.graph()
+    }
+
+    /// The buffer `output` is computed into at batch `batch` (prepared).
+    pub fn output_buffer(&self, batch: usize, output: &Output) -> Option<&Arc<wgpu::Buffer>> {
+        let id = self.step.graph().output(output)?;
+        self.prepared.get(&batch)?.buffers.get(&id)
     }
 
     fn shapes(&self, b: usize) -> Result<HashMap<NodeId, Vec<usize>>, RunError> {
@@ -120,11 +151,22 @@ impl<'p> GpuStep<'p> {
                 slots[s] = Some(new_buffer(format!("{} slot {s}", self.label), bytes)?);
             }
         }
+        let bound_outputs: HashMap<NodeId, Arc<wgpu::Buffer>> = graph
+            .outputs
+            .iter()
+            .filter(|(_, id)| !matches!(graph.node(*id).op, Op::Input(_)))
+            .filter_map(|(o, id)| Some((*id, self.bound_outputs.get(o)?.clone())))
+            .collect();
         for id in graph.ids() {
-            let buffer = match self.plan.places[id.index()] {
-                None => continue,
-                Some(Place::Slot(s)) => slots[s].clone().expect("a slot holds its results"),
-                Some(Place::Input | Place::Output) => {
+            let bound = match &graph.node(id).op {
+                Op::Input(input) => self.bound_inputs.get(input),
+                _ => bound_outputs.get(&id),
+            };
+            let buffer = match (bound, self.plan.places[id.index()]) {
+                (_, None) => continue,
+                (Some(b), _) => b.clone(),
+                (None, Some(Place::Slot(s))) => slots[s].clone().expect("a slot holds its results"),
+                (None, Some(Place::Input | Place::Output)) => {
                     new_buffer(format!("{} {id}", self.label), gpu_bytes(numel(id)))?
                 }
             };
@@ -148,9 +190,9 @@ impl<'p> GpuStep<'p> {
         let readback = graph
             .outputs
             .iter()
-            .map(|(_, id)| {
+            .map(|(o, id)| {
                 let computed = !matches!(graph.node(*id).op, Op::Input(_));
-                computed.then(|| {
+                (computed && !self.bound_outputs.contains_key(o)).then(|| {
                     let bytes = gpu_bytes(numel(*id));
                     (readable("output read", bytes), bytes)
                 })
@@ -254,14 +296,39 @@ impl<'p> GpuStep<'p> {
         inputs: &Inputs<'a>,
         owned: Vec<(Input, Tensor)>,
     ) -> Result<Vec<(Output, Tensor)>, RunError> {
+        let owned: HashMap<Input, Tensor> = owned.into_iter().collect();
+        let value = |input: &Input| owned.get(input).or_else(|| inputs(input));
+        self.upload(batch, &value)?;
+        let mut encoder = self.encoder();
+        self.record(batch, &mut encoder);
+        self.record_readback(batch, &mut encoder);
+        self.gpu.queue.submit([encoder.finish()]);
+        self.read_back(batch, &value)
+    }
+
+    pub fn encoder(&self) -> wgpu::CommandEncoder {
+        self.gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some(&self.label),
+            })
+    }
+
+    /// Prepares the step at `batch` and writes every input it reads that
+    /// is not bound to a buffer of the caller's (the writes land before the
+    /// next submission's commands).
+    pub fn upload<'a>(
+        &mut self,
+        batch: usize,
+        value: &dyn Fn(&Input) -> Option<&'a Tensor>,
+    ) -> Result<(), RunError> {
         self.prepare(batch)?;
         let graph = self.step.graph();
         let p = &self.prepared[&batch];
-        let (device, queue) = (&self.gpu.device, &self.gpu.queue);
-        let owned: HashMap<Input, Tensor> = owned.into_iter().collect();
-        let value = |input: &Input| owned.get(input).or_else(|| inputs(input));
-
         for (input, id) in graph.inputs() {
+            if self.bound_inputs.contains_key(input) {
+                continue;
+            }
             let Some(buffer) = p.buffers.get(&id) else {
                 continue;
             };
@@ -269,7 +336,7 @@ impl<'p> GpuStep<'p> {
                 graph.ty(id).dtype,
                 graph.ty(id).at(batch).unwrap_or_default(),
             );
-            let t = input_value(input, &value, &ty)?;
+            let t = input_value(input, value, &ty)?;
             if t.shape != ty.shape || t.dtype() != ty.dtype {
                 return Err(RunError(format!(
                     "input {input} is {} but the step expects {ty}",
@@ -277,13 +344,18 @@ impl<'p> GpuStep<'p> {
                 )));
             }
             if !t.is_empty() {
-                queue.write_buffer(buffer, 0, &to_bytes(&t.data));
+                self.gpu.queue.write_buffer(buffer, 0, &to_bytes(&t.data));
             }
         }
+        Ok(())
+    }
 
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some(&self.label),
-        });
+    /// Records the step's kernels at `batch` (prepared) into `encoder`, in
+    /// one compute pass, then the copies into bound outputs that no kernel
+    /// writes (an input passed through).
+    pub fn record(&self, batch: usize, encoder: &mut wgpu::CommandEncoder) {
+        let graph = self.step.graph();
+        let p = &self.prepared[&batch];
         encoder.clear_buffer(&p.fault, 0, None);
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -296,27 +368,50 @@ impl<'p> GpuStep<'p> {
                 pass.dispatch_workgroups(launch.groups.0, launch.groups.1, 1);
             }
         }
+        for (output, id) in &graph.outputs {
+            if let (Some(to), Some(from)) = (self.bound_outputs.get(output), p.buffers.get(id)) {
+                if !Arc::ptr_eq(to, from) {
+                    encoder.copy_buffer_to_buffer(from, 0, to, 0, from.size().min(to.size()));
+                }
+            }
+        }
+    }
+
+    /// Records the copies of the outputs to be read (those not bound) and
+    /// of the fault buffer into their mappable buffers.
+    pub fn record_readback(&self, batch: usize, encoder: &mut wgpu::CommandEncoder) {
+        let graph = self.step.graph();
+        let p = &self.prepared[&batch];
         for ((_, id), read) in graph.outputs.iter().zip(&p.readback) {
             if let Some((buffer, bytes)) = read {
                 encoder.copy_buffer_to_buffer(&p.buffers[id], 0, buffer, 0, *bytes);
             }
         }
         encoder.copy_buffer_to_buffer(&p.fault, 0, &p.fault_read, 0, 16);
-        queue.submit([encoder.finish()]);
+    }
 
+    /// Waits for the submission that holds [`GpuStep::record_readback`]'s
+    /// copies; the outputs read back (all but the bound ones), or the
+    /// error the device or a kernel ran into.
+    pub fn read_back<'a>(
+        &self,
+        batch: usize,
+        value: &dyn Fn(&Input) -> Option<&'a Tensor>,
+    ) -> Result<Vec<(Output, Tensor)>, RunError> {
+        let p = &self.prepared[&batch];
         let mut reads: Vec<&wgpu::Buffer> = p.readback.iter().flatten().map(|(b, _)| b).collect();
         reads.push(&p.fault_read);
         for buffer in &reads {
             buffer.map_async(wgpu::MapMode::Read, .., |_| {});
         }
-        let polled = device.poll(wgpu::PollType::wait_indefinitely());
+        let polled = self.gpu.device.poll(wgpu::PollType::wait_indefinitely());
         let error = self
             .gpu
             .take_error()
             .or(polled.err().map(|e| e.to_string()));
         let result = match error {
             Some(e) => Err(RunError(format!("the GPU failed running the step: {e}"))),
-            None => self.collect(batch, p, &value),
+            None => self.collect(batch, p, value),
         };
         for buffer in reads {
             buffer.unmap();
@@ -342,6 +437,9 @@ impl<'p> GpuStep<'p> {
         }
         let mut outputs = Vec::with_capacity(graph.outputs.len());
         for ((output, id), read) in graph.outputs.iter().zip(&p.readback) {
+            if self.bound_outputs.contains_key(output) {
+                continue;
+            }
             let ty = graph.ty(*id);
             let shape = ty.at(batch).unwrap_or_default();
             let n: usize = shape.iter().product();
@@ -378,7 +476,7 @@ fn input_value<'t>(
     }
 }
 
-fn mapped_words(buffer: &wgpu::Buffer) -> Result<Vec<u32>, RunError> {
+pub(super) fn mapped_words(buffer: &wgpu::Buffer) -> Result<Vec<u32>, RunError> {
     let view = buffer
         .get_mapped_range(..)
         .map_err(|e| RunError(format!("could not read a result back from the GPU: {e}")))?;
@@ -390,7 +488,7 @@ fn mapped_words(buffer: &wgpu::Buffer) -> Result<Vec<u32>, RunError> {
 
 /// A tensor's elements as the GPU stores them: f32 (f64 narrowed), i32,
 /// u32 for bools.
-fn to_bytes(data: &Data) -> Vec<u8> {
+pub(super) fn to_bytes(data: &Data) -> Vec<u8> {
     match data {
         Data::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         Data::F64(v) => v.iter().flat_map(|&x| (x as f32).to_le_bytes()).collect(),
@@ -399,7 +497,7 @@ fn to_bytes(data: &Data) -> Vec<u8> {
     }
 }
 
-fn from_words(dtype: DType, words: &[u32]) -> Data {
+pub(super) fn from_words(dtype: DType, words: &[u32]) -> Data {
     match dtype {
         DType::F32 => Data::F32(words.iter().map(|&w| f32::from_bits(w)).collect()),
         DType::F64 => Data::F64(words.iter().map(|&w| f32::from_bits(w) as f64).collect()),

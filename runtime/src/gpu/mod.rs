@@ -10,7 +10,9 @@
 
 pub mod device;
 mod exec;
+mod train;
 pub mod wgsl;
 
 pub use device::{adapters, gpu, hardware_available, AdapterSummary, NO_ADAPTER};
 pub use exec::GpuStep;
+pub use train::GpuTraining;

@@ -503,6 +503,9 @@ impl Run<'_, '_> {
             add_into(&mut sums, &out.metrics, 1.0);
             obs.step(epoch, i as u64 + 1, out.loss);
         }
+        // Parameters kept on a device come back for validation and the
+        // checkpoints.
+        stepper.sync(&mut state.params, &mut state.states)?;
         let train_metrics: Metrics = sums
             .into_iter()
             .map(|(n, v)| (n, v / steps.max(1) as f64))

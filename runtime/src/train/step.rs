@@ -5,15 +5,25 @@
 use super::{Metrics, TrainError};
 use crate::backend::{Backend, Runner};
 use crate::data::Batch;
+use crate::gpu::GpuTraining;
 use crate::tensor::Tensor;
 use dlp_compiler::ir::{Hyper, Input, Output};
 use dlp_compiler::program::TrainStep;
 use std::collections::HashMap;
 
 pub(super) struct Stepper<'p> {
-    gradients: Runner<'p>,
-    update: Runner<'p>,
+    engine: Engine<'p>,
     seed: Tensor,
+}
+
+/// What runs the two groups: a back end each, or the GPU, which keeps the
+/// parameters and optimiser state on the device between steps.
+enum Engine<'p> {
+    Host {
+        gradients: Runner<'p>,
+        update: Runner<'p>,
+    },
+    Gpu(Box<GpuTraining<'p>>),
 }
 
 /// Where a step is: its learning rate, the optimiser steps before it, and
@@ -76,11 +86,42 @@ impl<'p> Stepper<'p> {
         seed: u64,
         backend: Backend,
     ) -> Result<Stepper<'p>, TrainError> {
+        let engine = match backend {
+            Backend::Gpu => Engine::Gpu(Box::new(GpuTraining::new(step)?)),
+            Backend::Cpu | Backend::Interp => Engine::Host {
+                gradients: Runner::new(backend, &step.gradients, "gradients")?,
+                update: Runner::new(backend, &step.update, "update")?,
+            },
+        };
         Ok(Stepper {
-            gradients: Runner::new(backend, &step.gradients, "gradients")?,
-            update: Runner::new(backend, &step.update, "update")?,
+            engine,
             seed: Tensor::scalar_i32(seed as u32 as i32),
         })
+    }
+
+    /// Brings `params` and `states` up to date where the step keeps them
+    /// elsewhere (on the GPU): before they are read (validation,
+    /// checkpoints).
+    pub fn sync(
+        &mut self,
+        params: &mut HashMap<String, Tensor>,
+        states: &mut HashMap<String, Tensor>,
+    ) -> Result<(), TrainError> {
+        let Engine::Gpu(gpu) = &self.engine else {
+            return Ok(());
+        };
+        for (input, t) in gpu.download()? {
+            match input {
+                Input::Param(p) => {
+                    params.insert(p, t);
+                }
+                Input::OptimizerState { slot, param } => {
+                    states.insert(state_key(&slot, &param), t);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// The step on `batch`, the samples `rows` of the training data:
@@ -110,9 +151,33 @@ impl<'p> Stepper<'p> {
                 _ => None,
             }
         };
+        let (gradients, update) = match &mut self.engine {
+            Engine::Host { gradients, update } => (gradients, update),
+            Engine::Gpu(gpu) => {
+                let by_input: HashMap<Input, &Tensor> = states
+                    .iter()
+                    .filter_map(|(key, t)| Some((state_input(key)?, t)))
+                    .collect();
+                let outputs = gpu.step(
+                    batch.len,
+                    &|input| match input {
+                        Input::Feed(name) => feeds.get(name.as_str()).copied(),
+                        Input::SampleIndex => Some(&samples),
+                        other => hyper(other),
+                    },
+                    params,
+                    &by_input,
+                )?;
+                let metrics = means(&outputs, batch.len);
+                return Ok(Stepped {
+                    loss: metrics.first().map_or(f64::NAN, |m| m.1),
+                    metrics,
+                });
+            }
+        };
         let forward = {
             let (params, states) = (&*params, &*states);
-            self.gradients.run(batch.len, &|input| match input {
+            gradients.run(batch.len, &|input| match input {
                 Input::Feed(name) => feeds.get(name.as_str()).copied(),
                 Input::SampleIndex => Some(&samples),
                 Input::Param(p) => params.get(p),
@@ -139,7 +204,7 @@ impl<'p> Stepper<'p> {
                     .filter_map(|(key, t)| Some((state_input(&key)?, t))),
             )
             .collect();
-        let updated = self.update.run_owning(
+        let updated = update.run_owning(
             batch.len,
             &|input| match input {
                 Input::Gradient(p) => grads.get(p.as_str()).copied(),
@@ -150,7 +215,7 @@ impl<'p> Stepper<'p> {
         drop(grads);
         let metrics = means(&forward, batch.len);
         // The gradients' buffers hold the next step's.
-        self.gradients.recycle(forward.into_iter().map(|(_, t)| t));
+        gradients.recycle(forward.into_iter().map(|(_, t)| t));
         for (output, t) in updated {
             match output {
                 Output::NewParam(p) => {

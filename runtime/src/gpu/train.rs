@@ -1,0 +1,215 @@
+//! Training on the GPU: the train step's two groups (forward and backward,
+//! then clipping and the update) recorded into **one** command submission
+//! per step, with parameters, optimiser state and gradients resident in GPU
+//! buffers for the whole run. Only the batch (and the step's scalars) go up
+//! and only the loss and metric sums come back; the parameters come back
+//! when the trainer asks ([`GpuTraining::download`]: once an epoch, for
+//! validation and checkpoints).
+
+use super::device::gpu;
+use super::exec::GpuStep;
+use crate::interp::{Inputs, RunError};
+use crate::tensor::{HostTy, Tensor};
+use dlp_compiler::ir::{Graph, Input, Output};
+use dlp_compiler::program::TrainStep;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub struct GpuTraining<'p> {
+    gradients: GpuStep<'p>,
+    update: GpuStep<'p>,
+    /// Parameters and optimiser state, by the input that reads them, with
+    /// their types.
+    resident: Vec<(Input, HostTy, Arc<wgpu::Buffer>)>,
+    /// The update's outputs, and the resident input each replaces.
+    replaces: Vec<(Output, Input)>,
+    /// Whether `resident` holds the current values (uploaded once, then
+    /// kept up to date by every step).
+    loaded: bool,
+}
+
+fn storage(label: &str, bytes: u64) -> Result<Arc<wgpu::Buffer>, RunError> {
+    let gpu = gpu().map_err(RunError)?;
+    Ok(Arc::new(gpu.device.create_buffer(
+        &wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(4),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        },
+    )))
+}
+
+/// The type of `input` in `graph` (parameters and state do not depend on
+/// the batch).
+fn input_ty(graph: &Graph, input: &Input) -> Option<HostTy> {
+    let ty = graph.ty(graph.input(input)?);
+    Some(HostTy::new(ty.dtype, ty.at(1)?))
+}
+
+impl<'p> GpuTraining<'p> {
+    pub fn new(step: &'p TrainStep) -> Result<GpuTraining<'p>, RunError> {
+        let mut gradients = GpuStep::named(&step.gradients, "gradients")?;
+        let mut update = GpuStep::named(&step.update, "update")?;
+        let mut resident = Vec::new();
+        let mut replaces = Vec::new();
+        for (output, _) in &step.update.graph().outputs {
+            let input = match output {
+                Output::NewParam(p) => Input::Param(p.clone()),
+                Output::NewOptimizerState { slot, param } => Input::OptimizerState {
+                    slot: slot.clone(),
+                    param: param.clone(),
+                },
+                _ => continue,
+            };
+            let ty = input_ty(step.update.graph(), &input)
+                .or_else(|| input_ty(step.gradients.graph(), &input))
+                .ok_or_else(|| RunError(format!("internal error: the update has no {input}")))?;
+            let buffer = storage(&input.to_string(), (ty.numel() * 4) as u64)?;
+            gradients.bind_input(input.clone(), buffer.clone());
+            update.bind_input(input.clone(), buffer.clone());
+            resident.push((input.clone(), ty, buffer));
+            replaces.push((output.clone(), input));
+        }
+        // Gradients go from the first group to the second on the GPU.
+        for (output, id) in &step.gradients.graph().outputs {
+            if let Output::Gradient(p) = output {
+                let ty = step.gradients.graph().ty(*id);
+                let numel = ty.at(1).map_or(0, |s| s.iter().product::<usize>());
+                let buffer = storage(&format!("grad.{p}"), (numel * 4) as u64)?;
+                gradients.bind_output(output.clone(), buffer.clone());
+                update.bind_input(Input::Gradient(p.clone()), buffer);
+            }
+        }
+        Ok(GpuTraining {
+            gradients,
+            update,
+            resident,
+            replaces,
+            loaded: false,
+        })
+    }
+
+    /// One optimiser step on a batch of `batch`: `inputs` gives the feeds,
+    /// sample indices and the step's scalars (parameters and state are on
+    /// the GPU, uploaded from `params` and `states` before the first step).
+    /// The forward group's read-back outputs: the loss and metric sums.
+    pub fn step<'a>(
+        &mut self,
+        batch: usize,
+        inputs: &Inputs<'a>,
+        params: &HashMap<String, Tensor>,
+        states: &HashMap<Input, &Tensor>,
+    ) -> Result<Vec<(Output, Tensor)>, RunError> {
+        if !self.loaded {
+            self.load(params, states)?;
+        }
+        self.gradients.upload(batch, inputs)?;
+        self.update.upload(batch, inputs)?;
+        let mut encoder = self.gradients.encoder();
+        self.gradients.record(batch, &mut encoder);
+        self.update.record(batch, &mut encoder);
+        for (output, input) in &self.replaces {
+            let to = self.resident_buffer(input);
+            if let Some(from) = self.update.output_buffer(batch, output) {
+                encoder.copy_buffer_to_buffer(from, 0, to, 0, to.size().min(from.size()));
+            }
+        }
+        self.gradients.record_readback(batch, &mut encoder);
+        let gpu = gpu().map_err(RunError)?;
+        gpu.queue.submit([encoder.finish()]);
+        self.gradients.read_back(batch, inputs)
+    }
+
+    fn resident_buffer(&self, input: &Input) -> &Arc<wgpu::Buffer> {
+        &self
+            .resident
+            .iter()
+            .find(|(i, _, _)| i == input)
+            .expect("a resident input")
+            .2
+    }
+
+    /// Uploads parameters and state (state not given starts at zero).
+    fn load(
+        &mut self,
+        params: &HashMap<String, Tensor>,
+        states: &HashMap<Input, &Tensor>,
+    ) -> Result<(), RunError> {
+        let gpu = gpu().map_err(RunError)?;
+        for (input, ty, buffer) in &self.resident {
+            let given = match input {
+                Input::Param(p) => Some(
+                    params
+                        .get(p)
+                        .ok_or_else(|| RunError(format!("no value for parameter `{p}`")))?,
+                ),
+                other => states.get(other).copied(),
+            };
+            let zeros;
+            let t = match given {
+                Some(t) => t,
+                None => {
+                    zeros = Tensor::zeros(ty);
+                    &zeros
+                }
+            };
+            if t.shape != ty.shape {
+                return Err(RunError(format!(
+                    "{input} is {} but the step expects {ty}",
+                    t.ty()
+                )));
+            }
+            if !t.is_empty() {
+                gpu.queue
+                    .write_buffer(buffer, 0, &super::exec::to_bytes(&t.data));
+            }
+        }
+        self.loaded = true;
+        Ok(())
+    }
+
+    /// The current parameters and optimiser state, read back from the GPU
+    /// (they stay there).
+    pub fn download(&self) -> Result<Vec<(Input, Tensor)>, RunError> {
+        if !self.loaded {
+            return Ok(Vec::new());
+        }
+        let gpu = gpu().map_err(RunError)?;
+        let mut encoder = self.gradients.encoder();
+        let reads: Vec<wgpu::Buffer> = self
+            .resident
+            .iter()
+            .map(|(input, _, buffer)| {
+                let read = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(&input.to_string()),
+                    size: buffer.size(),
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                encoder.copy_buffer_to_buffer(buffer, 0, &read, 0, buffer.size());
+                read
+            })
+            .collect();
+        gpu.queue.submit([encoder.finish()]);
+        for read in &reads {
+            read.map_async(wgpu::MapMode::Read, .., |_| {});
+        }
+        let polled = gpu.device.poll(wgpu::PollType::wait_indefinitely());
+        if let Some(e) = gpu.take_error().or(polled.err().map(|e| e.to_string())) {
+            return Err(RunError(format!(
+                "the GPU failed reading the parameters back: {e}"
+            )));
+        }
+        let mut out = Vec::with_capacity(reads.len());
+        for ((input, ty, _), read) in self.resident.iter().zip(&reads) {
+            let words = super::exec::mapped_words(read)?;
+            let data = super::exec::from_words(ty.dtype, &words[..ty.numel()]);
+            out.push((input.clone(), Tensor::new(ty.shape.clone(), data)));
+            read.unmap();
+        }
+        Ok(out)
+    }
+}
