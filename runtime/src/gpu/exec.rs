@@ -35,7 +35,7 @@ pub struct GpuStep<'p> {
 struct Launch {
     pipeline: wgpu::ComputePipeline,
     bindings: wgpu::BindGroup,
-    groups: (u32, u32),
+    groups: (u32, u32, u32),
 }
 
 /// A step compiled for one batch size.
@@ -365,7 +365,7 @@ impl<'p> GpuStep<'p> {
             for launch in &p.launches {
                 pass.set_pipeline(&launch.pipeline);
                 pass.set_bind_group(0, &launch.bindings, &[]);
-                pass.dispatch_workgroups(launch.groups.0, launch.groups.1, 1);
+                pass.dispatch_workgroups(launch.groups.0, launch.groups.1, launch.groups.2);
             }
         }
         for (output, id) in &graph.outputs {

@@ -88,8 +88,8 @@ pub struct Emitter<'a> {
     pub helpers: BTreeSet<&'static str>,
     /// Whether an index is checked against a table (the fault buffer).
     pub faults: bool,
-    /// The element type of the workgroup's `partial` array, if it has one.
-    pub shared: Option<&'static str>,
+    /// Declarations of workgroup memory.
+    pub shared: Vec<String>,
     pub body: String,
     depth: usize,
     scopes: Vec<HashMap<(NodeId, Vec<String>), String>>,
@@ -115,7 +115,7 @@ impl<'a> Emitter<'a> {
             reads: Vec::new(),
             helpers: BTreeSet::new(),
             faults: false,
-            shared: None,
+            shared: Vec::new(),
             body: String::new(),
             depth: 1,
             scopes: vec![HashMap::new()],
@@ -124,11 +124,15 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    pub fn args(&self, id: NodeId) -> Vec<NodeId> {
+        self.graph.args(id).to_vec()
+    }
+
     pub fn shape(&self, id: NodeId) -> &'a [usize] {
         &self.shapes[&id]
     }
 
-    fn dtype(&self, id: NodeId) -> DType {
+    pub fn dtype(&self, id: NodeId) -> DType {
         self.graph.ty(id).dtype
     }
 
@@ -140,9 +144,17 @@ impl<'a> Emitter<'a> {
         self.body.push('\n');
     }
 
-    fn fresh(&mut self, prefix: &str) -> String {
+    pub fn fresh(&mut self, prefix: &str) -> String {
         self.next += 1;
         format!("{prefix}{}", self.next)
+    }
+
+    /// `value` of node `id` as its buffer stores it (bools as u32).
+    pub fn store(&self, id: NodeId, value: String) -> String {
+        match self.dtype(id) {
+            DType::Bool => format!("select(0u, 1u, {value})"),
+            _ => value,
+        }
     }
 
     /// `expr` bound to a new `let` (unless it is a name or literal already).
@@ -158,7 +170,7 @@ impl<'a> Emitter<'a> {
         name
     }
 
-    fn index(&mut self, expr: String) -> String {
+    pub fn index(&mut self, expr: String) -> String {
         self.bind("i32", expr)
     }
 
@@ -179,7 +191,7 @@ impl<'a> Emitter<'a> {
     }
 
     /// A loop of `var` over `0..n`.
-    fn open_loop(&mut self, var: &str, n: usize) {
+    pub fn open_loop(&mut self, var: &str, n: usize) {
         self.open(&format!(
             "for (var {var} = 0i; {var} < {}; {var}++)",
             int(n as i32)
@@ -586,7 +598,14 @@ impl<'a> Emitter<'a> {
         };
         self.line(&fold(&acc, &v));
         self.close();
-        self.shared = Some(value_type(dtype));
+        let declaration = format!(
+            "var<workgroup> partial: array<{}, {}>;",
+            value_type(dtype),
+            super::WORKGROUP
+        );
+        if !self.shared.contains(&declaration) {
+            self.shared.push(declaration);
+        }
         self.line(&format!("partial[{lane}] = {acc};"));
         self.line("workgroupBarrier();");
         let s = self.fresh("s");

@@ -15,6 +15,7 @@
 
 mod emit;
 mod helpers;
+mod tiled;
 
 pub use emit::{storage_type, strides};
 
@@ -35,10 +36,20 @@ pub struct Shader {
     /// The buffers it reads, binding 0 on; its result follows them, then
     /// the fault buffer if `faults`.
     pub reads: Vec<NodeId>,
-    /// Workgroups along x and y.
-    pub groups: (u32, u32),
+    /// Workgroups along x, y and z.
+    pub groups: (u32, u32, u32),
     /// Whether it checks indices (gather, scatter) into the fault buffer.
     pub faults: bool,
+}
+
+/// How a kernel's invocations share its work.
+enum Layout {
+    /// One invocation per element of the result.
+    PerElement,
+    /// One workgroup per element: a reduction over a long run.
+    Together(NodeId),
+    /// A 64x64 tile of a matrix product per workgroup.
+    Tiled(NodeId),
 }
 
 /// The shader of kernel `k` at batch `b`, or `None` when its result has no
@@ -56,33 +67,39 @@ pub fn kernel(
     if elements == 0 {
         return None;
     }
-    let dtype = graph.ty(root).dtype;
-    let together = together(step, k, shapes);
-    // One invocation per element, or one workgroup per element of a
-    // reduction over a long run.
-    let groups_needed = match together {
-        Some(_) => elements,
-        None => elements.div_ceil(WORKGROUP as usize),
-    } as u32;
-    let groups = if groups_needed <= MAX_GROUPS {
-        (groups_needed, 1)
-    } else {
-        (MAX_GROUPS, groups_needed.div_ceil(MAX_GROUPS))
+    let layout = match (together(step, k, shapes), tiled::applies(step, k, shapes)) {
+        (_, Some(anchor)) => Layout::Tiled(anchor),
+        (Some(anchor), None) => Layout::Together(anchor),
+        (None, None) => Layout::PerElement,
     };
     let mut e = emit::Emitter::new(graph, shapes, b, k.nodes.iter().copied());
-    let idx = e.unflatten("e", shape);
-    if let Some(anchor) = together {
-        e.reduce_together(anchor, &idx, "lid");
-    }
-    let value = e.at(root, &idx);
-    let store = match dtype {
-        dlp_compiler::ir::DType::Bool => format!("select(0u, 1u, {value})"),
-        _ => value,
+    let groups = match layout {
+        Layout::Tiled(anchor) => tiled::matmul(&mut e, anchor, root),
+        Layout::Together(anchor) => {
+            let groups = spread(elements);
+            e.line(&format!("let e = i32(wid.y * {}u + wid.x);", groups.0));
+            e.line(&format!("if (e >= {elements}i) {{ return; }}"));
+            let idx = e.unflatten("e", shape);
+            e.reduce_together(anchor, &idx, "lid");
+            let value = e.at(root, &idx);
+            let value = e.store(root, value);
+            e.line(&format!("if (lid == 0u) {{ out[e] = {value}; }}"));
+            groups
+        }
+        Layout::PerElement => {
+            let groups = spread(elements.div_ceil(WORKGROUP as usize));
+            e.line(&format!(
+                "let e = i32((wid.y * {}u + wid.x) * {WORKGROUP}u + lid);",
+                groups.0
+            ));
+            e.line(&format!("if (e >= {elements}i) {{ return; }}"));
+            let idx = e.unflatten("e", shape);
+            let value = e.at(root, &idx);
+            let value = e.store(root, value);
+            e.line(&format!("out[e] = {value};"));
+            groups
+        }
     };
-    match together {
-        Some(_) => e.line(&format!("if (lid == 0u) {{ out[e] = {store}; }}")),
-        None => e.line(&format!("out[e] = {store};")),
-    }
 
     let mut text = String::new();
     let _ = writeln!(
@@ -109,7 +126,7 @@ pub fn kernel(
     let _ = writeln!(
         text,
         "@group(0) @binding({out}) var<storage, read_write> out: array<{}>; // {root}",
-        storage_type(dtype)
+        storage_type(graph.ty(root).dtype)
     );
     if e.faults {
         let _ = writeln!(
@@ -118,19 +135,13 @@ pub fn kernel(
             out + 1
         );
     }
-    if let Some(ty) = e.shared {
-        let _ = writeln!(text, "var<workgroup> partial: array<{ty}, {WORKGROUP}>;");
+    for shared in &e.shared {
+        let _ = writeln!(text, "{shared}");
     }
-    let element = match together {
-        Some(_) => format!("i32(wid.y * {}u + wid.x)", groups.0),
-        None => format!("i32((wid.y * {}u + wid.x) * {WORKGROUP}u + lid)", groups.0),
-    };
     let _ = write!(
         text,
         "\n@compute @workgroup_size({WORKGROUP})\n\
-         fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {{\n    \
-         let e = {element};\n    \
-         if (e >= {elements}i) {{ return; }}\n{}}}\n",
+         fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {{\n{}}}\n",
         e.body
     );
     Some(Shader {
@@ -139,6 +150,17 @@ pub fn kernel(
         groups,
         faults: e.faults,
     })
+}
+
+/// `n` workgroups as a dispatch: along x, then also along y beyond the
+/// 65,535 one axis allows.
+fn spread(n: usize) -> (u32, u32, u32) {
+    let n = n as u32;
+    if n <= MAX_GROUPS {
+        (n, 1, 1)
+    } else {
+        (MAX_GROUPS, n.div_ceil(MAX_GROUPS), 1)
+    }
 }
 
 /// `text` parsed and validated by naga: the module wgpu gets, or why it is
