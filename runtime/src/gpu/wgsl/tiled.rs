@@ -54,8 +54,10 @@ pub(super) fn matmul(e: &mut Emitter, anchor: NodeId, root: NodeId) -> (u32, u32
     let batches: usize = out[..r - 2].iter().product();
     let threads = TILE / BLOCK;
     let area = TILE * DEPTH;
-    e.shared.push(format!("var<workgroup> tile_a: array<f32, {area}>;"));
-    e.shared.push(format!("var<workgroup> tile_b: array<f32, {area}>;"));
+    e.shared
+        .push(format!("var<workgroup> tile_a: array<f32, {area}>;"));
+    e.shared
+        .push(format!("var<workgroup> tile_b: array<f32, {area}>;"));
     e.line(&format!("let t_x = i32(lid % {threads}u);"));
     e.line(&format!("let t_y = i32(lid / {threads}u);"));
     e.line(&format!("let m_0 = i32(wid.y) * {TILE}i;"));
@@ -78,7 +80,14 @@ pub(super) fn matmul(e: &mut Emitter, anchor: NodeId, root: NodeId) -> (u32, u32
     let at = e.index(format!("i32(lid) + {part} * {}i", super::WORKGROUP));
     // a's tile: TILE rows by DEPTH columns; b's: DEPTH rows by TILE columns.
     for (operand, tile, cols, row0, col0, (rn, cn)) in [
-        (a, "tile_a", DEPTH, "m_0".to_string(), k0.clone(), (m, depth)),
+        (
+            a,
+            "tile_a",
+            DEPTH,
+            "m_0".to_string(),
+            k0.clone(),
+            (m, depth),
+        ),
         (b, "tile_b", TILE, k0.clone(), "n_0".to_string(), (depth, n)),
     ] {
         let row = e.index(format!("{row0} + {at} / {cols}i"));
