@@ -15,9 +15,11 @@
 mod common;
 
 use common::{compiled, inputs, programs, Gen, BATCH};
-use dlp_compiler::ir::Input;
+use dlp_compiler::ir::{verify, Builder, DType, Input, NodeId, Op, Output, Size};
+use dlp_compiler::ir::{TensorTy, UnaryOp, Verified};
 use dlp_runtime::gpu::{self, GpuStep};
 use dlp_runtime::interp::Interpreter;
+use dlp_runtime::Tensor;
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-4 + 1e-3 * a.abs().max(b.abs()) || (a.is_nan() && b.is_nan())
@@ -83,4 +85,85 @@ fn every_step_on_the_gpu_gives_what_the_interpreter_gives() {
         }
     }
     println!("largest relative error: {:.2e} ({})", worst.0, worst.1);
+}
+
+fn graph(
+    inputs: &[(Input, TensorTy)],
+    build: impl FnOnce(&mut Builder, &[NodeId]) -> NodeId,
+) -> Verified {
+    let mut b = Builder::new();
+    let nodes: Vec<NodeId> = inputs
+        .iter()
+        .map(|(i, ty)| b.input(i.clone(), ty.clone()))
+        .collect();
+    let out = build(&mut b, &nodes);
+    b.set_output(Output::MetricSum("out".into()), out);
+    verify(b.finish()).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+#[test]
+fn an_index_out_of_range_is_an_error_naming_it() {
+    if !have_gpu() {
+        return;
+    }
+    let (table, ids) = (Input::Feed("table".into()), Input::Feed("ids".into()));
+    let step = graph(
+        &[
+            (table.clone(), TensorTy::fixed(DType::F32, &[3, 2])),
+            (ids.clone(), TensorTy::fixed(DType::I32, &[2])),
+        ],
+        |b, x| {
+            b.add(
+                Op::Gather,
+                &[x[0], x[1]],
+                TensorTy::fixed(DType::F32, &[2, 2]),
+            )
+        },
+    );
+    let values = [
+        (table, Tensor::f32(vec![3, 2], vec![1., 2., 3., 4., 5., 6.])),
+        (ids, Tensor::i32(vec![2], vec![2, 7])),
+    ];
+    let lookup = |i: &Input| values.iter().find(|(k, _)| k == i).map(|(_, t)| t);
+    let mut gpu = GpuStep::named(&step, "test").expect("a GPU step");
+    let err = gpu.run(1, &lookup).expect_err("row 7 of 3");
+    assert_eq!(err.0, "index 7 is out of range for a table of 3 rows");
+    // The same step with good indices runs (the fault is cleared).
+    let good = [
+        (values[0].0.clone(), values[0].1.clone()),
+        (values[1].0.clone(), Tensor::i32(vec![2], vec![2, 0])),
+    ];
+    let lookup = |i: &Input| good.iter().find(|(k, _)| k == i).map(|(_, t)| t);
+    let out = gpu.run(1, &lookup).expect("rows 2 and 0");
+    assert_eq!(out[0].1.to_f64(), vec![5., 6., 1., 2.]);
+}
+
+#[test]
+fn a_batch_too_large_for_the_adapter_is_refused_before_it_runs() {
+    if !have_gpu() {
+        return;
+    }
+    let limit = gpu::gpu()
+        .expect("a GPU")
+        .limits
+        .max_storage_buffer_binding_size;
+    let x = Input::Feed("x".into());
+    let row = 1024usize;
+    let ty = TensorTy::new(DType::F32, vec![Size::BATCH, Size::fixed(row)]);
+    let step = graph(&[(x, ty.clone())], |b, x| {
+        b.add(Op::Unary(UnaryOp::Neg), &[x[0]], ty)
+    });
+    let batch = 2 * (limit as usize / (row * 4));
+    let mut gpu = GpuStep::named(&step, "test").expect("a GPU step");
+    let err = gpu.run(batch, &|_| None).expect_err("too large");
+    let want =
+        format!("at a batch of {batch}, input feed.x in the test step is f32[{batch}, 1024]");
+    assert!(
+        err.0.starts_with(&want)
+            && err.0.contains("but this GPU binds at most")
+            && err.0.ends_with("lower `batch`"),
+        "{}",
+        err.0
+    );
+    println!("{}", err.0);
 }

@@ -125,14 +125,24 @@ impl<'p> GpuStep<'p> {
         let storage = wgpu::BufferUsages::STORAGE
             | wgpu::BufferUsages::COPY_SRC
             | wgpu::BufferUsages::COPY_DST;
-        let new_buffer = |label: String, bytes: u64| -> Result<Arc<wgpu::Buffer>, RunError> {
-            if bytes > max_binding {
+        // Every value a kernel binds must fit one binding.
+        for id in graph.ids() {
+            let bytes = gpu_bytes(numel(id));
+            if self.plan.places[id.index()].is_some() && bytes > max_binding {
+                let what = match &graph.node(id).op {
+                    Op::Input(input) => format!("input {input}"),
+                    op => format!("the result of `{}` ({id})", op.text()),
+                };
                 return Err(RunError(format!(
-                    "{label} needs {} but this GPU binds at most {} per buffer: lower `batch`",
+                    "at a batch of {b}, {what} in the {} step is {} and needs {}, but this GPU binds at most {} per buffer: lower `batch`",
+                    self.label,
+                    crate::tensor::HostTy::new(graph.ty(id).dtype, shapes[&id].clone()),
                     plan::bytes_text(bytes as f64),
                     plan::bytes_text(max_binding as f64)
                 )));
             }
+        }
+        let new_buffer = |label: String, bytes: u64| -> Result<Arc<wgpu::Buffer>, RunError> {
             Ok(Arc::new(device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(&label),
                 size: bytes,
