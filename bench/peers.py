@@ -6,7 +6,9 @@ softmax cross entropy, Adam lr 1e-3, shuffled every epoch, 2 threads.
 Prints one JSON line: samples/s over the steps after a warm-up of 20,
 seconds from process start to the first step, the last step's loss.
 
-Usage: python3 bench/peers.py w1|w2 torch|torch-compile|jax
+Usage: python3 bench/peers.py w1|w2 torch|torch-compile|jax|torch-cuda|torch-cuda-compile
+(the CUDA variants keep the model on the GPU and copy each batch there, as
+`dlpc run --device gpu` does; bench/gpu.sh runs them).
 Needs: pip install torch jax optax numpy (see bench/side_by_side.sh).
 """
 import gzip
@@ -58,11 +60,12 @@ def settings(model):
     return 64, 300, (-1, 1, 28, 28)
 
 
-def run_torch(model, compiled):
+def run_torch(model, compiled, cuda=False):
     import torch
     import torch.nn as nn
 
     torch.set_num_threads(2)
+    device = torch.device("cuda" if cuda else "cpu")
     batch, steps, shape = settings(model)
     x = torch.from_numpy(idx("train-images-idx3-ubyte.gz").reshape(shape).copy())
     y = torch.from_numpy(idx("train-labels-idx1-ubyte.gz").astype("int64"))
@@ -76,6 +79,7 @@ def run_torch(model, compiled):
             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10),
         )
+    net = net.to(device)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
 
@@ -89,7 +93,8 @@ def run_torch(model, compiled):
     if compiled:
         step = torch.compile(step)
     return train(step, batches(x.numpy(), y.numpy(), batch, steps), batch,
-                 lambda b: (torch.from_numpy(b[0]), torch.from_numpy(b[1])),
+                 lambda b: (torch.from_numpy(b[0]).to(device, non_blocking=True),
+                            torch.from_numpy(b[1]).to(device, non_blocking=True)),
                  lambda loss: float(loss))
 
 
@@ -182,5 +187,6 @@ if __name__ == "__main__":
     if framework == "jax":
         result = run_jax(model)
     else:
-        result = run_torch(model, compiled=framework == "torch-compile")
+        result = run_torch(model, compiled=framework.endswith("compile"),
+                           cuda=framework.startswith("torch-cuda"))
     print(json.dumps(result))
