@@ -94,6 +94,12 @@ impl<'p> GpuStep<'p> {
         self.step.graph()
     }
 
+    /// Where the step's kernels report an index out of range, at batch
+    /// `batch` (prepared): 16 bytes, cleared by each run.
+    pub fn fault_buffer(&self, batch: usize) -> Option<&wgpu::Buffer> {
+        Some(&self.prepared.get(&batch)?.fault)
+    }
+
     /// The buffer `output` is computed into at batch `batch` (prepared).
     pub fn output_buffer(&self, batch: usize, output: &Output) -> Option<&Arc<wgpu::Buffer>> {
         let id = self.step.graph().output(output)?;
@@ -438,13 +444,7 @@ impl<'p> GpuStep<'p> {
         value: &dyn Fn(&Input) -> Option<&'a Tensor>,
     ) -> Result<Vec<(Output, Tensor)>, RunError> {
         let graph = self.step.graph();
-        let fault = mapped_words(&p.fault_read)?;
-        if fault[0] != 0 {
-            return Err(RunError(format!(
-                "index {} is out of range for a table of {} rows",
-                fault[1] as i32, fault[2]
-            )));
-        }
+        check_fault(&mapped_words(&p.fault_read)?)?;
         let mut outputs = Vec::with_capacity(graph.outputs.len());
         for ((output, id), read) in graph.outputs.iter().zip(&p.readback) {
             if self.bound_outputs.contains_key(output) {
@@ -484,6 +484,17 @@ fn input_value<'t>(
         }
         (None, _) => Err(RunError(format!("no value for input {input}"))),
     }
+}
+
+/// The fault buffer's words as an error, if a kernel reported one.
+pub(super) fn check_fault(words: &[u32]) -> Result<(), RunError> {
+    if words[0] == 0 {
+        return Ok(());
+    }
+    Err(RunError(format!(
+        "index {} is out of range for a table of {} rows",
+        words[1] as i32, words[2]
+    )))
 }
 
 pub(super) fn mapped_words(buffer: &wgpu::Buffer) -> Result<Vec<u32>, RunError> {

@@ -5,6 +5,13 @@
 //! and only the loss and metric sums come back; the parameters come back
 //! when the trainer asks ([`GpuTraining::download`]: once an epoch, for
 //! validation and checkpoints).
+//!
+//! The loss and metrics of a step are read back while the next step runs:
+//! each step copies them into one of two mappable buffers, and
+//! [`GpuTraining::step`] returns those of the step before, whose
+//! submission has finished or is about to. The GPU is never left idle
+//! waiting for the host to read a result and record the next step, and a
+//! batch's upload overlaps the step before.
 
 use super::device::gpu;
 use super::exec::GpuStep;
@@ -26,6 +33,30 @@ pub struct GpuTraining<'p> {
     /// Whether `resident` holds the current values (uploaded once, then
     /// kept up to date by every step).
     loaded: bool,
+    /// The forward group's outputs read back each step (loss and metric
+    /// sums), with their types.
+    reported: Vec<(Output, HostTy)>,
+    /// Two sets of mappable buffers the steps take turns with.
+    ring: [Readback; 2],
+    /// The ring slot the next step writes.
+    next: usize,
+}
+
+/// One step's read-back: a buffer per reported output, then the two
+/// groups' fault buffers; the step's submission while it is in flight.
+struct Readback {
+    buffers: Vec<wgpu::Buffer>,
+    pending: Option<(wgpu::SubmissionIndex, usize)>,
+}
+
+fn mappable(label: &str, bytes: u64) -> Result<wgpu::Buffer, RunError> {
+    let gpu = gpu().map_err(RunError)?;
+    Ok(gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes.max(4),
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    }))
 }
 
 fn storage(label: &str, bytes: u64) -> Result<Arc<wgpu::Buffer>, RunError> {
@@ -83,26 +114,53 @@ impl<'p> GpuTraining<'p> {
                 update.bind_input(Input::Gradient(p.clone()), buffer);
             }
         }
+        let mut reported = Vec::new();
+        for (output, id) in &step.gradients.graph().outputs {
+            if let Output::LossSum | Output::MetricSum(_) = output {
+                let ty = step.gradients.graph().ty(*id);
+                let shape = ty.at(1).ok_or_else(|| {
+                    RunError(format!("internal error: {output} depends on the batch"))
+                })?;
+                reported.push((output.clone(), HostTy::new(ty.dtype, shape)));
+            }
+        }
+        let readback = || -> Result<Readback, RunError> {
+            let mut buffers = reported
+                .iter()
+                .map(|(o, ty)| mappable(&o.to_string(), (ty.numel() * 4) as u64))
+                .collect::<Result<Vec<_>, _>>()?;
+            buffers.push(mappable("fault", 16)?);
+            buffers.push(mappable("fault", 16)?);
+            Ok(Readback {
+                buffers,
+                pending: None,
+            })
+        };
+        let ring = [readback()?, readback()?];
         Ok(GpuTraining {
             gradients,
             update,
             resident,
             replaces,
             loaded: false,
+            reported,
+            ring,
+            next: 0,
         })
     }
 
     /// One optimiser step on a batch of `batch`: `inputs` gives the feeds,
     /// sample indices and the step's scalars (parameters and state are on
     /// the GPU, uploaded from `params` and `states` before the first step).
-    /// The forward group's read-back outputs: the loss and metric sums.
+    /// Returns the loss and metric sums of the step before this one, if
+    /// there was one ([`GpuTraining::finish`] gives the last step's).
     pub fn step<'a>(
         &mut self,
         batch: usize,
         inputs: &Inputs<'a>,
         params: &HashMap<String, Tensor>,
         states: &HashMap<Input, &Tensor>,
-    ) -> Result<Vec<(Output, Tensor)>, RunError> {
+    ) -> Result<Option<Vec<(Output, Tensor)>>, RunError> {
         if !self.loaded {
             self.load(params, states)?;
         }
@@ -117,10 +175,55 @@ impl<'p> GpuTraining<'p> {
                 encoder.copy_buffer_to_buffer(from, 0, to, 0, to.size().min(from.size()));
             }
         }
-        self.gradients.record_readback(batch, &mut encoder);
+        let slot = &mut self.ring[self.next];
+        let sources = self
+            .reported
+            .iter()
+            .map(|(o, _)| self.gradients.output_buffer(batch, o).map(|b| &**b))
+            .chain([
+                self.gradients.fault_buffer(batch),
+                self.update.fault_buffer(batch),
+            ]);
+        for (from, to) in sources.zip(&slot.buffers) {
+            if let Some(from) = from {
+                encoder.copy_buffer_to_buffer(from, 0, to, 0, to.size().min(from.size()));
+            }
+        }
         let gpu = gpu().map_err(RunError)?;
-        gpu.queue.submit([encoder.finish()]);
-        self.gradients.read_back(batch, inputs)
+        let submission = gpu.queue.submit([encoder.finish()]);
+        for buffer in &slot.buffers {
+            buffer.map_async(wgpu::MapMode::Read, .., |_| {});
+        }
+        slot.pending = Some((submission, batch));
+        self.next = 1 - self.next;
+        self.collect(self.next)
+    }
+
+    /// The loss and metric sums of the last step, not yet returned.
+    pub fn finish(&mut self) -> Result<Option<Vec<(Output, Tensor)>>, RunError> {
+        self.collect(1 - self.next)
+    }
+
+    /// Waits for the step in ring slot `slot`, if one is there; its loss
+    /// and metric sums, or what went wrong on the device.
+    fn collect(&mut self, slot: usize) -> Result<Option<Vec<(Output, Tensor)>>, RunError> {
+        let gpu = gpu().map_err(RunError)?;
+        let readback = &mut self.ring[slot];
+        let Some((submission, _batch)) = readback.pending.take() else {
+            return Ok(None);
+        };
+        let polled = gpu.device.poll(wgpu::PollType::Wait {
+            submission_index: Some(submission),
+            timeout: None,
+        });
+        let result = match gpu.take_error().or(polled.err().map(|e| e.to_string())) {
+            Some(e) => Err(RunError(format!("the GPU failed running a step: {e}"))),
+            None => read(&self.reported, &readback.buffers),
+        };
+        for buffer in &readback.buffers {
+            buffer.unmap();
+        }
+        result.map(Some)
     }
 
     fn resident_buffer(&self, input: &Input) -> &Arc<wgpu::Buffer> {
@@ -212,4 +315,24 @@ impl<'p> GpuTraining<'p> {
         }
         Ok(out)
     }
+}
+
+/// The reported outputs from their mapped buffers, after the faults.
+fn read(
+    reported: &[(Output, HostTy)],
+    buffers: &[wgpu::Buffer],
+) -> Result<Vec<(Output, Tensor)>, RunError> {
+    let n = reported.len();
+    for fault in &buffers[n..] {
+        super::exec::check_fault(&super::exec::mapped_words(fault)?)?;
+    }
+    reported
+        .iter()
+        .zip(buffers)
+        .map(|((output, ty), buffer)| {
+            let words = super::exec::mapped_words(buffer)?;
+            let data = super::exec::from_words(ty.dtype, &words[..ty.numel()]);
+            Ok((output.clone(), Tensor::new(ty.shape.clone(), data)))
+        })
+        .collect()
 }

@@ -229,6 +229,44 @@ pub(crate) fn adapter_name(backend: Backend) -> Option<String> {
     Some(format!("{} ({})", gpu.adapter.name, gpu.adapter.backend))
 }
 
+/// A step's results into the epoch's log and sums, and to the observer;
+/// a loss or metric that is not finite ends the run.
+fn record_step(
+    done: step::Done,
+    log: &mut Vec<Value>,
+    sums: &mut Metrics,
+    state: &mut State,
+    obs: &mut dyn Observer,
+) -> Result<(), TrainError> {
+    let step::Done { at, in_epoch, out } = done;
+    let (epoch, step, lr) = (at.epoch, at.step, at.lr);
+    if !out.loss.is_finite() {
+        log.push(json!({"kind": "step", "epoch": epoch, "step": step + 1, "loss": Value::Null, "lr": lr}));
+        state.record.log(log)?;
+        return Err(TrainError::Run(format!(
+            "the loss became {} at epoch {epoch}, step {}: try a lower learning rate or `clip_grad_norm`",
+            out.loss,
+            step + 1
+        )));
+    }
+    if let Some((name, v)) = non_finite(&out.metrics) {
+        log.push(
+            json!({"kind": "step", "epoch": epoch, "step": step + 1, "loss": out.loss, "lr": lr}),
+        );
+        state.record.log(log)?;
+        return Err(TrainError::Run(format!(
+            "the training {} became {v} at epoch {epoch}, step {}: {NON_FINITE_HINT}",
+            figure(name),
+            step + 1
+        )));
+    }
+    state.progress.step += 1;
+    log.push(json!({"kind": "step", "epoch": epoch, "step": step + 1, "loss": out.loss, "lr": lr}));
+    add_into(sums, &out.metrics, 1.0);
+    obs.step(epoch, in_epoch, out.loss);
+    Ok(())
+}
+
 /// Trains `job`'s program: reads its data, starts or resumes a run
 /// record, and runs epochs until done, stopped early or told to stop.
 pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summary, TrainError> {
@@ -453,11 +491,14 @@ impl Run<'_, '_> {
         let mut log: Vec<Value> = Vec::new();
         let batches: Vec<&[usize]> = order.chunks_exact(plan.batch).collect();
         let mut gathered = None;
-        for (i, &rows) in batches.iter().enumerate() {
-            if state.progress.step >= self.total_steps {
+        // `step`: the steps handed to the back end; their results may come
+        // in a step later (on the GPU), and are counted in `state.progress`
+        // then.
+        let first = state.progress.step;
+        for (step, (i, &rows)) in (first..).zip(batches.iter().enumerate()) {
+            if step >= self.total_steps {
                 break;
             }
-            let step = state.progress.step;
             let clock = Clock {
                 step,
                 epoch: epoch - 1,
@@ -474,34 +515,26 @@ impl Run<'_, '_> {
                 None => data.batch(rows),
             };
             let (out, next) = loader::overlapped(data, batches.get(i + 1).copied(), || {
-                stepper.run(&batch, rows, &mut state.params, &mut state.states, at)
+                stepper.run(
+                    &batch,
+                    rows,
+                    &mut state.params,
+                    &mut state.states,
+                    at,
+                    i as u64 + 1,
+                )
             });
             gathered = next;
-            let out = out?;
+            let done = out?;
             timing.step_ends(rows.len());
-            if !out.loss.is_finite() {
-                log.push(json!({"kind": "step", "epoch": epoch, "step": step + 1, "loss": Value::Null, "lr": lr}));
-                state.record.log(&log)?;
-                return Err(TrainError::Run(format!(
-                    "the loss became {} at epoch {epoch}, step {}: try a lower learning rate or `clip_grad_norm`",
-                    out.loss,
-                    step + 1
-                )));
+            if let Some(done) = done {
+                record_step(done, &mut log, &mut sums, state, obs)?;
+                steps += 1;
             }
-            if let Some((name, v)) = non_finite(&out.metrics) {
-                log.push(json!({"kind": "step", "epoch": epoch, "step": step + 1, "loss": out.loss, "lr": lr}));
-                state.record.log(&log)?;
-                return Err(TrainError::Run(format!(
-                    "the training {} became {v} at epoch {epoch}, step {}: {NON_FINITE_HINT}",
-                    figure(name),
-                    step + 1
-                )));
-            }
-            state.progress.step += 1;
+        }
+        if let Some(done) = stepper.finish()? {
+            record_step(done, &mut log, &mut sums, state, obs)?;
             steps += 1;
-            log.push(json!({"kind": "step", "epoch": epoch, "step": step + 1, "loss": out.loss, "lr": lr}));
-            add_into(&mut sums, &out.metrics, 1.0);
-            obs.step(epoch, i as u64 + 1, out.loss);
         }
         // Parameters kept on a device come back for validation and the
         // checkpoints.

@@ -14,6 +14,17 @@ use std::collections::HashMap;
 pub(super) struct Stepper<'p> {
     engine: Engine<'p>,
     seed: Tensor,
+    /// The step the GPU is running, whose results the next call returns:
+    /// where it was, its number in the epoch, its batch's size.
+    running: Option<(At, u64, usize)>,
+}
+
+/// A step whose results are in.
+pub(super) struct Done {
+    pub at: At,
+    /// Its number in the epoch, from 1.
+    pub in_epoch: u64,
+    pub out: Stepped,
 }
 
 /// What runs the two groups: a back end each, or the GPU, which keeps the
@@ -72,6 +83,19 @@ pub(super) fn means(outputs: &[(Output, Tensor)], count: usize) -> Metrics {
     metrics
 }
 
+/// A finished step from its outputs, over a batch of `len` samples.
+fn done(at: At, in_epoch: u64, outputs: &[(Output, Tensor)], len: usize) -> Done {
+    let metrics = means(outputs, len);
+    Done {
+        at,
+        in_epoch,
+        out: Stepped {
+            loss: metrics.first().map_or(f64::NAN, |m| m.1),
+            metrics,
+        },
+    }
+}
+
 /// The global indices of `rows` as the `sample_index` input.
 pub(super) fn sample_index(rows: &[usize]) -> Tensor {
     Tensor::i32(
@@ -96,7 +120,19 @@ impl<'p> Stepper<'p> {
         Ok(Stepper {
             engine,
             seed: Tensor::scalar_i32(seed as u32 as i32),
+            running: None,
         })
+    }
+
+    /// The results of the step still running, if one is (on the GPU, a
+    /// step's results come in during the next).
+    pub fn finish(&mut self) -> Result<Option<Done>, TrainError> {
+        let (Engine::Gpu(gpu), Some((at, in_epoch, len))) = (&mut self.engine, self.running.take())
+        else {
+            return Ok(None);
+        };
+        let outputs = gpu.finish()?.unwrap_or_default();
+        Ok(Some(done(at, in_epoch, &outputs, len)))
     }
 
     /// Brings `params` and `states` up to date where the step keeps them
@@ -124,9 +160,11 @@ impl<'p> Stepper<'p> {
         Ok(())
     }
 
-    /// The step on `batch`, the samples `rows` of the training data:
-    /// `params` and `states` become the updated ones (the update may write
-    /// them over the old, in place).
+    /// The step on `batch`, the samples `rows` of the training data, step
+    /// `in_epoch` of its epoch: `params` and `states` become the updated
+    /// ones (the update may write them over the old, in place; on the GPU
+    /// they stay there until [`Stepper::sync`]). The results of the step
+    /// that finished: this one, or on the GPU the one before.
     pub fn run(
         &mut self,
         batch: &Batch,
@@ -134,7 +172,8 @@ impl<'p> Stepper<'p> {
         params: &mut HashMap<String, Tensor>,
         states: &mut HashMap<String, Tensor>,
         at: At,
-    ) -> Result<Stepped, TrainError> {
+        in_epoch: u64,
+    ) -> Result<Option<Done>, TrainError> {
         let samples = sample_index(rows);
         let lr = Tensor::scalar_f32(at.lr as f32);
         let step = Tensor::scalar_i32(at.step as u32 as i32);
@@ -168,11 +207,10 @@ impl<'p> Stepper<'p> {
                     params,
                     &by_input,
                 )?;
-                let metrics = means(&outputs, batch.len);
-                return Ok(Stepped {
-                    loss: metrics.first().map_or(f64::NAN, |m| m.1),
-                    metrics,
-                });
+                let before = self.running.replace((at, in_epoch, batch.len));
+                return Ok(before.map(|(at, in_epoch, len)| {
+                    done(at, in_epoch, &outputs.unwrap_or_default(), len)
+                }));
             }
         };
         let forward = {
@@ -236,9 +274,13 @@ impl<'p> Stepper<'p> {
                 params.len()
             )));
         }
-        Ok(Stepped {
-            loss: metrics.first().map_or(f64::NAN, |m| m.1),
-            metrics,
-        })
+        Ok(Some(Done {
+            at,
+            in_epoch,
+            out: Stepped {
+                loss: metrics.first().map_or(f64::NAN, |m| m.1),
+                metrics,
+            },
+        }))
     }
 }
