@@ -101,7 +101,7 @@ fn wgsl_text(compiled: &dlp_compiler::CompiledProgram) -> Result<String, String>
     let mut out = String::new();
     for (title, step) in compiled.steps() {
         out.push_str(&format!("// {title}, batch {batch}\n"));
-        for (i, shader) in dlp_runtime::gpu::wgsl::step_shaders(step, batch)?
+        for (i, shader) in dlp_compiler::wgsl::step_shaders(step, batch)?
             .into_iter()
             .enumerate()
         {

@@ -242,7 +242,7 @@ fn emit_wgsl_prints_every_kernels_validated_shader() {
     }
     assert!(shaders.len() > 20, "{} shaders", shaders.len());
     for shader in &shaders {
-        dlp_runtime::gpu::wgsl::validate(shader).unwrap_or_else(|e| panic!("{e}\n{shader}"));
+        dlp_compiler::wgsl::validate(shader).unwrap_or_else(|e| panic!("{e}\n{shader}"));
     }
 }
 

@@ -10,8 +10,9 @@
 //!   [`autodiff`] for the backward pass and [`optim`] for the update, into
 //!   the [`program::CompiledProgram`] the runtime executes.
 //!
-//! Fusion and code generation come next (see the book's
-//! `internals/architecture.md`).
+//! Then, for the back ends: [`fuse`] cuts a step into kernels, [`plan`]
+//! lays out their memory, and [`wgsl`] generates (and validates) the GPU's
+//! compute shaders (see the book's `internals/architecture.md`).
 //!
 //! The compiler is pure: no file system, no threads, no devices. Drivers
 //! supply user modules through a [`Loader`] and print diagnostics with
@@ -33,6 +34,7 @@ pub mod resolve;
 pub mod source;
 pub mod stdlib;
 pub mod types;
+pub mod wgsl;
 
 pub use check::Checked;
 pub use diagnostic::{Diagnostic, FileId, Loc, Severity};

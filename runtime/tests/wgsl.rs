@@ -12,7 +12,7 @@ mod common;
 use common::compiled;
 use dlp_compiler::fuse::{self, KernelKind};
 use dlp_compiler::ir::Op;
-use dlp_runtime::gpu::wgsl;
+use dlp_compiler::wgsl;
 use std::path::Path;
 
 fn root() -> std::path::PathBuf {

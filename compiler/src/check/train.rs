@@ -44,7 +44,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "clip the gradients' global norm to this value",
     ),
     ("seed", "the run's random seed (default 0)"),
-    ("device", "\"cpu\", \"gpu\" or \"auto\""),
+    (
+        "device",
+        "\"cpu\", \"gpu\" or \"auto\" (default: a hardware GPU if there is one, else the CPU)",
+    ),
 ];
 
 pub fn all(cx: &mut Checker) {

@@ -170,7 +170,7 @@ pub(super) fn lower_train(
     let keep_best = matches!(settings.get("keep_best"), Some((Value::Bool(true), _)));
     let device = match settings.get("device") {
         Some((Value::Str(s), _)) => s.clone(),
-        _ => "cpu".to_string(),
+        _ => "auto".to_string(),
     };
 
     // The data, per sample, with a batch axis in front.

@@ -6,12 +6,12 @@
 //! the outputs back.
 
 use super::device::{gpu, Gpu};
-use super::wgsl;
 use crate::interp::{Inputs, RunError};
 use crate::tensor::{Data, HostTy, Tensor};
 use dlp_compiler::fuse::{self, Kernels};
 use dlp_compiler::ir::{DType, Input, NodeId, Op, Output, Verified};
 use dlp_compiler::plan::{self, MemoryPlan, Place};
+use dlp_compiler::wgsl;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -508,13 +508,13 @@ pub(super) fn mapped_words(buffer: &wgpu::Buffer) -> Result<Vec<u32>, RunError> 
 }
 
 /// A tensor's elements as the GPU stores them: f32 (f64 narrowed), i32,
-/// u32 for bools.
-pub(super) fn to_bytes(data: &Data) -> Vec<u8> {
+/// u32 for bools; f32 and i32 as they are, without a copy.
+pub(super) fn to_bytes(data: &Data) -> Cow<'_, [u8]> {
     match data {
-        Data::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        Data::F64(v) => v.iter().flat_map(|&x| (x as f32).to_le_bytes()).collect(),
-        Data::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        Data::Bool(v) => v.iter().flat_map(|&x| u32::from(x).to_le_bytes()).collect(),
+        Data::F32(v) => Cow::Borrowed(bytemuck::cast_slice(v)),
+        Data::I32(v) => Cow::Borrowed(bytemuck::cast_slice(v)),
+        Data::F64(v) => Cow::Owned(v.iter().flat_map(|&x| (x as f32).to_le_bytes()).collect()),
+        Data::Bool(v) => Cow::Owned(v.iter().flat_map(|&x| u32::from(x).to_le_bytes()).collect()),
     }
 }
 

@@ -1,8 +1,9 @@
 //! The GPU back end: a step of the compiled program fused and
 //! memory-planned by the same passes as the CPU's (`dlp_compiler::fuse`,
 //! `dlp_compiler::plan`), each kernel generated as a WGSL compute shader
-//! ([`wgsl`]), validated by naga and run through wgpu ([`exec`]) on the
-//! adapter [`device`] chose: Vulkan, Metal, DX12 or GL.
+//! and validated by naga (`dlp_compiler::wgsl`), run through wgpu
+//! ([`exec`], [`train`]) on the adapter [`device`] chose: Vulkan, Metal,
+//! DX12 or GL.
 //!
 //! f64 values are computed in f32 and bools stored as u32 (WGSL has no f64
 //! and no bool buffers); `tests/gpu.rs` holds every step of every example
@@ -11,7 +12,6 @@
 pub mod device;
 mod exec;
 mod train;
-pub mod wgsl;
 
 pub use device::{adapters, gpu, hardware_available, AdapterSummary, NO_ADAPTER};
 pub use exec::GpuStep;

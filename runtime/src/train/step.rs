@@ -202,6 +202,9 @@ impl<'p> Stepper<'p> {
                     &|input| match input {
                         Input::Feed(name) => feeds.get(name.as_str()).copied(),
                         Input::SampleIndex => Some(&samples),
+                        // Read only where the GPU does not keep them.
+                        Input::Param(p) => params.get(p),
+                        Input::OptimizerState { .. } => by_input.get(input).copied(),
                         other => hyper(other),
                     },
                     params,

@@ -9,7 +9,9 @@ use dlp_runtime::Tensor;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// Every example, and the W1 benchmark MLP.
+/// Every example, the W1 benchmark MLP, and the tours of the standard
+/// library written for these tests (`tests/programs/`: every layer, loss,
+/// metric, optimiser and schedule).
 pub fn programs() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut files: Vec<_> = std::fs::read_dir(root.join("examples"))
@@ -19,6 +21,9 @@ pub fn programs() -> Vec<PathBuf> {
         .collect();
     files.sort();
     files.push(root.join("bench/w1_mlp.dlp"));
+    for tour in ["dense_tour.dlp", "conv_tour.dlp"] {
+        files.push(root.join("runtime/tests/programs").join(tour));
+    }
     files
 }
 

@@ -12,8 +12,8 @@
 
 use super::emit::Emitter;
 use super::MAX_GROUPS;
-use dlp_compiler::fuse::Kernel;
-use dlp_compiler::ir::{NodeId, Op, Verified};
+use crate::fuse::Kernel;
+use crate::ir::{NodeId, Op, Verified};
 use std::collections::HashMap;
 
 /// Rows and columns of the product per workgroup.

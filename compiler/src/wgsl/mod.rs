@@ -19,8 +19,8 @@ mod tiled;
 
 pub use emit::{storage_type, strides};
 
-use dlp_compiler::fuse::Kernel;
-use dlp_compiler::ir::{NodeId, Op, Verified};
+use crate::fuse::Kernel;
+use crate::ir::{NodeId, Op, Verified};
 use std::collections::HashMap;
 use std::fmt::Write;
 
@@ -205,7 +205,7 @@ pub fn step_shaders(step: &Verified, b: usize) -> Result<Vec<Option<String>>, St
                 .ok_or_else(|| format!("{ty} is too large for a batch of {b}"))
         })
         .collect::<Result<_, _>>()?;
-    let kernels = dlp_compiler::fuse::fuse(step);
+    let kernels = crate::fuse::fuse(step);
     kernels
         .kernels
         .iter()

@@ -12,8 +12,8 @@
 //! compiles; f64 is computed in f32 and bool stored as u32 (WGSL has
 //! neither in storage).
 
-use dlp_compiler::ir::UnaryOp;
-use dlp_compiler::ir::{BinaryOp, DType, Dist, Graph, NodeId, Op, PoolKind, RandomKey, ReduceOp};
+use crate::ir::UnaryOp;
+use crate::ir::{BinaryOp, DType, Dist, Graph, NodeId, Op, PoolKind, RandomKey, ReduceOp};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// The WGSL type of a value of `dtype` in expressions.
