@@ -15,7 +15,9 @@
 mod common;
 
 use common::{compiled, inputs, programs, Gen, BATCH};
-use dlp_compiler::ir::{verify, Builder, DType, Input, NodeId, Op, Output, Size};
+use dlp_compiler::ir::{
+    verify, BinaryOp, Builder, DType, Input, NodeId, Op, Output, ReduceOp, Size,
+};
 use dlp_compiler::ir::{TensorTy, UnaryOp, Verified};
 use dlp_runtime::gpu::{self, GpuStep};
 use dlp_runtime::interp::Interpreter;
@@ -166,4 +168,117 @@ fn a_batch_too_large_for_the_adapter_is_refused_before_it_runs() {
         err.0
     );
     println!("{}", err.0);
+}
+
+/// The scalar rules WGSL does not give for free, on the values where they
+/// are easy to get wrong (infinities, NaN, signed zeros), against the
+/// interpreter: special values exactly (a zero's sign too), others within
+/// a few ulps.
+#[test]
+fn special_values_follow_the_interpreters_rules() {
+    if !have_gpu() {
+        return;
+    }
+    let special = [
+        f32::NEG_INFINITY,
+        -3.0,
+        -2.0,
+        -1.0,
+        -0.5,
+        -0.0,
+        0.0,
+        0.5,
+        1.0,
+        2.0,
+        3.0,
+        f32::INFINITY,
+        f32::NAN,
+    ];
+    let n = special.len() * special.len();
+    let xs: Vec<f32> = special.iter().flat_map(|&x| special.map(|_| x)).collect();
+    let ys: Vec<f32> = special.iter().flat_map(|_| special).collect();
+    let (x, y) = (Input::Feed("x".into()), Input::Feed("y".into()));
+    let ty = TensorTy::fixed(DType::F32, &[n]);
+    let values = [
+        (x.clone(), Tensor::f32(vec![n], xs)),
+        (y.clone(), Tensor::f32(vec![n], ys)),
+    ];
+    let lookup = |i: &Input| values.iter().find(|(k, _)| k == i).map(|(_, t)| t);
+    let inputs = [(x, ty.clone()), (y, ty.clone())];
+    let cases: Vec<(&str, Verified)> = vec![
+        (
+            "pow",
+            graph(&inputs, |b, v| {
+                b.add(Op::Binary(BinaryOp::Pow), &[v[0], v[1]], ty.clone())
+            }),
+        ),
+        (
+            "max",
+            graph(&inputs, |b, v| {
+                b.add(Op::Binary(BinaryOp::Max), &[v[0], v[1]], ty.clone())
+            }),
+        ),
+        (
+            "min",
+            graph(&inputs, |b, v| {
+                b.add(Op::Binary(BinaryOp::Min), &[v[0], v[1]], ty.clone())
+            }),
+        ),
+        (
+            "rem",
+            graph(&inputs, |b, v| {
+                b.add(Op::Binary(BinaryOp::Rem), &[v[0], v[1]], ty.clone())
+            }),
+        ),
+        (
+            "cast",
+            graph(&inputs, |b, v| {
+                b.add(Op::Cast, &[v[0]], TensorTy::fixed(DType::I32, &[n]))
+            }),
+        ),
+        (
+            "reduce_max",
+            graph(&inputs, |b, v| {
+                let r = TensorTy::fixed(DType::F32, &[special.len()]);
+                let m = b.add(
+                    Op::Reshape,
+                    &[v[1]],
+                    TensorTy::fixed(DType::F32, &[special.len(), special.len()]),
+                );
+                b.add(
+                    Op::Reduce {
+                        op: ReduceOp::Max,
+                        axes: vec![1],
+                    },
+                    &[m],
+                    r,
+                )
+            }),
+        ),
+    ];
+    for (name, step) in cases {
+        let want = Interpreter::new(&step)
+            .run(1, &lookup)
+            .expect("the interpreter");
+        let got = GpuStep::named(&step, "test")
+            .expect("a GPU step")
+            .run(1, &lookup)
+            .expect("the GPU");
+        for (i, (w, g)) in want[0].1.to_f64().iter().zip(got[0].1.to_f64()).enumerate() {
+            let (w, g) = (*w as f32, g as f32);
+            let same = if w.is_nan() {
+                g.is_nan()
+            } else if w == 0.0 || w.is_infinite() {
+                w.to_bits() == g.to_bits()
+            } else {
+                (w - g).abs() <= 1e-5 * w.abs()
+            };
+            let (a, b) = (i / special.len(), i % special.len());
+            assert!(
+                same,
+                "{name}({}, {}): interpreter {w}, GPU {g}",
+                special[a], special[b]
+            );
+        }
+    }
 }

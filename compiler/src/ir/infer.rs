@@ -287,8 +287,8 @@ pub fn infer(op: &Op, args: &[&TensorTy], given: &TensorTy) -> Result<TensorTy, 
             if ids.dtype != DType::I32 || given.rank() != 2 || g.shape != expect {
                 return fail("scatter_add takes i32 ids[..N] and g[..N, D] into [V, D]");
             }
-            if g.dtype != given.dtype {
-                return fail("scatter_add keeps g's dtype");
+            if g.dtype != given.dtype || g.dtype == DType::Bool {
+                return fail("scatter_add keeps g's dtype, a number");
             }
             Ok(given.clone())
         }
@@ -346,6 +346,9 @@ fn fixed_dims<const N: usize>(dims: &[Size], what: &str) -> Result<[usize; N], T
 fn conv_out(x: &TensorTy, w: &TensorTy, stride: usize, pad: usize) -> Result<TensorTy, TypeError> {
     if x.rank() != 4 || w.rank() != 4 || x.shape[1] != w.shape[1] || x.dtype != w.dtype {
         return fail(format!("conv of {x} with {w}"));
+    }
+    if !x.dtype.is_float() {
+        return fail(format!("conv takes floats, not {}", x.dtype.name()));
     }
     let [h, wd] = fixed_dims(&x.shape[2..], "the image size")?;
     let [kh, kw] = fixed_dims(&w.shape[2..], "the kernel size")?;

@@ -144,9 +144,11 @@ impl<'a> Emitter<'a> {
         self.body.push('\n');
     }
 
+    /// A new name: `v_12` (the underscore keeps it from ever spelling a
+    /// WGSL keyword such as `i32`).
     pub fn fresh(&mut self, prefix: &str) -> String {
         self.next += 1;
-        format!("{prefix}{}", self.next)
+        format!("{prefix}_{}", self.next)
     }
 
     /// `value` of node `id` as its buffer stores it (bools as u32).
@@ -516,6 +518,9 @@ impl<'a> Emitter<'a> {
             ReduceOp::Max => f64::NEG_INFINITY,
             ReduceOp::Min => f64::INFINITY,
         };
+        if dtype.is_float() && op != ReduceOp::Sum {
+            self.helpers.insert("is_nan");
+        }
         let acc = self.accumulator(dtype, init);
         let mut kept = idx.iter();
         let mut full = Vec::with_capacity(from.len());
@@ -534,10 +539,10 @@ impl<'a> Emitter<'a> {
         match (op, dtype.is_float()) {
             (ReduceOp::Sum, _) => self.line(&format!("{acc} = {acc} + {v};")),
             (ReduceOp::Max, true) => self.line(&format!(
-                "if ({v} > {acc} || {v} != {v}) {{ {acc} = {v}; }}"
+                "if ({v} > {acc} || is_nan({v})) {{ {acc} = {v}; }}"
             )),
             (ReduceOp::Min, true) => self.line(&format!(
-                "if ({v} < {acc} || {v} != {v}) {{ {acc} = {v}; }}"
+                "if ({v} < {acc} || is_nan({v})) {{ {acc} = {v}; }}"
             )),
             (ReduceOp::Max, false) => self.line(&format!("{acc} = max({acc}, {v});")),
             (ReduceOp::Min, false) => self.line(&format!("{acc} = min({acc}, {v});")),
@@ -569,6 +574,9 @@ impl<'a> Emitter<'a> {
         };
         let reduced: Vec<usize> = axes.iter().map(|&a| from[a]).collect();
         let count: usize = reduced.iter().product();
+        if dtype.is_float() && op != ReduceOp::Sum {
+            self.helpers.insert("is_nan");
+        }
         let acc = self.accumulator(dtype, init);
         let t = self.fresh("t");
         self.open(&format!(
@@ -591,8 +599,8 @@ impl<'a> Emitter<'a> {
         let v = self.at(x, &full);
         let fold = |acc: &str, v: &str| match (op, dtype.is_float()) {
             (ReduceOp::Sum, _) => format!("{acc} = {acc} + {v};"),
-            (ReduceOp::Max, true) => format!("if ({v} > {acc} || {v} != {v}) {{ {acc} = {v}; }}"),
-            (ReduceOp::Min, true) => format!("if ({v} < {acc} || {v} != {v}) {{ {acc} = {v}; }}"),
+            (ReduceOp::Max, true) => format!("if ({v} > {acc} || is_nan({v})) {{ {acc} = {v}; }}"),
+            (ReduceOp::Min, true) => format!("if ({v} < {acc} || is_nan({v})) {{ {acc} = {v}; }}"),
             (ReduceOp::Max, false) => format!("{acc} = max({acc}, {v});"),
             (ReduceOp::Min, false) => format!("{acc} = min({acc}, {v});"),
         };

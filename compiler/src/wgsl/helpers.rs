@@ -14,6 +14,18 @@ pub struct Helper {
 
 pub const HELPERS: &[Helper] = &[
     Helper {
+        name: "is_nan",
+        needs: &[],
+        // By the bits: WGSL lets a compiler assume floats are never NaN and
+        // fold `x != x` to false.
+        text: "fn is_nan(x: f32) -> bool {\n    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;\n}\n",
+    },
+    Helper {
+        name: "is_inf",
+        needs: &[],
+        text: "fn is_inf(x: f32) -> bool {\n    return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u;\n}\n",
+    },
+    Helper {
         name: "f32_bits",
         needs: &[],
         // A function call, so that an infinity or a NaN is a run-time value
@@ -67,44 +79,53 @@ fn pow_i32(x: i32, y: i32) -> i32 {
     },
     Helper {
         name: "pow_f32",
-        needs: &["f32_bits"],
-        text: "// Rust's powf: WGSL's pow is undefined for x <= 0.
+        needs: &["f32_bits", "is_nan", "is_inf"],
+        text: "// Rust's powf (C's pow): WGSL's pow is undefined for x <= 0 and
+// says nothing of infinities.
 fn pow_f32(x: f32, y: f32) -> f32 {
     if (y == 0.0f || x == 1.0f) { return 1.0f; }
-    if (x != x || y != y) { return f32_bits(0x7fc00000u); }
-    if (x == 0.0f) {
-        if (y < 0.0f) { return f32_bits(0x7f800000u); }
+    if (is_nan(x) || is_nan(y)) { return f32_bits(0x7fc00000u); }
+    let ax = abs(x);
+    if (is_inf(y)) {
+        if (ax == 1.0f) { return 1.0f; }
+        if ((ax < 1.0f) == (y < 0.0f)) { return f32_bits(0x7f800000u); }
         return 0.0f;
     }
-    if (x < 0.0f) {
-        if (floor(y) != y) { return f32_bits(0x7fc00000u); }
-        let m = pow(-x, y);
-        if (fract(y * 0.5f) != 0.0f) { return -m; }
+    let integer = floor(y) == y;
+    let odd = integer && fract(y * 0.5f) != 0.0f;
+    let negative = (bitcast<u32>(x) & 0x80000000u) != 0u;
+    if (ax == 0.0f || is_inf(x)) {
+        var m = 0.0f;
+        if ((ax == 0.0f) == (y < 0.0f)) { m = f32_bits(0x7f800000u); }
+        if (odd && negative) { return -m; }
         return m;
     }
-    return pow(x, y);
+    if (negative && !integer) { return f32_bits(0x7fc00000u); }
+    let m = pow(ax, y);
+    if (negative && odd) { return -m; }
+    return m;
 }
 ",
     },
     Helper {
         name: "max_f32",
-        needs: &[],
-        text: "// Rust's max: a NaN operand gives the other.
+        needs: &["is_nan"],
+        text: "// Rust's max: a NaN operand gives the other; of two zeros, the first.
 fn max_f32(x: f32, y: f32) -> f32 {
-    if (x != x) { return y; }
-    if (y != y) { return x; }
-    return max(x, y);
+    if (is_nan(x)) { return y; }
+    if (is_nan(y)) { return x; }
+    return select(x, y, x < y);
 }
 ",
     },
     Helper {
         name: "min_f32",
-        needs: &[],
-        text: "// Rust's min: a NaN operand gives the other.
+        needs: &["is_nan"],
+        text: "// Rust's min: a NaN operand gives the other; of two zeros, the first.
 fn min_f32(x: f32, y: f32) -> f32 {
-    if (x != x) { return y; }
-    if (y != y) { return x; }
-    return min(x, y);
+    if (is_nan(x)) { return y; }
+    if (is_nan(y)) { return x; }
+    return select(x, y, y < x);
 }
 ",
     },
@@ -136,10 +157,10 @@ fn min_f32(x: f32, y: f32) -> f32 {
     },
     Helper {
         name: "f32_to_i32",
-        needs: &[],
+        needs: &["is_nan"],
         text: "// Rust's `as i32`: saturating, NaN gives 0.
 fn f32_to_i32(x: f32) -> i32 {
-    if (x != x) { return 0i; }
+    if (is_nan(x)) { return 0i; }
     if (x >= 2147483648.0f) { return 2147483647i; }
     if (x <= -2147483648.0f) { return -2147483647i - 1i; }
     return i32(x);

@@ -53,19 +53,36 @@ enum Layout {
 }
 
 /// The shader of kernel `k` at batch `b`, or `None` when its result has no
-/// elements (nothing to run).
+/// elements (nothing to run); an error when its sizes are beyond what a
+/// shader indexes.
 pub fn kernel(
     step: &Verified,
     k: &Kernel,
     shapes: &HashMap<NodeId, Vec<usize>>,
     b: usize,
-) -> Option<Shader> {
+) -> Result<Option<Shader>, String> {
     let graph = step.graph();
     let root = k.root();
     let shape = &shapes[&root];
     let elements: usize = shape.iter().product();
     if elements == 0 {
-        return None;
+        return Ok(None);
+    }
+    // Indices are i32: every value the kernel computes or reads, and every
+    // run it loops over, must number fewer elements than i32 holds.
+    let largest = k
+        .nodes
+        .iter()
+        .chain(&k.reads)
+        .flat_map(|n| std::iter::once(*n).chain(graph.args(*n).iter().copied()))
+        .map(|n| shapes[&n].iter().product::<usize>())
+        .max()
+        .unwrap_or(0);
+    if largest > i32::MAX as usize {
+        return Err(format!(
+            "kernel {} works on a value of {largest} elements, more than the GPU's 32-bit indices reach: lower `batch`",
+            k.id
+        ));
     }
     let layout = match (together(step, k, shapes), tiled::applies(step, k, shapes)) {
         (_, Some(anchor)) => Layout::Tiled(anchor),
@@ -144,12 +161,12 @@ pub fn kernel(
          fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {{\n{}}}\n",
         e.body
     );
-    Some(Shader {
+    Ok(Some(Shader {
         text,
         reads: e.reads,
         groups,
         faults: e.faults,
-    })
+    }))
 }
 
 /// `n` workgroups as a dispatch: along x, then also along y beyond the
@@ -210,7 +227,7 @@ pub fn step_shaders(step: &Verified, b: usize) -> Result<Vec<Option<String>>, St
         .kernels
         .iter()
         .map(|k| {
-            let Some(shader) = kernel(step, k, &shapes, b) else {
+            let Some(shader) = kernel(step, k, &shapes, b)? else {
                 return Ok(None);
             };
             validate(&shader.text).map_err(|e| invalid(k, &e, &shader.text))?;

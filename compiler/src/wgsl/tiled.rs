@@ -60,8 +60,8 @@ pub(super) fn matmul(e: &mut Emitter, anchor: NodeId, root: NodeId) -> (u32, u32
         .push(format!("var<workgroup> tile_b: array<f32, {area}>;"));
     e.line(&format!("let t_x = i32(lid % {threads}u);"));
     e.line(&format!("let t_y = i32(lid / {threads}u);"));
-    e.line(&format!("let m_0 = i32(wid.y) * {TILE}i;"));
-    e.line(&format!("let n_0 = i32(wid.x) * {TILE}i;"));
+    e.line(&format!("let m_base = i32(wid.y) * {TILE}i;"));
+    e.line(&format!("let n_base = i32(wid.x) * {TILE}i;"));
     e.line("let z_b = i32(wid.z);");
     let lead = e.unflatten("z_b", &out[..r - 2]);
     for i in 0..BLOCK {
@@ -84,11 +84,18 @@ pub(super) fn matmul(e: &mut Emitter, anchor: NodeId, root: NodeId) -> (u32, u32
             a,
             "tile_a",
             DEPTH,
-            "m_0".to_string(),
+            "m_base".to_string(),
             k0.clone(),
             (m, depth),
         ),
-        (b, "tile_b", TILE, k0.clone(), "n_0".to_string(), (depth, n)),
+        (
+            b,
+            "tile_b",
+            TILE,
+            k0.clone(),
+            "n_base".to_string(),
+            (depth, n),
+        ),
     ] {
         let row = e.index(format!("{row0} + {at} / {cols}i"));
         let col = e.index(format!("{col0} + {at} % {cols}i"));
@@ -128,8 +135,8 @@ pub(super) fn matmul(e: &mut Emitter, anchor: NodeId, root: NodeId) -> (u32, u32
     // Each element of the block through the epilogue, then stored.
     for i in 0..BLOCK {
         for j in 0..BLOCK {
-            let row = e.index(format!("m_0 + t_y * {BLOCK}i + {i}i"));
-            let col = e.index(format!("n_0 + t_x * {BLOCK}i + {j}i"));
+            let row = e.index(format!("m_base + t_y * {BLOCK}i + {i}i"));
+            let col = e.index(format!("n_base + t_x * {BLOCK}i + {j}i"));
             e.open(&format!("if ({row} < {m}i && {col} < {n}i)"));
             let mut idx = lead.clone();
             idx.extend([row, col]);

@@ -219,7 +219,7 @@ impl<'p> GpuStep<'p> {
         let mut launches = Vec::new();
         let max_bindings = self.gpu.limits.max_storage_buffers_per_shader_stage as usize;
         for k in &self.kernels.kernels {
-            let Some(shader) = wgsl::kernel(self.step, k, &shapes, b) else {
+            let Some(shader) = wgsl::kernel(self.step, k, &shapes, b).map_err(RunError)? else {
                 continue;
             };
             let bindings = shader.reads.len() + 1 + usize::from(shader.faults);
