@@ -101,9 +101,10 @@ fn wgsl_text(compiled: &dlp_compiler::CompiledProgram) -> Result<String, String>
     let mut out = String::new();
     for (title, step) in compiled.steps() {
         out.push_str(&format!("// {title}, batch {batch}\n"));
-        for (i, shader) in dlp_compiler::wgsl::step_shaders(step, batch)?
-            .into_iter()
-            .enumerate()
+        for (i, shader) in
+            dlp_compiler::wgsl::step_shaders(step, batch, &dlp_compiler::wgsl::Limits::WEBGPU)?
+                .into_iter()
+                .enumerate()
         {
             match shader {
                 Some(text) => out.push_str(&format!("{text}\n")),

@@ -27,7 +27,7 @@ fn shader(
     pick: impl Fn(&fuse::Kernel) -> bool,
 ) -> String {
     let kernels = fuse::fuse(step);
-    let shaders = wgsl::step_shaders(step, b).expect("valid shaders");
+    let shaders = wgsl::step_shaders(step, b, &wgsl::Limits::WEBGPU).expect("valid shaders");
     let i = kernels
         .kernels
         .iter()
@@ -80,7 +80,7 @@ fn every_kernel_of_every_example_is_valid_wgsl() {
     for path in common::programs() {
         let program = compiled(&path);
         for (title, step) in program.steps() {
-            let shaders = wgsl::step_shaders(step, common::BATCH)
+            let shaders = wgsl::step_shaders(step, common::BATCH, &wgsl::Limits::WEBGPU)
                 .unwrap_or_else(|e| panic!("{}, {title}: {e}", path.display()));
             count += shaders.iter().flatten().count();
         }

@@ -90,6 +90,9 @@ pub struct Emitter<'a> {
     pub faults: bool,
     /// Declarations of workgroup memory.
     pub shared: Vec<String>,
+    /// The most elements one binding holds: larger values are bound in
+    /// chunks of this many.
+    pub chunk: usize,
     pub body: String,
     depth: usize,
     scopes: Vec<HashMap<(NodeId, Vec<String>), String>>,
@@ -106,8 +109,10 @@ impl<'a> Emitter<'a> {
         shapes: &'a HashMap<NodeId, Vec<usize>>,
         batch: usize,
         computed: impl IntoIterator<Item = NodeId>,
+        chunk: usize,
     ) -> Emitter<'a> {
         Emitter {
+            chunk,
             graph,
             shapes,
             batch,
@@ -257,8 +262,15 @@ impl<'a> Emitter<'a> {
         idx
     }
 
-    /// The binding that holds `id`'s buffer.
-    fn buffer(&mut self, id: NodeId) -> String {
+    /// Whether a value of `id`'s size is bound in chunks (it is larger
+    /// than one binding may be).
+    pub fn is_split(&self, id: NodeId) -> bool {
+        self.shape(id).iter().product::<usize>() > self.chunk
+    }
+
+    /// Element `at` of `id`'s buffer: `b3[at]`, or `read_b3(at)` where the
+    /// buffer is bound in chunks.
+    fn load(&mut self, id: NodeId, at: &str) -> String {
         let k = match self.reads.iter().position(|&r| r == id) {
             Some(k) => k,
             None => {
@@ -266,7 +278,22 @@ impl<'a> Emitter<'a> {
                 self.reads.len() - 1
             }
         };
-        format!("b{k}")
+        if self.is_split(id) {
+            format!("read_b{k}({at})")
+        } else {
+            format!("b{k}[{at}]")
+        }
+    }
+
+    /// The statement storing `value` (of the kernel's result, `root`) at
+    /// element `at`.
+    pub fn store_at(&self, root: NodeId, at: &str, value: String) -> String {
+        let value = self.store(root, value);
+        if self.is_split(root) {
+            format!("write_out({at}, {value});")
+        } else {
+            format!("out[{at}] = {value};")
+        }
     }
 
     /// The value of `id` at `idx`.
@@ -280,10 +307,10 @@ impl<'a> Emitter<'a> {
             self.compute(id, idx)
         } else {
             let at = self.linear(idx, self.shape(id));
-            let b = self.buffer(id);
+            let element = self.load(id, &at);
             match dtype {
-                DType::Bool => format!("({b}[{at}] != 0u)"),
-                _ => format!("{b}[{at}]"),
+                DType::Bool => format!("({element} != 0u)"),
+                _ => element,
             }
         };
         let name = self.bind(value_type(dtype), expr);

@@ -29,13 +29,48 @@ pub const WORKGROUP: u32 = 256;
 /// The most workgroups along one dispatch axis (WebGPU's minimum limit).
 pub const MAX_GROUPS: u32 = 65_535;
 
+/// What a GPU binds at most, which decides how values are bound.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// The largest storage buffer binding, in bytes.
+    pub max_binding_bytes: u64,
+    /// Binding offsets are multiples of this many bytes.
+    pub offset_alignment: u64,
+}
+
+impl Limits {
+    /// WebGPU's guaranteed minimums (128 MiB bindings at 256-byte
+    /// offsets): what `dlpc emit --wgsl` generates for.
+    pub const WEBGPU: Limits = Limits {
+        max_binding_bytes: 128 << 20,
+        offset_alignment: 256,
+    };
+
+    /// Elements (4 bytes each) per binding of a value bound in chunks: as
+    /// many as fit, a multiple of the offset alignment.
+    pub fn chunk_elements(&self) -> usize {
+        let align = (self.offset_alignment / 4).max(1);
+        ((self.max_binding_bytes / 4 / align).max(1) * align) as usize
+    }
+}
+
+/// A binding: elements `elements` of `node`'s buffer.
+#[derive(Clone, Debug)]
+pub struct Binding {
+    pub node: NodeId,
+    pub elements: std::ops::Range<usize>,
+}
+
 /// One kernel's compute shader at one batch size.
 #[derive(Clone, Debug)]
 pub struct Shader {
     pub text: String,
-    /// The buffers it reads, binding 0 on; its result follows them, then
-    /// the fault buffer if `faults`.
-    pub reads: Vec<NodeId>,
+    /// What it reads, binding 0 on (a value larger than one binding takes
+    /// several); its result follows them, then the fault buffer if
+    /// `faults`.
+    pub reads: Vec<Binding>,
+    /// The result's bindings (one, or chunks).
+    pub results: Vec<Binding>,
     /// Workgroups along x, y and z.
     pub groups: (u32, u32, u32),
     /// Whether it checks indices (gather, scatter) into the fault buffer.
@@ -60,6 +95,7 @@ pub fn kernel(
     k: &Kernel,
     shapes: &HashMap<NodeId, Vec<usize>>,
     b: usize,
+    limits: &Limits,
 ) -> Result<Option<Shader>, String> {
     let graph = step.graph();
     let root = k.root();
@@ -89,7 +125,8 @@ pub fn kernel(
         (Some(anchor), None) => Layout::Together(anchor),
         (None, None) => Layout::PerElement,
     };
-    let mut e = emit::Emitter::new(graph, shapes, b, k.nodes.iter().copied());
+    let chunk = limits.chunk_elements();
+    let mut e = emit::Emitter::new(graph, shapes, b, k.nodes.iter().copied(), chunk);
     let groups = match layout {
         Layout::Tiled(anchor) => tiled::matmul(&mut e, anchor, root),
         Layout::Together(anchor) => {
@@ -99,8 +136,8 @@ pub fn kernel(
             let idx = e.unflatten("e", shape);
             e.reduce_together(anchor, &idx, "lid");
             let value = e.at(root, &idx);
-            let value = e.store(root, value);
-            e.line(&format!("if (lid == 0u) {{ out[e] = {value}; }}"));
+            let store = e.store_at(root, "e", value);
+            e.line(&format!("if (lid == 0u) {{ {store} }}"));
             groups
         }
         Layout::PerElement => {
@@ -112,8 +149,8 @@ pub fn kernel(
             e.line(&format!("if (e >= {elements}i) {{ return; }}"));
             let idx = e.unflatten("e", shape);
             let value = e.at(root, &idx);
-            let value = e.store(root, value);
-            e.line(&format!("out[e] = {value};"));
+            let store = e.store_at(root, "e", value);
+            e.line(&store);
             groups
         }
     };
@@ -132,28 +169,82 @@ pub fn kernel(
         text.push_str(&helpers);
     }
     text.push('\n');
-    for (i, &r) in e.reads.iter().enumerate() {
+    // Bindings: each value read (in chunks where it is larger than one
+    // binding), the result, the fault buffer.
+    let mut bindings: Vec<Binding> = Vec::new();
+    let mut functions = String::new();
+    let numel = |id: NodeId| shapes[&id].iter().product::<usize>();
+    for (k, &r) in e.reads.iter().enumerate() {
         let ty = storage_type(graph.ty(r).dtype);
-        let _ = writeln!(
-            text,
-            "@group(0) @binding({i}) var<storage, read> b{i}: array<{ty}>; // {r}"
+        let parts = chunks(numel(r), chunk);
+        if parts.len() == 1 {
+            let _ = writeln!(
+                text,
+                "@group(0) @binding({}) var<storage, read> b{k}: array<{ty}>; // {r}",
+                bindings.len()
+            );
+        } else {
+            for (c, _) in parts.iter().enumerate() {
+                let _ = writeln!(
+                    text,
+                    "@group(0) @binding({}) var<storage, read> b{k}_{c}: array<{ty}>; // {r}, part {c}",
+                    bindings.len() + c
+                );
+            }
+            functions.push_str(&chunked(
+                &format!("fn read_b{k}(i: i32) -> {ty}"),
+                &parts,
+                chunk,
+                |c| format!("return b{k}_{c}[r];"),
+            ));
+        }
+        bindings.extend(
+            parts
+                .into_iter()
+                .map(|elements| Binding { node: r, elements }),
         );
     }
-    let out = e.reads.len();
-    let _ = writeln!(
-        text,
-        "@group(0) @binding({out}) var<storage, read_write> out: array<{}>; // {root}",
-        storage_type(graph.ty(root).dtype)
-    );
+    let out_ty = storage_type(graph.ty(root).dtype);
+    let parts = chunks(elements, chunk);
+    let outputs = parts.len();
+    if outputs == 1 {
+        let _ = writeln!(
+            text,
+            "@group(0) @binding({}) var<storage, read_write> out: array<{out_ty}>; // {root}",
+            bindings.len()
+        );
+    } else {
+        for (c, _) in parts.iter().enumerate() {
+            let _ = writeln!(
+                text,
+                "@group(0) @binding({}) var<storage, read_write> out_{c}: array<{out_ty}>; // {root}, part {c}",
+                bindings.len() + c
+            );
+        }
+        functions.push_str(&chunked(
+            &format!("fn write_out(i: i32, v: {out_ty})"),
+            &parts,
+            chunk,
+            |c| format!("out_{c}[r] = v;"),
+        ));
+    }
+    bindings.extend(parts.into_iter().map(|elements| Binding {
+        node: root,
+        elements,
+    }));
     if e.faults {
         let _ = writeln!(
             text,
             "@group(0) @binding({}) var<storage, read_write> fault: array<atomic<u32>, 4>;",
-            out + 1
+            bindings.len()
         );
     }
     for shared in &e.shared {
         let _ = writeln!(text, "{shared}");
+    }
+    if !functions.is_empty() {
+        text.push('\n');
+        text.push_str(&functions);
     }
     let _ = write!(
         text,
@@ -161,12 +252,45 @@ pub fn kernel(
          fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {{\n{}}}\n",
         e.body
     );
+    let results = bindings.split_off(bindings.len() - outputs);
     Ok(Some(Shader {
         text,
-        reads: e.reads,
+        reads: bindings,
+        results,
         groups,
         faults: e.faults,
     }))
+}
+
+/// The ranges of elements a value of `n` is bound in: one, or chunks of
+/// `chunk`.
+fn chunks(n: usize, chunk: usize) -> Vec<std::ops::Range<usize>> {
+    (0..n.max(1).div_ceil(chunk))
+        .map(|c| c * chunk..((c + 1) * chunk).min(n.max(1)))
+        .collect()
+}
+
+/// A function over element `i` of a value bound in `parts` of `chunk`:
+/// `body(c)` for the part `c` that holds it, with `r` the element there.
+fn chunked(
+    signature: &str,
+    parts: &[std::ops::Range<usize>],
+    chunk: usize,
+    body: impl Fn(usize) -> String,
+) -> String {
+    let mut f = format!(
+        "{signature} {{\n    let c = i / {chunk}i;\n    let r = i - c * {chunk}i;\n    switch (c) {{\n"
+    );
+    for c in 0..parts.len() {
+        let case = if c + 1 == parts.len() {
+            "default".to_string()
+        } else {
+            format!("case {c}i")
+        };
+        let _ = writeln!(f, "        {case}: {{ {} }}", body(c));
+    }
+    f.push_str("    }\n}\n");
+    f
 }
 
 /// `n` workgroups as a dispatch: along x, then also along y beyond the
@@ -211,7 +335,11 @@ fn together(step: &Verified, k: &Kernel, shapes: &HashMap<NodeId, Vec<usize>>) -
 /// Every kernel's shader for `step` at batch `b`, each validated by naga
 /// (no GPU needed): what `dlpc emit --wgsl` prints. `None` for kernels
 /// with nothing to compute at that size.
-pub fn step_shaders(step: &Verified, b: usize) -> Result<Vec<Option<String>>, String> {
+pub fn step_shaders(
+    step: &Verified,
+    b: usize,
+    limits: &Limits,
+) -> Result<Vec<Option<String>>, String> {
     let graph = step.graph();
     let shapes: HashMap<NodeId, Vec<usize>> = graph
         .ids()
@@ -227,7 +355,7 @@ pub fn step_shaders(step: &Verified, b: usize) -> Result<Vec<Option<String>>, St
         .kernels
         .iter()
         .map(|k| {
-            let Some(shader) = kernel(step, k, &shapes, b)? else {
+            let Some(shader) = kernel(step, k, &shapes, b, limits)? else {
                 return Ok(None);
             };
             validate(&shader.text).map_err(|e| invalid(k, &e, &shader.text))?;

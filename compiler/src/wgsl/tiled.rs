@@ -142,9 +142,9 @@ pub(super) fn matmul(e: &mut Emitter, anchor: NodeId, root: NodeId) -> (u32, u32
             idx.extend([row, col]);
             e.remember(anchor, &idx, format!("c_{i}_{j}"));
             let value = e.at(root, &idx);
-            let value = e.store(root, value);
             let at = e.linear(&idx, &out);
-            e.line(&format!("out[{at}] = {value};"));
+            let store = e.store_at(root, &at, value);
+            e.line(&store);
             e.close();
         }
     }

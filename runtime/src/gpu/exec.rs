@@ -29,6 +29,8 @@ pub struct GpuStep<'p> {
     /// whole run): never uploaded, never read back.
     bound_inputs: HashMap<Input, Arc<wgpu::Buffer>>,
     bound_outputs: HashMap<Output, Arc<wgpu::Buffer>>,
+    /// The largest binding, in bytes: the adapter's, unless lowered.
+    binding_limit: u64,
 }
 
 /// One kernel, ready to dispatch.
@@ -73,7 +75,16 @@ impl<'p> GpuStep<'p> {
             prepared: HashMap::new(),
             bound_inputs: HashMap::new(),
             bound_outputs: HashMap::new(),
+            binding_limit: gpu.limits.max_storage_buffer_binding_size,
         })
+    }
+
+    /// Binds no more than `bytes` at once, below the adapter's limit, so
+    /// that values are bound in chunks on any adapter (for tests). Before
+    /// the first run.
+    pub fn lower_binding_limit(&mut self, bytes: u64) {
+        debug_assert!(self.prepared.is_empty(), "lowered before preparing");
+        self.binding_limit = self.binding_limit.min(bytes);
     }
 
     /// Reads `input` from `buffer` (kept up to date by the caller) instead
@@ -127,24 +138,29 @@ impl<'p> GpuStep<'p> {
         let shapes = self.shapes(b)?;
         let numel = |id: NodeId| shapes[&id].iter().product::<usize>();
         let device = &self.gpu.device;
-        let max_binding = self.gpu.limits.max_storage_buffer_binding_size;
+        let limits = wgsl::Limits {
+            max_binding_bytes: self.binding_limit,
+            offset_alignment: self.gpu.limits.min_storage_buffer_offset_alignment as u64,
+        };
         let storage = wgpu::BufferUsages::STORAGE
             | wgpu::BufferUsages::COPY_SRC
             | wgpu::BufferUsages::COPY_DST;
-        // Every value a kernel binds must fit one binding.
+        // Every value must fit one buffer (values larger than a binding
+        // are bound in chunks).
+        let max_buffer = self.gpu.limits.max_buffer_size;
         for id in graph.ids() {
             let bytes = gpu_bytes(numel(id));
-            if self.plan.places[id.index()].is_some() && bytes > max_binding {
+            if self.plan.places[id.index()].is_some() && bytes > max_buffer {
                 let what = match &graph.node(id).op {
                     Op::Input(input) => format!("input {input}"),
                     op => format!("the result of `{}` ({id})", op.text()),
                 };
                 return Err(RunError(format!(
-                    "at a batch of {b}, {what} in the {} step is {} and needs {}, but this GPU binds at most {} per buffer: lower `batch`",
+                    "at a batch of {b}, {what} in the {} step is {} and needs {}, but this GPU's buffers hold at most {}: lower `batch`",
                     self.label,
                     crate::tensor::HostTy::new(graph.ty(id).dtype, shapes[&id].clone()),
                     plan::bytes_text(bytes as f64),
-                    plan::bytes_text(max_binding as f64)
+                    plan::bytes_text(max_buffer as f64)
                 )));
             }
         }
@@ -219,15 +235,15 @@ impl<'p> GpuStep<'p> {
         let mut launches = Vec::new();
         let max_bindings = self.gpu.limits.max_storage_buffers_per_shader_stage as usize;
         for k in &self.kernels.kernels {
-            let Some(shader) = wgsl::kernel(self.step, k, &shapes, b).map_err(RunError)? else {
+            let Some(shader) = wgsl::kernel(self.step, k, &shapes, b, &limits).map_err(RunError)?
+            else {
                 continue;
             };
-            let bindings = shader.reads.len() + 1 + usize::from(shader.faults);
+            let bindings = shader.reads.len() + shader.results.len() + usize::from(shader.faults);
             if bindings > max_bindings {
                 return Err(RunError(format!(
-                    "kernel {} reads {} buffers but this GPU binds at most {max_bindings} per kernel",
+                    "kernel {} needs {bindings} buffer bindings but this GPU binds at most {max_bindings} per kernel",
                     k.id,
-                    shader.reads.len()
                 )));
             }
             let module = wgsl::validate(&shader.text)
@@ -248,19 +264,20 @@ impl<'p> GpuStep<'p> {
             let mut entries: Vec<wgpu::BindGroupEntry> = shader
                 .reads
                 .iter()
+                .chain(&shader.results)
                 .enumerate()
-                .map(|(i, r)| wgpu::BindGroupEntry {
+                .map(|(i, binding)| wgpu::BindGroupEntry {
                     binding: i as u32,
-                    resource: buffers[r].as_entire_binding(),
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &buffers[&binding.node],
+                        offset: binding.elements.start as u64 * 4,
+                        size: std::num::NonZeroU64::new(binding.elements.len().max(1) as u64 * 4),
+                    }),
                 })
                 .collect();
-            entries.push(wgpu::BindGroupEntry {
-                binding: shader.reads.len() as u32,
-                resource: buffers[&k.root()].as_entire_binding(),
-            });
             if shader.faults {
                 entries.push(wgpu::BindGroupEntry {
-                    binding: shader.reads.len() as u32 + 1,
+                    binding: entries.len() as u32,
                     resource: fault.as_entire_binding(),
                 });
             }
