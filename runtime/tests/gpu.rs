@@ -309,3 +309,70 @@ fn special_values_follow_the_interpreters_rules() {
         }
     }
 }
+
+/// Convolutions (tiled as implicit products), their input gradients (tiled
+/// too) and weight gradients, at strides 1 to 3 and paddings 0 to 2, with
+/// a non-square kernel, against the interpreter.
+#[test]
+fn convolutions_at_every_stride_and_padding() {
+    if !have_gpu() {
+        return;
+    }
+    let (b, c, h, w, o, kh, kw) = (2, 3, 9, 7, 5, 3, 2);
+    let mut gen = Gen(17);
+    let mut values = |n: usize| -> Vec<f32> { (0..n).map(|_| gen.next() as f32).collect() };
+    let x = Tensor::f32(vec![b, c, h, w], values(b * c * h * w));
+    let k = Tensor::f32(vec![o, c, kh, kw], values(o * c * kh * kw));
+    for stride in 1..=3 {
+        for pad in 0..=2 {
+            let (oh, ow) = (
+                (h + 2 * pad - kh) / stride + 1,
+                (w + 2 * pad - kw) / stride + 1,
+            );
+            let g = Tensor::f32(vec![b, o, oh, ow], values(b * o * oh * ow));
+            let t = |d: &[usize]| TensorTy::fixed(DType::F32, d);
+            let cases = [
+                (Op::Conv { stride, pad }, [&x, &k], t(&[b, o, oh, ow])),
+                (
+                    Op::ConvInputGrad { stride, pad },
+                    [&g, &k],
+                    t(&[b, c, h, w]),
+                ),
+                (
+                    Op::ConvWeightGrad { stride, pad },
+                    [&x, &g],
+                    t(&[o, c, kh, kw]),
+                ),
+            ];
+            for (op, [p, q], ty) in cases {
+                let (f0, f1) = (Input::Feed("p".into()), Input::Feed("q".into()));
+                let step = graph(
+                    &[
+                        (f0.clone(), TensorTy::fixed(DType::F32, &p.shape)),
+                        (f1.clone(), TensorTy::fixed(DType::F32, &q.shape)),
+                    ],
+                    |bld, v| bld.add(op.clone(), &[v[0], v[1]], ty),
+                );
+                let lookup = |i: &Input| {
+                    if *i == f0 {
+                        Some(p)
+                    } else if *i == f1 {
+                        Some(q)
+                    } else {
+                        None
+                    }
+                };
+                let want = Interpreter::new(&step)
+                    .run(1, &lookup)
+                    .expect("the interpreter");
+                let got = GpuStep::named(&step, "test")
+                    .expect("a GPU step")
+                    .run(1, &lookup);
+                let got = got.unwrap_or_else(|e| panic!("{}: {e}", op.text()));
+                for (i, (x, y)) in want[0].1.to_f64().iter().zip(got[0].1.to_f64()).enumerate() {
+                    assert!(close(*x, y), "{}[{i}]: interpreter {x}, gpu {y}", op.text());
+                }
+            }
+        }
+    }
+}

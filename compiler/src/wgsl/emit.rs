@@ -580,50 +580,36 @@ impl<'a> Emitter<'a> {
         acc
     }
 
-    /// Reduction `id` at `idx` by the whole workgroup (every invocation
-    /// of it has the same `idx`): each invocation folds every
-    /// `WORKGROUP`-th element, then the partial results are combined in a
-    /// tree in workgroup memory (`partial`). Summing a long run in 256
-    /// short ones and a tree keeps f32's rounding error far below one
-    /// long sequential sum's. Gives the result, the same in every
-    /// invocation.
-    pub fn reduce_together(&mut self, id: NodeId, idx: &[String], lane: &str) -> String {
-        let Op::Reduce { op, axes } = self.graph.node(id).op.clone() else {
-            unreachable!("a reduction")
-        };
-        let x = self.graph.args(id)[0];
-        let from = self.shape(x).to_vec();
+    /// Node `id` at `idx`, a reduction or a convolution's weight gradient,
+    /// by the whole workgroup (every invocation of it has the same
+    /// `idx`): each invocation folds every `WORKGROUP`-th term of the run,
+    /// then the partial results are combined in a tree in workgroup memory
+    /// (`partial`). Summing a long run in 256 short ones and a tree keeps
+    /// f32's rounding error far below one long sequential sum's, and gives
+    /// a run's work to 256 invocations instead of one. Gives the result,
+    /// the same in every invocation.
+    pub fn together(&mut self, id: NodeId, idx: &[String], lane: &str) -> String {
         let dtype = self.dtype(id);
+        let (op, count) = match &self.graph.node(id).op {
+            Op::Reduce { op, axes } => {
+                let from = self.shape(self.graph.args(id)[0]);
+                (*op, axes.iter().map(|&a| from[a]).product::<usize>())
+            }
+            // The sum over samples and output positions.
+            Op::ConvWeightGrad { .. } => {
+                let g = self.shape(self.graph.args(id)[1]);
+                (ReduceOp::Sum, g[0] * g[2] * g[3])
+            }
+            other => unreachable!("{} is not summed by a workgroup", other.text()),
+        };
         let init = match op {
             ReduceOp::Sum => 0.0,
             ReduceOp::Max => f64::NEG_INFINITY,
             ReduceOp::Min => f64::INFINITY,
         };
-        let reduced: Vec<usize> = axes.iter().map(|&a| from[a]).collect();
-        let count: usize = reduced.iter().product();
         if dtype.is_float() && op != ReduceOp::Sum {
             self.helpers.insert("is_nan");
         }
-        let acc = self.accumulator(dtype, init);
-        let t = self.fresh("t");
-        self.open(&format!(
-            "for (var {t} = i32({lane}); {t} < {}; {t} += {})",
-            int(count as i32),
-            int(super::WORKGROUP as i32)
-        ));
-        let mut inner = self.unflatten(&t, &reduced).into_iter();
-        let mut kept = idx.iter();
-        let full: Vec<String> = (0..from.len())
-            .map(|ax| {
-                let next = if axes.contains(&ax) {
-                    inner.next()
-                } else {
-                    kept.next().cloned()
-                };
-                next.unwrap_or_else(|| "0i".into())
-            })
-            .collect();
-        let v = self.at(x, &full);
         let fold = |acc: &str, v: &str| match (op, dtype.is_float()) {
             (ReduceOp::Sum, _) => format!("{acc} = {acc} + {v};"),
             (ReduceOp::Max, true) => format!("if ({v} > {acc} || is_nan({v})) {{ {acc} = {v}; }}"),
@@ -631,7 +617,17 @@ impl<'a> Emitter<'a> {
             (ReduceOp::Max, false) => format!("{acc} = max({acc}, {v});"),
             (ReduceOp::Min, false) => format!("{acc} = min({acc}, {v});"),
         };
-        self.line(&fold(&acc, &v));
+        let acc = self.accumulator(dtype, init);
+        let t = self.fresh("t");
+        self.open(&format!(
+            "for (var {t} = i32({lane}); {t} < {}; {t} += {})",
+            int(count as i32),
+            int(super::WORKGROUP as i32)
+        ));
+        let term = self.term(id, idx, &t);
+        if let Some(v) = term {
+            self.line(&fold(&acc, &v));
+        }
         self.close();
         let declaration = format!(
             "var<workgroup> partial: array<{}, {}>;",
@@ -659,6 +655,56 @@ impl<'a> Emitter<'a> {
         self.line(&format!("let {total} = partial[0];"));
         self.remember(id, idx, total.clone());
         total
+    }
+
+    /// Term `t` of the run that `id` at `idx` sums (see
+    /// [`Emitter::together`]); `None` where a convolution's window is
+    /// outside the image (the term is zero, and has been skipped).
+    fn term(&mut self, id: NodeId, idx: &[String], t: &str) -> Option<String> {
+        let args = self.graph.args(id).to_vec();
+        match self.graph.node(id).op.clone() {
+            Op::Reduce { axes, .. } => {
+                let from = self.shape(args[0]).to_vec();
+                let reduced: Vec<usize> = axes.iter().map(|&a| from[a]).collect();
+                let mut inner = self.unflatten(t, &reduced).into_iter();
+                let mut kept = idx.iter();
+                let full: Vec<String> = (0..from.len())
+                    .map(|ax| {
+                        let next = if axes.contains(&ax) {
+                            inner.next()
+                        } else {
+                            kept.next().cloned()
+                        };
+                        next.unwrap_or_else(|| "0i".into())
+                    })
+                    .collect();
+                Some(self.at(args[0], &full))
+            }
+            // g[b, o, i, j] * x[b, c, i * s + ki - p, j * s + kj - p] for
+            // term (b, i, j), at idx [o, c, ki, kj].
+            Op::ConvWeightGrad { stride, pad } => {
+                let (x, g) = (args[0], args[1]);
+                let (xs, gs) = (self.shape(x).to_vec(), self.shape(g).to_vec());
+                let at = self.unflatten(t, &[gs[0], gs[2], gs[3]]);
+                let y = self.window_at(&at[1], stride, &idx[2], pad);
+                let xx = self.window_at(&at[2], stride, &idx[3], pad);
+                let product = self.fresh("x");
+                self.line(&format!("var {product}: f32 = 0.0f;"));
+                self.open(&format!(
+                    "if ({y} >= 0i && {y} < {}i && {xx} >= 0i && {xx} < {}i)",
+                    xs[2], xs[3]
+                ));
+                let gv = self.at(
+                    g,
+                    &[at[0].clone(), idx[0].clone(), at[1].clone(), at[2].clone()],
+                );
+                let xv = self.at(x, &[at[0].clone(), idx[1].clone(), y, xx]);
+                self.line(&format!("{product} = {gv} * {xv};"));
+                self.close();
+                Some(product)
+            }
+            _ => None,
+        }
     }
 
     fn argmax(&mut self, x: NodeId, axis: usize, dtype: DType, idx: &[String]) -> String {
@@ -730,7 +776,7 @@ impl<'a> Emitter<'a> {
     }
 
     /// `i * stride + k - pad`, without the `* 1` and `- 0`.
-    fn window_at(&mut self, i: &str, stride: usize, k: &str, pad: usize) -> String {
+    pub fn window_at(&mut self, i: &str, stride: usize, k: &str, pad: usize) -> String {
         let mut expr = match stride {
             1 => format!("{i} + {k}"),
             s => format!("{i} * {} + {k}", int(s as i32)),
@@ -778,7 +824,14 @@ impl<'a> Emitter<'a> {
 
     /// `if` the window position `at + pad - k` is a multiple of the stride
     /// whose quotient is in `0..n`: opened, giving the quotient.
-    fn open_source(&mut self, at: &str, k: &str, stride: usize, pad: usize, n: usize) -> String {
+    pub fn open_source(
+        &mut self,
+        at: &str,
+        k: &str,
+        stride: usize,
+        pad: usize,
+        n: usize,
+    ) -> String {
         let t = match pad {
             0 => self.index(format!("{at} - {k}")),
             p => self.index(format!("{at} + {} - {k}", int(p as i32))),

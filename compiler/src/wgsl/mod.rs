@@ -83,8 +83,8 @@ enum Layout {
     PerElement,
     /// One workgroup per element: a reduction over a long run.
     Together(NodeId),
-    /// A 64x64 tile of a matrix product per workgroup.
-    Tiled(NodeId),
+    /// A 64x64 tile of a product per workgroup.
+    Tiled(tiled::Product),
 }
 
 /// The shader of kernel `k` at batch `b`, or `None` when its result has no
@@ -121,20 +121,20 @@ pub fn kernel(
         ));
     }
     let layout = match (together(step, k, shapes), tiled::applies(step, k, shapes)) {
-        (_, Some(anchor)) => Layout::Tiled(anchor),
+        (_, Some(product)) => Layout::Tiled(product),
         (Some(anchor), None) => Layout::Together(anchor),
         (None, None) => Layout::PerElement,
     };
     let chunk = limits.chunk_elements();
     let mut e = emit::Emitter::new(graph, shapes, b, k.nodes.iter().copied(), chunk);
     let groups = match layout {
-        Layout::Tiled(anchor) => tiled::matmul(&mut e, anchor, root),
+        Layout::Tiled(product) => tiled::emit(&mut e, product, root),
         Layout::Together(anchor) => {
             let groups = spread(elements);
             e.line(&format!("let e = i32(wid.y * {}u + wid.x);", groups.0));
             e.line(&format!("if (e >= {elements}i) {{ return; }}"));
             let idx = e.unflatten("e", shape);
-            e.reduce_together(anchor, &idx, "lid");
+            e.together(anchor, &idx, "lid");
             let value = e.at(root, &idx);
             let store = e.store_at(root, "e", value);
             e.line(&format!("if (lid == 0u) {{ {store} }}"));
@@ -318,17 +318,24 @@ pub fn validate(text: &str) -> Result<naga::Module, String> {
     Ok(module)
 }
 
-/// The reduction kernel `k` computes a workgroup per element of: its
-/// anchor, when the kernel's result has the anchor's shape (an elementwise
-/// epilogue) and each element sums a run long enough to share.
+/// The kernel `k` computes a workgroup per element of: its anchor, a
+/// reduction or a convolution's weight gradient, when the kernel's result
+/// has the anchor's shape (an elementwise epilogue) and each element sums
+/// a run long enough to share.
 fn together(step: &Verified, k: &Kernel, shapes: &HashMap<NodeId, Vec<usize>>) -> Option<NodeId> {
     let graph = step.graph();
     let anchor = k.anchor?;
-    let Op::Reduce { axes, .. } = &graph.node(anchor).op else {
-        return None;
+    let run: usize = match &graph.node(anchor).op {
+        Op::Reduce { axes, .. } => {
+            let from = &shapes[&graph.args(anchor)[0]];
+            axes.iter().map(|&a| from[a]).product()
+        }
+        Op::ConvWeightGrad { .. } if graph.ty(anchor).dtype.is_float() => {
+            let g = &shapes[&graph.args(anchor)[1]];
+            g[0] * g[2] * g[3]
+        }
+        _ => return None,
     };
-    let from = &shapes[&graph.args(anchor)[0]];
-    let run: usize = axes.iter().map(|&a| from[a]).product();
     (shapes[&anchor] == shapes[&k.root()] && run >= 64).then_some(anchor)
 }
 
