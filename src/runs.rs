@@ -110,6 +110,14 @@ pub fn show(runs: &Path, id: &str) -> ExitCode {
         let sizes: Vec<String> = samples.iter().map(|(n, v)| format!("{n} {v}")).collect();
         say!("samples  {}", sizes.join(", "));
     }
+    // Where it started (a resumed run may have moved to another device).
+    if let Some(device) = config.get("device").and_then(Value::as_str) {
+        let on = match config.get("adapter").and_then(Value::as_str) {
+            Some(adapter) => adapter.to_string(),
+            None => format!("{}, {} threads", s(&config, "backend"), s(&config, "threads")),
+        };
+        say!("device   {device} ({on}), where it started");
+    }
     if summary.is_null() {
         say!("status   running or interrupted (no summary yet); resume with `dlpc run <file> --resume {}`", dir.display());
     } else {
