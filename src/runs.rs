@@ -114,7 +114,11 @@ pub fn show(runs: &Path, id: &str) -> ExitCode {
     if let Some(device) = config.get("device").and_then(Value::as_str) {
         let on = match config.get("adapter").and_then(Value::as_str) {
             Some(adapter) => adapter.to_string(),
-            None => format!("{}, {} threads", s(&config, "backend"), s(&config, "threads")),
+            None => format!(
+                "{}, {} threads",
+                s(&config, "backend"),
+                s(&config, "threads")
+            ),
         };
         say!("device   {device} ({on}), where it started");
     }

@@ -8,12 +8,15 @@
 //! buffer. Values are remembered per index within a scope, so that a value
 //! used twice is computed once.
 //!
-//! Every op has a rule here, so a kernel of any shape the fusion pass makes
-//! compiles; f64 is computed in f32 and bool stored as u32 (WGSL has
-//! neither in storage).
+//! Every op has a rule, so a kernel of any shape the fusion pass makes
+//! compiles: elementwise ops, sources and views here; sums (reductions,
+//! argmax, products) in `super::sums`; windows (convolutions, pooling and
+//! their gradients) in `super::windows`; gather, scatter and concatenation
+//! in `super::indexed`. f64 is computed in f32 and bool stored as u32
+//! (WGSL has neither in storage).
 
 use crate::ir::UnaryOp;
-use crate::ir::{BinaryOp, DType, Dist, Graph, NodeId, Op, PoolKind, RandomKey, ReduceOp};
+use crate::ir::{BinaryOp, DType, Dist, Graph, NodeId, Op, RandomKey};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// The WGSL type of a value of `dtype` in expressions.
@@ -35,7 +38,7 @@ pub fn storage_type(dtype: DType) -> &'static str {
 }
 
 /// A literal of `dtype` with value `v`.
-fn literal(dtype: DType, v: f64, helpers: &mut BTreeSet<&'static str>) -> String {
+pub(super) fn literal(dtype: DType, v: f64, helpers: &mut BTreeSet<&'static str>) -> String {
     match dtype {
         DType::F32 | DType::F64 => {
             let x = v as f32;
@@ -56,7 +59,7 @@ fn literal(dtype: DType, v: f64, helpers: &mut BTreeSet<&'static str>) -> String
     }
 }
 
-fn int(v: i32) -> String {
+pub(super) fn int(v: i32) -> String {
     if v == i32::MIN {
         "(-2147483647i - 1i)".into()
     } else {
@@ -77,11 +80,11 @@ pub fn strides(shape: &[usize]) -> Vec<usize> {
 type IndexIn = (Vec<String>, Vec<usize>);
 
 pub struct Emitter<'a> {
-    graph: &'a Graph,
-    shapes: &'a HashMap<NodeId, Vec<usize>>,
-    batch: usize,
+    pub(super) graph: &'a Graph,
+    pub(super) shapes: &'a HashMap<NodeId, Vec<usize>>,
+    pub(super) batch: usize,
     /// The nodes this kernel computes; every other node is read.
-    computed: HashSet<NodeId>,
+    pub(super) computed: HashSet<NodeId>,
     /// The buffers read, in binding order.
     pub reads: Vec<NodeId>,
     /// The helper functions called.
@@ -94,13 +97,13 @@ pub struct Emitter<'a> {
     /// chunks of this many.
     pub chunk: usize,
     pub body: String,
-    depth: usize,
-    scopes: Vec<HashMap<(NodeId, Vec<String>), String>>,
+    pub(super) depth: usize,
+    pub(super) scopes: Vec<HashMap<(NodeId, Vec<String>), String>>,
     /// Per scope: flat positions already known for an index in a shape
     /// (from [`Emitter::unflatten`]), so that a view read back in the same
     /// layout costs no index arithmetic.
-    flats: Vec<HashMap<IndexIn, String>>,
-    next: usize,
+    pub(super) flats: Vec<HashMap<IndexIn, String>>,
+    pub(super) next: usize,
 }
 
 impl<'a> Emitter<'a> {
@@ -205,7 +208,7 @@ impl<'a> Emitter<'a> {
         ));
     }
 
-    fn remembered(&self, key: &(NodeId, Vec<String>)) -> Option<String> {
+    pub(super) fn remembered(&self, key: &(NodeId, Vec<String>)) -> Option<String> {
         self.scopes.iter().rev().find_map(|s| s.get(key).cloned())
     }
 
@@ -270,7 +273,7 @@ impl<'a> Emitter<'a> {
 
     /// Element `at` of `id`'s buffer: `b3[at]`, or `read_b3(at)` where the
     /// buffer is bound in chunks.
-    fn load(&mut self, id: NodeId, at: &str) -> String {
+    pub(super) fn load(&mut self, id: NodeId, at: &str) -> String {
         let k = match self.reads.iter().position(|&r| r == id) {
             Some(k) => k,
             None => {
@@ -321,7 +324,7 @@ impl<'a> Emitter<'a> {
         name
     }
 
-    fn compute(&mut self, id: NodeId, idx: &[String]) -> String {
+    pub(super) fn compute(&mut self, id: NodeId, idx: &[String]) -> String {
         let node = self.graph.node(id);
         let args = node.args.clone();
         let dtype = node.ty.dtype;
@@ -403,7 +406,7 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    fn unary(&mut self, u: UnaryOp, dtype: DType, x: String) -> String {
+    pub(super) fn unary(&mut self, u: UnaryOp, dtype: DType, x: String) -> String {
         let float = dtype.is_float();
         match u {
             UnaryOp::Neg => format!("(-{x})"),
@@ -427,12 +430,12 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    fn call(&mut self, helper: &'static str, args: &[String]) -> String {
+    pub(super) fn call(&mut self, helper: &'static str, args: &[String]) -> String {
         self.helpers.insert(helper);
         format!("{helper}({})", args.join(", "))
     }
 
-    fn binary(&mut self, b: BinaryOp, dtype: DType, x: String, y: String) -> String {
+    pub(super) fn binary(&mut self, b: BinaryOp, dtype: DType, x: String, y: String) -> String {
         use BinaryOp as B;
         let float = dtype.is_float();
         match (b, dtype) {
@@ -463,7 +466,7 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    fn cast(&mut self, from: DType, to: DType, x: String) -> String {
+    pub(super) fn cast(&mut self, from: DType, to: DType, x: String) -> String {
         match (value_type(from), value_type(to)) {
             (a, b) if a == b => x,
             ("f32", "i32") => self.call("f32_to_i32", &[x]),
@@ -476,7 +479,7 @@ impl<'a> Emitter<'a> {
     }
 
     /// Counter-based random numbers, as `crate::rng` draws them.
-    fn random(
+    pub(super) fn random(
         &mut self,
         id: NodeId,
         dist: Dist,
@@ -526,530 +529,5 @@ impl<'a> Emitter<'a> {
         );
         let dtype = self.dtype(id);
         self.cast(DType::F32, dtype, value)
-    }
-
-    /// A new accumulator `var` of `dtype` starting at `init`.
-    fn accumulator(&mut self, dtype: DType, init: f64) -> String {
-        let name = self.fresh("acc");
-        let start = literal(dtype, init, &mut self.helpers);
-        self.line(&format!("var {name}: {} = {start};", value_type(dtype)));
-        name
-    }
-
-    fn reduce(&mut self, id: NodeId, op: ReduceOp, axes: &[usize], idx: &[String]) -> String {
-        let x = self.graph.args(id)[0];
-        let from = self.shape(x).to_vec();
-        let dtype = self.dtype(id);
-        let init = match op {
-            ReduceOp::Sum => 0.0,
-            ReduceOp::Max => f64::NEG_INFINITY,
-            ReduceOp::Min => f64::INFINITY,
-        };
-        if dtype.is_float() && op != ReduceOp::Sum {
-            self.helpers.insert("is_nan");
-        }
-        let acc = self.accumulator(dtype, init);
-        let mut kept = idx.iter();
-        let mut full = Vec::with_capacity(from.len());
-        let mut loops = 0;
-        for (ax, &n) in from.iter().enumerate() {
-            if axes.contains(&ax) {
-                let var = self.fresh("r");
-                self.open_loop(&var, n);
-                loops += 1;
-                full.push(var);
-            } else {
-                full.push(kept.next().cloned().unwrap_or_else(|| "0i".into()));
-            }
-        }
-        let v = self.at(x, &full);
-        match (op, dtype.is_float()) {
-            (ReduceOp::Sum, _) => self.line(&format!("{acc} = {acc} + {v};")),
-            (ReduceOp::Max, true) => self.line(&format!(
-                "if ({v} > {acc} || is_nan({v})) {{ {acc} = {v}; }}"
-            )),
-            (ReduceOp::Min, true) => self.line(&format!(
-                "if ({v} < {acc} || is_nan({v})) {{ {acc} = {v}; }}"
-            )),
-            (ReduceOp::Max, false) => self.line(&format!("{acc} = max({acc}, {v});")),
-            (ReduceOp::Min, false) => self.line(&format!("{acc} = min({acc}, {v});")),
-        }
-        for _ in 0..loops {
-            self.close();
-        }
-        acc
-    }
-
-    /// Node `id` at `idx`, a reduction or a convolution's weight gradient,
-    /// by the whole workgroup (every invocation of it has the same
-    /// `idx`): each invocation folds every `WORKGROUP`-th term of the run,
-    /// then the partial results are combined in a tree in workgroup memory
-    /// (`partial`). Summing a long run in 256 short ones and a tree keeps
-    /// f32's rounding error far below one long sequential sum's, and gives
-    /// a run's work to 256 invocations instead of one. Gives the result,
-    /// the same in every invocation.
-    pub fn together(&mut self, id: NodeId, idx: &[String], lane: &str) -> String {
-        let dtype = self.dtype(id);
-        let (op, count) = match &self.graph.node(id).op {
-            Op::Reduce { op, axes } => {
-                let from = self.shape(self.graph.args(id)[0]);
-                (*op, axes.iter().map(|&a| from[a]).product::<usize>())
-            }
-            // The sum over samples and output positions.
-            Op::ConvWeightGrad { .. } => {
-                let g = self.shape(self.graph.args(id)[1]);
-                (ReduceOp::Sum, g[0] * g[2] * g[3])
-            }
-            other => unreachable!("{} is not summed by a workgroup", other.text()),
-        };
-        let init = match op {
-            ReduceOp::Sum => 0.0,
-            ReduceOp::Max => f64::NEG_INFINITY,
-            ReduceOp::Min => f64::INFINITY,
-        };
-        if dtype.is_float() && op != ReduceOp::Sum {
-            self.helpers.insert("is_nan");
-        }
-        let fold = |acc: &str, v: &str| match (op, dtype.is_float()) {
-            (ReduceOp::Sum, _) => format!("{acc} = {acc} + {v};"),
-            (ReduceOp::Max, true) => format!("if ({v} > {acc} || is_nan({v})) {{ {acc} = {v}; }}"),
-            (ReduceOp::Min, true) => format!("if ({v} < {acc} || is_nan({v})) {{ {acc} = {v}; }}"),
-            (ReduceOp::Max, false) => format!("{acc} = max({acc}, {v});"),
-            (ReduceOp::Min, false) => format!("{acc} = min({acc}, {v});"),
-        };
-        let acc = self.accumulator(dtype, init);
-        let t = self.fresh("t");
-        self.open(&format!(
-            "for (var {t} = i32({lane}); {t} < {}; {t} += {})",
-            int(count as i32),
-            int(super::WORKGROUP as i32)
-        ));
-        let term = self.term(id, idx, &t);
-        if let Some(v) = term {
-            self.line(&fold(&acc, &v));
-        }
-        self.close();
-        let declaration = format!(
-            "var<workgroup> partial: array<{}, {}>;",
-            value_type(dtype),
-            super::WORKGROUP
-        );
-        if !self.shared.contains(&declaration) {
-            self.shared.push(declaration);
-        }
-        self.line(&format!("partial[{lane}] = {acc};"));
-        self.line("workgroupBarrier();");
-        let s = self.fresh("s");
-        self.open(&format!(
-            "for (var {s} = {}u; {s} > 0u; {s} = {s} >> 1u)",
-            super::WORKGROUP / 2
-        ));
-        self.open(&format!("if ({lane} < {s})"));
-        let other = self.fresh("w");
-        self.line(&format!("let {other} = partial[{lane} + {s}];"));
-        self.line(&fold(&format!("partial[{lane}]"), &other));
-        self.close();
-        self.line("workgroupBarrier();");
-        self.close();
-        let total = self.fresh("total");
-        self.line(&format!("let {total} = partial[0];"));
-        self.remember(id, idx, total.clone());
-        total
-    }
-
-    /// Term `t` of the run that `id` at `idx` sums (see
-    /// [`Emitter::together`]); `None` where a convolution's window is
-    /// outside the image (the term is zero, and has been skipped).
-    fn term(&mut self, id: NodeId, idx: &[String], t: &str) -> Option<String> {
-        let args = self.graph.args(id).to_vec();
-        match self.graph.node(id).op.clone() {
-            Op::Reduce { axes, .. } => {
-                let from = self.shape(args[0]).to_vec();
-                let reduced: Vec<usize> = axes.iter().map(|&a| from[a]).collect();
-                let mut inner = self.unflatten(t, &reduced).into_iter();
-                let mut kept = idx.iter();
-                let full: Vec<String> = (0..from.len())
-                    .map(|ax| {
-                        let next = if axes.contains(&ax) {
-                            inner.next()
-                        } else {
-                            kept.next().cloned()
-                        };
-                        next.unwrap_or_else(|| "0i".into())
-                    })
-                    .collect();
-                Some(self.at(args[0], &full))
-            }
-            // g[b, o, i, j] * x[b, c, i * s + ki - p, j * s + kj - p] for
-            // term (b, i, j), at idx [o, c, ki, kj].
-            Op::ConvWeightGrad { stride, pad } => {
-                let (x, g) = (args[0], args[1]);
-                let (xs, gs) = (self.shape(x).to_vec(), self.shape(g).to_vec());
-                let at = self.unflatten(t, &[gs[0], gs[2], gs[3]]);
-                let y = self.window_at(&at[1], stride, &idx[2], pad);
-                let xx = self.window_at(&at[2], stride, &idx[3], pad);
-                let product = self.fresh("x");
-                self.line(&format!("var {product}: f32 = 0.0f;"));
-                self.open(&format!(
-                    "if ({y} >= 0i && {y} < {}i && {xx} >= 0i && {xx} < {}i)",
-                    xs[2], xs[3]
-                ));
-                let gv = self.at(
-                    g,
-                    &[at[0].clone(), idx[0].clone(), at[1].clone(), at[2].clone()],
-                );
-                let xv = self.at(x, &[at[0].clone(), idx[1].clone(), y, xx]);
-                self.line(&format!("{product} = {gv} * {xv};"));
-                self.close();
-                Some(product)
-            }
-            _ => None,
-        }
-    }
-
-    fn argmax(&mut self, x: NodeId, axis: usize, dtype: DType, idx: &[String]) -> String {
-        let n = self.shape(x)[axis];
-        let mut full = idx.to_vec();
-        full.insert(axis, "0i".into());
-        if n <= 1 {
-            return self.cast(DType::I32, dtype, "0i".into());
-        }
-        let first = self.at(x, &full);
-        let best = self.fresh("best");
-        let value = self.fresh("top");
-        let ty = value_type(self.dtype(x));
-        self.line(&format!("var {best}: i32 = 0i;"));
-        self.line(&format!("var {value}: {ty} = {first};"));
-        let var = self.fresh("r");
-        self.open(&format!(
-            "for (var {var} = 1i; {var} < {}; {var}++)",
-            int(n as i32)
-        ));
-        full[axis] = var.clone();
-        let v = self.at(x, &full);
-        self.line(&format!(
-            "if ({v} > {value}) {{ {best} = {var}; {value} = {v}; }}"
-        ));
-        self.close();
-        self.cast(DType::I32, dtype, best)
-    }
-
-    fn concat(&mut self, parts: &[NodeId], axis: usize, dtype: DType, idx: &[String]) -> String {
-        let result = self.fresh("cat");
-        self.line(&format!("var {result}: {};", value_type(dtype)));
-        let mut offset = 0;
-        for &part in parts {
-            let end = offset + self.shape(part)[axis];
-            let at = &idx[axis];
-            self.open(&format!(
-                "if ({at} >= {} && {at} < {})",
-                int(offset as i32),
-                int(end as i32)
-            ));
-            let mut moved = idx.to_vec();
-            if offset != 0 {
-                moved[axis] = self.index(format!("{at} - {}", int(offset as i32)));
-            }
-            let v = self.at(part, &moved);
-            self.line(&format!("{result} = {v};"));
-            self.close();
-            offset = end;
-        }
-        result
-    }
-
-    fn matmul(&mut self, a: NodeId, b: NodeId, idx: &[String]) -> String {
-        let r = idx.len();
-        let k = self.shape(a)[r - 1];
-        let acc = self.accumulator(self.dtype(a), 0.0);
-        let p = self.fresh("p");
-        self.open_loop(&p, k);
-        let mut ia = idx.to_vec();
-        ia[r - 1] = p.clone();
-        let mut ib = idx.to_vec();
-        ib[r - 2] = p.clone();
-        let x = self.at(a, &ia);
-        let y = self.at(b, &ib);
-        self.line(&format!("{acc} = {acc} + {x} * {y};"));
-        self.close();
-        acc
-    }
-
-    /// `i * stride + k - pad`, without the `* 1` and `- 0`.
-    pub fn window_at(&mut self, i: &str, stride: usize, k: &str, pad: usize) -> String {
-        let mut expr = match stride {
-            1 => format!("{i} + {k}"),
-            s => format!("{i} * {} + {k}", int(s as i32)),
-        };
-        if pad != 0 {
-            expr = format!("{expr} - {}", int(pad as i32));
-        }
-        self.index(expr)
-    }
-
-    /// `if (0 <= at < n)`, opened.
-    fn open_within(&mut self, at: &str, n: usize) {
-        self.open(&format!("if ({at} >= 0i && {at} < {})", int(n as i32)));
-    }
-
-    fn conv(&mut self, x: NodeId, w: NodeId, stride: usize, pad: usize, idx: &[String]) -> String {
-        let xs = self.shape(x).to_vec();
-        let ws = self.shape(w).to_vec();
-        let acc = self.accumulator(self.dtype(x), 0.0);
-        let (b, o, i, j) = (&idx[0], &idx[1], &idx[2], &idx[3]);
-        let (c, ki, kj) = (self.fresh("c"), self.fresh("ki"), self.fresh("kj"));
-        self.open_loop(&c, xs[1]);
-        self.open_loop(&ki, ws[2]);
-        let y = self.index(format!(
-            "{i} * {} + {ki} - {}",
-            int(stride as i32),
-            int(pad as i32)
-        ));
-        self.open_within(&y, xs[2]);
-        self.open_loop(&kj, ws[3]);
-        let xx = self.index(format!(
-            "{j} * {} + {kj} - {}",
-            int(stride as i32),
-            int(pad as i32)
-        ));
-        self.open_within(&xx, xs[3]);
-        let xv = self.at(x, &[b.clone(), c.clone(), y, xx]);
-        let wv = self.at(w, &[o.clone(), c, ki, kj]);
-        self.line(&format!("{acc} = {acc} + {xv} * {wv};"));
-        for _ in 0..5 {
-            self.close();
-        }
-        acc
-    }
-
-    /// `if` the window position `at + pad - k` is a multiple of the stride
-    /// whose quotient is in `0..n`: opened, giving the quotient.
-    pub fn open_source(
-        &mut self,
-        at: &str,
-        k: &str,
-        stride: usize,
-        pad: usize,
-        n: usize,
-    ) -> String {
-        let t = match pad {
-            0 => self.index(format!("{at} - {k}")),
-            p => self.index(format!("{at} + {} - {k}", int(p as i32))),
-        };
-        if stride == 1 {
-            self.open_within(&t, n);
-            return t;
-        }
-        let s = int(stride as i32);
-        self.open(&format!(
-            "if ({t} >= 0i && {t} % {s} == 0i && {t} / {s} < {})",
-            int(n as i32)
-        ));
-        self.index(format!("{t} / {s}"))
-    }
-
-    fn conv_input_grad(
-        &mut self,
-        id: NodeId,
-        g: NodeId,
-        w: NodeId,
-        stride: usize,
-        pad: usize,
-        idx: &[String],
-    ) -> String {
-        let gs = self.shape(g).to_vec();
-        let ws = self.shape(w).to_vec();
-        let acc = self.accumulator(self.dtype(id), 0.0);
-        let (b, c, y, x) = (&idx[0], &idx[1], &idx[2], &idx[3]);
-        let (o, ki, kj) = (self.fresh("o"), self.fresh("ki"), self.fresh("kj"));
-        self.open_loop(&o, ws[0]);
-        self.open_loop(&ki, ws[2]);
-        let i = self.open_source(y, &ki, stride, pad, gs[2]);
-        self.open_loop(&kj, ws[3]);
-        let j = self.open_source(x, &kj, stride, pad, gs[3]);
-        let gv = self.at(g, &[b.clone(), o.clone(), i, j]);
-        let wv = self.at(w, &[o, c.clone(), ki, kj]);
-        self.line(&format!("{acc} = {acc} + {gv} * {wv};"));
-        for _ in 0..5 {
-            self.close();
-        }
-        acc
-    }
-
-    fn conv_weight_grad(
-        &mut self,
-        id: NodeId,
-        x: NodeId,
-        g: NodeId,
-        stride: usize,
-        pad: usize,
-        idx: &[String],
-    ) -> String {
-        let xs = self.shape(x).to_vec();
-        let gs = self.shape(g).to_vec();
-        let acc = self.accumulator(self.dtype(id), 0.0);
-        let (o, c, ki, kj) = (&idx[0], &idx[1], &idx[2], &idx[3]);
-        let (b, i, j) = (self.fresh("b"), self.fresh("i"), self.fresh("j"));
-        self.open_loop(&b, gs[0]);
-        self.open_loop(&i, gs[2]);
-        let y = self.index(format!(
-            "{i} * {} + {ki} - {}",
-            int(stride as i32),
-            int(pad as i32)
-        ));
-        self.open_within(&y, xs[2]);
-        self.open_loop(&j, gs[3]);
-        let xx = self.index(format!(
-            "{j} * {} + {kj} - {}",
-            int(stride as i32),
-            int(pad as i32)
-        ));
-        self.open_within(&xx, xs[3]);
-        let gv = self.at(g, &[b.clone(), o.clone(), i, j]);
-        let xv = self.at(x, &[b, c.clone(), y, xx]);
-        self.line(&format!("{acc} = {acc} + {gv} * {xv};"));
-        for _ in 0..5 {
-            self.close();
-        }
-        acc
-    }
-
-    fn pool(
-        &mut self,
-        x: NodeId,
-        kind: PoolKind,
-        k: usize,
-        stride: usize,
-        idx: &[String],
-    ) -> String {
-        let dtype = self.dtype(x);
-        let acc = match kind {
-            PoolKind::Max => self.accumulator(dtype, f64::NEG_INFINITY),
-            PoolKind::Avg => self.accumulator(dtype, 0.0),
-        };
-        let (ki, kj) = (self.fresh("ki"), self.fresh("kj"));
-        self.open_loop(&ki, k);
-        self.open_loop(&kj, k);
-        let y = self.window_at(&idx[2], stride, &ki, 0);
-        let xx = self.window_at(&idx[3], stride, &kj, 0);
-        let v = self.at(x, &[idx[0].clone(), idx[1].clone(), y, xx]);
-        match kind {
-            PoolKind::Max => {
-                let m = self.call("max_f32", &[acc.clone(), v]);
-                self.line(&format!("{acc} = {m};"));
-            }
-            PoolKind::Avg => self.line(&format!("{acc} = {acc} + {v};")),
-        }
-        self.close();
-        self.close();
-        match kind {
-            PoolKind::Max => acc,
-            PoolKind::Avg => format!(
-                "({acc} / {})",
-                literal(dtype, (k * k) as f64, &mut self.helpers)
-            ),
-        }
-    }
-
-    fn pool_grad(
-        &mut self,
-        x: NodeId,
-        g: NodeId,
-        kind: PoolKind,
-        k: usize,
-        stride: usize,
-        idx: &[String],
-    ) -> String {
-        let gs = self.shape(g).to_vec();
-        let dtype = self.dtype(g);
-        let acc = self.accumulator(dtype, 0.0);
-        let (b, c, y, xx) = (&idx[0], &idx[1], &idx[2], &idx[3]);
-        let (ki, kj) = (self.fresh("ki"), self.fresh("kj"));
-        self.open_loop(&ki, k);
-        let i = self.open_source(y, &ki, stride, 0, gs[2]);
-        self.open_loop(&kj, k);
-        let j = self.open_source(xx, &kj, stride, 0, gs[3]);
-        let gv = self.at(g, &[b.clone(), c.clone(), i.clone(), j.clone()]);
-        match kind {
-            PoolKind::Avg => {
-                let n = literal(dtype, (k * k) as f64, &mut self.helpers);
-                self.line(&format!("{acc} = {acc} + {gv} / {n};"));
-            }
-            PoolKind::Max => {
-                // The window's first largest element takes the gradient.
-                let s = int(stride as i32);
-                let (top, wi, wj) = (self.fresh("top"), self.fresh("wi"), self.fresh("wj"));
-                let (y0, x0) = (
-                    self.index(format!("{i} * {s}")),
-                    self.index(format!("{j} * {s}")),
-                );
-                let first = self.at(x, &[b.clone(), c.clone(), y0.clone(), x0.clone()]);
-                let ty = value_type(self.dtype(x));
-                self.line(&format!("var {top}: {ty} = {first};"));
-                self.line(&format!("var {wi}: i32 = 0i;"));
-                self.line(&format!("var {wj}: i32 = 0i;"));
-                let (ai, aj) = (self.fresh("ai"), self.fresh("aj"));
-                self.open_loop(&ai, k);
-                self.open_loop(&aj, k);
-                let (yy, xw) = (
-                    self.index(format!("{y0} + {ai}")),
-                    self.index(format!("{x0} + {aj}")),
-                );
-                let v = self.at(x, &[b.clone(), c.clone(), yy, xw]);
-                self.line(&format!(
-                    "if ({v} > {top}) {{ {top} = {v}; {wi} = {ai}; {wj} = {aj}; }}"
-                ));
-                self.close();
-                self.close();
-                self.line(&format!(
-                    "if ({wi} == {ki} && {wj} == {kj}) {{ {acc} = {acc} + {gv}; }}"
-                ));
-            }
-        }
-        for _ in 0..4 {
-            self.close();
-        }
-        acc
-    }
-
-    /// `id` checked to be a row of a table of `rows`: an index out of range
-    /// is reported through the fault buffer (and row 0 read instead).
-    fn checked_row(&mut self, id: &str, rows: usize) -> String {
-        self.faults = true;
-        let n = int(rows as i32);
-        self.line(&format!(
-            "if ({id} < 0i || {id} >= {n}) {{ atomicStore(&fault[0], 1u); atomicStore(&fault[1], bitcast<u32>({id})); atomicStore(&fault[2], {rows}u); }}"
-        ));
-        self.index(format!("select({id}, 0i, {id} < 0i || {id} >= {n})"))
-    }
-
-    fn gather(&mut self, table: NodeId, ids: NodeId, idx: &[String]) -> String {
-        let rows = self.shape(table)[0];
-        let r = idx.len();
-        let id = self.at(ids, &idx[..r - 1]);
-        let row = self.checked_row(&id, rows);
-        self.at(table, &[row, idx[r - 1].clone()])
-    }
-
-    fn scatter_add(&mut self, id: NodeId, ids: NodeId, g: NodeId, idx: &[String]) -> String {
-        let ids_shape = self.shape(ids).to_vec();
-        let g_shape = self.shape(g).to_vec();
-        let rows = self.shape(id)[0];
-        let n: usize = ids_shape.iter().product();
-        let acc = self.accumulator(self.dtype(id), 0.0);
-        let var = self.fresh("n");
-        self.open_loop(&var, n);
-        let at = self.unflatten(&var, &ids_shape);
-        let row = self.at(ids, &at);
-        let row = self.checked_row(&row, rows);
-        self.open(&format!("if ({row} == {})", idx[0]));
-        let mut gi = at.clone();
-        gi.push(idx[1].clone());
-        debug_assert_eq!(gi.len(), g_shape.len());
-        let v = self.at(g, &gi);
-        self.line(&format!("{acc} = {acc} + {v};"));
-        self.close();
-        self.close();
-        acc
     }
 }

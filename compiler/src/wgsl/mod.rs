@@ -15,7 +15,10 @@
 
 mod emit;
 mod helpers;
+mod indexed;
+mod sums;
 mod tiled;
+mod windows;
 
 pub use emit::{storage_type, strides};
 
