@@ -376,3 +376,56 @@ fn convolutions_at_every_stride_and_padding() {
         }
     }
 }
+
+/// Uniform draws (dropout masks compare them with `p`) are the CPU's bit
+/// for bit, keyed by sample and by step, for many seeds, epochs and
+/// samples.
+#[test]
+fn uniform_draws_are_the_interpreters_bits() {
+    if !have_gpu() {
+        return;
+    }
+    let (seed, counter, samples) = (
+        Input::Seed,
+        Input::Hyper(dlp_compiler::ir::Hyper::Epoch),
+        Input::SampleIndex,
+    );
+    let scalar = TensorTy::fixed(DType::I32, &[]);
+    let rows = TensorTy::new(DType::I32, vec![Size::BATCH]);
+    let ty = TensorTy::new(DType::F32, vec![Size::BATCH, Size::fixed(256)]);
+    let by_sample = graph(
+        &[
+            (seed.clone(), scalar.clone()),
+            (counter.clone(), scalar.clone()),
+            (samples.clone(), rows),
+        ],
+        |b, v| {
+            let op = Op::Random {
+                dist: dlp_compiler::ir::Dist::Uniform,
+                stream: 7,
+                key: dlp_compiler::ir::RandomKey::Sample,
+            };
+            b.add(op, &[v[0], v[1], v[2]], ty.clone())
+        },
+    );
+    let batch = 64;
+    let mut gpu = GpuStep::named(&by_sample, "test").expect("a GPU step");
+    let interp = Interpreter::new(&by_sample);
+    for s in [0, 1, 12345, -7] {
+        for epoch in [1, 2, 30, 1000] {
+            let ids = Tensor::i32(
+                vec![batch],
+                (0..batch as i32).map(|i| i * 23 + epoch).collect(),
+            );
+            let values = [
+                (seed.clone(), Tensor::scalar_i32(s)),
+                (counter.clone(), Tensor::scalar_i32(epoch)),
+                (samples.clone(), ids),
+            ];
+            let lookup = |i: &Input| values.iter().find(|(k, _)| k == i).map(|(_, t)| t);
+            let want = interp.run(batch, &lookup).expect("the interpreter");
+            let got = gpu.run(batch, &lookup).expect("the GPU");
+            assert_eq!(want[0].1, got[0].1, "seed {s}, epoch {epoch}");
+        }
+    }
+}
