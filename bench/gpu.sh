@@ -8,7 +8,9 @@
 #   3. the W1 MLP and the W2 CNN (bench/w1_mlp.dlp, bench/w2_cnn.dlp):
 #      `dlpc run --device gpu` beside PyTorch CUDA eager and torch.compile
 #      (bench/peers.py), interleaved for N rounds (default 3): the median
-#      steady samples/s, start-up seconds and last loss of each.
+#      steady samples/s, start-up seconds and last loss of each;
+#   4. `dlpc run --profile` of each: the share of GPU time per kind of
+#      kernel (matrix products, convolutions...).
 # Needs Fashion-MNIST under /usr/share/datasets/fashion-mnist (or FASHION=
 # a folder holding its four .gz files, linked there), and for the peers a
 # Python with torch (PYTHON=..., default python3).
@@ -81,4 +83,12 @@ for who in dict.fromkeys(r["who"] for r in rows):
     print(f"{who:20} {med('steady_samples_per_second'):12.0f} samples/s  "
           f"start-up {med('startup_seconds'):6.2f} s  last loss {figs[-1]['final_loss']:.4f}  ({len(figs)} runs)")
 PY
+done
+
+for model in "${models[@]}"; do
+  echo "== $model, profiled"
+  file=bench/${model}_$([ "$model" = w1 ] && echo mlp || echo cnn).dlp
+  rm -rf "$work/runs"
+  "$dlpc" run "$file" --device gpu --profile --runs "$work/runs" 2>&1 |
+    sed -n '/GPU time in kernels/,/^$/p' | head -20
 done

@@ -76,6 +76,10 @@ enum Command {
         /// memory available).
         #[arg(long, value_parser = dlp_runtime::train::memory::parse_size)]
         max_memory: Option<u64>,
+        /// Time every GPU kernel and print where the time went (by kind of
+        /// kernel, and the longest kernels) at the end; slows the run.
+        #[arg(long)]
+        profile: bool,
         /// Override the train block's seed.
         #[arg(long)]
         seed: Option<u64>,
@@ -182,6 +186,7 @@ fn main() -> ExitCode {
             backend,
             threads,
             max_memory,
+            profile,
             seed,
             resume,
             runs,
@@ -193,6 +198,7 @@ fn main() -> ExitCode {
             backend,
             threads,
             max_memory,
+            profile,
             seed,
             resume,
             runs,

@@ -16,6 +16,7 @@ pub struct Args {
     pub backend: String,
     pub threads: Option<usize>,
     pub max_memory: Option<u64>,
+    pub profile: bool,
     pub seed: Option<u64>,
     pub resume: Option<PathBuf>,
     pub runs: PathBuf,
@@ -46,6 +47,7 @@ pub fn run(args: Args) -> ExitCode {
         backend: Backend::from_name(&args.backend).unwrap_or_default(),
         started,
         max_memory: args.max_memory,
+        profile: args.profile,
     };
     if let Err(e) = train::check_options(&opts) {
         tell!("error: {e}");

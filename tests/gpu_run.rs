@@ -259,3 +259,44 @@ fn devices_lists_the_adapters_or_says_there_are_none() {
         assert!(text.contains("largest buffer binding"), "{text}");
     }
 }
+
+#[test]
+fn profile_reports_where_the_gpus_time_went() {
+    if !have_gpu() {
+        return;
+    }
+    let runs = tempfile::tempdir().unwrap();
+    let out = dlpc(&[
+        "run",
+        &example("iris.dlp"),
+        "--device",
+        "gpu",
+        "--profile",
+        "--stop-after",
+        "2",
+        "--runs",
+        runs.path().to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        (err.contains("GPU time in kernels:")
+            && err.contains("contraction (matmul)")
+            && err.contains("the longest kernels:"))
+            || err.contains("cannot time kernels"),
+        "{err}"
+    );
+    // On the CPU it says what it covers.
+    let out = dlpc(&[
+        "run",
+        &example("iris.dlp"),
+        "--device",
+        "cpu",
+        "--profile",
+        "--stop-after",
+        "1",
+        "--runs",
+        runs.path().to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--profile times the GPU's kernels"));
+}

@@ -25,6 +25,8 @@ pub struct AdapterSummary {
 /// The device every GPU step runs on.
 pub struct Gpu {
     pub adapter: AdapterSummary,
+    /// Whether kernels can be timed (timestamp queries).
+    pub timestamps: bool,
     pub limits: wgpu::Limits,
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
@@ -129,6 +131,8 @@ fn open() -> Result<Gpu, String> {
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("dlp"),
         required_limits: limits.clone(),
+        // For `dlpc run --profile`, where the adapter can time kernels.
+        required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
         ..Default::default()
     }))
     .map_err(|e| format!("could not open the GPU ({}): {e}", summary.name))?;
@@ -147,6 +151,7 @@ fn open() -> Result<Gpu, String> {
         }
     });
     Ok(Gpu {
+        timestamps: device.features().contains(wgpu::Features::TIMESTAMP_QUERY),
         adapter: summary,
         limits,
         device,

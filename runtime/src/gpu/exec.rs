@@ -6,6 +6,7 @@
 //! the outputs back.
 
 use super::device::{gpu, Gpu};
+use super::profile::{Profile, Timer};
 use crate::interp::{Inputs, RunError};
 use crate::tensor::{Data, HostTy, Tensor};
 use dlp_compiler::fuse::{self, Kernels};
@@ -31,13 +32,25 @@ pub struct GpuStep<'p> {
     bound_outputs: HashMap<Output, Arc<wgpu::Buffer>>,
     /// The largest binding, in bytes: the adapter's, unless lowered.
     binding_limit: u64,
+    /// Time per kernel, when profiling.
+    profile: Option<Profile>,
 }
 
 /// One kernel, ready to dispatch.
 struct Launch {
+    /// Its index among the step's kernels.
+    kernel: usize,
     pipeline: wgpu::ComputePipeline,
     bindings: wgpu::BindGroup,
     groups: (u32, u32, u32),
+}
+
+impl Launch {
+    fn dispatch(&self, pass: &mut wgpu::ComputePass) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bindings, &[]);
+        pass.dispatch_workgroups(self.groups.0, self.groups.1, self.groups.2);
+    }
 }
 
 /// A step compiled for one batch size.
@@ -51,6 +64,8 @@ struct Prepared {
     /// Where gather and scatter report an index out of range.
     fault: wgpu::Buffer,
     fault_read: wgpu::Buffer,
+    /// Kernel timestamps, when profiling.
+    timer: Option<Timer>,
 }
 
 /// Bytes of `ty`'s elements on the GPU (4 each: f64 is legalised to f32,
@@ -76,7 +91,43 @@ impl<'p> GpuStep<'p> {
             bound_inputs: HashMap::new(),
             bound_outputs: HashMap::new(),
             binding_limit: gpu.limits.max_storage_buffer_binding_size,
+            profile: None,
         })
+    }
+
+    /// Times every kernel of every run from now on (see
+    /// [`super::profile`]), where the adapter can; whether it can. Before
+    /// the first run.
+    pub fn start_profiling(&mut self) -> bool {
+        if self.gpu.timestamps {
+            self.profile = Some(Profile::default());
+        }
+        self.gpu.timestamps
+    }
+
+    /// The time spent per kernel so far, when profiling.
+    pub fn profile(&self) -> Option<&Profile> {
+        self.profile.as_ref()
+    }
+
+    /// After a run's submission: adds its kernels' times to the profile.
+    pub fn take_times(&mut self, batch: usize) {
+        let (Some(profile), Some(p)) = (&mut self.profile, self.prepared.get(&batch)) else {
+            return;
+        };
+        let Some(timer) = &p.timer else {
+            return;
+        };
+        let times = timer.read(self.gpu);
+        for (launch, ns) in p.launches.iter().zip(times) {
+            let k = &self.kernels.kernels[launch.kernel];
+            let graph = self.step.graph();
+            let what = match k.anchor {
+                Some(a) => format!("{} ({})", k.kind.name(), graph.node(a).op.text()),
+                None => k.kind.name().to_string(),
+            };
+            profile.add(format!("{} {}", self.label, k.id), what, ns);
+        }
     }
 
     /// Binds no more than `bytes` at once, below the adapter's limit, so
@@ -234,7 +285,7 @@ impl<'p> GpuStep<'p> {
         // Shaders, validated, then pipelines and their bindings.
         let mut launches = Vec::new();
         let max_bindings = self.gpu.limits.max_storage_buffers_per_shader_stage as usize;
-        for k in &self.kernels.kernels {
+        for (index, k) in self.kernels.kernels.iter().enumerate() {
             let Some(shader) = wgsl::kernel(self.step, k, &shapes, b, &limits).map_err(RunError)?
             else {
                 continue;
@@ -287,6 +338,7 @@ impl<'p> GpuStep<'p> {
                 entries: &entries,
             });
             launches.push(Launch {
+                kernel: index,
                 pipeline,
                 bindings,
                 groups: shader.groups,
@@ -300,9 +352,14 @@ impl<'p> GpuStep<'p> {
         if let Some(e) = self.gpu.take_error() {
             return Err(RunError(format!("the GPU refused the step: {e}")));
         }
+        let timer = self
+            .profile
+            .is_some()
+            .then(|| Timer::new(self.gpu, launches.len()));
         self.prepared.insert(
             b,
             Prepared {
+                timer,
                 launches,
                 buffers,
                 readback,
@@ -336,7 +393,9 @@ impl<'p> GpuStep<'p> {
         self.record(batch, &mut encoder);
         self.record_readback(batch, &mut encoder);
         self.gpu.queue.submit([encoder.finish()]);
-        self.read_back(batch, &value)
+        let outputs = self.read_back(batch, &value);
+        self.take_times(batch);
+        outputs
     }
 
     pub fn encoder(&self) -> wgpu::CommandEncoder {
@@ -390,15 +449,26 @@ impl<'p> GpuStep<'p> {
         let graph = self.step.graph();
         let p = &self.prepared[&batch];
         encoder.clear_buffer(&p.fault, 0, None);
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(&self.label),
-                timestamp_writes: None,
-            });
-            for launch in &p.launches {
-                pass.set_pipeline(&launch.pipeline);
-                pass.set_bind_group(0, &launch.bindings, &[]);
-                pass.dispatch_workgroups(launch.groups.0, launch.groups.1, launch.groups.2);
+        match &p.timer {
+            None => {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(&self.label),
+                    timestamp_writes: None,
+                });
+                for launch in &p.launches {
+                    launch.dispatch(&mut pass);
+                }
+            }
+            // A pass per kernel, timed.
+            Some(timer) => {
+                for (i, launch) in p.launches.iter().enumerate() {
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some(&self.label),
+                        timestamp_writes: Some(timer.writes(i)),
+                    });
+                    launch.dispatch(&mut pass);
+                }
+                timer.resolve(encoder);
             }
         }
         for (output, id) in &graph.outputs {

@@ -11,6 +11,7 @@
 
 pub mod device;
 mod exec;
+pub mod profile;
 mod train;
 
 pub use device::{adapters, gpu, hardware_available, AdapterSummary, NO_ADAPTER};

@@ -196,7 +196,26 @@ impl<'p> GpuTraining<'p> {
         }
         slot.pending = Some((submission, batch));
         self.next = 1 - self.next;
+        // Profiling reads each step's times as soon as it has run.
+        self.gradients.take_times(batch);
+        self.update.take_times(batch);
         self.collect(self.next)
+    }
+
+    /// Times every kernel from now on (see [`super::profile`]); whether
+    /// the adapter can.
+    pub fn start_profiling(&mut self) -> bool {
+        self.gradients.start_profiling() && self.update.start_profiling()
+    }
+
+    /// Where the GPU's time went, when profiling.
+    pub fn profile_report(&self) -> Option<String> {
+        let profiles: Vec<&super::profile::Profile> =
+            [self.gradients.profile(), self.update.profile()]
+                .into_iter()
+                .flatten()
+                .collect();
+        (!profiles.is_empty()).then(|| super::profile::Profile::report(&profiles))
     }
 
     /// The loss and metric sums of the last step, not yet returned.

@@ -73,6 +73,8 @@ pub struct Options {
     /// The most memory the run may plan for (bytes); by default, what the
     /// machine has available.
     pub max_memory: Option<u64>,
+    /// Time the GPU's kernels and report where the time went.
+    pub profile: bool,
 }
 
 impl Default for Options {
@@ -86,6 +88,7 @@ impl Default for Options {
             backend: Backend::default(),
             started: Instant::now(),
             max_memory: None,
+            profile: false,
         }
     }
 }
@@ -403,6 +406,11 @@ impl Run<'_, '_> {
         started: Instant,
     ) -> Result<Summary, TrainError> {
         let mut stepper = Stepper::new(&self.job.program.train, state.seed, self.opts.backend)?;
+        if self.opts.profile {
+            if let Some(why) = stepper.start_profiling() {
+                obs.note(&why);
+            }
+        }
         let mut evaluator = Evaluator::new(self.job.program, self.opts.backend)?;
         let mut ending = Ending::Completed;
         let mut trained_samples = 0usize;
@@ -439,6 +447,9 @@ impl Run<'_, '_> {
             }
         }
         let train_seconds = train_started.elapsed().as_secs_f64();
+        if let Some(report) = stepper.profile_report() {
+            obs.note(&report);
+        }
         let final_metrics = if ending == Ending::Stopped {
             Vec::new()
         } else {

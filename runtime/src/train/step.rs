@@ -124,6 +124,27 @@ impl<'p> Stepper<'p> {
         })
     }
 
+    /// Times the kernels of every step from now on, on the GPU; why not,
+    /// where it cannot.
+    pub fn start_profiling(&mut self) -> Option<String> {
+        match &mut self.engine {
+            Engine::Gpu(gpu) => (!gpu.start_profiling()).then(|| {
+                "--profile: this GPU adapter cannot time kernels (no timestamp queries)".into()
+            }),
+            Engine::Host { .. } => {
+                Some("--profile times the GPU's kernels: this run is on the CPU".into())
+            }
+        }
+    }
+
+    /// Where the GPU's time went, when profiling.
+    pub fn profile_report(&self) -> Option<String> {
+        match &self.engine {
+            Engine::Gpu(gpu) => gpu.profile_report(),
+            Engine::Host { .. } => None,
+        }
+    }
+
     /// The results of the step still running, if one is (on the GPU, a
     /// step's results come in during the next).
     pub fn finish(&mut self) -> Result<Option<Done>, TrainError> {
