@@ -215,8 +215,12 @@ pub fn choose_device(requested: &str, backend: Backend) -> Result<(String, Backe
                 .into(),
         )),
         ("gpu", _) => on_gpu("device `gpu`: "),
-        ("auto", Backend::Cpu | Backend::Gpu) if crate::gpu::hardware_available() => {
-            on_gpu("device `auto` found a GPU but ")
+        // A GPU that cannot be opened (a broken driver) leaves `auto` on
+        // the CPU, as the start line then says.
+        ("auto", Backend::Cpu | Backend::Gpu)
+            if crate::gpu::hardware_available() && crate::gpu::gpu().is_ok() =>
+        {
+            Ok(("gpu".into(), Backend::Gpu))
         }
         ("cpu" | "auto", Backend::Gpu) => Ok(("cpu".into(), Backend::Cpu)),
         ("cpu" | "auto", backend) => Ok(("cpu".into(), backend)),
