@@ -52,9 +52,26 @@ impl Gpu {
 }
 
 fn instance() -> wgpu::Instance {
+    quiet_mesa();
     // `WGPU_BACKEND=vulkan` (and the other `WGPU_*` variables) narrow the
     // search.
     wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+}
+
+/// Mesa's Vulkan drivers print `error: XDG_RUNTIME_DIR is invalid or not
+/// set` (three times) when a process without a desktop session looks for
+/// adapters, which every `dlpc run` does (`--device auto`). dlp draws
+/// nothing on screen, so a temporary folder serves: set once, before the
+/// first instance, while no other thread reads the environment.
+fn quiet_mesa() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let valid = std::env::var_os("XDG_RUNTIME_DIR")
+            .is_some_and(|dir| std::path::Path::new(&dir).is_dir());
+        if !valid {
+            std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+        }
+    });
 }
 
 fn summary(adapter: &wgpu::Adapter) -> AdapterSummary {
