@@ -342,6 +342,20 @@ fn together(step: &Verified, k: &Kernel, shapes: &HashMap<NodeId, Vec<usize>>) -
     (shapes[&anchor] == shapes[&k.root()] && run >= 64).then_some(anchor)
 }
 
+/// Every node's shape at batch `b`, or why one has none.
+pub fn shapes(step: &Verified, b: usize) -> Result<HashMap<NodeId, Vec<usize>>, String> {
+    let graph = step.graph();
+    graph
+        .ids()
+        .map(|id| {
+            let ty = graph.ty(id);
+            ty.at(b)
+                .map(|s| (id, s))
+                .ok_or_else(|| format!("{ty} is too large for a batch of {b}"))
+        })
+        .collect()
+}
+
 /// Every kernel's shader for `step` at batch `b`, each validated by naga
 /// (no GPU needed): what `dlpc emit --wgsl` prints. `None` for kernels
 /// with nothing to compute at that size.
@@ -350,16 +364,7 @@ pub fn step_shaders(
     b: usize,
     limits: &Limits,
 ) -> Result<Vec<Option<String>>, String> {
-    let graph = step.graph();
-    let shapes: HashMap<NodeId, Vec<usize>> = graph
-        .ids()
-        .map(|id| {
-            let ty = graph.ty(id);
-            ty.at(b)
-                .map(|s| (id, s))
-                .ok_or_else(|| format!("{ty} is too large for a batch of {b}"))
-        })
-        .collect::<Result<_, _>>()?;
+    let shapes = shapes(step, b)?;
     let kernels = crate::fuse::fuse(step);
     kernels
         .kernels

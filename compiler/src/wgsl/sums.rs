@@ -25,15 +25,7 @@ impl Emitter<'_> {
         let x = self.graph.args(id)[0];
         let from = self.shape(x).to_vec();
         let dtype = self.dtype(id);
-        let init = match op {
-            ReduceOp::Sum => 0.0,
-            ReduceOp::Max => f64::NEG_INFINITY,
-            ReduceOp::Min => f64::INFINITY,
-        };
-        if dtype.is_float() && op != ReduceOp::Sum {
-            self.helpers.insert("is_nan");
-        }
-        let acc = self.accumulator(dtype, init);
+        let acc = self.accumulator(dtype, start(op));
         let mut kept = idx.iter();
         let mut full = Vec::with_capacity(from.len());
         let mut loops = 0;
@@ -48,21 +40,27 @@ impl Emitter<'_> {
             }
         }
         let v = self.at(x, &full);
-        match (op, dtype.is_float()) {
-            (ReduceOp::Sum, _) => self.line(&format!("{acc} = {acc} + {v};")),
-            (ReduceOp::Max, true) => self.line(&format!(
-                "if ({v} > {acc} || is_nan({v})) {{ {acc} = {v}; }}"
-            )),
-            (ReduceOp::Min, true) => self.line(&format!(
-                "if ({v} < {acc} || is_nan({v})) {{ {acc} = {v}; }}"
-            )),
-            (ReduceOp::Max, false) => self.line(&format!("{acc} = max({acc}, {v});")),
-            (ReduceOp::Min, false) => self.line(&format!("{acc} = min({acc}, {v});")),
-        }
+        let fold = self.fold(op, dtype, &acc, &v);
+        self.line(&fold);
         for _ in 0..loops {
             self.close();
         }
         acc
+    }
+
+    /// The statement folding `v` into `acc` for `op` (the interpreter's
+    /// rule: a NaN sticks to max and min).
+    pub(super) fn fold(&mut self, op: ReduceOp, dtype: DType, acc: &str, v: &str) -> String {
+        if dtype.is_float() && op != ReduceOp::Sum {
+            self.helpers.insert("is_nan");
+        }
+        match (op, dtype.is_float()) {
+            (ReduceOp::Sum, _) => format!("{acc} = {acc} + {v};"),
+            (ReduceOp::Max, true) => format!("if ({v} > {acc} || is_nan({v})) {{ {acc} = {v}; }}"),
+            (ReduceOp::Min, true) => format!("if ({v} < {acc} || is_nan({v})) {{ {acc} = {v}; }}"),
+            (ReduceOp::Max, false) => format!("{acc} = max({acc}, {v});"),
+            (ReduceOp::Min, false) => format!("{acc} = min({acc}, {v});"),
+        }
     }
 
     /// Node `id` at `idx`, a reduction or a convolution's weight gradient,
@@ -87,22 +85,7 @@ impl Emitter<'_> {
             }
             other => unreachable!("{} is not summed by a workgroup", other.text()),
         };
-        let init = match op {
-            ReduceOp::Sum => 0.0,
-            ReduceOp::Max => f64::NEG_INFINITY,
-            ReduceOp::Min => f64::INFINITY,
-        };
-        if dtype.is_float() && op != ReduceOp::Sum {
-            self.helpers.insert("is_nan");
-        }
-        let fold = |acc: &str, v: &str| match (op, dtype.is_float()) {
-            (ReduceOp::Sum, _) => format!("{acc} = {acc} + {v};"),
-            (ReduceOp::Max, true) => format!("if ({v} > {acc} || is_nan({v})) {{ {acc} = {v}; }}"),
-            (ReduceOp::Min, true) => format!("if ({v} < {acc} || is_nan({v})) {{ {acc} = {v}; }}"),
-            (ReduceOp::Max, false) => format!("{acc} = max({acc}, {v});"),
-            (ReduceOp::Min, false) => format!("{acc} = min({acc}, {v});"),
-        };
-        let acc = self.accumulator(dtype, init);
+        let acc = self.accumulator(dtype, start(op));
         let t = self.fresh("t");
         self.open(&format!(
             "for (var {t} = i32({lane}); {t} < {}; {t} += {})",
@@ -111,7 +94,8 @@ impl Emitter<'_> {
         ));
         let term = self.term(id, idx, &t);
         if let Some(v) = term {
-            self.line(&fold(&acc, &v));
+            let fold = self.fold(op, dtype, &acc, &v);
+            self.line(&fold);
         }
         self.close();
         let declaration = format!(
@@ -132,7 +116,8 @@ impl Emitter<'_> {
         self.open(&format!("if ({lane} < {s})"));
         let other = self.fresh("w");
         self.line(&format!("let {other} = partial[{lane} + {s}];"));
-        self.line(&fold(&format!("partial[{lane}]"), &other));
+        let fold = self.fold(op, dtype, &format!("partial[{lane}]"), &other);
+        self.line(&fold);
         self.close();
         self.line("workgroupBarrier();");
         self.close();
@@ -240,5 +225,14 @@ impl Emitter<'_> {
         self.line(&format!("{acc} = {acc} + {x} * {y};"));
         self.close();
         acc
+    }
+}
+
+/// Where a fold by `op` starts.
+fn start(op: ReduceOp) -> f64 {
+    match op {
+        ReduceOp::Sum => 0.0,
+        ReduceOp::Max => f64::NEG_INFINITY,
+        ReduceOp::Min => f64::INFINITY,
     }
 }

@@ -82,25 +82,20 @@ pub(super) fn applies(
                 batches: out[..r - 2].iter().product(),
             }
         }
-        Op::Conv { stride, pad } => {
+        // Rows: output (or input) channels; columns: (sample, y, x); the
+        // sum over (input (or output) channel, ky, kx).
+        Op::Conv { stride, pad } | Op::ConvInputGrad { stride, pad } => {
             let w = &shapes[&args[1]];
+            let (kind, channels) = match graph.node(anchor).op {
+                Op::Conv { .. } => (Kind::Conv { stride, pad }, w[1]),
+                _ => (Kind::ConvInputGrad { stride, pad }, w[0]),
+            };
             Product {
                 anchor,
-                kind: Kind::Conv { stride, pad },
+                kind,
                 m: out[1],
                 n: out[0] * out[2] * out[3],
-                depth: w[1] * w[2] * w[3],
-                batches: 1,
-            }
-        }
-        Op::ConvInputGrad { stride, pad } => {
-            let w = &shapes[&args[1]];
-            Product {
-                anchor,
-                kind: Kind::ConvInputGrad { stride, pad },
-                m: out[1],
-                n: out[0] * out[2] * out[3],
-                depth: w[0] * w[2] * w[3],
+                depth: channels * w[2] * w[3],
                 batches: 1,
             }
         }

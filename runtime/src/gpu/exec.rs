@@ -152,10 +152,6 @@ impl<'p> GpuStep<'p> {
         self.bound_outputs.insert(output, buffer);
     }
 
-    pub fn graph(&self) -> &dlp_compiler::ir::Graph {
-        self.step.graph()
-    }
-
     /// Where the step's kernels report an index out of range, at batch
     /// `batch` (prepared): 16 bytes, cleared by each run.
     pub fn fault_buffer(&self, batch: usize) -> Option<&wgpu::Buffer> {
@@ -168,25 +164,12 @@ impl<'p> GpuStep<'p> {
         self.prepared.get(&batch)?.buffers.get(&id)
     }
 
-    fn shapes(&self, b: usize) -> Result<HashMap<NodeId, Vec<usize>>, RunError> {
-        let graph = self.step.graph();
-        graph
-            .ids()
-            .map(|id| {
-                let ty = graph.ty(id);
-                ty.at(b)
-                    .map(|s| (id, s))
-                    .ok_or_else(|| RunError(format!("{ty} is too large for a batch of {b}")))
-            })
-            .collect()
-    }
-
     fn prepare(&mut self, b: usize) -> Result<(), RunError> {
         if self.prepared.contains_key(&b) {
             return Ok(());
         }
         let graph = self.step.graph();
-        let shapes = self.shapes(b)?;
+        let shapes = wgsl::shapes(self.step, b).map_err(RunError)?;
         let numel = |id: NodeId| shapes[&id].iter().product::<usize>();
         let device = &self.gpu.device;
         let limits = wgsl::Limits {
