@@ -35,6 +35,8 @@ pub fn run(args: Args) -> ExitCode {
             }
         }
     }
+    // Steps start on this thread rather than being handed to another.
+    dlp_runtime::cpu::include_this_thread();
     let Some(comp) = program::load(&args.file) else {
         return ExitCode::FAILURE;
     };

@@ -95,6 +95,29 @@ impl<'p> Runner<'p> {
         }
     }
 
+    /// Times every kernel of every run from now on (see
+    /// [`crate::profile`]); whether this back end can (the interpreter has
+    /// no kernels; a GPU adapter needs timestamp queries).
+    pub fn start_profiling(&mut self) -> bool {
+        match self {
+            Runner::Cpu(step) => {
+                step.start_profiling();
+                true
+            }
+            Runner::Gpu(step) => step.start_profiling(),
+            Runner::Interp(_) => false,
+        }
+    }
+
+    /// The time spent per kernel so far, when profiling.
+    pub fn profile(&self) -> Option<&crate::profile::Profile> {
+        match self {
+            Runner::Cpu(step) => step.profile(),
+            Runner::Gpu(step) => step.profile(),
+            Runner::Interp(_) => None,
+        }
+    }
+
     /// Gives back tensors no longer needed, whose buffers the next run may
     /// reuse (the interpreter allocates as it goes, and drops them).
     pub fn recycle(&mut self, tensors: impl IntoIterator<Item = Tensor>) {

@@ -15,6 +15,7 @@ pub mod data;
 pub mod gpu;
 pub mod init;
 pub mod interp;
+pub mod profile;
 pub mod record;
 pub mod rng;
 pub mod tensor;

@@ -361,40 +361,69 @@ fn conv<T: Real>(
     });
 }
 
-/// d loss / d w: `g @ windowsᵀ` with every sample's positions side by side
-/// (one product summing over samples and positions, in an order that does
-/// not depend on the threads).
+/// Samples' positions per partial product of the weight gradient, at
+/// least: deep enough for `gemm` to run near its peak.
+const WEIGHT_GRAD_DEPTH: usize = 1024;
+
+/// d loss / d w: `g @ windowsᵀ`, summed over samples and positions. The
+/// samples are cut into chunks of a fixed size (from the shapes, not the
+/// thread count); each chunk's product, with its samples' positions side
+/// by side, is computed on a thread of its own, and the chunks' products
+/// are added in chunk order, so the bits do not depend on the threads.
+/// (One product over the whole batch has a 64 × 288 result for the W2
+/// CNN, too little for `gemm` to share among threads.)
 fn conv_weight_grad<T: Real>(dst: &mut [T], x: &[T], g: &[T], cv: &Conv, spare: &mut Vec<Data>) {
-    let (k, n) = (cv.window(), cv.positions());
-    let all = cv.batch * n;
-    if all == 0 {
+    let (k, n, o) = (cv.window(), cv.positions(), cv.o);
+    if cv.batch * n == 0 || k * o == 0 {
         dst.fill(T::default());
         return;
     }
-    // cols[r, b·n + p] and gs[o, b·n + p]: the samples' windows and
-    // gradients as wide matrices.
-    // Built row by row, the rows shared among the threads.
-    let mut cols = T::take(spare, k * all);
-    let mut gs = T::take(spare, cv.o * all);
-    cols.par_chunks_mut(all).enumerate().for_each(|(r, row)| {
-        for (b, dst) in row.chunks_exact_mut(n).enumerate() {
-            cv.unfold_row(&x[b * cv.sample()..][..cv.sample()], r, dst);
+    let per_chunk = WEIGHT_GRAD_DEPTH.div_ceil(n).min(cv.batch);
+    let chunks = cv.batch.div_ceil(per_chunk);
+    // Each chunk's scratch: its windows `cols[r, s·n + p]`, its gradients
+    // `gs[o, s·n + p]` (s its samples) and its product `[o, k]`.
+    let depth = per_chunk * n;
+    let per = k * depth + o * depth + o * k;
+    let mut scratch = T::take(spare, chunks * per);
+    let inside = chunks < super::threads::threads();
+    scratch
+        .par_chunks_mut(per)
+        .enumerate()
+        .for_each(|(c, scratch)| {
+            let (cols, rest) = scratch.split_at_mut(k * depth);
+            let (gs, product) = rest.split_at_mut(o * depth);
+            let samples = c * per_chunk..((c + 1) * per_chunk).min(cv.batch);
+            let depth = samples.len() * n;
+            for r in 0..k {
+                let row = &mut cols[r * depth..][..depth];
+                for (s, b) in samples.clone().enumerate() {
+                    let x = &x[b * cv.sample()..][..cv.sample()];
+                    cv.unfold_row(x, r, &mut row[s * n..][..n]);
+                }
+            }
+            for ch in 0..o {
+                let row = &mut gs[ch * depth..][..depth];
+                for (s, b) in samples.clone().enumerate() {
+                    row[s * n..][..n].copy_from_slice(&g[(b * o + ch) * n..][..n]);
+                }
+            }
+            gemm(
+                product,
+                Mat::rows(&gs[..o * depth], o, depth),
+                Mat::rows(&cols[..k * depth], k, depth).t(),
+                false,
+                inside,
+            );
+        });
+    let products = scratch.chunks_exact(per).map(|c| &c[per - o * k..]);
+    for (c, product) in products.enumerate() {
+        if c == 0 {
+            dst.copy_from_slice(product);
+        } else {
+            dst.iter_mut().zip(product).for_each(|(d, &p)| *d += p);
         }
-    });
-    gs.par_chunks_mut(all).enumerate().for_each(|(o, row)| {
-        for (b, dst) in row.chunks_exact_mut(n).enumerate() {
-            dst.copy_from_slice(&g[(b * cv.o + o) * n..][..n]);
-        }
-    });
-    gemm(
-        dst,
-        Mat::rows(&gs, cv.o, all),
-        Mat::rows(&cols, k, all).t(),
-        false,
-        true,
-    );
-    T::give(spare, cols);
-    T::give(spare, gs);
+    }
+    T::give(spare, scratch);
 }
 
 /// d loss / d x: `wᵀ @ g[b]` for each sample, folded back onto the input,

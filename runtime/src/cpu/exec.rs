@@ -22,11 +22,13 @@ use super::prepare::{self, Compiled, Exec};
 use super::real::take_buffer;
 use super::{contract, window};
 use crate::interp::{Inputs, Interpreter, RunError};
+use crate::profile::{kernel_kind, Profile};
 use crate::tensor::{Data, HostTy, Tensor};
 use dlp_compiler::fuse::{self, Kernel, Kernels};
 use dlp_compiler::ir::{Input, NodeId, Op, Output, Verified};
 use dlp_compiler::plan::{self, MemoryPlan};
 use std::collections::HashMap;
+use std::time::Instant;
 
 /// A step prepared for the CPU: fused, planned, compiled per batch size.
 pub struct CpuStep<'p> {
@@ -42,6 +44,8 @@ pub struct CpuStep<'p> {
     /// Buffers of values no longer needed, reused for kernel results (a
     /// steady-state step then allocates little).
     spare: Vec<Data>,
+    /// Time per kernel, when profiling (`dlpc run --profile`).
+    profile: Option<Profile>,
 }
 
 impl<'p> CpuStep<'p> {
@@ -64,7 +68,18 @@ impl<'p> CpuStep<'p> {
             compiled: HashMap::new(),
             clif: HashMap::new(),
             spare: Vec::new(),
+            profile: None,
         })
+    }
+
+    /// Times every kernel of every run from now on.
+    pub fn start_profiling(&mut self) {
+        self.profile = Some(Profile::default());
+    }
+
+    /// The time spent per kernel so far, when profiling.
+    pub fn profile(&self) -> Option<&Profile> {
+        self.profile.as_ref()
     }
 
     /// For each kernel at batch `b` (compiled if needed): the Cranelift IR
@@ -147,7 +162,22 @@ impl<'p> CpuStep<'p> {
             compiled: &self.compiled[&batch],
             spare_limit: self.spare_limit(),
         };
-        let outputs = super::threads::pool().install(|| run.run(batch, inputs, owned, &mut spare));
+        let mut times = self.profile.is_some().then(Vec::new);
+        let started = Instant::now();
+        let outputs = super::threads::pool()
+            .install(|| run.run(batch, inputs, owned, &mut spare, times.as_mut()));
+        if let (Some(profile), Some(times)) = (&mut self.profile, times) {
+            let graph = self.step.graph();
+            let mut in_kernels = 0.0;
+            for (k, ns) in self.kernels.kernels.iter().zip(times) {
+                in_kernels += ns;
+                profile.add(format!("{} {}", self.label, k.id), kernel_kind(graph, k), ns);
+            }
+            // Looking values up, taking and giving back buffers.
+            let all = started.elapsed().as_nanos() as f64;
+            let label = format!("{} (between kernels)", self.label);
+            profile.add(label, "between kernels".into(), (all - in_kernels).max(0.0));
+        }
         self.spare = spare;
         outputs
     }
@@ -186,6 +216,7 @@ impl Execution<'_, '_> {
         inputs: &Inputs<'a>,
         owned: Vec<(Input, Tensor)>,
         pool: &mut Vec<Data>,
+        mut times: Option<&mut Vec<f64>>,
     ) -> Result<Vec<(Output, Tensor)>, RunError> {
         let graph = self.step.graph();
         let execs = &self.compiled.execs;
@@ -205,6 +236,7 @@ impl Execution<'_, '_> {
             }
         }
         for (i, (kernel, exec)) in self.kernels.kernels.iter().zip(execs).enumerate() {
+            let started = times.is_some().then(Instant::now);
             let value = {
                 let read =
                     |n: NodeId| -> Result<&Tensor, RunError> { lookup(graph, &values, n, inputs) };
@@ -267,6 +299,9 @@ impl Execution<'_, '_> {
                     Exec::Nodes(_) => self.run_nodes(kernel, &values, batch, inputs)?,
                 }
             };
+            if let (Some(times), Some(started)) = (times.as_deref_mut(), started) {
+                times.push(started.elapsed().as_nanos() as f64);
+            }
             values.insert(kernel.root(), value);
             // Drop what no later kernel reads.
             for &r in &kernel.reads {

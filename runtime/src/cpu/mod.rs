@@ -23,4 +23,4 @@ mod threads;
 mod window;
 
 pub use exec::CpuStep;
-pub use threads::{cores, pool, set_threads, threads};
+pub use threads::{cores, include_this_thread, pool, set_threads, threads};

@@ -6,7 +6,8 @@
 //! the outputs back.
 
 use super::device::{gpu, Gpu};
-use super::profile::{Profile, Timer};
+use super::timer::Timer;
+use crate::profile::{kernel_kind, Profile};
 use crate::interp::{Inputs, RunError};
 use crate::tensor::{Data, HostTy, Tensor};
 use dlp_compiler::fuse::{self, Kernels};
@@ -96,7 +97,7 @@ impl<'p> GpuStep<'p> {
     }
 
     /// Times every kernel of every run from now on (see
-    /// [`super::profile`]), where the adapter can; whether it can. Before
+    /// [`crate::profile`]), where the adapter can; whether it can. Before
     /// the first run.
     pub fn start_profiling(&mut self) -> bool {
         if self.gpu.timestamps {
@@ -121,11 +122,7 @@ impl<'p> GpuStep<'p> {
         let times = timer.read(self.gpu);
         for (launch, ns) in p.launches.iter().zip(times) {
             let k = &self.kernels.kernels[launch.kernel];
-            let graph = self.step.graph();
-            let what = match k.anchor {
-                Some(a) => format!("{} ({})", k.kind.name(), graph.node(a).op.text()),
-                None => k.kind.name().to_string(),
-            };
+            let what = kernel_kind(self.step.graph(), k);
             profile.add(format!("{} {}", self.label, k.id), what, ns);
         }
     }

@@ -11,7 +11,7 @@
 
 pub mod device;
 mod exec;
-pub mod profile;
+mod timer;
 mod train;
 
 pub use device::{adapters, gpu, hardware_available, AdapterSummary, NO_ADAPTER};

@@ -202,7 +202,7 @@ impl<'p> GpuTraining<'p> {
         self.collect(self.next)
     }
 
-    /// Times every kernel from now on (see [`super::profile`]); whether
+    /// Times every kernel from now on (see [`crate::profile`]); whether
     /// the adapter can.
     pub fn start_profiling(&mut self) -> bool {
         self.gradients.start_profiling() && self.update.start_profiling()
@@ -210,12 +210,12 @@ impl<'p> GpuTraining<'p> {
 
     /// Where the GPU's time went, when profiling.
     pub fn profile_report(&self) -> Option<String> {
-        let profiles: Vec<&super::profile::Profile> =
+        let profiles: Vec<&crate::profile::Profile> =
             [self.gradients.profile(), self.update.profile()]
                 .into_iter()
                 .flatten()
                 .collect();
-        (!profiles.is_empty()).then(|| super::profile::Profile::report(&profiles))
+        (!profiles.is_empty()).then(|| crate::profile::Profile::report("GPU", &profiles))
     }
 
     /// The loss and metric sums of the last step, not yet returned.

@@ -124,24 +124,34 @@ impl<'p> Stepper<'p> {
         })
     }
 
-    /// Times the kernels of every step from now on, on the GPU; why not,
-    /// where it cannot.
+    /// Times the kernels of every step from now on; why not, where it
+    /// cannot.
     pub fn start_profiling(&mut self) -> Option<String> {
         match &mut self.engine {
             Engine::Gpu(gpu) => (!gpu.start_profiling()).then(|| {
                 "--profile: this GPU adapter cannot time kernels (no timestamp queries)".into()
             }),
-            Engine::Host { .. } => {
-                Some("--profile times the GPU's kernels: this run is on the CPU".into())
+            Engine::Host { gradients, update } => {
+                let timed = gradients.start_profiling() & update.start_profiling();
+                (!timed).then(|| {
+                    "--profile times compiled kernels: the interpreter (--backend interp) has none"
+                        .into()
+                })
             }
         }
     }
 
-    /// Where the GPU's time went, when profiling.
+    /// Where the step's time went, when profiling.
     pub fn profile_report(&self) -> Option<String> {
         match &self.engine {
             Engine::Gpu(gpu) => gpu.profile_report(),
-            Engine::Host { .. } => None,
+            Engine::Host { gradients, update } => {
+                let profiles: Vec<_> = [gradients.profile(), update.profile()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                (!profiles.is_empty()).then(|| crate::profile::Profile::report("CPU", &profiles))
+            }
         }
     }
 

@@ -668,10 +668,10 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
             } else {
                 1
             };
-            let ty = if lanes > 1 {
-                vector::F32X4
-            } else {
-                clif_type(dtype)
+            let ty = match (lanes > 1, dtype) {
+                (true, DType::I32) => vector::I32X4,
+                (true, _) => vector::F32X4,
+                (false, _) => clif_type(dtype),
             };
             let v = self.b.ins().load(ty, memory(lanes), at, 0);
             return Ok(v);

@@ -21,6 +21,9 @@ pub(super) const LANES: usize = 4;
 /// The vector of f32 lanes.
 pub(super) const F32X4: Type = types::F32X4;
 
+/// Four i32 lanes, as loaded to be converted to f32.
+pub(super) const I32X4: Type = types::I32X4;
+
 /// How far apart consecutive elements along the innermost axis of the
 /// domain are, for a value indexed by `map`.
 pub(super) fn inner_stride(map: &Map) -> usize {
@@ -34,8 +37,8 @@ pub(super) fn inner_stride(map: &Map) -> usize {
 /// Whether `phase`, computing the f32 value `root` over `domain`, can run
 /// four elements at a time: every per-element node is an op with a vector
 /// form, on f32 values (or the bool masks of f32 comparisons), and every
-/// value it reads per element is f32 and contiguous or constant along the
-/// innermost axis.
+/// value it reads per element is f32 (or i32 cast to f32: pixels, labels)
+/// and contiguous or constant along the innermost axis.
 pub(super) fn vectorizable(graph: &Graph, phase: &Phase, root: NodeId, domain: &[usize]) -> bool {
     let Some(&inner_size) = domain.last() else {
         return false;
@@ -47,6 +50,7 @@ pub(super) fn vectorizable(graph: &Graph, phase: &Phase, root: NodeId, domain: &
     let computed = |n: NodeId| phase.nodes.contains(&n);
     let innermost = domain.len() - 1;
     let f32 = |n: NodeId| graph.ty(n).dtype == DType::F32;
+    let i32 = |n: NodeId| graph.ty(n).dtype == DType::I32;
     // A bool a vector op may take: a comparison computed here, or a scalar.
     let mask = |n: NodeId| {
         map(n) == Map::Zero
@@ -73,13 +77,16 @@ pub(super) fn vectorizable(graph: &Graph, phase: &Phase, root: NodeId, domain: &
                     | BinaryOp::Min,
                 ) => f32(n),
                 Op::Select => f32(n) && mask(args[0]),
-                Op::Cast => f32(n) && (f32(args[0]) || mask(args[0])),
+                Op::Cast => f32(n) && (f32(args[0]) || i32(args[0]) || mask(args[0])),
                 _ => false,
             };
-            // What is read per element: f32, contiguous or constant along
-            // the innermost axis.
+            // What is read per element: f32 (or i32 that is cast to f32
+            // here), contiguous or constant along the innermost axis.
+            let is_cast = node.op == Op::Cast;
             let reads_ok = args.iter().all(|&a| {
-                computed(a) || map(a) == Map::Zero || (f32(a) && inner_stride(&map(a)) <= 1)
+                computed(a)
+                    || map(a) == Map::Zero
+                    || ((f32(a) || (i32(a) && is_cast)) && inner_stride(&map(a)) <= 1)
             });
             op_ok && reads_ok
         })
@@ -144,6 +151,8 @@ impl Emitter<'_, '_, '_> {
                 let from = first.map(|a| self.k.graph.ty(a).dtype);
                 match from {
                     Some(DType::F32) => args[0],
+                    // The same rounding as the scalar conversion.
+                    Some(DType::I32) => self.b.ins().fcvt_from_sint(F32X4, args[0]),
                     Some(DType::Bool) => {
                         let one = self.b.ins().f32const(1.0);
                         let zero = self.b.ins().f32const(0.0);

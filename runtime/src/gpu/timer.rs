@@ -1,11 +1,10 @@
-//! `dlpc run --profile`: how the GPU's time goes, kernel by kernel. Each
+//! The GPU's clock for `dlpc run --profile` (see [`crate::profile`]). Each
 //! kernel is then dispatched in a compute pass of its own with timestamps
 //! at its start and end (the adapter must offer timestamp queries), and
 //! the steps wait for each other: a profiled run is slower, its shares are
 //! what counts.
 
 use super::device::Gpu;
-use std::collections::BTreeMap;
 
 /// Timestamps for the `n` kernels of one step at one batch size.
 pub(super) struct Timer {
@@ -74,49 +73,5 @@ impl Timer {
         };
         self.read.unmap();
         times
-    }
-}
-
-/// Time spent per kernel, over every run of a step.
-#[derive(Default)]
-pub struct Profile {
-    /// By kernel: what it is (`contraction (matmul)`), its label
-    /// (`gradients k3`), nanoseconds.
-    pub kernels: BTreeMap<String, (String, f64)>,
-}
-
-impl Profile {
-    pub fn add(&mut self, label: String, what: String, ns: f64) {
-        self.kernels.entry(label).or_insert((what, 0.0)).1 += ns;
-    }
-
-    /// The report `dlpc run --profile` prints: the share of each kind of
-    /// kernel, then the kernels that took longest.
-    pub fn report(profiles: &[&Profile]) -> String {
-        let all: Vec<(&String, &String, f64)> = profiles
-            .iter()
-            .flat_map(|p| p.kernels.iter().map(|(k, (what, ns))| (k, what, *ns)))
-            .collect();
-        let total: f64 = all.iter().map(|k| k.2).sum();
-        if total <= 0.0 {
-            return "GPU profile: no kernel time was recorded".into();
-        }
-        let mut by_kind: BTreeMap<&str, f64> = BTreeMap::new();
-        for (_, what, ns) in &all {
-            *by_kind.entry(what.as_str()).or_default() += ns;
-        }
-        let mut kinds: Vec<(&str, f64)> = by_kind.into_iter().collect();
-        kinds.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let mut out = format!("GPU time in kernels: {:.1} ms; by kind:\n", total / 1e6);
-        for (kind, ns) in kinds {
-            out.push_str(&format!("  {:5.1}%  {kind}\n", 100.0 * ns / total));
-        }
-        let mut top = all.clone();
-        top.sort_by(|a, b| b.2.total_cmp(&a.2));
-        out.push_str("the longest kernels:\n");
-        for (label, what, ns) in top.iter().take(5) {
-            out.push_str(&format!("  {:5.1}%  {label}  {what}\n", 100.0 * ns / total));
-        }
-        out.trim_end().to_string()
     }
 }
