@@ -2,11 +2,21 @@
 //! products, and convolutions and their gradients as matrix products over
 //! unfolded windows ("im2col"). f32 and f64; the result of each is exactly
 //! the anchor's value, before any epilogue.
+//!
+//! Each takes `after`, the kernel's epilogue (bias, activation), to call on
+//! every range of the result's outermost rows once they are computed, and
+//! calls it exactly once per row: a convolution calls it sample by sample
+//! on the thread that computed the sample, while the sample's result is
+//! still in its cache; a matrix product once, over all rows.
 
 use super::real::Real;
 use crate::tensor::{Data, HostTy, Tensor};
 use dlp_compiler::ir::Op;
 use rayon::prelude::*;
+
+/// An epilogue to run over rows `start..end` of a result's outermost axis
+/// (see the module's documentation).
+pub type After<'a> = dyn Fn(usize, usize) + Sync + 'a;
 
 /// The value of contraction `op` on `operands` (in memory, row-major,
 /// whose logical shapes are `shapes`; a matmul operand marked `transposed`
@@ -14,6 +24,7 @@ use rayon::prelude::*;
 /// `dst` (a buffer of that type and size, whatever it holds); `None` for an
 /// op this module does not compute. Large scratch buffers are taken from
 /// `spare` and given back to it, so the next step finds them there.
+#[allow(clippy::too_many_arguments)]
 pub fn contraction(
     op: &Op,
     operands: &[&Tensor],
@@ -22,6 +33,7 @@ pub fn contraction(
     out: &HostTy,
     dst: Data,
     spare: &mut Vec<Data>,
+    after: &After,
 ) -> Option<Tensor> {
     macro_rules! typed {
         ($variant:ident, $t:ty) => {{
@@ -36,15 +48,22 @@ pub fn contraction(
             let Data::$variant(mut d) = dst else {
                 return None;
             };
+            let all_rows = || after(0, out.shape.first().copied().unwrap_or(1));
             match op {
-                Op::MatMul => matmul(&mut d, [a, b], [transposed[0], transposed[1]], sa, out),
-                Op::Conv { stride, pad } => conv(&mut d, a, b, sa, sb, *stride, *pad, out),
+                Op::MatMul => {
+                    matmul(&mut d, [a, b], [transposed[0], transposed[1]], sa, out);
+                    all_rows();
+                }
+                Op::Conv { stride, pad } => {
+                    conv(&mut d, a, b, sa, sb, *stride, *pad, out, after)
+                }
                 Op::ConvWeightGrad { stride, pad } => {
                     let cv = Conv::new(sa, &out.shape, sb, *stride, *pad);
-                    conv_weight_grad(&mut d, a, b, &cv, spare)
+                    conv_weight_grad(&mut d, a, b, &cv, spare);
+                    all_rows();
                 }
                 Op::ConvInputGrad { stride, pad } => {
-                    conv_input_grad(&mut d, a, b, sa, sb, *stride, *pad, out)
+                    conv_input_grad(&mut d, a, b, sa, sb, *stride, *pad, out, after)
                 }
                 _ => return None,
             }
@@ -343,13 +362,14 @@ fn conv<T: Real>(
     stride: usize,
     pad: usize,
     out: &HostTy,
+    after: &After,
 ) {
     let cv = Conv::new(sx, sw, &out.shape, stride, pad);
     let (k, n) = (cv.window(), cv.positions());
     if cv.o * n == 0 {
-        return;
+        return after(0, cv.batch);
     }
-    per_sample(dst, cv.o * n, k * n, |b, d, cols, inside| {
+    per_sample(dst, cv.o * n, k * n, after, |b, d, cols, inside| {
         cv.unfold(&x[b * cv.sample()..][..cv.sample()], cols);
         gemm(
             d,
@@ -438,17 +458,18 @@ fn conv_input_grad<T: Real>(
     stride: usize,
     pad: usize,
     out: &HostTy,
+    after: &After,
 ) {
     let cv = Conv::new(&out.shape, sw, sg, stride, pad);
     let (k, n) = (cv.window(), cv.positions());
     if cv.sample() == 0 {
-        return;
+        return after(0, cv.batch);
     }
     if n == 0 {
         dst.fill(T::default());
-        return;
+        return after(0, cv.batch);
     }
-    per_sample(dst, cv.sample(), k * n, |b, dx, cols, inside| {
+    per_sample(dst, cv.sample(), k * n, after, |b, dx, cols, inside| {
         let gb = Mat::rows(&g[b * cv.o * n..][..cv.o * n], cv.o, n);
         gemm(cols, Mat::rows(w, cv.o, k).t(), gb, false, inside);
         dx.fill(T::default());
@@ -457,24 +478,30 @@ fn conv_input_grad<T: Real>(
 }
 
 /// Calls `each(b, dst_b, scratch, parallel)` for every sample `b` (`dst`
-/// cut into `per` elements each): samples shared among the threads, each
-/// with a scratch buffer of `scratch` elements; or, with fewer samples than
-/// threads, one after the other, each product on every thread (`parallel`).
+/// cut into `per` elements each), then `after(b, b + 1)`: samples shared
+/// among the threads, each with a scratch buffer of `scratch` elements; or,
+/// with fewer samples than threads, one after the other, each product on
+/// every thread (`parallel`).
 fn per_sample<T: Real>(
     dst: &mut [T],
     per: usize,
     scratch: usize,
+    after: &After,
     each: impl Fn(usize, &mut [T], &mut [T], bool) + Sync,
 ) {
     if dst.len() / per.max(1) < super::threads::threads() {
         let mut cols = vec![T::default(); scratch];
         for (b, d) in dst.chunks_mut(per).enumerate() {
             each(b, d, &mut cols, true);
+            after(b, b + 1);
         }
         return;
     }
     dst.par_chunks_mut(per).enumerate().for_each_init(
         || vec![T::default(); scratch],
-        |cols, (b, d)| each(b, d, cols, false),
+        |cols, (b, d)| {
+            each(b, d, cols, false);
+            after(b, b + 1);
+        },
     );
 }

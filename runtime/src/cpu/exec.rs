@@ -272,23 +272,43 @@ impl Execution<'_, '_> {
                         let op = &graph.node(*anchor).op;
                         let ty = host_ty(self.step, *anchor, batch)?;
                         let dst = take_buffer(spare, ty.dtype, ty.numel());
-                        let product =
-                            native_anchor(op, &operands, &transposed, &shapes, &ty, dst, spare)
-                                .ok_or_else(|| {
-                                    RunError(format!("{} cannot be computed here", op.text()))
-                                })?;
+                        let fail = || RunError(format!("{} cannot be computed here", op.text()));
                         match epilogue {
-                            None => product,
+                            None => {
+                                let args = (&operands[..], &transposed[..], &shapes[..]);
+                                native_anchor(op, args, &ty, dst, spare, &|_, _| {})
+                                    .ok_or_else(fail)?
+                            }
                             Some((code, reads)) => {
+                                // The epilogue reads the product where the
+                                // anchor writes it, row range by row range as
+                                // the anchor finishes them.
                                 let mut pointers = Vec::with_capacity(reads.len());
                                 for &r in reads {
-                                    let t = if r == *anchor { &product } else { read(r)? };
-                                    pointers.push(data_ptr(&t.data));
+                                    pointers.push(if r == *anchor {
+                                        data_ptr(&dst)
+                                    } else {
+                                        data_ptr(&read(r)?.data)
+                                    });
                                 }
-                                let ty = host_ty(self.step, kernel.root(), batch)?;
-                                let dst = take_buffer(spare, ty.dtype, ty.numel());
-                                let work = ty.numel();
-                                run_native(*code, &pointers, ty, dst, work)
+                                let out_ty = host_ty(self.step, kernel.root(), batch)?;
+                                let mut result = take_buffer(spare, out_ty.dtype, out_ty.numel());
+                                let call = Call {
+                                    reads: pointers.as_ptr(),
+                                    out: data_mut_ptr(&mut result),
+                                };
+                                let per_row = out_ty.numel() / out_ty.shape.first().copied().unwrap_or(1).max(1);
+                                let code = *code;
+                                let after = move |start: usize, end: usize| {
+                                    run_rows(code, call, start, end, (end - start) * per_row)
+                                };
+                                let args = (&operands[..], &transposed[..], &shapes[..]);
+                                let product = native_anchor(op, args, &ty, dst, spare, &after)
+                                    .ok_or_else(fail)?;
+                                if spare.len() < self.spare_limit {
+                                    spare.push(product.data);
+                                }
+                                Tensor::new(out_ty.shape, result)
                             }
                         }
                     }
@@ -394,30 +414,33 @@ fn run_native(
     mut result: Data,
     work: usize,
 ) -> Tensor {
-    let out_ptr = match &mut result {
-        Data::F32(v) => v.as_mut_ptr() as *mut u8,
-        Data::F64(v) => v.as_mut_ptr() as *mut u8,
-        Data::I32(v) => v.as_mut_ptr() as *mut u8,
-        Data::Bool(v) => v.as_mut_ptr() as *mut u8,
-    };
+    let out_ptr = data_mut_ptr(&mut result);
     run_split(code, pointers, out_ptr, &out.shape, work);
     Tensor::new(out.shape, result)
 }
 
-/// The value of an anchor computed natively: a contraction, or an argmax.
+/// The value of an anchor computed natively (a contraction, pooling, or an
+/// argmax) from its operands, their `transposed` marks and logical shapes;
+/// `after` is called on every range of the result's outermost rows once
+/// computed (see [`contract::After`]).
 fn native_anchor(
     op: &Op,
-    operands: &[&Tensor],
-    transposed: &[bool],
-    shapes: &[Vec<usize>],
+    (operands, transposed, shapes): (&[&Tensor], &[bool], &[Vec<usize>]),
     out: &HostTy,
     dst: Data,
     spare: &mut Vec<Data>,
+    after: &contract::After,
 ) -> Option<Tensor> {
     match op {
-        Op::ArgMax(axis) => argmax(operands[0], &shapes[0], *axis, out, dst),
-        Op::Pool { .. } | Op::PoolGrad { .. } => window::window(op, operands, shapes, out, dst),
-        _ => contract::contraction(op, operands, transposed, shapes, out, dst, spare),
+        Op::ArgMax(axis) => {
+            let result = argmax(operands[0], &shapes[0], *axis, out, dst)?;
+            after(0, out.shape.first().copied().unwrap_or(1));
+            Some(result)
+        }
+        Op::Pool { .. } | Op::PoolGrad { .. } => {
+            window::window(op, operands, shapes, out, dst, after)
+        }
+        _ => contract::contraction(op, operands, transposed, shapes, out, dst, spare, after),
     }
 }
 
@@ -461,7 +484,8 @@ struct Call {
 
 // SAFETY: the pointers stay valid for the whole (scoped) parallel call,
 // each thread writes a disjoint range of the result's outermost axis, and
-// reads are never written.
+// reads are never written (an epilogue reads a product's rows only once
+// the anchor has finished writing them).
 unsafe impl Send for Call {}
 unsafe impl Sync for Call {}
 
@@ -475,28 +499,45 @@ fn run_split(code: KernelFn, reads: &[*const u8], out: *mut u8, shape: &[usize],
         reads: reads.as_ptr(),
         out,
     };
-    let rows = shape.first().copied().unwrap_or(1) as i64;
+    let rows = shape.first().copied().unwrap_or(1);
+    run_rows(code, call, 0, rows, work);
+}
+
+/// Calls `code` over rows `start..end` of the result's outermost axis,
+/// split across the cores when `work` (the elements visited) is large.
+fn run_rows(code: KernelFn, call: Call, start: usize, end: usize, work: usize) {
+    let (start, end) = (start as i64, end as i64);
+    let rows = end - start;
     let threads = super::threads::threads() as i64;
     // SAFETY (both calls): the kernel was compiled for these shapes: it
     // reads each argument at offsets within its element count and writes
     // the elements of the result in its range, which `out` holds; bools
     // are one byte of 0 or 1, which is what the kernel stores.
     if threads < 2 || rows < 2 || work < PARALLEL_ELEMENTS {
-        unsafe { code(call.reads, call.out, 0, rows) };
+        unsafe { code(call.reads, call.out, start, end) };
         return;
     }
     let chunk = (rows + threads - 1) / threads;
     rayon::scope(|scope| {
         for t in 0..threads {
-            let (start, end) = (t * chunk, ((t + 1) * chunk).min(rows));
-            if start < end {
+            let (from, to) = (start + t * chunk, (start + (t + 1) * chunk).min(end));
+            if from < to {
                 scope.spawn(move |_| {
                     let call = call;
-                    unsafe { code(call.reads, call.out, start, end) }
+                    unsafe { code(call.reads, call.out, from, to) }
                 });
             }
         }
     });
+}
+
+fn data_mut_ptr(d: &mut Data) -> *mut u8 {
+    match d {
+        Data::F32(v) => v.as_mut_ptr() as *mut u8,
+        Data::F64(v) => v.as_mut_ptr() as *mut u8,
+        Data::I32(v) => v.as_mut_ptr() as *mut u8,
+        Data::Bool(v) => v.as_mut_ptr() as *mut u8,
+    }
 }
 
 fn data_ptr(d: &Data) -> *const u8 {

@@ -4,8 +4,11 @@
 //! overlap), computed straight from the tensors' own element types, one
 //! plane (sample and channel) per task across the back end's threads.
 //! Planes are independent and each is walked in the interpreter's order,
-//! so the bits do not depend on the thread count.
+//! so the bits do not depend on the thread count. The kernel's epilogue
+//! runs sample by sample right after the sample's planes, while they are in
+//! the cache (see `super::contract::After`).
 
+use super::contract::After;
 use super::real::Real;
 use crate::tensor::{Data, HostTy, Tensor};
 use dlp_compiler::ir::{Op, PoolKind};
@@ -16,13 +19,15 @@ const MIN_TASK: usize = 4096;
 
 /// `pool` or `pool_grad` of `operands` (logical shapes `shapes`) into
 /// `out`, written into `dst` (a buffer of that type and size, whatever it
-/// holds); `None` for another op or type.
+/// holds), `after` called on each sample once it is computed; `None` for
+/// another op or type.
 pub fn window(
     op: &Op,
     operands: &[&Tensor],
     shapes: &[Vec<usize>],
     out: &HostTy,
     dst: Data,
+    after: &After,
 ) -> Option<Tensor> {
     macro_rules! typed {
         ($variant:ident, $t:ty) => {{
@@ -38,8 +43,8 @@ pub fn window(
                 return None;
             };
             match op {
-                Op::Pool { kind, .. } => w.pool(*kind, x, &mut result),
-                Op::PoolGrad { kind, .. } => w.grad(*kind, x, value(1)?, &mut result),
+                Op::Pool { kind, .. } => w.pool(*kind, x, &mut result, after),
+                Op::PoolGrad { kind, .. } => w.grad(*kind, x, value(1)?, &mut result, after),
                 _ => return None,
             }
             Tensor::new(out.shape.clone(), Data::$variant(result))
@@ -52,8 +57,11 @@ pub fn window(
     })
 }
 
-/// The windows of a pooling: `x[planes, h, w]` into `[planes, oh, ow]`.
+/// The windows of a pooling: `x[samples, channels, h, w]` into
+/// `[samples, channels, oh, ow]`.
 struct Windows {
+    samples: usize,
+    channels: usize,
     h: usize,
     w: usize,
     oh: usize,
@@ -78,6 +86,8 @@ impl Windows {
             ),
         };
         Some(Windows {
+            samples: x[0],
+            channels: x[1],
             h: x[2],
             w: x[3],
             oh,
@@ -162,9 +172,9 @@ impl Windows {
         }
     }
 
-    /// Planes per task, for tasks of at least [`MIN_TASK`] elements.
-    fn planes_per_task(&self, per_plane: usize) -> usize {
-        MIN_TASK.div_ceil(per_plane.max(1))
+    /// Samples per task, for tasks of at least [`MIN_TASK`] elements.
+    fn samples_per_task(&self, per_sample: usize) -> usize {
+        MIN_TASK.div_ceil(per_sample.max(1))
     }
 
     /// One plane of the pooling: the max in the element type (exact), the
@@ -192,7 +202,7 @@ impl Windows {
         x: &[T],
         g: &[T],
         out: &mut [T],
-        acc: &mut [f64],
+        acc: &mut Vec<f64>,
     ) {
         if kind == PoolKind::Max && self.k == 2 && self.stride == 2 {
             return self.max_2x2_grad(x, g, out);
@@ -209,7 +219,8 @@ impl Windows {
             return;
         }
         let n = (self.k * self.k) as f64;
-        acc.fill(0.0);
+        acc.clear();
+        acc.resize(out.len(), 0.0);
         for (o, &go) in g.iter().enumerate() {
             let (i, j) = (o / self.ow, o % self.ow);
             match kind {
@@ -233,32 +244,41 @@ impl Windows {
         }
     }
 
-    fn pool<T: Real>(&self, kind: PoolKind, x: &[T], out: &mut [T]) {
+    fn pool<T: Real>(&self, kind: PoolKind, x: &[T], out: &mut [T], after: &After) {
         let (per_in, per_out) = (self.h * self.w, self.oh * self.ow);
-        if per_out == 0 {
-            return;
+        let per_sample = self.channels * per_out;
+        if per_sample == 0 {
+            return after(0, self.samples);
         }
-        out.par_chunks_mut(per_out)
+        out.par_chunks_mut(per_sample)
             .enumerate()
-            .with_min_len(self.planes_per_task(per_out))
-            .for_each(|(p, o)| self.pool_plane(kind, &x[p * per_in..][..per_in], o));
+            .with_min_len(self.samples_per_task(per_sample))
+            .for_each(|(b, sample)| {
+                for (c, o) in sample.chunks_exact_mut(per_out).enumerate() {
+                    let p = b * self.channels + c;
+                    self.pool_plane(kind, &x[p * per_in..][..per_in], o);
+                }
+                after(b, b + 1);
+            });
     }
 
-    fn grad<T: Real>(&self, kind: PoolKind, x: &[T], g: &[T], out: &mut [T]) {
+    fn grad<T: Real>(&self, kind: PoolKind, x: &[T], g: &[T], out: &mut [T], after: &After) {
         let (per_in, per_out) = (self.h * self.w, self.oh * self.ow);
-        if per_in == 0 {
-            return;
+        let per_sample = self.channels * per_in;
+        if per_sample == 0 {
+            return after(0, self.samples);
         }
-        out.par_chunks_mut(per_in)
+        out.par_chunks_mut(per_sample)
             .enumerate()
-            .with_min_len(self.planes_per_task(per_in))
-            .for_each_init(
-                || vec![0.0; per_in],
-                |acc, (p, o)| {
+            .with_min_len(self.samples_per_task(per_sample))
+            .for_each_init(Vec::new, |acc, (b, sample)| {
+                for (c, o) in sample.chunks_exact_mut(per_in).enumerate() {
+                    let p = b * self.channels + c;
                     let x = &x[p * per_in..][..per_in];
                     let g = &g[p * per_out..][..per_out];
                     self.grad_plane(kind, x, g, o, acc)
-                },
-            );
+                }
+                after(b, b + 1);
+            });
     }
 }
