@@ -76,8 +76,9 @@ enum Command {
         /// memory available).
         #[arg(long, value_parser = dlp_runtime::train::memory::parse_size)]
         max_memory: Option<u64>,
-        /// Time every GPU kernel and print where the time went (by kind of
-        /// kernel, and the longest kernels) at the end; slows the run.
+        /// Time every kernel (on the CPU or the GPU) and print where the
+        /// time went (by kind of kernel, and the longest kernels) at the
+        /// end; on the GPU it slows the run.
         #[arg(long)]
         profile: bool,
         /// Override the train block's seed.

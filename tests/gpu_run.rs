@@ -286,7 +286,11 @@ fn profile_reports_where_the_gpus_time_went() {
             || err.contains("cannot time kernels"),
         "{err}"
     );
-    // On the CPU it says what it covers.
+}
+
+#[test]
+fn profile_reports_where_the_cpus_time_went() {
+    let runs = tempfile::tempdir().unwrap();
     let out = dlpc(&[
         "run",
         &example("iris.dlp"),
@@ -298,5 +302,28 @@ fn profile_reports_where_the_gpus_time_went() {
         "--runs",
         runs.path().to_str().unwrap(),
     ]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--profile times the GPU's kernels"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("CPU time in kernels:")
+            && err.contains("contraction (matmul)")
+            && err.contains("gradients k")
+            && err.contains("between kernels"),
+        "{err}"
+    );
+    // The interpreter has no kernels, and says so.
+    let out = dlpc(&[
+        "run",
+        &example("iris.dlp"),
+        "--backend",
+        "interp",
+        "--profile",
+        "--stop-after",
+        "1",
+        "--runs",
+        runs.path().to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("the interpreter (--backend interp) has none"), "{err}");
 }

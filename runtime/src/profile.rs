@@ -42,7 +42,7 @@ impl Profile {
         let mut top = all.clone();
         top.sort_by(|a, b| b.2.total_cmp(&a.2));
         out.push_str("the longest kernels:\n");
-        for (label, what, ns) in top.iter().take(60) {
+        for (label, what, ns) in top.iter().take(8) {
             out.push_str(&format!("  {:5.1}%  {label}  {what}\n", 100.0 * ns / total));
         }
         out.trim_end().to_string()

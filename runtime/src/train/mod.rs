@@ -231,8 +231,12 @@ pub fn choose_device(requested: &str, backend: Backend) -> Result<(String, Backe
 }
 
 /// The adapter GPU steps run on, as the start line and the record name it.
+/// (Nothing for the CPU: asking would open the GPU, loading its driver.)
 pub(crate) fn adapter_name(backend: Backend) -> Option<String> {
-    let gpu = crate::gpu::gpu().ok().filter(|_| backend == Backend::Gpu)?;
+    if backend != Backend::Gpu {
+        return None;
+    }
+    let gpu = crate::gpu::gpu().ok()?;
     Some(format!("{} ({})", gpu.adapter.name, gpu.adapter.backend))
 }
 
