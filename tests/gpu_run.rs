@@ -325,5 +325,8 @@ fn profile_reports_where_the_cpus_time_went() {
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("the interpreter (--backend interp) has none"), "{err}");
+    assert!(
+        err.contains("the interpreter (--backend interp) has none"),
+        "{err}"
+    );
 }

@@ -35,7 +35,10 @@ impl Profile {
         }
         let mut kinds: Vec<(&str, f64)> = by_kind.into_iter().collect();
         kinds.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let mut out = format!("{device} time in kernels: {:.1} ms; by kind:\n", total / 1e6);
+        let mut out = format!(
+            "{device} time in kernels: {:.1} ms; by kind:\n",
+            total / 1e6
+        );
         for (kind, ns) in kinds {
             out.push_str(&format!("  {:5.1}%  {kind}\n", 100.0 * ns / total));
         }

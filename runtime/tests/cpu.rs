@@ -254,3 +254,75 @@ fn pooling_matches_with_overlapping_windows_and_ties() {
         );
     }
 }
+
+/// An embedding and its gradient (`gather`, `scatter_add` with repeated
+/// ids and rows nobody picks) run natively, with an epilogue, and give the
+/// interpreter's bits (both sum each row's gradients in f64 in id order);
+/// an id out of range is the interpreter's error.
+#[test]
+fn embeddings_run_natively_with_the_interpreters_bits() {
+    use dlp_compiler::autodiff::backward;
+    use dlp_compiler::ir::{verify, BinaryOp, Builder, DType, Op, Output, ReduceOp, TensorTy};
+    // A small table (one task) and a large one (split across threads).
+    for (rows, dim, picks) in [(5, 3, 4), (300, 64, 2000)] {
+        let mut b = Builder::new();
+        let table = b.input(
+            Input::param("table"),
+            TensorTy::fixed(DType::F32, &[rows, dim]),
+        );
+        let ids = b.input(
+            Input::Feed("ids".into()),
+            TensorTy::fixed(DType::I32, &[picks]),
+        );
+        let e = b.add(
+            Op::Gather,
+            &[table, ids],
+            TensorTy::fixed(DType::F32, &[picks, dim]),
+        );
+        // An epilogue on the gathered rows: e·e.
+        let sq = b.binary(BinaryOp::Mul, e, e);
+        let loss = b.reduce(ReduceOp::Sum, sq, vec![0, 1]);
+        let grads = backward(&mut b, loss, &[table]).unwrap();
+        b.set_output(Output::LossSum, loss);
+        b.set_output(Output::Gradient("table".into()), grads[0]);
+        let step = verify(b.finish()).unwrap();
+        let mut gen = Gen(3);
+        let t = dlp_runtime::Tensor::f32(
+            vec![rows, dim],
+            (0..rows * dim).map(|_| gen.next() as f32 - 0.5).collect(),
+        );
+        // Ids from the first half of the rows only, with repeats.
+        let picked: Vec<i32> = (0..picks)
+            .map(|i| ((i * 7) % rows.div_ceil(2)) as i32)
+            .collect();
+        let good = dlp_runtime::Tensor::i32(vec![picks], picked.clone());
+        let lookup = |i: &Input| match i {
+            Input::Feed(_) => Some(&good),
+            _ => Some(&t),
+        };
+        let want = Interpreter::new(&step).run(1, &lookup).unwrap();
+        let mut cpu = CpuStep::new(&step).unwrap();
+        let got = cpu.run(1, &lookup).unwrap();
+        assert!(
+            cpu.fallbacks(1).iter().all(|f| f.is_none()),
+            "{:?}",
+            cpu.fallbacks(1)
+        );
+        assert_eq!(want, got, "table {rows}x{dim}, {picks} ids");
+        // One id out of range.
+        let mut bad_ids = picked;
+        bad_ids[picks - 1] = rows as i32;
+        let bad = dlp_runtime::Tensor::i32(vec![picks], bad_ids);
+        let lookup = |i: &Input| match i {
+            Input::Feed(_) => Some(&bad),
+            _ => Some(&t),
+        };
+        let want = Interpreter::new(&step).run(1, &lookup).unwrap_err();
+        let got = cpu.run(1, &lookup).unwrap_err();
+        assert_eq!(want.0, got.0);
+        assert_eq!(
+            got.0,
+            format!("index {rows} is out of range for a table of {rows} rows")
+        );
+    }
+}

@@ -54,9 +54,7 @@ pub fn contraction(
                     matmul(&mut d, [a, b], [transposed[0], transposed[1]], sa, out);
                     all_rows();
                 }
-                Op::Conv { stride, pad } => {
-                    conv(&mut d, a, b, sa, sb, *stride, *pad, out, after)
-                }
+                Op::Conv { stride, pad } => conv(&mut d, a, b, sa, sb, *stride, *pad, out, after),
                 Op::ConvWeightGrad { stride, pad } => {
                     let cv = Conv::new(sa, &out.shape, sb, *stride, *pad);
                     conv_weight_grad(&mut d, a, b, &cv, spare);

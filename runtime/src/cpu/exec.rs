@@ -7,9 +7,10 @@
 //! - a matrix product or convolution through `gemm` (`super::contract`),
 //!   pooling or argmax as loops (`super::window`), then the epilogue (bias,
 //!   activation) as native code over the result;
+//! - gather and scatter (embeddings) as loops (`super::indexed`);
 //! - a transpose as a strided copy;
-//! - any kernel the code generator does not take yet (gather/scatter),
-//!   node by node with the reference interpreter's ops.
+//! - `slice` and `concat` (copies), and a kernel the code generator does
+//!   not take, node by node with the reference interpreter's ops.
 //!
 //! Each value is dropped after the last kernel that reads it, its buffer
 //! kept for a later result of the same size; the caller gives back the
@@ -20,7 +21,7 @@ use super::index;
 use super::jit::{Jit, KernelFn};
 use super::prepare::{self, Compiled, Exec};
 use super::real::take_buffer;
-use super::{contract, window};
+use super::{contract, indexed, window};
 use crate::interp::{Inputs, Interpreter, RunError};
 use crate::profile::{kernel_kind, Profile};
 use crate::tensor::{Data, HostTy, Tensor};
@@ -171,7 +172,11 @@ impl<'p> CpuStep<'p> {
             let mut in_kernels = 0.0;
             for (k, ns) in self.kernels.kernels.iter().zip(times) {
                 in_kernels += ns;
-                profile.add(format!("{} {}", self.label, k.id), kernel_kind(graph, k), ns);
+                profile.add(
+                    format!("{} {}", self.label, k.id),
+                    kernel_kind(graph, k),
+                    ns,
+                );
             }
             // Looking values up, taking and giving back buffers.
             let all = started.elapsed().as_nanos() as f64;
@@ -272,12 +277,10 @@ impl Execution<'_, '_> {
                         let op = &graph.node(*anchor).op;
                         let ty = host_ty(self.step, *anchor, batch)?;
                         let dst = take_buffer(spare, ty.dtype, ty.numel());
-                        let fail = || RunError(format!("{} cannot be computed here", op.text()));
                         match epilogue {
                             None => {
                                 let args = (&operands[..], &transposed[..], &shapes[..]);
-                                native_anchor(op, args, &ty, dst, spare, &|_, _| {})
-                                    .ok_or_else(fail)?
+                                native_anchor(op, args, &ty, dst, spare, &|_, _| {})?
                             }
                             Some((code, reads)) => {
                                 // The epilogue reads the product where the
@@ -297,14 +300,14 @@ impl Execution<'_, '_> {
                                     reads: pointers.as_ptr(),
                                     out: data_mut_ptr(&mut result),
                                 };
-                                let per_row = out_ty.numel() / out_ty.shape.first().copied().unwrap_or(1).max(1);
+                                let per_row = out_ty.numel()
+                                    / out_ty.shape.first().copied().unwrap_or(1).max(1);
                                 let code = *code;
                                 let after = move |start: usize, end: usize| {
                                     run_rows(code, call, start, end, (end - start) * per_row)
                                 };
                                 let args = (&operands[..], &transposed[..], &shapes[..]);
-                                let product = native_anchor(op, args, &ty, dst, spare, &after)
-                                    .ok_or_else(fail)?;
+                                let product = native_anchor(op, args, &ty, dst, spare, &after)?;
                                 if spare.len() < self.spare_limit {
                                     spare.push(product.data);
                                 }
@@ -419,10 +422,10 @@ fn run_native(
     Tensor::new(out.shape, result)
 }
 
-/// The value of an anchor computed natively (a contraction, pooling, or an
-/// argmax) from its operands, their `transposed` marks and logical shapes;
-/// `after` is called on every range of the result's outermost rows once
-/// computed (see [`contract::After`]).
+/// The value of an anchor computed natively (a contraction, pooling,
+/// gather or scatter, or an argmax) from its operands, their `transposed`
+/// marks and logical shapes; `after` is called on every range of the
+/// result's outermost rows once computed (see [`contract::After`]).
 fn native_anchor(
     op: &Op,
     (operands, transposed, shapes): (&[&Tensor], &[bool], &[Vec<usize>]),
@@ -430,18 +433,19 @@ fn native_anchor(
     dst: Data,
     spare: &mut Vec<Data>,
     after: &contract::After,
-) -> Option<Tensor> {
-    match op {
-        Op::ArgMax(axis) => {
-            let result = argmax(operands[0], &shapes[0], *axis, out, dst)?;
+) -> Result<Tensor, RunError> {
+    let computed = match op {
+        Op::Gather => return indexed::gather(operands[0], operands[1], out, dst, after),
+        Op::ScatterAdd => return indexed::scatter_add(operands[0], operands[1], out, dst, after),
+        Op::ArgMax(axis) => argmax(operands[0], &shapes[0], *axis, out, dst).inspect(|_| {
             after(0, out.shape.first().copied().unwrap_or(1));
-            Some(result)
-        }
+        }),
         Op::Pool { .. } | Op::PoolGrad { .. } => {
             window::window(op, operands, shapes, out, dst, after)
         }
         _ => contract::contraction(op, operands, transposed, shapes, out, dst, spare, after),
-    }
+    };
+    computed.ok_or_else(|| RunError(format!("{} cannot be computed here", op.text())))
 }
 
 /// The index of the first largest element along `axis` (of a tensor whose

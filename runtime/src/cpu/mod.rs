@@ -16,6 +16,7 @@ mod calls;
 mod contract;
 mod exec;
 mod index;
+mod indexed;
 mod jit;
 mod prepare;
 mod real;

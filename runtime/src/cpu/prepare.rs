@@ -71,18 +71,7 @@ pub fn kernel(
             },
             Err(why) => Exec::Nodes(why),
         },
-        Some(
-            Op::MatMul
-            | Op::Conv { .. }
-            | Op::ConvInputGrad { .. }
-            | Op::ConvWeightGrad { .. }
-            | Op::Pool { .. }
-            | Op::PoolGrad { .. }
-            | Op::ArgMax(_),
-        ) if k
-            .anchor
-            .is_some_and(|a| graph.ty(graph.args(a)[0]).dtype != DType::Bool) =>
-        {
+        Some(op) if k.anchor.is_some_and(|a| computed_natively(step, op, a)) => {
             let anchor = k.anchor.expect("an anchor");
             let Some(operands) = operands(step, k, anchor) else {
                 return Exec::Nodes("an anchor reading broadcast operands".into());
@@ -133,6 +122,24 @@ pub fn kernel(
             Exec::Permute { perm: perm.clone() }
         }
         Some(op) => Exec::Nodes(format!("{} is not compiled yet", op.text())),
+    }
+}
+
+/// Whether the CPU back end computes `op` (the anchor `anchor`) with code of
+/// its own: contractions, pooling and argmax of numbers, gather and
+/// scatter.
+fn computed_natively(step: &Verified, op: &Op, anchor: NodeId) -> bool {
+    let graph = step.graph();
+    match op {
+        Op::MatMul
+        | Op::Conv { .. }
+        | Op::ConvInputGrad { .. }
+        | Op::ConvWeightGrad { .. }
+        | Op::Pool { .. }
+        | Op::PoolGrad { .. }
+        | Op::ArgMax(_) => graph.ty(graph.args(anchor)[0]).dtype != DType::Bool,
+        Op::Gather | Op::ScatterAdd => true,
+        _ => false,
     }
 }
 

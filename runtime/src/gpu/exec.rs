@@ -7,8 +7,8 @@
 
 use super::device::{gpu, Gpu};
 use super::timer::Timer;
-use crate::profile::{kernel_kind, Profile};
 use crate::interp::{Inputs, RunError};
+use crate::profile::{kernel_kind, Profile};
 use crate::tensor::{Data, HostTy, Tensor};
 use dlp_compiler::fuse::{self, Kernels};
 use dlp_compiler::ir::{DType, Input, NodeId, Op, Output, Verified};

@@ -14,6 +14,8 @@
 mod ops;
 mod planned;
 
+pub(crate) use ops::row_ids;
+
 use crate::tensor::{HostTy, Tensor};
 use dlp_compiler::ir::{Graph, Input, NodeId, Op, Output, RandomKey, Verified};
 use std::borrow::Cow;

@@ -586,7 +586,8 @@ pub fn pool_grad(kind: PoolKind, x: &Tensor, g: &Tensor, k: usize, stride: usize
     Tensor::from_f64(&x.ty(), acc)
 }
 
-fn row_ids(ids: &Tensor, rows: usize) -> Result<Vec<usize>, RunError> {
+/// The rows `ids` name, each checked against a table of `rows` rows.
+pub(crate) fn row_ids(ids: &Tensor, rows: usize) -> Result<Vec<usize>, RunError> {
     let Data::I32(v) = &ids.data else {
         unreachable!("the verifier checks ids are i32")
     };
