@@ -4,9 +4,10 @@
 //! of their own (they leave the step). Every other kernel result is a
 //! temporary, and temporaries share **slots**: a slot is reused by a later
 //! result once every kernel that reads its current one has run (liveness
-//! over the kernel schedule). Sizes may depend on the batch, so a slot's
-//! size is `k·B + n` bytes, large enough for each of its results at every
-//! batch size. [`MemoryPlan::check`] verifies the plan: no two results
+//! over the kernel schedule); the largest results are placed first, so
+//! that small ones fill the gaps. Sizes may depend on the batch, so a
+//! slot's size is `k·B + n` bytes, large enough for each of its results at
+//! every batch size. [`MemoryPlan::check`] verifies the plan: no two results
 //! whose lifetimes overlap share a slot, and every slot holds each of its
 //! results.
 //!
@@ -97,45 +98,47 @@ pub fn plan(step: &Verified, kernels: &Kernels) -> MemoryPlan {
     let lifetimes = lifetimes(graph, kernels);
     let mut places: Vec<Option<Place>> = vec![None; graph.len()];
     let is_output = |id: NodeId| graph.outputs.iter().any(|(_, o)| *o == id);
-    let mut slots: Vec<Slot> = Vec::new();
-    // When each slot's current result is last read.
-    let mut busy_until: Vec<usize> = Vec::new();
+    // The temporaries, largest first (at a large batch, where the batch
+    // term dominates): each goes into the first slot none of whose results
+    // is alive at the same time, else a new slot. Placing the large ones
+    // first keeps small results from growing slots they only borrow (the
+    // greedy-by-size rule of interval packing).
+    let mut temporaries: Vec<(NodeId, Size, usize, usize)> = Vec::new();
     for (i, kernel) in kernels.kernels.iter().enumerate() {
         let root = kernel.root();
         if is_output(root) {
             places[root.index()] = Some(Place::Output);
             continue;
         }
-        let need = bytes(graph, root);
         let last = lifetimes[root.index()].map_or(i, |(_, last)| last);
-        let free: Vec<usize> = (0..slots.len()).filter(|&s| busy_until[s] < i).collect();
-        let fits = |s: &usize| {
-            let have = slots[*s].bytes;
-            have.batch >= need.batch && have.fixed >= need.fixed
-        };
-        // The smallest free slot that holds it, else the largest free one
-        // (grown), else a new one.
-        let chosen = free
-            .iter()
-            .copied()
-            .filter(fits)
-            .min_by_key(|&s| slots[s].bytes)
-            .or_else(|| free.iter().copied().max_by_key(|&s| slots[s].bytes));
-        let s = match chosen {
+        temporaries.push((root, bytes(graph, root), i, last));
+    }
+    temporaries.sort_by_key(|&(id, need, _, _)| (std::cmp::Reverse((need.batch, need.fixed)), id));
+    let mut slots: Vec<Slot> = Vec::new();
+    // The lifetimes (written, last read) of each slot's results.
+    let mut spans: Vec<Vec<(usize, usize)>> = Vec::new();
+    for (root, need, def, last) in temporaries {
+        let apart = |s: &usize| spans[*s].iter().all(|&(d, l)| l < def || last < d);
+        let s = match (0..slots.len()).find(apart) {
             Some(s) => s,
             None => {
                 slots.push(Slot {
                     bytes: need,
                     results: Vec::new(),
                 });
-                busy_until.push(0);
+                spans.push(Vec::new());
                 slots.len() - 1
             }
         };
         slots[s].bytes = max_size(slots[s].bytes, need);
         slots[s].results.push(root);
-        busy_until[s] = last;
+        spans[s].push((def, last));
         places[root.index()] = Some(Place::Slot(s));
+    }
+    // Each slot's results in schedule order.
+    for slot in &mut slots {
+        slot.results
+            .sort_by_key(|r| lifetimes[r.index()].and_then(|(def, _)| def));
     }
     for (id, lifetime) in lifetimes.iter().enumerate() {
         if lifetime.is_some() && places[id].is_none() {

@@ -27,7 +27,7 @@ use crate::profile::{kernel_kind, Profile};
 use crate::tensor::{Data, HostTy, Tensor};
 use dlp_compiler::fuse::{self, Kernel, Kernels};
 use dlp_compiler::ir::{Input, NodeId, Op, Output, Verified};
-use dlp_compiler::plan::{self, MemoryPlan};
+use dlp_compiler::plan::{self, MemoryPlan, Place};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -47,6 +47,9 @@ pub struct CpuStep<'p> {
     spare: Vec<Data>,
     /// Time per kernel, when profiling (`dlpc run --profile`).
     profile: Option<Profile>,
+    /// The most bytes of temporaries (kernel results that are neither
+    /// inputs nor outputs) alive at once in the last run.
+    peak_temporaries: usize,
 }
 
 impl<'p> CpuStep<'p> {
@@ -70,7 +73,21 @@ impl<'p> CpuStep<'p> {
             clif: HashMap::new(),
             spare: Vec::new(),
             profile: None,
+            peak_temporaries: 0,
         })
+    }
+
+    /// Bytes the memory plan gives the temporaries at batch `b`: the most
+    /// that can be alive at once (its slots).
+    pub fn planned_temporaries(&self, b: usize) -> usize {
+        self.plan.temporary_bytes(b)
+    }
+
+    /// The most bytes of temporaries alive at once in the last run (the
+    /// values the plan puts in slots; scratch inside a kernel, such as
+    /// unfolded windows, is not one).
+    pub fn peak_temporaries(&self) -> usize {
+        self.peak_temporaries
     }
 
     /// Times every kernel of every run from now on.
@@ -165,8 +182,10 @@ impl<'p> CpuStep<'p> {
         };
         let mut times = self.profile.is_some().then(Vec::new);
         let started = Instant::now();
+        let mut peak = 0;
         let outputs = super::threads::pool()
-            .install(|| run.run(batch, inputs, owned, &mut spare, times.as_mut()));
+            .install(|| run.run(batch, inputs, owned, &mut spare, times.as_mut(), &mut peak));
+        self.peak_temporaries = peak;
         if let (Some(profile), Some(times)) = (&mut self.profile, times) {
             let graph = self.step.graph();
             let mut in_kernels = 0.0;
@@ -222,6 +241,7 @@ impl Execution<'_, '_> {
         owned: Vec<(Input, Tensor)>,
         pool: &mut Vec<Data>,
         mut times: Option<&mut Vec<f64>>,
+        peak: &mut usize,
     ) -> Result<Vec<(Output, Tensor)>, RunError> {
         let graph = self.step.graph();
         let execs = &self.compiled.execs;
@@ -240,6 +260,9 @@ impl Execution<'_, '_> {
                 values.insert(id, v);
             }
         }
+        // Bytes of temporaries alive (see `CpuStep::peak_temporaries`).
+        let temporary = |n: NodeId| matches!(self.plan.places[n.index()], Some(Place::Slot(_)));
+        let mut live = 0;
         for (i, (kernel, exec)) in self.kernels.kernels.iter().zip(execs).enumerate() {
             let started = times.is_some().then(Instant::now);
             let value = {
@@ -325,12 +348,19 @@ impl Execution<'_, '_> {
             if let (Some(times), Some(started)) = (times.as_deref_mut(), started) {
                 times.push(started.elapsed().as_nanos() as f64);
             }
+            if temporary(kernel.root()) {
+                live += bytes_of(&value);
+                *peak = (*peak).max(live);
+            }
             values.insert(kernel.root(), value);
             // Drop what no later kernel reads.
             for &r in &kernel.reads {
                 let last = self.plan.lifetimes[r.index()].map_or(usize::MAX, |(_, l)| l);
                 if last == i && !graph.outputs.iter().any(|(_, o)| *o == r) {
                     if let Some(t) = values.remove(&r) {
+                        if temporary(r) {
+                            live -= bytes_of(&t);
+                        }
                         // Kept only up to one buffer per kernel: results of
                         // contractions are allocated by `gemm`'s caller.
                         if spare.len() < self.spare_limit {
@@ -533,6 +563,15 @@ fn run_rows(code: KernelFn, call: Call, start: usize, end: usize, work: usize) {
             }
         }
     });
+}
+
+fn bytes_of(t: &Tensor) -> usize {
+    match &t.data {
+        Data::F32(v) => 4 * v.len(),
+        Data::F64(v) => 8 * v.len(),
+        Data::I32(v) => 4 * v.len(),
+        Data::Bool(v) => v.len(),
+    }
 }
 
 fn data_mut_ptr(d: &mut Data) -> *mut u8 {

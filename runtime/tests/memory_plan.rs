@@ -1,0 +1,52 @@
+//! The memory plan's figure against what a step holds when it runs: for
+//! every step of every example (and of the benchmark programs), the bytes
+//! of temporaries the CPU back end holds at once never exceed the plan's
+//! slots, and the plan wastes at most a stated margin over that peak (its
+//! slots are sized for the largest result each ever holds).
+
+mod common;
+
+use common::{compiled, inputs_at, programs, Gen};
+use dlp_compiler::ir::Input;
+use dlp_runtime::cpu::CpuStep;
+
+/// How far the plan may sit above the measured peak: 15 %, plus 256
+/// bytes for small values (a slot sized for an 8-byte scalar that later
+/// holds a 4-byte one).
+const MARGIN: f64 = 0.15;
+const SLACK: f64 = 256.0;
+
+#[test]
+fn the_plan_bounds_the_measured_peak_of_temporaries_within_the_margin() {
+    let mut gen = Gen(17);
+    let mut compared = 0;
+    for path in programs() {
+        let program = compiled(&path);
+        for (title, step) in program.steps() {
+            for batch in [1, 7, 32] {
+                let values = inputs_at(step.graph(), &program, &mut gen, batch);
+                let lookup = |i: &Input| values.get(i);
+                let mut cpu = CpuStep::new(step).expect("a CPU step");
+                cpu.run(batch, &lookup)
+                    .unwrap_or_else(|e| panic!("{}, {title}: {e}", path.display()));
+                let (planned, measured) = (cpu.planned_temporaries(batch), cpu.peak_temporaries());
+                println!(
+                    "{}, {title}, batch {batch}: planned {planned}, measured {measured}",
+                    path.display()
+                );
+                assert!(
+                    measured <= planned,
+                    "{}, {title}, batch {batch}: {measured} bytes held, {planned} planned",
+                    path.display()
+                );
+                assert!(
+                    planned as f64 <= measured as f64 * (1.0 + MARGIN) + SLACK,
+                    "{}, {title}, batch {batch}: {planned} bytes planned, {measured} held",
+                    path.display()
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 30, "{compared} steps compared");
+}
