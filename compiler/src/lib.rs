@@ -11,8 +11,9 @@
 //!   the [`program::CompiledProgram`] the runtime executes.
 //!
 //! Then, for the back ends: [`fuse`] cuts a step into kernels, [`plan`]
-//! lays out their memory, and [`wgsl`] generates (and validates) the GPU's
-//! compute shaders (see the book's `internals/architecture.md`).
+//! lays out their memory, [`wgsl`] generates (and validates) the GPU's
+//! compute shaders and [`clif`] the CPU's functions as Cranelift IR (see
+//! the book's `internals/architecture.md`).
 //!
 //! The compiler is pure: no file system, no threads, no devices. Drivers
 //! supply user modules through a [`Loader`] and print diagnostics with
@@ -20,6 +21,7 @@
 
 pub mod autodiff;
 pub mod check;
+pub mod clif;
 pub mod diagnostic;
 pub mod fuse;
 pub mod ide;

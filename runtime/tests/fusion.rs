@@ -99,6 +99,19 @@ fn the_w1_steps_have_a_known_number_of_kernels() {
     // parameters (one kernel per output: parameter, first and second
     // moment), evaluation.
     assert_eq!(counts, [32, 18, 11], "kernels per step changed");
+    // On the CPU, each parameter's three update kernels run as one pass
+    // over its memory: six passes for six parameters (and two elementwise
+    // kernels of the loss's gradient share one).
+    let passes: Vec<usize> = program
+        .steps()
+        .iter()
+        .map(|(_, step)| {
+            dlp_runtime::cpu::CpuStep::new(step)
+                .expect("a CPU step")
+                .passes(128)
+        })
+        .collect();
+    assert_eq!(passes, [31, 6, 11], "passes per step on the CPU changed");
 }
 
 #[test]

@@ -1,26 +1,12 @@
 //! The functions generated kernels call for what Cranelift has no
-//! instruction for: transcendental functions and integer division. Each
-//! calls the IR's one scalar rule (`dlp_compiler::ir::elementwise`), so a
-//! compiled kernel computes the bits the interpreter computes.
+//! instruction for (`dlp_compiler::clif::helpers` names them and gives
+//! their signatures): transcendental functions, integer division, random
+//! draws. Each calls the IR's one scalar rule
+//! (`dlp_compiler::ir::elementwise`), or the interpreter's random stream,
+//! so a compiled kernel computes the bits the interpreter computes.
 
 use crate::rng;
 use dlp_compiler::ir::{BinaryOp, UnaryOp};
-
-/// The types helpers take and give.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Ty {
-    F32,
-    F64,
-    I32,
-}
-
-/// A function generated code may call.
-pub struct Helper {
-    pub name: &'static str,
-    pub address: *const u8,
-    pub params: &'static [Ty],
-    pub result: Ty,
-}
 
 macro_rules! unary_calls {
     ($($name:ident: $t:ty => $op:ident,)*) => {
@@ -29,13 +15,11 @@ macro_rules! unary_calls {
                 UnaryOp::$op.float(x).unwrap_or(<$t>::NAN)
             }
         )*
-        fn unary_helpers() -> Vec<Helper> {
-            vec![$(Helper {
-                name: stringify!($name),
-                address: $name as *const u8,
-                params: if stringify!($t) == "f64" { &[Ty::F64] } else { &[Ty::F32] },
-                result: if stringify!($t) == "f64" { Ty::F64 } else { Ty::F32 },
-            },)*]
+        fn unary_address(name: &str) -> Option<*const u8> {
+            match name {
+                $(stringify!($name) => Some($name as *const u8),)*
+                _ => None,
+            }
         }
     };
 }
@@ -62,16 +46,11 @@ macro_rules! binary_calls {
                 BinaryOp::$op.arith(x, y).unwrap_or_default()
             }
         )*
-        fn binary_helpers() -> Vec<Helper> {
-            vec![$({
-                let t = match stringify!($t) { "f64" => Ty::F64, "i32" => Ty::I32, _ => Ty::F32 };
-                Helper {
-                    name: stringify!($name),
-                    address: $name as *const u8,
-                    params: match t { Ty::F64 => &[Ty::F64, Ty::F64], Ty::I32 => &[Ty::I32, Ty::I32], Ty::F32 => &[Ty::F32, Ty::F32] },
-                    result: t,
-                }
-            },)*]
+        fn binary_address(name: &str) -> Option<*const u8> {
+            match name {
+                $(stringify!($name) => Some($name as *const u8),)*
+                _ => None,
+            }
         }
     };
 }
@@ -99,42 +78,27 @@ extern "C" fn dlp_sample_counter(epoch: i32, sample: i32) -> i32 {
     rng::sample_counter(epoch as u32, sample as u32) as i32
 }
 
-/// Every function a kernel may call.
-pub fn helpers() -> Vec<Helper> {
-    let mut all = unary_helpers();
-    all.extend(binary_helpers());
-    const FOUR: &[Ty] = &[Ty::I32, Ty::I32, Ty::I32, Ty::I32];
-    all.push(Helper {
-        name: "dlp_uniform",
-        address: dlp_uniform as *const u8,
-        params: FOUR,
-        result: Ty::F64,
-    });
-    all.push(Helper {
-        name: "dlp_normal",
-        address: dlp_normal as *const u8,
-        params: FOUR,
-        result: Ty::F64,
-    });
-    all.push(Helper {
-        name: "dlp_sample_counter",
-        address: dlp_sample_counter as *const u8,
-        params: &[Ty::I32, Ty::I32],
-        result: Ty::I32,
-    });
-    all
+/// The address of helper `name`, if there is one.
+pub fn address(name: &str) -> Option<*const u8> {
+    unary_address(name)
+        .or_else(|| binary_address(name))
+        .or(match name {
+            "dlp_uniform" => Some(dlp_uniform as *const u8),
+            "dlp_normal" => Some(dlp_normal as *const u8),
+            "dlp_sample_counter" => Some(dlp_sample_counter as *const u8),
+            _ => None,
+        })
 }
 
-/// The symbol of a unary op's call for an element type, if it needs one.
-pub fn unary_symbol(u: UnaryOp, f64: bool) -> Option<&'static str> {
-    let (a, b) = match u {
-        UnaryOp::Exp => ("dlp_exp_f32", "dlp_exp_f64"),
-        UnaryOp::Log => ("dlp_log_f32", "dlp_log_f64"),
-        UnaryOp::Tanh => ("dlp_tanh_f32", "dlp_tanh_f64"),
-        UnaryOp::Sin => ("dlp_sin_f32", "dlp_sin_f64"),
-        UnaryOp::Cos => ("dlp_cos_f32", "dlp_cos_f64"),
-        UnaryOp::Erf => ("dlp_erf_f32", "dlp_erf_f64"),
-        UnaryOp::Neg | UnaryOp::Sqrt | UnaryOp::Abs | UnaryOp::Sign | UnaryOp::Not => return None,
-    };
-    Some(if f64 { b } else { a })
+#[cfg(test)]
+mod tests {
+    use super::address;
+    use dlp_compiler::clif::helpers::HELPERS;
+
+    #[test]
+    fn every_helper_the_compiler_names_is_here() {
+        for helper in HELPERS {
+            assert!(address(helper.name).is_some(), "{}", helper.name);
+        }
+    }
 }

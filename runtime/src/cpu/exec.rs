@@ -17,7 +17,6 @@
 //! buffers of outputs it is done with ([`CpuStep::recycle`]), so that a step
 //! in steady state allocates no tensor-sized buffer.
 
-use super::index;
 use super::jit::{Jit, KernelFn};
 use super::prepare::{self, Compiled, Exec};
 use super::real::take_buffer;
@@ -25,6 +24,7 @@ use super::{contract, indexed, window};
 use crate::interp::{Inputs, Interpreter, RunError};
 use crate::profile::{kernel_kind, Profile};
 use crate::tensor::{Data, HostTy, Tensor};
+use dlp_compiler::clif::index;
 use dlp_compiler::fuse::{self, Kernel, Kernels};
 use dlp_compiler::ir::{Input, NodeId, Op, Output, Verified};
 use dlp_compiler::plan::{self, MemoryPlan, Place};
@@ -107,6 +107,14 @@ impl<'p> CpuStep<'p> {
         self.clif[&b].clone()
     }
 
+    /// How many passes a run at batch `b` makes (compiled if needed): one
+    /// per kernel, except kernels computed in a later one's pass.
+    pub fn passes(&mut self, b: usize) -> usize {
+        self.prepare(b);
+        let execs = &self.compiled[&b].execs;
+        execs.iter().filter(|e| !matches!(e, Exec::InGroup)).count()
+    }
+
     /// For each kernel at batch `b` (compiled if needed): `None` when it
     /// runs as native code, else why it runs on the interpreter's ops.
     pub fn fallbacks(&mut self, b: usize) -> Vec<Option<String>> {
@@ -116,7 +124,11 @@ impl<'p> CpuStep<'p> {
             .iter()
             .map(|e| match e {
                 Exec::Nodes(why) => Some(why.clone()),
-                Exec::Native { .. } | Exec::Anchored { .. } | Exec::Permute { .. } => None,
+                Exec::Native { .. }
+                | Exec::Group { .. }
+                | Exec::InGroup
+                | Exec::Anchored { .. }
+                | Exec::Permute { .. } => None,
             })
             .collect()
     }
@@ -139,13 +151,24 @@ impl<'p> CpuStep<'p> {
             let text = std::mem::take(&mut self.jit.last_clif);
             clif.push((!text.is_empty()).then_some(text));
         }
-        let over = self
+        let over: Vec<Option<NodeId>> = self
             .kernels
             .kernels
             .iter()
             .zip(&execs)
             .map(|(k, e)| prepare::writes_over(self.step, &self.plan, k, e, &shapes))
             .collect();
+        prepare::group(
+            &mut self.jit,
+            &self.label,
+            self.step,
+            &self.kernels.kernels,
+            &mut execs,
+            &over,
+            &shapes,
+            b,
+            &mut clif,
+        );
         self.compiled.insert(b, Compiled { execs, over });
         self.clif.insert(b, clif);
     }
@@ -264,7 +287,16 @@ impl Execution<'_, '_> {
         let temporary = |n: NodeId| matches!(self.plan.places[n.index()], Some(Place::Slot(_)));
         let mut live = 0;
         for (i, (kernel, exec)) in self.kernels.kernels.iter().zip(execs).enumerate() {
+            if let Exec::InGroup = exec {
+                // Its pass comes later; so do the drops of what it reads.
+                if let Some(times) = times.as_deref_mut() {
+                    times.push(0.0);
+                }
+                continue;
+            }
             let started = times.is_some().then(Instant::now);
+            // Results of earlier kernels computed in this kernel's pass.
+            let mut also_computed: Vec<(NodeId, Tensor)> = Vec::new();
             let value = {
                 let read =
                     |n: NodeId| -> Result<&Tensor, RunError> { lookup(graph, &values, n, inputs) };
@@ -282,6 +314,38 @@ impl Execution<'_, '_> {
                         };
                         run_native(*code, &pointers, ty, dst, *work)
                     }
+                    Exec::Group {
+                        code,
+                        reads,
+                        also,
+                        work,
+                    } => {
+                        let mut pointers = reads
+                            .iter()
+                            .map(|&r| read(r).map(|t| data_ptr(&t.data)))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        // Each result over an input handed over, or in a
+                        // buffer of its own.
+                        let mut dst_of =
+                            |k: usize, root: NodeId| -> Result<(HostTy, Data), RunError> {
+                                let ty = host_ty(self.step, root, batch)?;
+                                let dst = match self.compiled.over[k]
+                                    .and_then(|old| values.remove(&old))
+                                {
+                                    Some(old) => old.data,
+                                    None => take_buffer(spare, ty.dtype, ty.numel()),
+                                };
+                                Ok((ty, dst))
+                            };
+                        for &(k, root) in also {
+                            let (ty, mut dst) = dst_of(k, root)?;
+                            pointers.push(data_mut_ptr(&mut dst) as *const u8);
+                            also_computed.push((root, Tensor::new(ty.shape, dst)));
+                        }
+                        let (ty, dst) = dst_of(i, kernel.root())?;
+                        run_native(*code, &pointers, ty, dst, *work)
+                    }
+                    Exec::InGroup => unreachable!("skipped above"),
                     Exec::Anchored {
                         anchor,
                         operands,
@@ -348,15 +412,27 @@ impl Execution<'_, '_> {
             if let (Some(times), Some(started)) = (times.as_deref_mut(), started) {
                 times.push(started.elapsed().as_nanos() as f64);
             }
-            if temporary(kernel.root()) {
-                live += bytes_of(&value);
-                *peak = (*peak).max(live);
+            // The kernels whose reads may end here: this one, and those
+            // computed in its pass.
+            let first = match exec {
+                Exec::Group { also, .. } => also.first().map_or(i, |&(k, _)| k),
+                _ => i,
+            };
+            also_computed.push((kernel.root(), value));
+            for (root, value) in also_computed {
+                if temporary(root) {
+                    live += bytes_of(&value);
+                    *peak = (*peak).max(live);
+                }
+                values.insert(root, value);
             }
-            values.insert(kernel.root(), value);
             // Drop what no later kernel reads.
-            for &r in &kernel.reads {
+            let ended = self.kernels.kernels[first..=i]
+                .iter()
+                .flat_map(|k| &k.reads);
+            for &r in ended {
                 let last = self.plan.lifetimes[r.index()].map_or(usize::MAX, |(_, l)| l);
-                if last == i && !graph.outputs.iter().any(|(_, o)| *o == r) {
+                if (first..=i).contains(&last) && !graph.outputs.iter().any(|(_, o)| *o == r) {
                     if let Some(t) = values.remove(&r) {
                         if temporary(r) {
                             live -= bytes_of(&t);

@@ -4,9 +4,10 @@
 //! interpreter's ops, and why), where an anchor's operands are in memory,
 //! and which results may be written over an input handed over.
 
-use super::index::{self, Map};
-use super::jit::{Body, Jit, KernelCode, KernelFn, Phase};
-use dlp_compiler::fuse::Kernel;
+use super::jit::{Jit, KernelFn};
+use dlp_compiler::clif::index::{self, Map};
+use dlp_compiler::clif::{Body, KernelCode, Phase};
+use dlp_compiler::fuse::{Kernel, KernelKind};
 use dlp_compiler::ir::{DType, NodeId, Op, Verified};
 use dlp_compiler::plan::MemoryPlan;
 use std::collections::HashMap;
@@ -28,6 +29,19 @@ pub enum Exec {
         operands: Vec<Operand>,
         epilogue: Option<(KernelFn, Vec<NodeId>)>,
     },
+    /// Consecutive elementwise kernels over one domain, computed in one
+    /// pass by the last of them: native code reading `reads` and storing,
+    /// beside its own result, the results of the earlier ones (`also`:
+    /// their kernel indices and results), so that what they share is read
+    /// from memory once (an optimiser's moments and its update).
+    Group {
+        code: KernelFn,
+        reads: Vec<NodeId>,
+        also: Vec<(usize, NodeId)>,
+        work: usize,
+    },
+    /// Computed in the pass of a later kernel (a [`Exec::Group`]).
+    InGroup,
     /// A permutation of axes, as a strided copy.
     Permute { perm: Vec<usize> },
     /// The kernel's nodes one by one, with the interpreter's ops (and why).
@@ -125,6 +139,97 @@ pub fn kernel(
     }
 }
 
+/// Joins runs of consecutive elementwise kernels into one pass (see
+/// [`Exec::Group`]) where that is sound: every kernel of the run has the
+/// shape of the last, which reads each earlier one's result element for
+/// element; no kernel of the run reads a value another writes over (an
+/// in-place update, `over`). `clif` gets the joint code's text; `label`
+/// names it (`update_k0_to_k2_b128`).
+#[allow(clippy::too_many_arguments)]
+pub fn group(
+    jit: &mut Jit,
+    label: &str,
+    step: &Verified,
+    kernels: &[Kernel],
+    execs: &mut [Exec],
+    over: &[Option<NodeId>],
+    shapes: &HashMap<NodeId, Vec<usize>>,
+    b: usize,
+    clif: &mut [Option<String>],
+) {
+    let native = |e: &Exec| matches!(e, Exec::Native { .. });
+    for last in 0..kernels.len() {
+        let k = &kernels[last];
+        if k.kind != KernelKind::Elementwise || !native(&execs[last]) {
+            continue;
+        }
+        let mut first = last;
+        while let Some(i) = first.checked_sub(1) {
+            let earlier = &kernels[i];
+            let joins = earlier.kind == KernelKind::Elementwise
+                && native(&execs[i])
+                && shapes[&earlier.root()] == shapes[&k.root()]
+                && k.reads.contains(&earlier.root());
+            if !joins {
+                break;
+            }
+            first = i;
+        }
+        let run = &kernels[first..=last];
+        let overwritten: Vec<NodeId> = over[first..=last].iter().flatten().copied().collect();
+        let reads_overwritten = run.iter().zip(&over[first..=last]).any(|(k, own)| {
+            k.reads
+                .iter()
+                .any(|r| overwritten.contains(r) && Some(*r) != *own)
+        });
+        if run.len() < 2 || reads_overwritten {
+            continue;
+        }
+        let roots: Vec<NodeId> = run.iter().map(|k| k.root()).collect();
+        let mut nodes: Vec<NodeId> = run.iter().flat_map(|k| k.nodes.iter().copied()).collect();
+        nodes.sort();
+        nodes.dedup();
+        let mut reads: Vec<NodeId> = run
+            .iter()
+            .flat_map(|k| k.reads.iter().copied())
+            .filter(|r| !roots.contains(r))
+            .collect();
+        reads.sort();
+        reads.dedup();
+        let Some(maps) = index::maps_of(step.graph(), &nodes, &roots, shapes) else {
+            continue;
+        };
+        jit.last_clif.clear();
+        jit.next_name = format!("{label}_k{first}_to_k{last}_b{b}");
+        let code = KernelCode {
+            graph: step.graph(),
+            reads: &reads,
+            shapes,
+            batch: b,
+            root: k.root(),
+            also: &roots[..roots.len() - 1],
+            body: Body::Elementwise(Phase {
+                nodes: &nodes,
+                maps: &maps,
+            }),
+        };
+        let Ok(code) = jit.compile(&code) else {
+            continue;
+        };
+        execs[last] = Exec::Group {
+            code,
+            reads,
+            also: (first..last).zip(roots).collect(),
+            work: shapes[&k.root()].iter().product(),
+        };
+        clif[last] = Some(std::mem::take(&mut jit.last_clif));
+        for i in first..last {
+            execs[i] = Exec::InGroup;
+            clif[i] = Some(format!("; computed in the pass of k{last}\n"));
+        }
+    }
+}
+
 /// Whether the CPU back end computes `op` (the anchor `anchor`) with code of
 /// its own: contractions, pooling and argmax of numbers, gather and
 /// scatter.
@@ -161,6 +266,7 @@ fn compile(
         shapes,
         batch: b,
         root,
+        also: &[],
         body: Body::Elementwise(Phase { nodes, maps: &maps }),
     };
     jit.compile(&code)
@@ -219,6 +325,7 @@ fn compile_reduce(
         shapes,
         batch: b,
         root: k.root(),
+        also: &[],
         body: Body::Reduce {
             op: *op,
             axes,

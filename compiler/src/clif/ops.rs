@@ -1,12 +1,10 @@
 //! Each op of an elementwise kernel as Cranelift instructions, or as a
 //! call to the helper that computes the interpreter's bits.
 
-use super::{clif_type, Emitter, Unsupported};
-use crate::cpu::calls;
+use super::{clif_type, helpers, Emitter, Unsupported};
+use crate::ir::{BinaryOp, DType, UnaryOp};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, InstBuilder, Value};
-use cranelift_module::Module;
-use dlp_compiler::ir::{BinaryOp, DType, UnaryOp};
 
 impl Emitter<'_, '_, '_> {
     pub(super) fn constant(&mut self, v: f64, dtype: DType) -> Value {
@@ -32,19 +30,7 @@ impl Emitter<'_, '_, '_> {
         name: &'static str,
         args: &[Value],
     ) -> Result<Value, Unsupported> {
-        let f = match self.calls.refs.get(name) {
-            Some(&f) => f,
-            None => {
-                let id = *self
-                    .calls
-                    .ids
-                    .get(name)
-                    .ok_or_else(|| Unsupported(format!("no helper {name}")))?;
-                let f = self.calls.module.declare_func_in_func(id, self.b.func);
-                self.calls.refs.insert(name, f);
-                f
-            }
-        };
+        let f = self.calls.reference(name, self.b.func)?;
         let inst = self.b.ins().call(f, args);
         Ok(self.b.inst_results(inst)[0])
     }
@@ -58,7 +44,7 @@ impl Emitter<'_, '_, '_> {
         let b = &mut self.b;
         Ok(match dtype {
             DType::F32 | DType::F64 => {
-                if let Some(name) = calls::unary_symbol(u, dtype == DType::F64) {
+                if let Some(name) = helpers::unary_symbol(u, dtype == DType::F64) {
                     return self.call(name, &[x]);
                 }
                 match u {

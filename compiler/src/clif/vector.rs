@@ -10,10 +10,10 @@
 //! those known before the loops are splatted there once (Cranelift does not
 //! hoist them).
 
+use super::index::Map;
 use super::{Emitter, Phase};
-use crate::cpu::index::Map;
+use crate::ir::{BinaryOp, DType, Graph, NodeId, Op, UnaryOp};
 use cranelift_codegen::ir::{types, Endianness, InstBuilder, MemFlagsData, Type, Value};
-use dlp_compiler::ir::{BinaryOp, DType, Graph, NodeId, Op, UnaryOp};
 
 /// Elements per vector.
 pub(super) const LANES: usize = 4;

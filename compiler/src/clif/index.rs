@@ -6,10 +6,10 @@
 //! read through views is one load at an offset computed from the domain
 //! index. [`maps`] derives, from the result down to what the kernel reads,
 //! how each node is indexed; a kernel whose views it cannot follow is run
-//! another way (see [`super::exec`]).
+//! another way (the CPU back end runs it on the interpreter's ops).
 
-use dlp_compiler::fuse::Kernel;
-use dlp_compiler::ir::{Graph, NodeId, Op};
+use crate::fuse::Kernel;
+use crate::ir::{Graph, NodeId, Op};
 use std::collections::HashMap;
 
 /// How a node's element is found from the domain index.
@@ -43,11 +43,27 @@ pub fn maps(
     kernel: &Kernel,
     shapes: &HashMap<NodeId, Vec<usize>>,
 ) -> Option<HashMap<NodeId, Map>> {
-    let domain = &shapes[&kernel.root()];
+    maps_of(graph, &kernel.nodes, &[kernel.root()], shapes)
+}
+
+/// [`maps`] for `nodes` (in graph order) computing several results over
+/// one domain: `roots`, all of the domain's shape.
+pub fn maps_of(
+    graph: &Graph,
+    nodes: &[NodeId],
+    roots: &[NodeId],
+    shapes: &HashMap<NodeId, Vec<usize>>,
+) -> Option<HashMap<NodeId, Map>> {
+    let domain = &shapes[roots.last()?];
     let mut out: HashMap<NodeId, Map> = HashMap::new();
-    out.insert(kernel.root(), Map::Identity);
+    for r in roots {
+        if &shapes[r] != domain {
+            return None;
+        }
+        out.insert(*r, Map::Identity);
+    }
     // Nodes come in graph order, so every user of a node is visited first.
-    for &n in kernel.nodes.iter().rev() {
+    for &n in nodes.iter().rev() {
         let map = out.get(&n)?.clone();
         let node = graph.node(n);
         let operand_map = |a: NodeId| -> Option<Map> {

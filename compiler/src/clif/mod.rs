@@ -1,7 +1,9 @@
-//! Cranelift code generation for elementwise kernels (and the epilogues of
-//! other kernels): one native function per kernel and batch size, a loop
-//! nest over the kernel's domain that loads what the kernel reads, computes
-//! its nodes in registers and stores its result.
+//! Cranelift code generation for the CPU back end: for an elementwise
+//! kernel or a reduction (and the epilogues of other kernels), one
+//! function per kernel and batch size, a loop nest over the kernel's
+//! domain that loads what the kernel reads, computes its nodes in registers
+//! and stores its result. Pure: [`function`] builds the function as CLIF;
+//! the runtime links and runs it.
 //!
 //! A kernel function is `fn(reads: *const *const u8, out: *mut u8, start,
 //! end)`: `reads[k]` points at the k-th value the kernel reads, and it
@@ -9,27 +11,34 @@
 //! `start..end` (all of them for a one-element result). Every size is a
 //! constant (a kernel is compiled for one batch size), one-element values
 //! are computed once before the loops, and each op is the instruction, or
-//! the call (`super::calls`), that computes the interpreter's bits.
+//! the call ([`helpers`]), that computes the interpreter's bits.
 
-use super::calls;
-
+pub mod helpers;
+pub mod index;
 mod ops;
 mod vector;
-use super::index::Map;
+
+use crate::ir::{DType, Dist, Graph, NodeId, Op, RandomKey, ReduceOp};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
-use cranelift_codegen::ir::{types, AbiParam, InstBuilder, MemFlagsData, Type, Value};
-use cranelift_codegen::settings::{self, Configurable};
-use cranelift_codegen::Context;
+use cranelift_codegen::ir::{
+    types, AbiParam, ExtFuncData, ExternalName, FuncRef, Function, InstBuilder, MemFlagsData,
+    Signature, Type, UserExternalName, UserFuncName, Value,
+};
+use cranelift_codegen::isa::TargetFrontendConfig;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
-use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
-use dlp_compiler::ir::{DType, Dist, Graph, NodeId, Op, RandomKey, ReduceOp};
+use index::Map;
 use std::collections::HashMap;
 
-/// A compiled kernel: reads, the result, and the range of the outermost
-/// axis of its result to compute (`start..end`), so that threads can share
-/// a kernel.
-pub type KernelFn = unsafe extern "C" fn(*const *const u8, *mut u8, i64, i64);
+/// A kernel function's signature on `target`: two pointers and two
+/// integers in, nothing out.
+pub fn kernel_signature(target: TargetFrontendConfig) -> Signature {
+    let mut sig = Signature::new(target.default_call_conv);
+    sig.params.push(AbiParam::new(target.pointer_type()));
+    sig.params.push(AbiParam::new(target.pointer_type()));
+    sig.params.push(AbiParam::new(types::I64));
+    sig.params.push(AbiParam::new(types::I64));
+    sig
+}
 
 /// Why a kernel is not compiled (it then runs on the interpreter's ops).
 #[derive(Debug)]
@@ -67,120 +76,41 @@ pub struct KernelCode<'a> {
     pub shapes: &'a HashMap<NodeId, Vec<usize>>,
     pub batch: usize,
     pub root: NodeId,
+    /// Other results of an elementwise body, of the root's shape, each
+    /// stored with the root through the pointers after the reads'
+    /// (`reads[reads.len() + i]` for `also[i]`): several kernels over one
+    /// domain computed in one pass.
+    pub also: &'a [NodeId],
     pub body: Body<'a>,
 }
 
-/// A JIT module and the functions compiled into it.
-pub struct Jit {
-    module: JITModule,
-    ctx: Context,
-    fctx: FunctionBuilderContext,
-    calls: HashMap<&'static str, FuncId>,
-    compiled: u32,
-    /// The Cranelift IR of the last function compiled (`dlpc emit --clif`).
-    pub last_clif: String,
-    /// The symbol of the next function compiled (profilers show it:
-    /// `update_k2_b128`); `kernelN` when empty.
-    pub next_name: String,
+/// The function computing `kernel`, as CLIF, or why it cannot be
+/// compiled (its name is the linker's business: `u0:0` here). Helpers it calls are
+/// the user-named functions `(0, i)`, `i` their index in
+/// [`helpers::HELPERS`].
+pub fn function(
+    kernel: &KernelCode,
+    target: TargetFrontendConfig,
+) -> Result<Function, Unsupported> {
+    let mut func =
+        Function::with_name_signature(UserFuncName::user(0, 0), kernel_signature(target));
+    let mut fctx = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+    let mut calls = Helpers {
+        target,
+        refs: HashMap::new(),
+    };
+    Emitter::emit(&mut b, kernel, target.pointer_type(), &mut calls)?;
+    b.seal_all_blocks();
+    b.finalize(target);
+    Ok(func)
 }
 
-impl Jit {
-    pub fn new() -> Result<Jit, String> {
-        let mut flags = settings::builder();
-        flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
-        let isa = cranelift_native::builder()?
-            .finish(settings::Flags::new(flags))
-            .map_err(|e| e.to_string())?;
-        let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
-        for helper in calls::helpers() {
-            builder.symbol(helper.name, helper.address);
-        }
-        Ok(Jit {
-            module: JITModule::new(builder),
-            ctx: Context::new(),
-            fctx: FunctionBuilderContext::new(),
-            calls: HashMap::new(),
-            compiled: 0,
-            last_clif: String::new(),
-            next_name: String::new(),
-        })
-    }
-
-    /// Compiles `kernel` to native code.
-    pub fn compile(&mut self, kernel: &KernelCode) -> Result<KernelFn, Unsupported> {
-        let ptr = self.module.target_config().pointer_type();
-        let mut sig = self.module.make_signature();
-        sig.params.push(AbiParam::new(ptr));
-        sig.params.push(AbiParam::new(ptr));
-        sig.params.push(AbiParam::new(types::I64));
-        sig.params.push(AbiParam::new(types::I64));
-        let name = match std::mem::take(&mut self.next_name) {
-            name if name.is_empty() => format!("kernel{}", self.compiled),
-            name => name,
-        };
-        self.compiled += 1;
-        let id = self
-            .module
-            .declare_function(&name, Linkage::Local, &sig)
-            .map_err(|e| Unsupported(e.to_string()))?;
-        self.ctx.func.signature = sig;
-        let calls = self.declare_calls()?;
-        {
-            let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-            let mut helpers = Helpers {
-                module: &mut self.module,
-                ids: &calls,
-                refs: HashMap::new(),
-            };
-            let result = Emitter::emit(&mut b, kernel, ptr, &mut helpers);
-            if let Err(e) = result {
-                self.module.clear_context(&mut self.ctx);
-                self.fctx = FunctionBuilderContext::new();
-                return Err(e);
-            }
-            b.seal_all_blocks();
-            b.finalize(self.module.target_config());
-        }
-        self.last_clif = self.ctx.func.display().to_string();
-        self.module
-            .define_function(id, &mut self.ctx)
-            .map_err(|e| Unsupported(format!("{e:?}")))?;
-        self.module.clear_context(&mut self.ctx);
-        self.module
-            .finalize_definitions()
-            .map_err(|e| Unsupported(e.to_string()))?;
-        let code = self.module.get_finalized_function(id);
-        // SAFETY: the function was just defined with this signature
-        // (two pointers and two integers in, nothing out) and its memory
-        // stays mapped as long as the module, which lives as long as `self`.
-        Ok(unsafe { std::mem::transmute::<*const u8, KernelFn>(code) })
-    }
-
-    /// Declares every helper function once, by symbol.
-    fn declare_calls(&mut self) -> Result<HashMap<&'static str, FuncId>, Unsupported> {
-        if self.calls.is_empty() {
-            for helper in calls::helpers() {
-                let mut sig = self.module.make_signature();
-                for &t in helper.params {
-                    sig.params.push(AbiParam::new(helper_type(t)));
-                }
-                sig.returns.push(AbiParam::new(helper_type(helper.result)));
-                let id = self
-                    .module
-                    .declare_function(helper.name, Linkage::Import, &sig)
-                    .map_err(|e| Unsupported(e.to_string()))?;
-                self.calls.insert(helper.name, id);
-            }
-        }
-        Ok(self.calls.clone())
-    }
-}
-
-fn helper_type(t: calls::Ty) -> Type {
+fn helper_type(t: helpers::Ty) -> Type {
     match t {
-        calls::Ty::F32 => types::F32,
-        calls::Ty::F64 => types::F64,
-        calls::Ty::I32 => types::I32,
+        helpers::Ty::F32 => types::F32,
+        helpers::Ty::F64 => types::F64,
+        helpers::Ty::I32 => types::I32,
     }
 }
 
@@ -228,19 +158,50 @@ fn elem_bytes(d: DType) -> i64 {
 
 /// The helper functions a kernel calls, declared in it when first used
 /// (so that its text lists only those).
-struct Helpers<'m> {
-    module: &'m mut JITModule,
-    ids: &'m HashMap<&'static str, FuncId>,
-    refs: HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
+struct Helpers {
+    target: TargetFrontendConfig,
+    refs: HashMap<&'static str, FuncRef>,
+}
+
+impl Helpers {
+    /// Helper `name` in `func`, declared there on first use.
+    fn reference(
+        &mut self,
+        name: &'static str,
+        func: &mut Function,
+    ) -> Result<FuncRef, Unsupported> {
+        if let Some(&f) = self.refs.get(name) {
+            return Ok(f);
+        }
+        let i = helpers::index(name).ok_or_else(|| Unsupported(format!("no helper {name}")))?;
+        let helper = &helpers::HELPERS[i];
+        let mut sig = Signature::new(self.target.default_call_conv);
+        for &t in helper.params {
+            sig.params.push(AbiParam::new(helper_type(t)));
+        }
+        sig.returns.push(AbiParam::new(helper_type(helper.result)));
+        let signature = func.import_signature(sig);
+        let name = func.declare_imported_user_function(UserExternalName::new(0, i as u32));
+        let f = func.import_function(ExtFuncData {
+            name: ExternalName::user(name),
+            signature,
+            colocated: false,
+            patchable: false,
+        });
+        self.refs.insert(helpers::HELPERS[i].name, f);
+        Ok(f)
+    }
 }
 
 /// Writes one kernel function.
 struct Emitter<'k, 'b, 'f> {
     b: &'b mut FunctionBuilder<'f>,
     k: &'k KernelCode<'k>,
-    calls: &'k mut Helpers<'k>,
+    calls: &'k mut Helpers,
     /// Each read's base address.
     bases: HashMap<NodeId, Value>,
+    /// The other results stored with the root, and where.
+    also: Vec<(NodeId, Value)>,
     /// The current phase: its domain's loop counters, their row-major
     /// strides, a running row-major index when there is one, its maps and
     /// the values computed for the current element.
@@ -269,7 +230,7 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
         b: &'b mut FunctionBuilder<'f>,
         k: &'k KernelCode<'k>,
         ptr: Type,
-        calls: &'k mut Helpers<'k>,
+        calls: &'k mut Helpers,
     ) -> Result<(), Unsupported> {
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
@@ -284,6 +245,14 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
                 .load(ptr, MemFlagsData::trusted(), reads_ptr, (i * 8) as i32);
             bases.insert(r, at);
         }
+        let mut also = Vec::new();
+        for (i, &r) in k.also.iter().enumerate() {
+            let at = (k.reads.len() + i) * 8;
+            let base = b
+                .ins()
+                .load(ptr, MemFlagsData::trusted(), reads_ptr, at as i32);
+            also.push((r, base));
+        }
         let maps = match &k.body {
             Body::Elementwise(phase) => phase.maps,
             Body::Reduce { epilogue, .. } => epilogue.maps,
@@ -293,6 +262,7 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
             k,
             calls,
             bases,
+            also,
             axes: Vec::new(),
             strides: Vec::new(),
             linear: None,
@@ -363,7 +333,7 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
     /// Makes `domain` the current phase, indexed by `axes`.
     fn enter(&mut self, axes: Vec<Variable>, domain: &[usize], maps: &'k HashMap<NodeId, Map>) {
         self.axes = axes;
-        self.strides = super::index::strides(domain);
+        self.strides = index::strides(domain);
         self.maps = maps;
         self.values.clear();
     }
@@ -397,9 +367,13 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
         } else {
             domain
         };
-        self.strides = super::index::strides(&domain);
+        self.strides = index::strides(&domain);
         self.linear = Some(linear);
-        if !vector::vectorizable(self.k.graph, phase, self.k.root, &domain) {
+        let f32_results = self
+            .also
+            .iter()
+            .all(|&(n, _)| self.k.graph.ty(n).dtype == DType::F32);
+        if !f32_results || !vector::vectorizable(self.k.graph, phase, self.k.root, &domain) {
             let loops = self.open_loops(&domain, true);
             self.axes = loops.vars.clone();
             self.element_body(phase, out, linear)?;
@@ -467,15 +441,18 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
         Ok(())
     }
 
-    /// Stores the kernel's result for the current element (or elements).
+    /// Stores the kernel's results for the current element (or elements).
     fn store(&mut self, out: Value) -> Result<(), Unsupported> {
-        let mut value = self.value(self.k.root)?;
-        if self.lanes > 1 {
-            value = self.widen(value);
+        let also = self.also.clone();
+        for (n, base) in [(self.k.root, out)].into_iter().chain(also) {
+            let mut value = self.value(n)?;
+            if self.lanes > 1 {
+                value = self.widen(value);
+            }
+            let dtype = self.k.graph.ty(n).dtype;
+            let at = self.address(base, &Map::Identity, dtype);
+            self.b.ins().store(memory(self.lanes), value, at, 0);
         }
-        let dtype = self.k.graph.ty(self.k.root).dtype;
-        let at = self.address(out, &Map::Identity, dtype);
-        self.b.ins().store(memory(self.lanes), value, at, 0);
         Ok(())
     }
 
@@ -616,7 +593,7 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
                 // The element's place within its sample.
                 let mut inner = self.k.shapes[&n].clone();
                 inner[axis] = per as usize;
-                let strides = super::index::strides(&inner);
+                let strides = index::strides(&inner);
                 let mut sum = self.b.ins().iconst(types::I64, 0);
                 for (a, &st) in strides.iter().enumerate() {
                     let i = if a == axis {
