@@ -14,13 +14,23 @@ use crate::tensor::{Data, HostTy, Tensor};
 use dlp_compiler::ir::Op;
 use rayon::prelude::*;
 
+/// How a matrix product's operand is laid out in memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// Stored with its last two axes swapped (a transpose read in place).
+    pub transposed: bool,
+    /// One matrix for every batch of the product (a broadcast along the
+    /// leading axes, read in place).
+    pub repeated: bool,
+}
+
 /// An epilogue to run over rows `start..end` of a result's outermost axis
 /// (see the module's documentation).
 pub type After<'a> = dyn Fn(usize, usize) + Sync + 'a;
 
 /// The value of contraction `op` on `operands` (in memory, row-major,
-/// whose logical shapes are `shapes`; a matmul operand marked `transposed`
-/// is stored with its last two axes swapped), of type `out`, written into
+/// whose logical shapes are `shapes`; a matmul operand is stored as its
+/// [`Layout`] says), of type `out`, written into
 /// `dst` (a buffer of that type and size, whatever it holds); `None` for an
 /// op this module does not compute. Large scratch buffers are taken from
 /// `spare` and given back to it, so the next step finds them there.
@@ -28,7 +38,7 @@ pub type After<'a> = dyn Fn(usize, usize) + Sync + 'a;
 pub fn contraction(
     op: &Op,
     operands: &[&Tensor],
-    transposed: &[bool],
+    layouts: &[Layout],
     shapes: &[Vec<usize>],
     out: &HostTy,
     dst: Data,
@@ -51,7 +61,7 @@ pub fn contraction(
             let all_rows = || after(0, out.shape.first().copied().unwrap_or(1));
             match op {
                 Op::MatMul => {
-                    matmul(&mut d, [a, b], [transposed[0], transposed[1]], sa, out);
+                    matmul(&mut d, [a, b], [layouts[0], layouts[1]], sa, out);
                     all_rows();
                 }
                 Op::Conv { stride, pad } => conv(&mut d, a, b, sa, sb, *stride, *pad, out, after),
@@ -75,11 +85,12 @@ pub fn contraction(
     })
 }
 
-/// `[.., M, K] @ [.., K, N]`, either operand possibly stored transposed.
+/// `[.., M, K] @ [.., K, N]`, either operand possibly stored transposed
+/// or one matrix for every batch.
 fn matmul<T: Real>(
     dst: &mut [T],
     [a, b]: [&[T]; 2],
-    transposed: [bool; 2],
+    [la, lb]: [Layout; 2],
     sa: &[usize],
     out: &HostTy,
 ) {
@@ -91,11 +102,20 @@ fn matmul<T: Real>(
         let d = &mut dst[i * m * n..][..m * n];
         gemm(
             d,
-            Mat::stored(&a[i * m * k..][..m * k], m, k, transposed[0]),
-            Mat::stored(&b[i * k * n..][..k * n], k, n, transposed[1]),
+            Mat::stored(&a[batch_of(la, i) * m * k..][..m * k], m, k, la.transposed),
+            Mat::stored(&b[batch_of(lb, i) * k * n..][..k * n], k, n, lb.transposed),
             false,
             true,
         );
+    }
+}
+
+/// Which stored matrix batch `i` of a product reads.
+fn batch_of(layout: Layout, i: usize) -> usize {
+    if layout.repeated {
+        0
+    } else {
+        i
     }
 }
 

@@ -352,7 +352,8 @@ impl Execution<'_, '_> {
                         epilogue,
                     } => {
                         let args = graph.args(*anchor);
-                        let transposed: Vec<bool> = operands.iter().map(|o| o.transposed).collect();
+                        let layouts: Vec<contract::Layout> =
+                            operands.iter().map(|o| o.layout).collect();
                         let operands: Vec<&Tensor> = operands
                             .iter()
                             .map(|o| read(o.source))
@@ -366,7 +367,7 @@ impl Execution<'_, '_> {
                         let dst = take_buffer(spare, ty.dtype, ty.numel());
                         match epilogue {
                             None => {
-                                let args = (&operands[..], &transposed[..], &shapes[..]);
+                                let args = (&operands[..], &layouts[..], &shapes[..]);
                                 native_anchor(op, args, &ty, dst, spare, &|_, _| {})?
                             }
                             Some((code, reads)) => {
@@ -393,7 +394,7 @@ impl Execution<'_, '_> {
                                 let after = move |start: usize, end: usize| {
                                     run_rows(code, call, start, end, (end - start) * per_row)
                                 };
-                                let args = (&operands[..], &transposed[..], &shapes[..]);
+                                let args = (&operands[..], &layouts[..], &shapes[..]);
                                 let product = native_anchor(op, args, &ty, dst, spare, &after)?;
                                 if spare.len() < self.spare_limit {
                                     spare.push(product.data);
@@ -529,12 +530,12 @@ fn run_native(
 }
 
 /// The value of an anchor computed natively (a contraction, pooling,
-/// gather or scatter, or an argmax) from its operands, their `transposed`
-/// marks and logical shapes; `after` is called on every range of the
+/// gather or scatter, or an argmax) from its operands, their layouts and
+/// logical shapes; `after` is called on every range of the
 /// result's outermost rows once computed (see [`contract::After`]).
 fn native_anchor(
     op: &Op,
-    (operands, transposed, shapes): (&[&Tensor], &[bool], &[Vec<usize>]),
+    (operands, layouts, shapes): (&[&Tensor], &[contract::Layout], &[Vec<usize>]),
     out: &HostTy,
     dst: Data,
     spare: &mut Vec<Data>,
@@ -549,7 +550,7 @@ fn native_anchor(
         Op::Pool { .. } | Op::PoolGrad { .. } => {
             window::window(op, operands, shapes, out, dst, after)
         }
-        _ => contract::contraction(op, operands, transposed, shapes, out, dst, spare, after),
+        _ => contract::contraction(op, operands, layouts, shapes, out, dst, spare, after),
     };
     computed.ok_or_else(|| RunError(format!("{} cannot be computed here", op.text())))
 }

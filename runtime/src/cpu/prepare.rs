@@ -4,11 +4,12 @@
 //! interpreter's ops, and why), where an anchor's operands are in memory,
 //! and which results may be written over an input handed over.
 
+use super::contract::Layout;
 use super::jit::{Jit, KernelFn};
 use dlp_compiler::clif::index::{self, Map};
 use dlp_compiler::clif::{Body, KernelCode, Phase};
 use dlp_compiler::fuse::{Kernel, KernelKind};
-use dlp_compiler::ir::{DType, NodeId, Op, Verified};
+use dlp_compiler::ir::{DType, NodeId, Op, Size, Verified};
 use dlp_compiler::plan::MemoryPlan;
 use std::collections::HashMap;
 
@@ -48,13 +49,12 @@ pub enum Exec {
     Nodes(String),
 }
 
-/// Where an anchor's operand is in memory: the value it views, read
-/// transposed (last two axes swapped) when the operand is a transpose the
-/// kernel folded in.
+/// Where an anchor's operand is in memory: the value it views, and how a
+/// matrix product reads it (see [`Layout`]).
 #[derive(Clone, Copy)]
 pub struct Operand {
     pub source: NodeId,
-    pub transposed: bool,
+    pub layout: Layout,
 }
 
 /// A step compiled for one batch size.
@@ -391,9 +391,11 @@ fn operand_views(step: &Verified, k: &Kernel, anchor: NodeId) -> Vec<NodeId> {
 }
 
 /// Where each operand of `anchor` is in memory, or `None` when one is a
-/// broadcast (`gemm` and the window loops read dense memory only).
+/// broadcast (`gemm` and the window loops read dense memory only), except
+/// a matrix repeated for every batch of a matrix product.
 fn operands(step: &Verified, k: &Kernel, anchor: NodeId) -> Option<Vec<Operand>> {
     let graph = step.graph();
+    let matmul = graph.node(anchor).op == Op::MatMul;
     graph
         .args(anchor)
         .iter()
@@ -401,19 +403,39 @@ fn operands(step: &Verified, k: &Kernel, anchor: NodeId) -> Option<Vec<Operand>>
             let folded = |n: NodeId| k.nodes.contains(&n);
             let transposed = folded(a) && matches!(graph.node(a).op, Op::Permute(_));
             let mut at = if transposed { graph.args(a)[0] } else { a };
+            let mut repeated = false;
             loop {
                 match graph.node(at).op {
                     Op::Reshape => at = graph.args(at)[0],
+                    Op::Broadcast if matmul && !repeated && repeats_one_matrix(step, at) => {
+                        repeated = true;
+                        at = graph.args(at)[0];
+                    }
                     Op::Broadcast => return None,
                     _ => break,
                 }
             }
             Some(Operand {
                 source: at,
-                transposed,
+                layout: Layout {
+                    transposed,
+                    repeated,
+                },
             })
         })
         .collect()
+}
+
+/// Whether broadcast `b` only repeats one matrix along new leading axes:
+/// its operand's elements are those of the last two axes of its result.
+fn repeats_one_matrix(step: &Verified, b: NodeId) -> bool {
+    let graph = step.graph();
+    let (to, from) = (&graph.ty(b).shape, &graph.ty(graph.args(b)[0]).shape);
+    let r = to.len();
+    r >= 2
+        && from.len() == r
+        && from[r - 2..] == to[r - 2..]
+        && from[..r - 2].iter().all(|&d| d == Size::ONE)
 }
 
 /// The input kernel `k` may write its result over: an in-place pair of the
