@@ -23,6 +23,13 @@ pub enum Map {
     Strided(Vec<usize>),
     /// One value for every element (a one-element tensor).
     Zero,
+    /// The domain's row-major offset read as an index of `shape` (a view's
+    /// shape: a broadcast read through a reshape), then offset
+    /// `Σ index[axis] · strides[axis]`.
+    Unflat {
+        shape: Vec<usize>,
+        strides: Vec<usize>,
+    },
 }
 
 /// Row-major strides of `shape`.
@@ -36,8 +43,8 @@ pub fn strides(shape: &[usize]) -> Vec<usize> {
 
 /// The map of every node of `kernel` and of every node it reads, given
 /// each node's concrete shape; `None` when a view cannot be followed (a
-/// broadcast of a reshaped value, an iota off the domain, a node reached
-/// with two different maps).
+/// broadcast read through a broadcast or a transposing view, an iota off
+/// the domain, a node reached with two different maps).
 pub fn maps(
     graph: &Graph,
     kernel: &Kernel,
@@ -80,15 +87,21 @@ pub fn maps_of(
                     Map::Flat
                 }),
                 (Op::Reshape, m) => Some(m.clone()),
-                (Op::Broadcast, Map::Identity) => {
+                (Op::Broadcast, Map::Identity | Map::Flat) => {
                     let st = strides(shape);
-                    Some(Map::Strided(
-                        shape
-                            .iter()
-                            .zip(&st)
-                            .map(|(&d, &s)| if d == 1 { 0 } else { s })
-                            .collect(),
-                    ))
+                    let repeated: Vec<usize> = shape
+                        .iter()
+                        .zip(&st)
+                        .map(|(&d, &s)| if d == 1 { 0 } else { s })
+                        .collect();
+                    Some(if map == Map::Identity {
+                        Map::Strided(repeated)
+                    } else {
+                        Map::Unflat {
+                            shape: shapes[&n].clone(),
+                            strides: repeated,
+                        }
+                    })
                 }
                 (Op::Broadcast, _) => None,
                 (_, m) => Some(m.clone()),

@@ -546,6 +546,21 @@ impl<'k, 'b, 'f> Emitter<'k, 'b, 'f> {
             },
             Map::Zero => self.b.ins().iconst(types::I64, 0),
             Map::Strided(strides) => self.offset(strides),
+            Map::Unflat { shape, strides } => {
+                let flat = self.element(&Map::Flat);
+                let mut sum = self.b.ins().iconst(types::I64, 0);
+                let inner = index::strides(shape);
+                for ((&size, &within), &stride) in shape.iter().zip(&inner).zip(strides) {
+                    if stride == 0 {
+                        continue;
+                    }
+                    let i = self.b.ins().udiv_imm_u(flat, within.max(1) as i64);
+                    let i = self.b.ins().urem_imm_u(i, size.max(1) as i64);
+                    let term = self.b.ins().imul_imm_s(i, stride as i64);
+                    sum = self.b.ins().iadd(sum, term);
+                }
+                sum
+            }
         }
     }
 

@@ -31,6 +31,8 @@ pub(super) fn inner_stride(map: &Map) -> usize {
         Map::Identity | Map::Flat => 1,
         Map::Zero => 0,
         Map::Strided(strides) => strides.last().copied().unwrap_or(0),
+        // Not contiguous in general (loaded one element at a time).
+        Map::Unflat { .. } => usize::MAX,
     }
 }
 

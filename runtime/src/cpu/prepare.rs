@@ -376,13 +376,18 @@ fn ancestors(
 }
 
 /// The nodes between an anchor and what it reads: views of its operands
-/// (reshapes, and transposes the kernel folded in).
+/// (reshapes, and the transposes and repeats the kernel folded in).
 fn operand_views(step: &Verified, k: &Kernel, anchor: NodeId) -> Vec<NodeId> {
     let graph = step.graph();
     let mut out = Vec::new();
     for &a in graph.args(anchor) {
         let mut at = a;
-        while k.nodes.contains(&at) && matches!(graph.node(at).op, Op::Reshape | Op::Permute(_)) {
+        while k.nodes.contains(&at)
+            && matches!(
+                graph.node(at).op,
+                Op::Reshape | Op::Permute(_) | Op::Broadcast
+            )
+        {
             out.push(at);
             at = graph.args(at)[0];
         }
