@@ -212,13 +212,20 @@ impl<'p> CpuStep<'p> {
         if let (Some(profile), Some(times)) = (&mut self.profile, times) {
             let graph = self.step.graph();
             let mut in_kernels = 0.0;
-            for (k, ns) in self.kernels.kernels.iter().zip(times) {
+            let execs = &self.compiled[&batch].execs;
+            for ((k, exec), ns) in self.kernels.kernels.iter().zip(execs).zip(times) {
                 in_kernels += ns;
-                profile.add(
-                    format!("{} {}", self.label, k.id),
-                    kernel_kind(graph, k),
-                    ns,
-                );
+                // A pass is named after the kernels it computes (`update
+                // k0-k2`); the kernels computed in a later pass take no time.
+                let (label, what) = match exec {
+                    Exec::InGroup => continue,
+                    Exec::Group { also, .. } => {
+                        let first = also.first().map_or(k.id.0 as usize, |&(i, _)| i);
+                        (format!("{} k{first}-{}", self.label, k.id), "pass".into())
+                    }
+                    _ => (format!("{} {}", self.label, k.id), kernel_kind(graph, k)),
+                };
+                profile.add(label, what, ns);
             }
             // Looking values up, taking and giving back buffers.
             let all = started.elapsed().as_nanos() as f64;
