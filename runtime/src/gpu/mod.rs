@@ -16,4 +16,4 @@ mod train;
 
 pub use device::{adapters, gpu, hardware_available, AdapterSummary, NO_ADAPTER};
 pub use exec::GpuStep;
-pub use train::GpuTraining;
+pub use train::{GpuTraining, StepFailure};

@@ -22,6 +22,14 @@ use dlp_compiler::program::TrainStep;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// Which step a failure on the GPU belongs to: the one being submitted, or
+/// the one before it, whose results (and index faults) come in while this
+/// one is submitted.
+pub enum StepFailure {
+    This(RunError),
+    Previous(RunError),
+}
+
 pub struct GpuTraining<'p> {
     gradients: GpuStep<'p>,
     update: GpuStep<'p>,
@@ -160,7 +168,20 @@ impl<'p> GpuTraining<'p> {
         inputs: &Inputs<'a>,
         params: &HashMap<String, Tensor>,
         states: &HashMap<Input, &Tensor>,
-    ) -> Result<Option<Vec<(Output, Tensor)>>, RunError> {
+    ) -> Result<Option<Vec<(Output, Tensor)>>, StepFailure> {
+        self.submit(batch, inputs, params, states)
+            .map_err(StepFailure::This)?;
+        self.collect(self.next).map_err(StepFailure::Previous)
+    }
+
+    /// Uploads a step's inputs and submits its work.
+    fn submit<'a>(
+        &mut self,
+        batch: usize,
+        inputs: &Inputs<'a>,
+        params: &HashMap<String, Tensor>,
+        states: &HashMap<Input, &Tensor>,
+    ) -> Result<(), RunError> {
         if !self.loaded {
             self.load(params, states)?;
         }
@@ -199,7 +220,7 @@ impl<'p> GpuTraining<'p> {
         // Profiling reads each step's times as soon as it has run.
         self.gradients.take_times(batch);
         self.update.take_times(batch);
-        self.collect(self.next)
+        Ok(())
     }
 
     /// Times every kernel from now on (see [`crate::profile`]); whether

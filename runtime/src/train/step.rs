@@ -5,7 +5,8 @@
 use super::{Metrics, TrainError};
 use crate::backend::{Backend, Runner};
 use crate::data::Batch;
-use crate::gpu::GpuTraining;
+use crate::gpu::{GpuTraining, StepFailure};
+use crate::interp::RunError;
 use crate::tensor::Tensor;
 use dlp_compiler::ir::{Hyper, Input, Output};
 use dlp_compiler::program::TrainStep;
@@ -96,6 +97,12 @@ fn done(at: At, in_epoch: u64, outputs: &[(Output, Tensor)], len: usize) -> Done
     }
 }
 
+/// A step's failure, naming the step (as the log and the divergence
+/// messages number them).
+fn failed_at(at: At, e: RunError) -> TrainError {
+    TrainError::Run(format!("epoch {}, step {}: {}", at.epoch, at.step + 1, e.0))
+}
+
 /// The global indices of `rows` as the `sample_index` input.
 pub(super) fn sample_index(rows: &[usize]) -> Tensor {
     Tensor::i32(
@@ -162,8 +169,8 @@ impl<'p> Stepper<'p> {
         else {
             return Ok(None);
         };
-        let outputs = gpu.finish()?.unwrap_or_default();
-        Ok(Some(done(at, in_epoch, &outputs, len)))
+        let outputs = gpu.finish().map_err(|e| failed_at(at, e))?;
+        Ok(Some(done(at, in_epoch, &outputs.unwrap_or_default(), len)))
     }
 
     /// Brings `params` and `states` up to date where the step keeps them
@@ -240,7 +247,12 @@ impl<'p> Stepper<'p> {
                     },
                     params,
                     &by_input,
-                )?;
+                );
+                let running = self.running.map(|(at, _, _)| at);
+                let outputs = outputs.map_err(|failure| match failure {
+                    StepFailure::This(e) => failed_at(at, e),
+                    StepFailure::Previous(e) => failed_at(running.unwrap_or(at), e),
+                })?;
                 let before = self.running.replace((at, in_epoch, batch.len));
                 return Ok(before.map(|(at, in_epoch, len)| {
                     done(at, in_epoch, &outputs.unwrap_or_default(), len)
@@ -249,13 +261,15 @@ impl<'p> Stepper<'p> {
         };
         let forward = {
             let (params, states) = (&*params, &*states);
-            gradients.run(batch.len, &|input| match input {
-                Input::Feed(name) => feeds.get(name.as_str()).copied(),
-                Input::SampleIndex => Some(&samples),
-                Input::Param(p) => params.get(p),
-                Input::OptimizerState { slot, param } => states.get(&state_key(slot, param)),
-                other => hyper(other),
-            })?
+            gradients
+                .run(batch.len, &|input| match input {
+                    Input::Feed(name) => feeds.get(name.as_str()).copied(),
+                    Input::SampleIndex => Some(&samples),
+                    Input::Param(p) => params.get(p),
+                    Input::OptimizerState { slot, param } => states.get(&state_key(slot, param)),
+                    other => hyper(other),
+                })
+                .map_err(|e| failed_at(at, e))?
         };
         // The sync point: every gradient, by parameter.
         let grads: HashMap<&str, &Tensor> = forward
@@ -276,14 +290,16 @@ impl<'p> Stepper<'p> {
                     .filter_map(|(key, t)| Some((state_input(&key)?, t))),
             )
             .collect();
-        let updated = update.run_owning(
-            batch.len,
-            &|input| match input {
-                Input::Gradient(p) => grads.get(p.as_str()).copied(),
-                other => hyper(other),
-            },
-            owned,
-        )?;
+        let updated = update
+            .run_owning(
+                batch.len,
+                &|input| match input {
+                    Input::Gradient(p) => grads.get(p.as_str()).copied(),
+                    other => hyper(other),
+                },
+                owned,
+            )
+            .map_err(|e| failed_at(at, e))?;
         drop(grads);
         let metrics = means(&forward, batch.len);
         // The gradients' buffers hold the next step's.
