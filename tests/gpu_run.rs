@@ -260,25 +260,26 @@ fn devices_lists_the_adapters_or_says_there_are_none() {
     }
 }
 
+/// `dlpc run iris.dlp --profile` with `args` (a device or back end, how
+/// many epochs): its messages, once it has succeeded.
+fn profiled(args: &[&str]) -> String {
+    let runs = tempfile::tempdir().unwrap();
+    let example = example("iris.dlp");
+    let mut all = vec!["run", &example, "--profile"];
+    all.extend(args);
+    all.extend(["--runs", runs.path().to_str().unwrap()]);
+    let out = dlpc(&all);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    err
+}
+
 #[test]
 fn profile_reports_where_the_gpus_time_went() {
     if !have_gpu() {
         return;
     }
-    let runs = tempfile::tempdir().unwrap();
-    let out = dlpc(&[
-        "run",
-        &example("iris.dlp"),
-        "--device",
-        "gpu",
-        "--profile",
-        "--stop-after",
-        "2",
-        "--runs",
-        runs.path().to_str().unwrap(),
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let err = profiled(&["--device", "gpu", "--stop-after", "2"]);
     assert!(
         (err.contains("GPU time in kernels:")
             && err.contains("contraction (matmul)")
@@ -290,20 +291,7 @@ fn profile_reports_where_the_gpus_time_went() {
 
 #[test]
 fn profile_reports_where_the_cpus_time_went() {
-    let runs = tempfile::tempdir().unwrap();
-    let out = dlpc(&[
-        "run",
-        &example("iris.dlp"),
-        "--device",
-        "cpu",
-        "--profile",
-        "--stop-after",
-        "1",
-        "--runs",
-        runs.path().to_str().unwrap(),
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let err = profiled(&["--device", "cpu", "--stop-after", "1"]);
     assert!(
         err.contains("CPU time in kernels:")
             && err.contains("contraction (matmul)")
@@ -312,19 +300,7 @@ fn profile_reports_where_the_cpus_time_went() {
         "{err}"
     );
     // The interpreter has no kernels, and says so.
-    let out = dlpc(&[
-        "run",
-        &example("iris.dlp"),
-        "--backend",
-        "interp",
-        "--profile",
-        "--stop-after",
-        "1",
-        "--runs",
-        runs.path().to_str().unwrap(),
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let err = profiled(&["--backend", "interp", "--stop-after", "1"]);
     assert!(
         err.contains("the interpreter (--backend interp) has none"),
         "{err}"

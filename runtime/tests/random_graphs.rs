@@ -20,6 +20,9 @@ use dlp_runtime::interp::Interpreter;
 use dlp_runtime::Tensor;
 use std::collections::HashMap;
 
+mod common;
+use common::Gen;
+
 /// A broadcast read through a reshape (its rows repeated, then
 /// flattened): the view is followed in generated code, and the values are
 /// the interpreter's.
@@ -38,30 +41,6 @@ fn a_broadcast_read_through_a_reshape_compiles() {
 
 /// Random graphs of each family.
 const GRAPHS: u64 = 150;
-
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<T: Copy>(&mut self, from: &[T]) -> T {
-        from[self.below(from.len())]
-    }
-
-    fn uniform(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-}
 
 /// A graph under construction: its inputs (name, type) and builder.
 struct Case {
@@ -113,7 +92,7 @@ impl Case {
 
 /// A random shape: rank 1 to 4, mostly small sizes, sometimes one large
 /// enough to split across threads.
-fn random_shape(rng: &mut Rng) -> Vec<usize> {
+fn random_shape(rng: &mut Gen) -> Vec<usize> {
     let rank = 1 + rng.below(4);
     let mut shape: Vec<usize> = (0..rank)
         .map(|_| rng.pick(&[1, 2, 3, 4, 5, 7, 8, 9]))
@@ -127,7 +106,7 @@ fn random_shape(rng: &mut Rng) -> Vec<usize> {
 
 /// `shape` with some axes set to 1 (and maybe fewer leading axes): what
 /// broadcasts to it.
-fn broadcastable(rng: &mut Rng, shape: &[usize]) -> Vec<usize> {
+fn broadcastable(rng: &mut Gen, shape: &[usize]) -> Vec<usize> {
     let drop = rng.below(shape.len() + 1);
     shape[drop..]
         .iter()
@@ -190,7 +169,7 @@ const COMPARE: &[BinaryOp] = &[
 /// second operand broadcast from a smaller shape, or a scalar), selects
 /// on comparisons, reductions broadcast back, and sometimes a matrix
 /// product that starts a new shape.
-fn elementwise_graph(rng: &mut Rng) -> (Verified, Vec<(Input, TensorTy)>, bool) {
+fn elementwise_graph(rng: &mut Gen) -> (Verified, Vec<(Input, TensorTy)>, bool) {
     let mut c = Case::new();
     let mut shape = random_shape(rng);
     let mut x = c.param(&shape);
@@ -203,10 +182,9 @@ fn elementwise_graph(rng: &mut Rng) -> (Verified, Vec<(Input, TensorTy)>, bool) 
     for step in 0..steps {
         let full: Vec<Size> = shape.iter().map(|&d| Size::fixed(d)).collect();
         // A second operand: broadcast from a smaller shape, or a constant.
-        let other = |c: &mut Case, rng: &mut Rng| -> NodeId {
+        let other = |c: &mut Case, rng: &mut Gen| -> NodeId {
             if rng.below(4) == 0 {
-                let k =
-                    c.b.constant(f64::from(rng.uniform()) * 4.0 - 2.0, DType::F32);
+                let k = c.b.constant(rng.next() * 4.0 - 2.0, DType::F32);
                 c.b.broadcast_to(k, &full)
             } else {
                 let y = c.param(&broadcastable(rng, &shape));
@@ -278,7 +256,7 @@ fn elementwise_graph(rng: &mut Rng) -> (Verified, Vec<(Input, TensorTy)>, bool) 
 
 /// A convolution (random channels, size, kernel, stride, padding), a
 /// nonlinearity, sometimes a pooling, at a random batch.
-fn conv_graph(rng: &mut Rng) -> (Verified, Vec<(Input, TensorTy)>, bool) {
+fn conv_graph(rng: &mut Gen) -> (Verified, Vec<(Input, TensorTy)>, bool) {
     let mut c = Case::new();
     let (n, ch, o) = (1 + rng.below(4), 1 + rng.below(4), 1 + rng.below(5));
     let k = rng.pick(&[1, 2, 3, 5]);
@@ -331,13 +309,13 @@ fn same_bits(a: f64, b: f64) -> bool {
 
 /// Runs `step` on both back ends on random values and compares them.
 fn compare(seed: u64, step: &Verified, inputs: &[(Input, TensorTy)], contracted: bool) {
-    let mut rng = Rng(seed ^ 0x9e37_79b9_7f4a_7c15);
+    let mut rng = Gen(seed ^ 0x9e37_79b9_7f4a_7c15);
     let values: HashMap<Input, Tensor> = inputs
         .iter()
         .map(|(input, ty)| {
             let shape = ty.at(1).expect("fixed");
             let n = shape.iter().product();
-            let v = (0..n).map(|_| rng.uniform() * 4.0 - 2.0).collect();
+            let v = (0..n).map(|_| (rng.next() as f32) * 4.0 - 2.0).collect();
             (input.clone(), Tensor::f32(shape, v))
         })
         .collect();
@@ -379,7 +357,7 @@ fn compare(seed: u64, step: &Verified, inputs: &[(Input, TensorTy)], contracted:
 #[test]
 fn random_elementwise_chains_reductions_and_products_agree() {
     for seed in 1..=GRAPHS {
-        let mut rng = Rng(seed);
+        let mut rng = Gen(seed);
         let (step, inputs, contracted) = elementwise_graph(&mut rng);
         compare(seed, &step, &inputs, contracted);
     }
@@ -388,7 +366,7 @@ fn random_elementwise_chains_reductions_and_products_agree() {
 #[test]
 fn random_convolutions_and_poolings_agree() {
     for seed in 1..=GRAPHS {
-        let mut rng = Rng(seed * 7919);
+        let mut rng = Gen(seed * 7919);
         let (step, inputs, contracted) = conv_graph(&mut rng);
         compare(seed, &step, &inputs, contracted);
     }

@@ -125,7 +125,6 @@ impl<'p> CpuStep<'p> {
             .map(|e| match e {
                 Exec::Nodes(why) => Some(why.clone()),
                 Exec::Native { .. }
-                | Exec::Group { .. }
                 | Exec::InGroup
                 | Exec::Anchored { .. }
                 | Exec::Permute { .. } => None,
@@ -219,8 +218,8 @@ impl<'p> CpuStep<'p> {
                 // k0-k2`); the kernels computed in a later pass take no time.
                 let (label, what) = match exec {
                     Exec::InGroup => continue,
-                    Exec::Group { also, .. } => {
-                        let first = also.first().map_or(k.id.0 as usize, |&(i, _)| i);
+                    Exec::Native { also, .. } if !also.is_empty() => {
+                        let first = also[0].0;
                         (format!("{} k{first}-{}", self.label, k.id), "pass".into())
                     }
                     _ => (format!("{} {}", self.label, k.id), kernel_kind(graph, k)),
@@ -292,6 +291,7 @@ impl Execution<'_, '_> {
         }
         // Bytes of temporaries alive (see `CpuStep::peak_temporaries`).
         let temporary = |n: NodeId| matches!(self.plan.places[n.index()], Some(Place::Slot(_)));
+        let temporary_bytes = |n: NodeId| plan::bytes(graph, n).at(batch).unwrap_or(0);
         let mut live = 0;
         for (i, (kernel, exec)) in self.kernels.kernels.iter().zip(execs).enumerate() {
             if let Exec::InGroup = exec {
@@ -308,20 +308,7 @@ impl Execution<'_, '_> {
                 let read =
                     |n: NodeId| -> Result<&Tensor, RunError> { lookup(graph, &values, n, inputs) };
                 match exec {
-                    Exec::Native { code, reads, work } => {
-                        let pointers = reads
-                            .iter()
-                            .map(|&r| read(r).map(|t| data_ptr(&t.data)))
-                            .collect::<Result<Vec<_>, _>>()?;
-                        let ty = host_ty(self.step, kernel.root(), batch)?;
-                        // Over an input handed over, or in a buffer of its own.
-                        let dst = match self.compiled.over[i].and_then(|old| values.remove(&old)) {
-                            Some(old) => old.data,
-                            None => take_buffer(spare, ty.dtype, ty.numel()),
-                        };
-                        run_native(*code, &pointers, ty, dst, *work)
-                    }
-                    Exec::Group {
+                    Exec::Native {
                         code,
                         reads,
                         also,
@@ -423,13 +410,13 @@ impl Execution<'_, '_> {
             // The kernels whose reads may end here: this one, and those
             // computed in its pass.
             let first = match exec {
-                Exec::Group { also, .. } => also.first().map_or(i, |&(k, _)| k),
+                Exec::Native { also, .. } => also.first().map_or(i, |&(k, _)| k),
                 _ => i,
             };
             also_computed.push((kernel.root(), value));
             for (root, value) in also_computed {
                 if temporary(root) {
-                    live += bytes_of(&value);
+                    live += temporary_bytes(root);
                     *peak = (*peak).max(live);
                 }
                 values.insert(root, value);
@@ -443,7 +430,7 @@ impl Execution<'_, '_> {
                 if (first..=i).contains(&last) && !graph.outputs.iter().any(|(_, o)| *o == r) {
                     if let Some(t) = values.remove(&r) {
                         if temporary(r) {
-                            live -= bytes_of(&t);
+                            live -= temporary_bytes(r);
                         }
                         // Kept only up to one buffer per kernel: results of
                         // contractions are allocated by `gemm`'s caller.
@@ -647,15 +634,6 @@ fn run_rows(code: KernelFn, call: Call, start: usize, end: usize, work: usize) {
             }
         }
     });
-}
-
-fn bytes_of(t: &Tensor) -> usize {
-    match &t.data {
-        Data::F32(v) => 4 * v.len(),
-        Data::F64(v) => 8 * v.len(),
-        Data::I32(v) => 4 * v.len(),
-        Data::Bool(v) => v.len(),
-    }
 }
 
 fn data_mut_ptr(d: &mut Data) -> *mut u8 {

@@ -17,10 +17,15 @@ use std::collections::HashMap;
 pub enum Exec {
     /// Native code over the kernel's domain; the values it reads, in order.
     /// `work`: the elements it visits (a reduction's operand's, or its
-    /// result's), which decides whether it is worth splitting.
+    /// result's), which decides whether it is worth splitting. `also`: the
+    /// results of earlier kernels (their indices and roots) it stores too,
+    /// when it is a pass computing several consecutive elementwise kernels
+    /// over one domain (so that what they share is read from memory once:
+    /// an optimiser's moments and its update); empty otherwise.
     Native {
         code: KernelFn,
         reads: Vec<NodeId>,
+        also: Vec<(usize, NodeId)>,
         work: usize,
     },
     /// The anchor computed natively (a contraction through `gemm`, an
@@ -30,18 +35,8 @@ pub enum Exec {
         operands: Vec<Operand>,
         epilogue: Option<(KernelFn, Vec<NodeId>)>,
     },
-    /// Consecutive elementwise kernels over one domain, computed in one
-    /// pass by the last of them: native code reading `reads` and storing,
-    /// beside its own result, the results of the earlier ones (`also`:
-    /// their kernel indices and results), so that what they share is read
-    /// from memory once (an optimiser's moments and its update).
-    Group {
-        code: KernelFn,
-        reads: Vec<NodeId>,
-        also: Vec<(usize, NodeId)>,
-        work: usize,
-    },
-    /// Computed in the pass of a later kernel (a [`Exec::Group`]).
+    /// Computed in the pass of a later kernel (an [`Exec::Native`] with
+    /// `also`).
     InGroup,
     /// A permutation of axes, as a strided copy.
     Permute { perm: Vec<usize> },
@@ -81,6 +76,7 @@ pub fn kernel(
             Ok((code, reads)) => Exec::Native {
                 code,
                 reads,
+                also: Vec::new(),
                 work: shapes[&k.root()].iter().product(),
             },
             Err(why) => Exec::Nodes(why),
@@ -126,6 +122,7 @@ pub fn kernel(
             Ok((code, reads)) => Exec::Native {
                 code,
                 reads,
+                also: Vec::new(),
                 work: shapes[&graph.args(k.anchor.expect("a reduction"))[0]]
                     .iter()
                     .product(),
@@ -140,7 +137,7 @@ pub fn kernel(
 }
 
 /// Joins runs of consecutive elementwise kernels into one pass (see
-/// [`Exec::Group`]) where that is sound: every kernel of the run has the
+/// [`Exec::Native`]'s `also`) where that is sound: every kernel of the run has the
 /// shape of the last, which reads each earlier one's result element for
 /// element; no kernel of the run reads a value another writes over (an
 /// in-place update, `over`). `clif` gets the joint code's text; `label`
@@ -157,7 +154,7 @@ pub fn group(
     b: usize,
     clif: &mut [Option<String>],
 ) {
-    let native = |e: &Exec| matches!(e, Exec::Native { .. });
+    let native = |e: &Exec| matches!(e, Exec::Native { also, .. } if also.is_empty());
     for last in 0..kernels.len() {
         let k = &kernels[last];
         if k.kind != KernelKind::Elementwise || !native(&execs[last]) {
@@ -216,7 +213,7 @@ pub fn group(
         let Ok(code) = jit.compile(&code) else {
             continue;
         };
-        execs[last] = Exec::Group {
+        execs[last] = Exec::Native {
             code,
             reads,
             also: (first..last).zip(roots).collect(),

@@ -52,6 +52,16 @@ impl Gen {
             .wrapping_add(1442695040888963407);
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
+
+    /// A whole number below `n` (at least 1).
+    pub fn below(&mut self, n: usize) -> usize {
+        ((self.next() * n as f64) as usize).min(n.saturating_sub(1))
+    }
+
+    /// One of `from` (not empty).
+    pub fn pick<T: Copy>(&mut self, from: &[T]) -> T {
+        from[self.below(from.len())]
+    }
 }
 
 /// A value for every input of `graph`: labels within their class count,
