@@ -7,12 +7,17 @@ mod out;
 mod check;
 mod devices;
 mod emit;
+mod eval;
 mod fmt;
 mod graph;
 mod loader;
+mod overrides;
+mod predict;
 mod program;
 mod run;
 mod runs;
+mod sweep;
+mod trained;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -93,6 +98,88 @@ enum Command {
         /// Stop after this many epochs in total, leaving the run resumable.
         #[arg(long)]
         stop_after: Option<u64>,
+        /// Start from the parameters of this recorded run (fine-tuning): a
+        /// run folder or id; the optimiser starts afresh.
+        #[arg(long, conflicts_with = "resume")]
+        init_from: Option<PathBuf>,
+        /// Which checkpoint of `--init-from`: `last`, `best`, `epoch-N`, or
+        /// a `.safetensors` file.
+        #[arg(long, default_value = "last", requires = "init_from")]
+        checkpoint: String,
+        /// Override a setting or an argument of the train block:
+        /// `epochs=5`, `optimizer.lr=3e-3`, `model.hidden=512` (repeatable).
+        /// Several values (`model.hidden=128,256`) make a sweep: one run per
+        /// combination of values, then a table comparing them.
+        #[arg(long, value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// A trained model's loss and metrics on any data of its program, from
+    /// a recorded run's checkpoint.
+    Eval {
+        /// The .dlp program (the one the run trained, or one with the same
+        /// parameters).
+        file: PathBuf,
+        /// The recorded run (runs/<id>, or its id).
+        #[arg(long)]
+        from: PathBuf,
+        /// Which checkpoint: `last`, `best`, `epoch-N`, or a `.safetensors` file.
+        #[arg(long, default_value = "last")]
+        checkpoint: String,
+        /// Data to evaluate on (`digits.test`, `digits`; repeatable):
+        /// by default what the run reported on at its end.
+        #[arg(long)]
+        data: Vec<String>,
+        /// Which train block's model, loss and metrics (the run's if omitted).
+        #[arg(long)]
+        train: Option<String>,
+        /// Where to compute: `cpu`, `gpu` or `auto`.
+        #[arg(long)]
+        device: Option<String>,
+        /// What runs the steps on the CPU: `cpu` or `interp`.
+        #[arg(long, default_value = "cpu", value_parser = ["cpu", "interp"])]
+        backend: String,
+        /// Where run records are.
+        #[arg(long, default_value = "runs")]
+        runs: PathBuf,
+        /// Print the results as one JSON object (data → metric → value).
+        #[arg(long)]
+        json: bool,
+    },
+    /// A trained model's outputs for every sample of some data, as CSV or
+    /// NPY, from a recorded run's checkpoint.
+    Predict {
+        /// The .dlp program.
+        file: PathBuf,
+        /// The recorded run (runs/<id>, or its id).
+        #[arg(long)]
+        from: PathBuf,
+        /// Which checkpoint: `last`, `best`, `epoch-N`, or a `.safetensors` file.
+        #[arg(long, default_value = "last")]
+        checkpoint: String,
+        /// The data to predict (`digits.test`, or any dataset of the program
+        /// that has the model's inputs: labels are not needed).
+        #[arg(long)]
+        data: String,
+        /// Where to write: `.csv` (every output; class scores also get their
+        /// arg-max class) or `.npy` (one output; class scores add
+        /// `<name>.class.npy`). Standard output as CSV if omitted.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// The model output an `.npy` file holds, when the model has several.
+        #[arg(long)]
+        output_name: Option<String>,
+        /// Which train block's model (the run's if omitted).
+        #[arg(long)]
+        train: Option<String>,
+        /// Where to compute: `cpu`, `gpu` or `auto`.
+        #[arg(long)]
+        device: Option<String>,
+        /// What runs the steps on the CPU: `cpu` or `interp`.
+        #[arg(long, default_value = "cpu", value_parser = ["cpu", "interp"])]
+        backend: String,
+        /// Where run records are.
+        #[arg(long, default_value = "runs")]
+        runs: PathBuf,
     },
     /// Print one step of the compiled program as Graphviz DOT (or text with
     /// --text): the train step's forward and backward group by default.
@@ -158,12 +245,85 @@ enum Command {
 
 #[derive(Subcommand)]
 enum RunsCommand {
-    /// One line per run: status, epochs, final metrics.
-    List,
+    /// One line per run: id, status, start, duration, seed, epochs, best
+    /// validation loss, final metrics and `--set` overrides.
+    List {
+        /// `table` or `json` (one array of objects, for tools).
+        #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+        /// Only runs with this status (`completed`, `stopped`, `stopped
+        /// early`, `interrupted`, `failed`, `running`, `killed`, `damaged`).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only runs of programs whose file name contains this.
+        #[arg(long)]
+        program: Option<String>,
+        /// Only runs of this train block.
+        #[arg(long)]
+        train: Option<String>,
+    },
+    /// Delete runs (a run being written only with --force).
+    Rm {
+        /// The runs' ids or folders.
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Delete even a run that a live process is writing.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Delete the `epoch-N` checkpoints of runs (all runs if none are
+    /// named), keeping `best` and `last`.
+    Gc {
+        /// The runs' ids or folders.
+        ids: Vec<String>,
+        /// Say what would be deleted, and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Run a recorded run again from its record alone (program, overrides,
+    /// seed, device, data, checked by hash) and compare the checkpoints.
+    Reproduce {
+        /// The run's id or folder.
+        id: String,
+    },
     /// A run's program, data hashes, settings, status and checkpoints.
     Show {
         /// The run's id (its folder name under runs/) or folder.
         id: String,
+    },
+    /// What differs between two runs: their programs (a line diff), their
+    /// settings, and their final metrics (with the change from A to B).
+    Diff {
+        /// The first run's id or folder.
+        a: String,
+        /// The second run's id or folder.
+        b: String,
+    },
+    /// Training and validation curves of one or more runs: an SVG or PNG
+    /// chart with `-o`, else a sparkline per run in the terminal.
+    Plot {
+        /// The runs' ids or folders.
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Which figure to plot: `loss` or a metric's name.
+        #[arg(long, default_value = "loss")]
+        metric: String,
+        /// The chart to write (`.svg` or `.png`).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Write a run in a tracker's format: MLflow's file store and/or
+    /// TensorBoard event files.
+    #[command(group(clap::ArgGroup::new("tracker").required(true).multiple(true).args(["mlflow", "tensorboard"])))]
+    Export {
+        /// The run's id or folder.
+        id: String,
+        /// An MLflow file store (an `mlruns` folder) to add the run to.
+        #[arg(long)]
+        mlflow: Option<PathBuf>,
+        /// A folder to write the run's TensorBoard event file into.
+        #[arg(long)]
+        tensorboard: Option<PathBuf>,
     },
 }
 
@@ -192,6 +352,9 @@ fn main() -> ExitCode {
             resume,
             runs,
             stop_after,
+            init_from,
+            checkpoint,
+            set,
         } => run::run(run::Args {
             file,
             train,
@@ -204,6 +367,53 @@ fn main() -> ExitCode {
             resume,
             runs,
             stop_after,
+            init_from,
+            checkpoint,
+            set,
+        }),
+        Command::Eval {
+            file,
+            from,
+            checkpoint,
+            data,
+            train,
+            device,
+            backend,
+            runs,
+            json,
+        } => eval::run(eval::Args {
+            file,
+            train,
+            from,
+            checkpoint,
+            data,
+            device,
+            backend,
+            runs,
+            json,
+        }),
+        Command::Predict {
+            file,
+            from,
+            checkpoint,
+            data,
+            output,
+            output_name,
+            train,
+            device,
+            backend,
+            runs,
+        } => predict::run(predict::Args {
+            file,
+            train,
+            from,
+            checkpoint,
+            data,
+            output,
+            only: output_name,
+            device,
+            backend,
+            runs,
         }),
         Command::Graph {
             file,
@@ -238,8 +448,35 @@ fn main() -> ExitCode {
             emit::run(&file, train.as_deref(), stage)
         }
         Command::Runs { command, runs } => match command {
-            RunsCommand::List => runs::list(&runs),
+            RunsCommand::List {
+                format,
+                status,
+                program,
+                train,
+            } => runs::list::run(
+                &runs,
+                &runs::list::Filter {
+                    status,
+                    program,
+                    train,
+                },
+                format == "json",
+            ),
+            RunsCommand::Rm { ids, force } => runs::remove::rm(&runs, &ids, force),
+            RunsCommand::Gc { ids, dry_run } => runs::remove::gc(&runs, &ids, dry_run),
+            RunsCommand::Reproduce { id } => runs::reproduce::run(&runs, &id),
             RunsCommand::Show { id } => runs::show(&runs, &id),
+            RunsCommand::Diff { a, b } => runs::diff::run(&runs, &a, &b),
+            RunsCommand::Plot {
+                ids,
+                metric,
+                output,
+            } => runs::plot::run(&runs, &ids, &metric, output.as_deref()),
+            RunsCommand::Export {
+                id,
+                mlflow,
+                tensorboard,
+            } => runs::export::run(&runs, &id, mlflow.as_deref(), tensorboard.as_deref()),
         },
         Command::Lsp => dlpc::lsp::run(),
         Command::Devices => devices::run(),

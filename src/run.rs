@@ -1,12 +1,14 @@
 //! `dlpc run`: train a program's `train` block and record the run.
 
-use crate::program;
+use crate::{overrides, program, sweep};
 use dlp_runtime::backend::Backend;
-use dlp_runtime::train::{self, Job, Metrics, Observer, Options, Started};
+use dlp_runtime::train::{self, Job, Metrics, Observer, Options, Started, Summary};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 pub struct Args {
@@ -21,6 +23,11 @@ pub struct Args {
     pub resume: Option<PathBuf>,
     pub runs: PathBuf,
     pub stop_after: Option<u64>,
+    pub init_from: Option<PathBuf>,
+    pub checkpoint: String,
+    /// `--set KEY=VALUE[,VALUE...]`: overrides, a sweep when some have
+    /// several values.
+    pub set: Vec<String>,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -37,8 +44,44 @@ pub fn run(args: Args) -> ExitCode {
     }
     // Steps start on this thread rather than being handed to another.
     dlp_runtime::cpu::include_this_thread();
-    let Some(comp) = program::load(&args.file) else {
+    let sets: Result<Vec<overrides::Set>, String> =
+        args.set.iter().map(|s| overrides::parse(s)).collect();
+    let sets = match sets {
+        Ok(sets) => sets,
+        Err(e) => {
+            tell!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let (Some(_), Some(set)) = (&args.resume, sets.first()) {
+        tell!(
+            "error: a resumed run keeps the settings it started with (and its own `--set`s): drop `--set {}`",
+            set.text
+        );
         return ExitCode::FAILURE;
+    }
+    let grid = overrides::grid(&sets);
+    if grid.len() == 1 {
+        return match run_one(&args, &grid[0], started) {
+            Ok(summary) if summary.status == "interrupted" => ExitCode::from(130),
+            Ok(_) => ExitCode::SUCCESS,
+            Err(code) => code,
+        };
+    }
+    sweep::run(&grid, |assignments| {
+        run_one(&args, assignments, std::time::Instant::now())
+    })
+}
+
+/// One run of the program with `assignments` (`--set`s) written in.
+pub fn run_one(
+    args: &Args,
+    assignments: &[(String, String)],
+    started: Instant,
+) -> Result<Summary, ExitCode> {
+    let fail = |e: &dyn std::fmt::Display| {
+        tell!("error: {e}");
+        ExitCode::FAILURE
     };
     let opts = Options {
         runs: args.runs.clone(),
@@ -50,29 +93,48 @@ pub fn run(args: Args) -> ExitCode {
         started,
         max_memory: args.max_memory,
         profile: args.profile,
+        interrupt: interrupt_flag(),
     };
-    if let Err(e) = train::check_options(&opts) {
-        tell!("error: {e}");
-        return ExitCode::FAILURE;
-    }
-    // A resumed run continues the train block it recorded.
-    let block = match &args.resume {
-        Some(dir) => match train::resume_target(dir, &args.runs, args.train.as_deref()) {
-            Ok((_, recorded)) => Some(recorded),
-            Err(e) => {
-                tell!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-        None => args.train.clone(),
+    train::check_options(&opts).map_err(|e| fail(&e))?;
+    // A resumed run continues the train block it recorded, with the
+    // overrides it recorded.
+    let (block, assignments) = match &args.resume {
+        Some(dir) => {
+            let (dir, recorded) = train::resume_target(dir, &args.runs, args.train.as_deref())
+                .map_err(|e| fail(&e))?;
+            (
+                Some(recorded),
+                train::recorded_overrides(&dir).map_err(|e| fail(&e))?,
+            )
+        }
+        None => (args.train.clone(), assignments.to_vec()),
     };
-    let Some(compiled) = program::compiled(&comp, block.as_deref()) else {
-        return ExitCode::FAILURE;
+    let original = program::read(&args.file).map_err(|message| {
+        tell!("{message}");
+        ExitCode::FAILURE
+    })?;
+    let (text, applied) =
+        overrides::apply(&original, block.as_deref(), &assignments).map_err(|e| fail(&e))?;
+    let explain = |d, root| overrides::explain(d, root, &applied);
+    let comp = program::load_text(&args.file, &text, &explain).ok_or(ExitCode::FAILURE)?;
+    let compiled =
+        program::compiled_explained(&comp, block.as_deref(), &explain).ok_or(ExitCode::FAILURE)?;
+    // Fine-tuning: the checkpoint is fitted to the program in `train`,
+    // before the data is read.
+    let init_from = match &args.init_from {
+        Some(dir) => Some(
+            train::recorded_run(dir, &args.runs)
+                .and_then(|run| train::checkpoint_of(&run, &args.checkpoint))
+                .map_err(|e| fail(&format!("`--init-from {}`: {e}", dir.display())))?,
+        ),
+        None => None,
     };
     let job = Job {
         program: &compiled,
         base: train::base_of(&args.file),
-        files: program::files(&comp, &args.file),
+        files: program::files(&comp, &args.file, &original),
+        overrides: assignments,
+        init_from,
     };
     let mut printer = Printer::new();
     match train::train(&job, &opts, &mut printer) {
@@ -92,18 +154,60 @@ pub fn run(args: Args) -> ExitCode {
                 summary.samples_per_s,
                 summary.dir.display()
             );
-            ExitCode::SUCCESS
+            if summary.status == "interrupted" {
+                say!(
+                    "resume with: dlpc run {} --resume {}",
+                    args.file.display(),
+                    summary.dir.display()
+                );
+            }
+            Ok(summary)
         }
         Err(e) => {
             printer.finish();
-            tell!("error: {e}");
-            ExitCode::FAILURE
+            Err(fail(&e))
         }
     }
 }
 
+/// A flag the first Ctrl-C (or SIGTERM) sets: the run then stops after
+/// its current step and writes a checkpoint to resume from. A second one
+/// ends the process at once; the record stays consistent, as every file
+/// of it is written atomically, and resumes from its last checkpoint.
+/// Installed once per process, and shared by the runs of a sweep.
+pub fn interrupt_flag() -> Option<Arc<AtomicBool>> {
+    static FLAG: std::sync::OnceLock<Option<Arc<AtomicBool>>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(install_interrupt_handler).clone()
+}
+
+fn install_interrupt_handler() -> Option<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let seen = Arc::clone(&flag);
+    let installed = ctrlc::set_handler(move || {
+        // Clears the progress bar's line, if there is one.
+        let clear = if std::io::stderr().is_terminal() {
+            "\r\x1b[2K"
+        } else {
+            ""
+        };
+        if seen.swap(true, Ordering::SeqCst) {
+            tell!(
+                "{clear}interrupted again: stopping now; the run resumes from its last checkpoint"
+            );
+            std::process::exit(130);
+        }
+        tell!("{clear}interrupted: finishing this step and writing a checkpoint (press Ctrl-C again to stop at once)");
+    });
+    match installed {
+        Ok(()) => Some(flag),
+        // No handler (the platform refused one): Ctrl-C then ends the
+        // process, and the run resumes from its last epoch's checkpoint.
+        Err(_) => None,
+    }
+}
+
 /// Final metrics: one row per split, one column per metric.
-fn print_table(rows: &[(String, Metrics)]) {
+pub fn print_table(rows: &[(String, Metrics)]) {
     let names: Vec<&str> = rows[0].1.iter().map(|(n, _)| n.as_str()).collect();
     let width = rows.iter().map(|(s, _)| s.len()).max().unwrap_or(4).max(4);
     let mut header = format!("{:width$}", "data");
@@ -128,7 +232,7 @@ fn metrics_text(m: &Metrics) -> String {
 }
 
 /// Progress on a terminal (a bar per epoch), plain lines otherwise.
-struct Printer {
+pub struct Printer {
     bar: Option<ProgressBar>,
     tty: bool,
     epochs: u64,
@@ -138,7 +242,7 @@ struct Printer {
 }
 
 impl Printer {
-    fn new() -> Printer {
+    pub fn new() -> Printer {
         Printer {
             bar: None,
             tty: std::io::stderr().is_terminal(),
@@ -148,7 +252,7 @@ impl Printer {
         }
     }
 
-    fn finish(&mut self) {
+    pub fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }

@@ -195,7 +195,10 @@ fn in_place(
                 param: param.clone(),
             },
             Output::NewModelState(p) => Input::ModelState(p.clone()),
-            Output::LossSum | Output::MetricSum(_) | Output::Gradient(_) => continue,
+            Output::LossSum
+            | Output::MetricSum(_)
+            | Output::Gradient(_)
+            | Output::Prediction(_) => continue,
         };
         let Some(old) = graph.input(&input) else {
             continue;

@@ -183,7 +183,7 @@ fn temp_pid(name: &str) -> Option<u32> {
 /// taken to be alive and its file is kept. Only processes this one can see
 /// count: one in another pid namespace (another container sharing the
 /// folder) looks gone.
-fn writer_is_gone(pid: u32, written: SystemTime) -> bool {
+pub(crate) fn writer_is_gone(pid: u32, written: SystemTime) -> bool {
     if pid == std::process::id() {
         return true;
     }

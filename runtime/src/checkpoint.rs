@@ -9,6 +9,8 @@
 
 use crate::atomic;
 use crate::tensor::{Data, Tensor};
+use dlp_compiler::ir::DType;
+use dlp_compiler::program::ParamSpec;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -93,12 +95,91 @@ pub fn encode(ck: &Checkpoint) -> Result<Vec<u8>, String> {
     }
     let mut meta: HashMap<String, String> = ck.meta.clone().into_iter().collect();
     meta.insert("format".into(), FORMAT.into());
-    safetensors::tensor::serialize(views, &Some(meta)).map_err(|e| format!("{e:?}"))
+    let bytes = safetensors::tensor::serialize(views, &Some(meta)).map_err(|e| format!("{e:?}"))?;
+    Ok(with_sorted_header(bytes))
+}
+
+/// `bytes` with the keys of its JSON header in sorted order: `safetensors`
+/// writes the metadata in a hash map's order, which differs between
+/// processes, and two runs that computed the same must write the same bytes
+/// (`dlpc runs reproduce` compares checkpoint hashes). The sorted header is
+/// the same JSON with the same length (only the order of its members
+/// changes), so the tensors' offsets stay valid.
+fn with_sorted_header(mut bytes: Vec<u8>) -> Vec<u8> {
+    let Some(len) = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as usize)
+    else {
+        return bytes;
+    };
+    let Some(header) = bytes.get(8..8 + len) else {
+        return bytes;
+    };
+    // serde_json's maps are sorted by key (no `preserve_order` feature).
+    let sorted = serde_json::from_slice::<serde_json::Value>(header)
+        .ok()
+        .and_then(|v| serde_json::to_vec(&v).ok());
+    match sorted {
+        Some(mut sorted) if sorted.len() <= len => {
+            // safetensors pads its header with spaces to an aligned length.
+            sorted.resize(len, b' ');
+            bytes[8..8 + len].copy_from_slice(&sorted);
+            bytes
+        }
+        _ => bytes,
+    }
 }
 
 /// The string metadata of the checkpoint at `path` (`epoch`, `step`, ...),
 /// read from its header alone: the tensors, which may be large, are not read.
 pub fn read_meta(path: &Path) -> Result<BTreeMap<String, String>, String> {
+    Ok(read_header(path)?.meta)
+}
+
+/// What a checkpoint's header says, without its tensors.
+pub struct Header {
+    pub meta: BTreeMap<String, String>,
+    /// Each parameter's dtype and shape (optimiser state left out).
+    pub params: BTreeMap<String, (DType, Vec<usize>)>,
+}
+
+/// Whether the parameters in `header` are exactly those `params` declares,
+/// with their dtypes and shapes; if not, every difference, one per line
+/// (what is missing, what is extra, what has another shape).
+pub fn fits(header: &Header, params: &[ParamSpec]) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for p in params {
+        match header.params.get(&p.path) {
+            None => problems.push(format!(
+                "missing: `{}` ({}{:?}) is not in the checkpoint",
+                p.path, p.dtype, p.shape
+            )),
+            Some((dtype, shape)) if *dtype != p.dtype || *shape != p.shape => {
+                problems.push(format!(
+                "mis-shaped: `{}` is {dtype}{shape:?} in the checkpoint but {}{:?} in the program",
+                p.path, p.dtype, p.shape
+            ))
+            }
+            Some(_) => {}
+        }
+    }
+    for (name, (dtype, shape)) in &header.params {
+        if !params.iter().any(|p| &p.path == name) {
+            problems.push(format!(
+                "extra: `{name}` ({dtype}{shape:?}) is in the checkpoint but the program declares no such parameter"
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// The header of the checkpoint at `path`: its metadata and each
+/// parameter's dtype and shape, read without the tensors.
+pub fn read_header(path: &Path) -> Result<Header, String> {
     let not_safetensors =
         |why: &str| format!("{} is not a safetensors file: {why}", path.display());
     let mut f =
@@ -128,7 +209,37 @@ pub fn read_meta(path: &Path) -> Result<BTreeMap<String, String>, String> {
     if meta.get("format").map(String::as_str) != Some(FORMAT) {
         return Err(format!("{} is not a dlp checkpoint", path.display()));
     }
-    Ok(meta)
+    let mut params = BTreeMap::new();
+    for (name, info) in header.as_object().into_iter().flatten() {
+        if name == "__metadata__" || name.starts_with(STATE_PREFIX) {
+            continue;
+        }
+        let dtype = match info.get("dtype").and_then(serde_json::Value::as_str) {
+            Some("F32") => DType::F32,
+            Some("F64") => DType::F64,
+            Some("I32") => DType::I32,
+            Some("BOOL") => DType::Bool,
+            other => {
+                return Err(not_safetensors(&format!(
+                    "tensor `{name}` has the unsupported dtype {}",
+                    other.unwrap_or("(none)")
+                )))
+            }
+        };
+        let shape: Option<Vec<usize>> = info
+            .get("shape")
+            .and_then(serde_json::Value::as_array)
+            .map(|dims| {
+                dims.iter()
+                    .filter_map(|d| d.as_u64().map(|d| d as usize))
+                    .collect()
+            });
+        let Some(shape) = shape else {
+            return Err(not_safetensors(&format!("tensor `{name}` has no shape")));
+        };
+        params.insert(name.clone(), (dtype, shape));
+    }
+    Ok(Header { meta, params })
 }
 
 /// The largest header [`read_meta`] reads (the safetensors format's limit).
@@ -186,6 +297,30 @@ mod tests {
         assert_eq!(back.params, ck.params);
         assert_eq!(back.states, ck.states);
         assert_eq!(back.meta.get("epoch").map(String::as_str), Some("3"));
+    }
+
+    #[test]
+    fn the_same_checkpoint_gives_the_same_bytes() {
+        let mut ck = Checkpoint::default();
+        for (i, name) in ["a.w", "b.w", "c.b"].iter().enumerate() {
+            ck.params
+                .insert(name.to_string(), Tensor::f32(vec![2], vec![i as f32, 1.0]));
+        }
+        for key in ["epoch", "step", "best", "bad_validations", "seed"] {
+            ck.meta.insert(key.into(), format!("{key}-value"));
+        }
+        let first = encode(&ck).unwrap();
+        // Hash maps iterate in a different order in every new map.
+        for _ in 0..20 {
+            let mut again = Checkpoint::default();
+            again.params = ck.params.clone().into_iter().collect();
+            again.meta = ck.meta.clone();
+            assert_eq!(encode(&again).unwrap(), first);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.safetensors");
+        std::fs::write(&path, &first).unwrap();
+        assert_eq!(load(&path).unwrap().params, ck.params);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod cpu;
 pub mod data;
+pub mod export;
 pub mod gpu;
 pub mod init;
 pub mod interp;

@@ -22,6 +22,7 @@ mod expr;
 pub mod hyper;
 mod signature;
 mod train;
+pub use train::SETTINGS;
 mod written;
 
 pub use error::CheckError;

@@ -64,6 +64,8 @@ pub enum Output {
         param: String,
     },
     NewModelState(String),
+    /// A model output, per sample, for `dlpc predict`.
+    Prediction(String),
 }
 
 impl Input {
@@ -108,6 +110,7 @@ impl fmt::Display for Output {
             Output::NewParam(p) => write!(f, "new_param.{p}"),
             Output::NewOptimizerState { slot, param } => write!(f, "new_opt.{slot}.{param}"),
             Output::NewModelState(p) => write!(f, "new_state.{p}"),
+            Output::Prediction(o) => write!(f, "prediction.{o}"),
         }
     }
 }
@@ -162,7 +165,7 @@ impl std::str::FromStr for Output {
 
     fn from_str(s: &str) -> Result<Output, String> {
         let bad = || {
-            format!("`{s}` is not an output (`loss_sum`, `metric_sum.m`, `grad.p`, `new_param.p`, `new_opt.slot.p`, `new_state.p`)")
+            format!("`{s}` is not an output (`loss_sum`, `metric_sum.m`, `grad.p`, `new_param.p`, `new_opt.slot.p`, `new_state.p`, `prediction.o`)")
         };
         if s == "loss_sum" {
             return Ok(Output::LossSum);
@@ -174,6 +177,7 @@ impl std::str::FromStr for Output {
             "grad" => Output::Gradient(name),
             "new_param" => Output::NewParam(name),
             "new_state" => Output::NewModelState(name),
+            "prediction" => Output::Prediction(name),
             "new_opt" => {
                 let (slot, param) = slot_and_param(rest).ok_or_else(bad)?;
                 Output::NewOptimizerState { slot, param }
@@ -216,6 +220,7 @@ mod tests {
                 param: "logits.b".into(),
             },
             Output::NewModelState("bn.var".into()),
+            Output::Prediction("logits".into()),
         ];
         for o in outputs {
             assert_eq!(o.to_string().parse::<Output>(), Ok(o));

@@ -30,7 +30,7 @@ mod value;
 
 use crate::diagnostic::{Diagnostic, Loc};
 use crate::ir::{self, Graph, Verified};
-use crate::program::{CompiledProgram, DataRef, EvalStep, TrainStep};
+use crate::program::{CompiledProgram, DataRef, DatasetSpec, EvalStep, PredictStep, TrainStep};
 use crate::Compilation;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +39,9 @@ pub enum Mode {
     Train,
     /// Loss and metrics of a batch, parameters unchanged.
     Eval,
+    /// The model's outputs for a batch (`dlpc predict`): no loss, no
+    /// metrics, so the data needs only the model's inputs.
+    Predict,
 }
 
 /// A problem that only shows when sizes are known (the checker has passed).
@@ -106,15 +109,8 @@ pub fn compile(comp: &Compilation, name: Option<&str>) -> Result<CompiledProgram
         if eval.iter().any(|e: &EvalStep| e.dataset == r.dataset) {
             continue;
         }
-        let data = DataRef {
-            dataset: r.dataset.clone(),
-            split: None,
-        };
-        let (graph, _, spec) = train::lower_train(comp, block, Mode::Eval, Some(&data))?;
-        eval.push(EvalStep {
-            dataset: r.dataset.clone(),
-            step: verified(graph.pruned(), "lowering")?,
-        });
+        let (step, spec) = eval_step(comp, block, &r.dataset)?;
+        eval.push(step);
         if !datasets.iter().any(|d| d.name == spec.name) {
             datasets.push(spec);
         }
@@ -124,6 +120,56 @@ pub fn compile(comp: &Compilation, name: Option<&str>) -> Result<CompiledProgram
         datasets,
         train: TrainStep { gradients, update },
         eval,
+    })
+}
+
+/// The evaluation step of train block `block` (the first when `None`) on
+/// `dataset` (any dataset of the program whose fields the model and the
+/// loss need), and the dataset's spec.
+pub fn eval_step(
+    comp: &Compilation,
+    block: Option<&str>,
+    dataset: &str,
+) -> Result<(EvalStep, DatasetSpec), LowerError> {
+    let data = DataRef {
+        dataset: dataset.to_string(),
+        split: None,
+    };
+    let (graph, _, spec) = train::lower_train(comp, block, Mode::Eval, Some(&data))?;
+    let step = EvalStep {
+        dataset: dataset.to_string(),
+        step: verified(graph.pruned(), "lowering")?,
+    };
+    Ok((step, spec))
+}
+
+/// The prediction step of train block `block` on `dataset`: the model's
+/// outputs for each sample, with the model's inputs as the only fields read
+/// (a dataset without labels will do).
+pub fn predict_step(
+    comp: &Compilation,
+    block: Option<&str>,
+    dataset: &str,
+) -> Result<PredictStep, LowerError> {
+    let data = DataRef {
+        dataset: dataset.to_string(),
+        split: None,
+    };
+    let (graph, plan, mut spec) = train::lower_train(comp, block, Mode::Predict, Some(&data))?;
+    let step = verified(graph.pruned(), "lowering")?;
+    // Only the feeds the outputs depend on are read.
+    spec.feeds
+        .retain(|f| step.input(&ir::Input::Feed(f.name.clone())).is_some());
+    // Which outputs are class scores shows in the loss and metrics, on
+    // the block's own data (`data` may have no labels).
+    let judged = match train::lower_train(comp, block, Mode::Eval, None) {
+        Ok((_, judged, _)) => judged.outputs,
+        Err(_) => plan.outputs,
+    };
+    Ok(PredictStep {
+        data: spec,
+        step,
+        outputs: judged,
     })
 }
 

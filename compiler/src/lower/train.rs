@@ -8,7 +8,7 @@ use super::{LowerError, Mode};
 use crate::diagnostic::Loc;
 use crate::ir::{BinaryOp, DType, Graph, Input, NodeId, Output, Size};
 use crate::optim::{Optimizer, Schedule};
-use crate::program::{DataRef, DatasetSpec, TrainPlan};
+use crate::program::{DataRef, DatasetSpec, OutputSpec, TrainPlan};
 use crate::resolve::DefId;
 use crate::Compilation;
 use dlp_grammar::ast::{Expr, ExprKind, Item};
@@ -204,6 +204,29 @@ pub(super) fn lower_train(
         .collect();
     lw.bind_args(&model.params, args, &mut model_env, block_loc)?;
     lw.block(&mut model_env, &model.body)?;
+    let mut outputs = model_outputs(&mut lw, block_loc)?;
+    if mode == Mode::Predict {
+        lw.b.loc = None;
+        for (spec, (name, v)) in outputs.iter().zip(std::mem::take(&mut lw.model_outputs)) {
+            let node = lw.node(v, block_loc)?;
+            if spec.shape.is_empty() && lw.b.ty(node).rank() == 0 {
+                return Err(LowerError::new(
+                    format!(
+                        "output `{name}` has no batch axis: there is nothing to predict per sample"
+                    ),
+                    Some(block_loc),
+                ));
+            }
+            lw.b.set_output(Output::Prediction(name), node);
+        }
+    }
+    let field_classes: HashMap<String, usize> = fields
+        .iter()
+        .filter_map(|(name, v)| match v {
+            Value::Tensor(n) => Some((name.clone(), *lw.classes.get(n)?)),
+            _ => None,
+        })
+        .collect();
 
     // Loss and metrics see the fields and the model's outputs.
     env.vars.extend(fields);
@@ -211,7 +234,16 @@ pub(super) fn lower_train(
     let mut metrics = Vec::new();
     let mut metric_nodes = Vec::new();
     let mut loss = None;
-    for e in &decl.entries {
+    // Predictions need neither (nor the labels they read).
+    let judged = if mode == Mode::Predict {
+        &[][..]
+    } else {
+        &decl.entries[..]
+    };
+    for e in judged {
+        if matches!(e.key.name.as_str(), "loss" | "metrics") {
+            mark_class_outputs(&e.value, &mut outputs, &field_classes);
+        }
         match e.key.name.as_str() {
             "loss" => {
                 let loc = lw.loc(0, e.value.span);
@@ -242,22 +274,28 @@ pub(super) fn lower_train(
             _ => {}
         }
     }
-    let Some(loss) = loss else {
-        return Err(LowerError::new(
-            "the train block has no `loss`",
-            Some(block_loc),
-        ));
+    let loss = match (loss, mode) {
+        (Some(loss), _) => Some(loss),
+        (None, Mode::Predict) => None,
+        (None, _) => {
+            return Err(LowerError::new(
+                "the train block has no `loss`",
+                Some(block_loc),
+            ))
+        }
     };
     // Loss and metrics leave the step as sums over the batch's samples.
     lw.b.loc = None;
-    let count = lw.b.size_of(Size::BATCH, DType::F32);
-    let loss_sum = lw.b.binary(BinaryOp::Mul, loss, count);
-    lw.b.set_output(Output::LossSum, loss_sum);
-    for (name, &n) in metrics.iter().zip(&metric_nodes) {
-        let sum = lw.b.binary(BinaryOp::Mul, n, count);
-        lw.b.set_output(Output::MetricSum(name.clone()), sum);
+    if let Some(loss) = loss {
+        let count = lw.b.size_of(Size::BATCH, DType::F32);
+        let loss_sum = lw.b.binary(BinaryOp::Mul, loss, count);
+        lw.b.set_output(Output::LossSum, loss_sum);
+        for (name, &n) in metrics.iter().zip(&metric_nodes) {
+            let sum = lw.b.binary(BinaryOp::Mul, n, count);
+            lw.b.set_output(Output::MetricSum(name.clone()), sum);
+        }
     }
-    if mode == Mode::Train {
+    if let (Mode::Train, Some(loss)) = (mode, loss) {
         super::check_stage(lw.b.graph(), "lowering")?;
         let params: Vec<(String, NodeId)> =
             lw.b.graph()
@@ -295,8 +333,87 @@ pub(super) fn lower_train(
         seed: int("seed")?.unwrap_or(0),
         device,
         params: lw.params,
+        outputs,
     };
     Ok((lw.b.finish(), plan, dataset))
+}
+
+/// The model's outputs (bound in `lw.model_outputs`), each with its
+/// per-sample shape: the shape after the leading batch axis (empty for an
+/// output without one).
+fn model_outputs(lw: &mut Lowerer, loc: Loc) -> R<Vec<OutputSpec>> {
+    let mut specs = Vec::new();
+    for (name, v) in lw.model_outputs.clone() {
+        let node = lw.node(v, loc)?;
+        let shape = &lw.b.ty(node).shape;
+        let per_sample = match shape.first() {
+            Some(&first) if first == Size::BATCH => shape[1..]
+                .iter()
+                .map(|d| d.as_fixed().unwrap_or(0))
+                .collect(),
+            _ => Vec::new(),
+        };
+        specs.push(OutputSpec {
+            name,
+            shape: per_sample,
+            classes: None,
+        });
+    }
+    Ok(specs)
+}
+
+/// Marks the outputs that `e` (the loss or a metric) passes to a function
+/// together with a `class(n)` field, when their last axis has `n` entries:
+/// `cross_entropy(logits, y)` makes `logits` scores over `y`'s classes.
+fn mark_class_outputs(e: &Expr, outputs: &mut [OutputSpec], classes: &HashMap<String, usize>) {
+    match &e.kind {
+        ExprKind::Call(callee, args) => {
+            let names: Vec<&str> = args
+                .iter()
+                .filter_map(|a| match &a.value.kind {
+                    ExprKind::Name(id) => Some(id.name.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let counts: Vec<usize> = names
+                .iter()
+                .filter_map(|n| classes.get(*n).copied())
+                .collect();
+            for o in outputs.iter_mut() {
+                if names.contains(&o.name.as_str()) {
+                    if let Some(&n) = counts.iter().find(|&&n| o.shape.last() == Some(&n)) {
+                        o.classes = Some(n);
+                    }
+                }
+            }
+            mark_class_outputs(callee, outputs, classes);
+            for a in args {
+                mark_class_outputs(&a.value, outputs, classes);
+            }
+        }
+        ExprKind::Neg(x) | ExprKind::Paren(x) | ExprKind::Cast(x, _) | ExprKind::Field(x, _) => {
+            mark_class_outputs(x, outputs, classes)
+        }
+        ExprKind::Binary(_, a, b) | ExprKind::Range(a, b) => {
+            mark_class_outputs(a, outputs, classes);
+            mark_class_outputs(b, outputs, classes);
+        }
+        ExprKind::List(items) => {
+            for x in items {
+                mark_class_outputs(x, outputs, classes);
+            }
+        }
+        ExprKind::Record(fields) => {
+            for f in fields {
+                mark_class_outputs(&f.value, outputs, classes);
+            }
+        }
+        ExprKind::Int(..)
+        | ExprKind::Float(..)
+        | ExprKind::Str(_)
+        | ExprKind::Bool(_)
+        | ExprKind::Name(_) => {}
+    }
 }
 
 /// What a run reports on at the end: every other split of the training

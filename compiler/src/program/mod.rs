@@ -23,7 +23,7 @@ mod data;
 mod plan;
 
 pub use data::{Column, DataRef, DatasetSpec, Feed, Read, Source, SourceSpec};
-pub use plan::{Init, ParamSpec, TrainPlan};
+pub use plan::{Init, OutputSpec, ParamSpec, TrainPlan};
 
 use crate::ir::{print, Verified};
 use serde::{Deserialize, Serialize};
@@ -45,6 +45,16 @@ pub struct TrainStep {
     pub gradients: Verified,
     /// Clipping and the optimiser update.
     pub update: Verified,
+}
+
+/// The model's outputs for a batch of one dataset (`dlpc predict`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PredictStep {
+    /// The dataset, with the feeds the outputs need and no others.
+    pub data: DatasetSpec,
+    /// Outputs `Output::Prediction(name)`, batch axis first.
+    pub step: Verified,
+    pub outputs: Vec<OutputSpec>,
 }
 
 /// Loss and metrics of a batch of one dataset, parameters unchanged.

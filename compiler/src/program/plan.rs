@@ -32,6 +32,21 @@ pub struct TrainPlan {
     pub device: String,
     /// Every trained parameter, in creation order.
     pub params: Vec<ParamSpec>,
+    /// The model's outputs, in the order declared.
+    #[serde(default)]
+    pub outputs: Vec<OutputSpec>,
+}
+
+/// A model output, as `dlpc predict` writes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutputSpec {
+    pub name: String,
+    /// Per-sample shape.
+    pub shape: Vec<usize>,
+    /// `Some(n)` when the loss or a metric compares the output with a
+    /// `class(n)` field and its last axis has `n` entries (scores per
+    /// class, such as logits): predictions then add the arg-max class.
+    pub classes: Option<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -256,11 +256,16 @@ fn read_file(path: &Path, files: &mut Vec<(PathBuf, String)>) -> Result<Vec<u8>,
     let bytes = std::fs::read(path)
         .map_err(|e| DataError::new(path, format!("cannot read the file: {e}")))?;
     if !files.iter().any(|(p, _)| p == path) {
-        let hash = Sha256::digest(&bytes);
-        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-        files.push((path.to_path_buf(), format!("sha256:{hex}")));
+        files.push((path.to_path_buf(), content_hash(&bytes)));
     }
     Ok(bytes)
+}
+
+/// `sha256:<hex>` of a file's bytes, as run records name data files.
+pub fn content_hash(bytes: &[u8]) -> String {
+    let hash = Sha256::digest(bytes);
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
 }
 
 /// Refuses, before anything opens it, a path that is not a regular file

@@ -7,7 +7,7 @@ use crate::backend::{Backend, Runner};
 use crate::data::{Loaded, Samples};
 use crate::tensor::Tensor;
 use dlp_compiler::ir::{Hyper, Input};
-use dlp_compiler::program::{CompiledProgram, DataRef};
+use dlp_compiler::program::{DataRef, EvalStep};
 use std::collections::HashMap;
 
 /// The program's evaluation steps, prepared once.
@@ -17,11 +17,11 @@ pub(super) struct Evaluator<'p> {
 
 impl<'p> Evaluator<'p> {
     pub fn new(
-        program: &'p CompiledProgram,
+        eval: impl IntoIterator<Item = &'p EvalStep>,
         backend: Backend,
     ) -> Result<Evaluator<'p>, TrainError> {
         let mut steps = HashMap::new();
-        for e in &program.eval {
+        for e in eval {
             steps.insert(e.dataset.as_str(), Runner::new(backend, &e.step, "eval")?);
         }
         Ok(Evaluator { steps })

@@ -16,6 +16,7 @@
 //! sizes (exact for per-sample means such as accuracy and MSE).
 
 mod evaluate;
+pub mod infer;
 mod loader;
 pub mod memory;
 mod start;
@@ -26,16 +27,19 @@ use crate::backend::Backend;
 use crate::checkpoint;
 use crate::data::{self, DataError, Loaded};
 use crate::interp::RunError;
-use crate::record::{RunRecord, SUMMARY};
+use crate::record::{Lines, RunRecord, SUMMARY};
 use crate::rng;
 use dlp_compiler::optim::Clock;
 use dlp_compiler::program::{CompiledProgram, DataRef, TrainPlan};
 use evaluate::{part, Evaluator};
 use serde_json::{json, Value};
 use start::State;
+pub use start::{check_fits, checkpoint_of, recorded_run, RecordedRun};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 use step::Stepper;
 use timing::Timing;
@@ -50,8 +54,14 @@ pub struct Job<'a> {
     /// The folder data paths are relative to (the program's).
     pub base: PathBuf,
     /// Every `.dlp` file of the program, by name relative to `base`, to
-    /// keep in the run record.
+    /// keep in the run record (as written: before `overrides`).
     pub files: Vec<(String, String)>,
+    /// The `--set` overrides the program was compiled with (`optimizer.lr`
+    /// → `3e-3`), recorded so the run can be reproduced.
+    pub overrides: Vec<(String, String)>,
+    /// A checkpoint whose parameters a new run starts from (fine-tuning)
+    /// instead of initialising them.
+    pub init_from: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug)]
@@ -75,6 +85,9 @@ pub struct Options {
     pub max_memory: Option<u64>,
     /// Time the GPU's kernels and report where the time went.
     pub profile: bool,
+    /// Set (by a Ctrl-C handler) to stop after the current step, writing
+    /// a checkpoint the run resumes from exactly.
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl Default for Options {
@@ -89,6 +102,7 @@ impl Default for Options {
             started: Instant::now(),
             max_memory: None,
             profile: false,
+            interrupt: None,
         }
     }
 }
@@ -244,7 +258,7 @@ pub(crate) fn adapter_name(backend: Backend) -> Option<String> {
 /// a loss or metric that is not finite ends the run.
 fn record_step(
     done: step::Done,
-    log: &mut Vec<Value>,
+    log: &mut Lines,
     sums: &mut Metrics,
     state: &mut State,
     obs: &mut dyn Observer,
@@ -308,6 +322,9 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
     };
     let device = device.as_str();
     memory::check(&memory::estimate(job.program), opts.max_memory)?;
+    if let (Some(path), None) = (&job.init_from, &opts.resume) {
+        start::check_fits(path, &plan)?;
+    }
     let datasets = load_data(job)?;
     let train_len = part(&datasets, &plan.data)?.len;
     if train_len < plan.batch {
@@ -331,6 +348,7 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
         Some(dir) => start::resume(dir, &plan)?,
         None => start::fresh(job, opts, &plan, &datasets, &samples, device)?,
     };
+    let writing = state.record.mark_writing()?;
     obs.started(&Started {
         record: &state.record,
         plan: &plan,
@@ -353,7 +371,7 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
         epochs,
         total_steps,
     };
-    let outcome = run.run(&mut state, obs, started);
+    let outcome = run.run(&mut state, obs, started, writing);
     // A failure is recorded too, so that the record never looks like a run
     // still in progress.
     if let Err(e) = &outcome {
@@ -388,6 +406,21 @@ pub fn resume_target(
     Ok((dir, name))
 }
 
+/// The `--set` overrides a recorded run was started with, which a
+/// resumed run applies again.
+pub fn recorded_overrides(dir: &Path) -> Result<Vec<(String, String)>, TrainError> {
+    let config = crate::record::RunRecord::open(dir)?.config()?;
+    Ok(config
+        .get("overrides")
+        .and_then(Value::as_object)
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 /// Every dataset the program reads.
 fn load_data(job: &Job) -> Result<HashMap<String, Loaded>, TrainError> {
     let mut datasets = HashMap::new();
@@ -404,14 +437,26 @@ enum Ending {
     /// `--stop-after`: resumable.
     Stopped,
     StoppedEarly,
+    /// Ctrl-C: resumable from the step it stopped after.
+    Interrupted,
+}
+
+/// How an epoch ended.
+struct EpochEnd {
+    /// Samples trained on in this process.
+    samples: usize,
+    stop_early: bool,
+    interrupted: bool,
 }
 
 impl Run<'_, '_> {
+    /// `writing` marks the record as being written until its summary is.
     fn run(
         &self,
         state: &mut State,
         obs: &mut dyn Observer,
         started: Instant,
+        writing: crate::record::WriterMark,
     ) -> Result<Summary, TrainError> {
         let mut stepper = Stepper::new(&self.job.program.train, state.seed, self.opts.backend)?;
         if self.opts.profile {
@@ -419,7 +464,7 @@ impl Run<'_, '_> {
                 obs.note(&why);
             }
         }
-        let mut evaluator = Evaluator::new(self.job.program, self.opts.backend)?;
+        let mut evaluator = Evaluator::new(&self.job.program.eval, self.opts.backend)?;
         let mut ending = Ending::Completed;
         let mut trained_samples = 0usize;
         let mut timing = Timing::default();
@@ -440,10 +485,13 @@ impl Run<'_, '_> {
                 .patience
                 .is_some_and(|p| state.progress.bad_validations >= p);
             let stop_early = exhausted || {
-                let (samples, stop_early) =
-                    self.epoch(&mut stepper, &mut evaluator, state, obs, &mut timing)?;
-                trained_samples += samples;
-                stop_early
+                let end = self.epoch(&mut stepper, &mut evaluator, state, obs, &mut timing)?;
+                trained_samples += end.samples;
+                if end.interrupted {
+                    ending = Ending::Interrupted;
+                    break;
+                }
+                end.stop_early
             };
             if stop_early {
                 obs.note(&format!(
@@ -458,7 +506,7 @@ impl Run<'_, '_> {
         if let Some(report) = stepper.profile_report() {
             obs.note(&report);
         }
-        let final_metrics = if ending == Ending::Stopped {
+        let final_metrics = if matches!(ending, Ending::Stopped | Ending::Interrupted) {
             Vec::new()
         } else {
             self.final_evaluation(&mut evaluator, state, obs)?
@@ -470,6 +518,7 @@ impl Run<'_, '_> {
                 Ending::Completed => "completed",
                 Ending::Stopped => "stopped",
                 Ending::StoppedEarly => "stopped early",
+                Ending::Interrupted => "interrupted",
             }
             .to_string(),
             epochs: state.progress.epoch,
@@ -480,12 +529,15 @@ impl Run<'_, '_> {
             startup_seconds: timing.startup_seconds(started),
             seconds: started.elapsed().as_secs_f64(),
         };
+        // Unmarked first: a kill in between leaves a run without a summary
+        // and without a live writer, which `dlpc runs list` calls killed.
+        drop(writing);
         self.write_summary(&summary, state)?;
         Ok(summary)
     }
 
-    /// One epoch: its steps, its validation, its checkpoints and log lines.
-    /// Returns the samples trained on and whether to stop early.
+    /// One epoch: its steps, its validation, its checkpoints and log lines;
+    /// or, when interrupted, its steps up to then and a checkpoint there.
     fn epoch(
         &self,
         stepper: &mut Stepper,
@@ -493,7 +545,7 @@ impl Run<'_, '_> {
         state: &mut State,
         obs: &mut dyn Observer,
         timing: &mut Timing,
-    ) -> Result<(usize, bool), TrainError> {
+    ) -> Result<EpochEnd, TrainError> {
         let plan = &self.plan;
         let epoch = state.progress.epoch + 1;
         let started = Instant::now();
@@ -504,18 +556,27 @@ impl Run<'_, '_> {
             rng::stream_of("epoch"),
             epoch as u32,
         );
-        let mut sums: Metrics = Vec::new();
-        let mut steps = 0u64;
+        // An interrupted epoch continues with the sums of its first steps.
+        let resumed = state.partial.take().unwrap_or_default();
+        let mut sums: Metrics = resumed.sums;
+        let mut steps = resumed.steps;
+        let mut steps_here = 0u64;
+        let mut interrupted = false;
         // This epoch's log lines, written with its checkpoint.
-        let mut log: Vec<Value> = Vec::new();
+        let mut log = Lines::default();
         let batches: Vec<&[usize]> = order.chunks_exact(plan.batch).collect();
         let mut gathered = None;
         // `step`: the steps handed to the back end; their results may come
         // in a step later (on the GPU), and are counted in `state.progress`
         // then.
         let first = state.progress.step;
-        for (step, (i, &rows)) in (first..).zip(batches.iter().enumerate()) {
+        let todo = batches.iter().enumerate().skip(resumed.steps as usize);
+        for (step, (i, &rows)) in (first..).zip(todo) {
             if step >= self.total_steps {
+                break;
+            }
+            if self.interrupted() {
+                interrupted = true;
                 break;
             }
             let clock = Clock {
@@ -549,15 +610,27 @@ impl Run<'_, '_> {
             if let Some(done) = done {
                 record_step(done, &mut log, &mut sums, state, obs)?;
                 steps += 1;
+                steps_here += 1;
             }
         }
         if let Some(done) = stepper.finish()? {
             record_step(done, &mut log, &mut sums, state, obs)?;
             steps += 1;
+            steps_here += 1;
         }
         // Parameters kept on a device come back for validation and the
         // checkpoints.
         stepper.sync(&mut state.params, &mut state.states)?;
+        let samples = steps_here as usize * plan.batch;
+        if interrupted {
+            state.record.log(&log)?;
+            state.save_interrupted(&start::Partial { steps, sums })?;
+            return Ok(EpochEnd {
+                samples,
+                stop_early: false,
+                interrupted: true,
+            });
+        }
         let train_metrics: Metrics = sums
             .into_iter()
             .map(|(n, v)| (n, v / steps.max(1) as f64))
@@ -607,7 +680,6 @@ impl Run<'_, '_> {
         state.record.log(&log)?;
         state.save_epoch(plan, improved)?;
         let seconds = started.elapsed().as_secs_f64();
-        let samples = steps as usize * plan.batch;
         obs.epoch(
             epoch,
             &train_metrics,
@@ -615,7 +687,19 @@ impl Run<'_, '_> {
             seconds,
             samples as f64 / seconds.max(1e-9),
         );
-        Ok((samples, stop_early))
+        Ok(EpochEnd {
+            samples,
+            stop_early,
+            interrupted: false,
+        })
+    }
+
+    /// Whether Ctrl-C asked the run to stop.
+    fn interrupted(&self) -> bool {
+        self.opts
+            .interrupt
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::Relaxed))
     }
 
     /// Metrics on every evaluation set, with the best parameters when they

@@ -1,12 +1,12 @@
 //! Where a run begins: a new record with freshly initialised parameters,
 //! or the last checkpoint of a recorded run (`--resume`).
 
-use super::{Job, Options, TrainError};
+use super::{Job, Metrics, Options, TrainError};
 use crate::atomic;
 use crate::checkpoint::{self, Checkpoint};
 use crate::data::Loaded;
 use crate::init;
-use crate::record::{self, RunRecord};
+use crate::record::{self, LogPoint, RunRecord};
 use crate::tensor::Tensor;
 use dlp_compiler::program::TrainPlan;
 use serde_json::{json, Value};
@@ -26,6 +26,15 @@ pub(super) struct Progress {
     pub bad_validations: u64,
 }
 
+/// The first steps of an epoch that was interrupted: how many, and the
+/// sums of their losses and metrics, so that the resumed epoch reports the
+/// same means as one that never stopped.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(super) struct Partial {
+    pub steps: u64,
+    pub sums: Metrics,
+}
+
 /// A run's record and everything that changes as it trains.
 pub(super) struct State {
     pub record: RunRecord,
@@ -33,6 +42,8 @@ pub(super) struct State {
     pub params: HashMap<String, Tensor>,
     pub states: HashMap<String, Tensor>,
     pub progress: Progress,
+    /// Where an interrupted epoch stopped (a run resumed mid-epoch).
+    pub partial: Option<Partial>,
 }
 
 impl State {
@@ -51,6 +62,27 @@ impl State {
             .insert("bad_validations".into(), p.bad_validations.to_string());
         ck.meta.insert("seed".into(), self.seed.to_string());
         ck
+    }
+
+    /// Writes `last` in the middle of an epoch, after the steps of
+    /// `partial` (Ctrl-C). Only `last`: `best` and `epoch-N` belong to
+    /// whole epochs. The epoch's log lines so far were written first, as
+    /// at the end of an epoch; `--resume` continues with the next batch of
+    /// the same epoch, so the run goes on exactly as if never stopped.
+    pub fn save_interrupted(&self, partial: &Partial) -> Result<(), TrainError> {
+        let mut ck = self.checkpoint();
+        ck.meta
+            .insert(PARTIAL_STEPS.into(), partial.steps.to_string());
+        // Exact bits: the sums go on adding up after the resume.
+        let sums: Vec<Value> = partial
+            .sums
+            .iter()
+            .map(|(name, v)| json!([name, format!("{:016x}", v.to_bits())]))
+            .collect();
+        ck.meta
+            .insert(PARTIAL_SUMS.into(), Value::Array(sums).to_string());
+        let path = self.record.checkpoint(LAST);
+        checkpoint::save(&path, &ck).map_err(TrainError::Io)
     }
 
     /// Writes the checkpoints of the epoch that just ended as one set (see
@@ -109,6 +141,10 @@ fn epoch_set(plan: &TrainPlan, epoch: u64, improved: bool) -> Vec<String> {
 
 const LAST: &str = "last";
 const BEST: &str = "best";
+/// Checkpoint metadata of an interrupted epoch: its steps taken, and the
+/// sums of their figures as `[[name, f64 bits in hex], ...]`.
+const PARTIAL_STEPS: &str = "epoch_steps_done";
+const PARTIAL_SUMS: &str = "epoch_sums";
 
 fn write_error(path: &Path, e: &std::io::Error) -> TrainError {
     TrainError::Io(checkpoint::write_error(path, e))
@@ -124,16 +160,27 @@ pub(super) fn fresh(
     device: &str,
 ) -> Result<State, TrainError> {
     let seed = opts.seed.unwrap_or(plan.seed);
-    let params = plan
-        .params
-        .iter()
-        .map(|p| (p.path.clone(), init::initialise(p, seed)))
-        .collect();
-    let files: Vec<Value> = datasets
+    let params = match &job.init_from {
+        // Fitted to the plan before the data was read (`check_fits`).
+        Some(path) => checkpoint::load(path).map_err(TrainError::Run)?.params,
+        None => plan
+            .params
+            .iter()
+            .map(|p| (p.path.clone(), init::initialise(p, seed)))
+            .collect(),
+    };
+    let mut files: Vec<Value> = datasets
         .values()
         .flat_map(|d| d.files.iter())
-        .map(|(p, h)| json!({"file": p.display().to_string(), "hash": h}))
+        .map(|(p, h)| json!({"file": p.display().to_string(), "path": absolute(p), "hash": h}))
         .collect();
+    files.sort_by_key(|f| f["file"].to_string());
+    let overrides: serde_json::Map<String, Value> = job
+        .overrides
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    let now = std::time::SystemTime::now();
     let config = json!({
         "train": plan.name,
         "program": job.files.first().map(|(n, _)| n.clone()),
@@ -146,7 +193,11 @@ pub(super) fn fresh(
         "threads": opts.backend.threads(),
         "plan": plan,
         "dlpc": env!("CARGO_PKG_VERSION"),
-        "started": crate::record::utc_stamp(std::time::SystemTime::now()),
+        "started": crate::record::utc_stamp(now),
+        "started_unix": crate::record::unix_seconds(now),
+        "base": absolute(&job.base),
+        "overrides": overrides,
+        "init_from": job.init_from.as_deref().map(absolute),
     });
     let record = RunRecord::create(&opts.runs, &plan.name, &job.files, &config).map_err(|e| {
         TrainError::Io(format!(
@@ -165,7 +216,17 @@ pub(super) fn fresh(
             best: f64::INFINITY,
             bad_validations: 0,
         },
+        partial: None,
     })
+}
+
+/// `path` made absolute (not resolving links: the path as the user knows
+/// it), for records that are read from another folder later.
+fn absolute(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// The folder of the run to resume: `dir` itself, or `dir` as a run id
@@ -189,6 +250,76 @@ pub(super) fn run_folder(dir: &Path, runs: &Path) -> Result<PathBuf, TrainError>
         "{} is not a run record (no {})",
         dir.display(),
         record::CONFIG
+    )))
+}
+
+/// A recorded run whose parameters a command uses (`dlpc eval`, `dlpc
+/// predict`, `--init-from`).
+pub struct RecordedRun {
+    pub dir: PathBuf,
+    /// The train block it trained.
+    pub train: String,
+    pub seed: u64,
+}
+
+/// The run `dir` names (a folder, or a run id under `runs`).
+pub fn recorded_run(dir: &Path, runs: &Path) -> Result<RecordedRun, TrainError> {
+    let dir = run_folder(dir, runs)?;
+    let config = RunRecord::open(&dir)?.config().map_err(|e| {
+        TrainError::Run(format!(
+            "cannot read {}: {e}",
+            dir.join(record::CONFIG).display()
+        ))
+    })?;
+    let Some(train) = config.get("train").and_then(Value::as_str) else {
+        return Err(TrainError::Run(format!(
+            "{}: `train` is missing",
+            dir.join(record::CONFIG).display()
+        )));
+    };
+    Ok(RecordedRun {
+        train: train.to_string(),
+        seed: config.get("seed").and_then(Value::as_u64).unwrap_or(0),
+        dir,
+    })
+}
+
+/// The checkpoint `which` names: `last`, `best`, `epoch-N` of the run, or a
+/// `.safetensors` file's path.
+pub fn checkpoint_of(run: &RecordedRun, which: &str) -> Result<PathBuf, TrainError> {
+    let record = RunRecord::open(&run.dir)?;
+    let named = record.checkpoint(which);
+    if named.is_file() {
+        return Ok(named);
+    }
+    let path = Path::new(which);
+    if which.ends_with(".safetensors") && path.is_file() {
+        return Ok(path.to_path_buf());
+    }
+    let mut have: Vec<String> = std::fs::read_dir(run.dir.join(record::CHECKPOINTS))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.strip_suffix(".safetensors")
+                        .filter(|_| !name.starts_with('.'))
+                        .map(|n| format!("`{n}`"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    have.sort();
+    let hint = match (which, have.is_empty()) {
+        (_, true) => "it has none yet (it stopped before its first epoch ended)".to_string(),
+        ("best", _) => format!(
+            "`best` is kept only with `keep_best = true`; it has {}",
+            have.join(", ")
+        ),
+        _ => format!("it has {}", have.join(", ")),
+    };
+    Err(TrainError::Run(format!(
+        "run `{}` has no checkpoint `{which}`: {hint}",
+        record.id
     )))
 }
 
@@ -239,9 +370,11 @@ pub(super) fn resume(dir: &Path, plan: &TrainPlan) -> Result<State, TrainError> 
         .get("seed")
         .and_then(Value::as_u64)
         .unwrap_or(plan.seed);
+    check_fits(&record.checkpoint(LAST), plan)?;
     let ck = checkpoint::load(&record.checkpoint(LAST)).map_err(TrainError::Run)?;
-    check_params(plan, &ck)?;
     let progress = progress_of(&ck);
+    let partial = partial_of(&ck)
+        .map_err(|why| TrainError::Run(format!("{}: {why}", record.checkpoint(LAST).display())))?;
     // First, before this process stages anything (see `atomic::writer_is_gone`).
     record.remove_stale_temps().map_err(|e| {
         TrainError::Io(format!(
@@ -249,15 +382,41 @@ pub(super) fn resume(dir: &Path, plan: &TrainPlan) -> Result<State, TrainError> 
             record.dir.display()
         ))
     })?;
-    complete_epoch_set(&record, plan, &progress)?;
-    record.truncate_log_after(progress.epoch)?;
+    // An epoch's set was complete before a checkpoint in its middle was written.
+    if partial.is_none() {
+        complete_epoch_set(&record, plan, &progress)?;
+    }
+    record.truncate_log_after(LogPoint {
+        epoch: progress.epoch,
+        step: partial.as_ref().map(|_| progress.step),
+    })?;
     Ok(State {
         record,
         seed,
         params: ck.params,
         states: ck.states,
         progress,
+        partial,
     })
+}
+
+/// Where in its epoch an interrupted run stopped (`None`: at an epoch's end).
+fn partial_of(ck: &Checkpoint) -> Result<Option<Partial>, String> {
+    let Some(steps) = ck.meta.get(PARTIAL_STEPS) else {
+        return Ok(None);
+    };
+    let damaged = || format!("its `{PARTIAL_STEPS}` and `{PARTIAL_SUMS}` metadata is damaged");
+    let steps = steps.parse::<u64>().map_err(|_| damaged())?;
+    let text = ck.meta.get(PARTIAL_SUMS).ok_or_else(damaged)?;
+    let pairs: Vec<(String, String)> = serde_json::from_str(text).map_err(|_| damaged())?;
+    let sums = pairs
+        .into_iter()
+        .map(|(name, bits)| {
+            let bits = u64::from_str_radix(&bits, 16).map_err(|_| damaged())?;
+            Ok((name, f64::from_bits(bits)))
+        })
+        .collect::<Result<Metrics, String>>()?;
+    Ok(Some(Partial { steps, sums }))
 }
 
 /// Where the run was when `ck` was written.
@@ -325,38 +484,16 @@ fn written_at(path: &Path, epoch: u64) -> bool {
         == Some(epoch)
 }
 
-/// The checkpoint has every parameter the program declares, with its shape.
-fn check_params(plan: &TrainPlan, ck: &Checkpoint) -> Result<(), TrainError> {
-    for p in &plan.params {
-        match ck.params.get(&p.path) {
-            None => {
-                return Err(TrainError::Run(format!(
-                    "the checkpoint has no parameter `{}`: was the program changed?",
-                    p.path
-                )))
-            }
-            Some(t) if t.shape != p.shape || t.dtype() != p.dtype => {
-                return Err(TrainError::Run(format!(
-                    "parameter `{}` is {} in the checkpoint but {}{:?} in the program",
-                    p.path,
-                    t.ty(),
-                    p.dtype,
-                    p.shape
-                )))
-            }
-            Some(_) => {}
-        }
-    }
-    let mut extra: Vec<&String> = ck
-        .params
-        .keys()
-        .filter(|k| !plan.params.iter().any(|p| &p.path == *k))
-        .collect();
-    extra.sort();
-    if let Some(first) = extra.first() {
-        return Err(TrainError::Run(format!(
-            "the checkpoint has parameter `{first}` that the program no longer declares: was the program changed?"
-        )));
-    }
-    Ok(())
+/// Checks, from its header alone, that the checkpoint at `path` holds
+/// exactly the parameters `plan` declares, with their shapes: before any
+/// data is read, and before anything is written.
+pub fn check_fits(path: &Path, plan: &TrainPlan) -> Result<(), TrainError> {
+    let header = checkpoint::read_header(path).map_err(TrainError::Run)?;
+    checkpoint::fits(&header, &plan.params).map_err(|why| {
+        TrainError::Run(format!(
+            "the checkpoint {} does not fit train block `{}`:\n{why}",
+            path.display(),
+            plan.name
+        ))
+    })
 }

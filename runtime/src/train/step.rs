@@ -78,7 +78,8 @@ pub(super) fn means(outputs: &[(Output, Tensor)], count: usize) -> Metrics {
             Output::Gradient(_)
             | Output::NewParam(_)
             | Output::NewOptimizerState { .. }
-            | Output::NewModelState(_) => {}
+            | Output::NewModelState(_)
+            | Output::Prediction(_) => {}
         }
     }
     metrics
@@ -315,7 +316,8 @@ impl<'p> Stepper<'p> {
                 Output::LossSum
                 | Output::MetricSum(_)
                 | Output::Gradient(_)
-                | Output::NewModelState(_) => {}
+                | Output::NewModelState(_)
+                | Output::Prediction(_) => {}
             }
         }
         if params.len() != count {

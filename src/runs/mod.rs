@@ -1,72 +1,36 @@
-//! `dlpc runs list` and `dlpc runs show <id>`.
+//! `dlpc runs`: list, show, compare, plot and export run records.
+
+pub mod diff;
+pub mod export;
+pub mod list;
+pub mod plot;
+pub mod remove;
+pub mod reproduce;
 
 use dlp_runtime::record::{self, RunRecord};
 use serde_json::Value;
 use std::path::Path;
 use std::process::ExitCode;
 
-pub fn list(runs: &Path) -> ExitCode {
-    let entries = match record::list(runs) {
-        Ok(e) => e,
-        Err(e) => {
-            tell!("error: cannot read {}: {e}", runs.display());
-            return ExitCode::FAILURE;
-        }
-    };
-    if entries.is_empty() {
-        say!("no runs in {}", runs.display());
-        return ExitCode::SUCCESS;
-    }
-    say!(
-        "{:<40} {:<22} {:>6}  final metrics",
-        "run",
-        "status",
-        "epochs"
-    );
-    for (id, summary) in entries {
-        let status = summary.get("status").and_then(Value::as_str).unwrap_or("?");
-        let epochs = summary
-            .get("epochs")
-            .and_then(Value::as_u64)
-            .map_or("-".to_string(), |e| e.to_string());
-        say!("{id:<40} {status:<22} {epochs:>6}  {}", finals(&summary));
-    }
-    ExitCode::SUCCESS
-}
-
-fn finals(summary: &Value) -> String {
-    let Some(Value::Object(f)) = summary.get("final") else {
-        return String::new();
-    };
-    f.iter()
-        .map(|(split, m)| {
-            let values: Vec<String> = m
-                .as_object()
-                .map(|o| {
-                    o.iter()
-                        .map(|(n, v)| format!("{n} {:.4}", v.as_f64().unwrap_or(f64::NAN)))
-                        .collect()
-                })
-                .unwrap_or_default();
-            format!("{split}: {}", values.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-pub fn show(runs: &Path, id: &str) -> ExitCode {
+/// The record a command names: a run folder, or a run id under `runs`.
+pub fn open(runs: &Path, id: &str) -> Result<RunRecord, String> {
     let dir = if Path::new(id).join(record::CONFIG).is_file() {
         Path::new(id).to_path_buf()
     } else {
         runs.join(id)
     };
-    let rec = match RunRecord::open(&dir) {
+    RunRecord::open(&dir).map_err(|e| format!("no run `{id}` in {}: {e}", runs.display()))
+}
+
+pub fn show(runs: &Path, id: &str) -> ExitCode {
+    let rec = match open(runs, id) {
         Ok(r) => r,
         Err(e) => {
-            tell!("error: no run `{id}` in {}: {e}", runs.display());
+            tell!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let dir = rec.dir.clone();
     let config = rec.config().unwrap_or(Value::Null);
     let summary = record::read_json(&dir.join(record::SUMMARY)).unwrap_or(Value::Null);
     say!("run      {}", rec.id);
@@ -122,8 +86,15 @@ pub fn show(runs: &Path, id: &str) -> ExitCode {
         };
         say!("device   {device} ({on}), where it started");
     }
+    let status = record::listed(rec).status();
     if summary.is_null() {
-        say!("status   running or interrupted (no summary yet); resume with `dlpc run <file> --resume {}`", dir.display());
+        match status.as_str() {
+            "running" => say!("status   running (no summary yet)"),
+            _ => say!(
+                "status   {status} (no summary); resume with `dlpc run <file> --resume {}`",
+                dir.display()
+            ),
+        }
     } else {
         say!(
             "status   {}   epochs {}   steps {}   {:.1} s",
@@ -135,8 +106,8 @@ pub fn show(runs: &Path, id: &str) -> ExitCode {
                 .and_then(Value::as_f64)
                 .unwrap_or(0.0)
         );
-        say!("final    {}", finals(&summary));
-        if s(&summary, "status") == "stopped" {
+        say!("final    {}", list::finals(&summary["final"]));
+        if matches!(s(&summary, "status").as_str(), "stopped" | "interrupted") {
             say!("resume   dlpc run <file> --resume {}", dir.display());
         }
         if let Some(error) = summary.get("error").and_then(Value::as_str) {

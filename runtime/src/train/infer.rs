@@ -1,0 +1,110 @@
+//! Using a trained model: its loss and metrics on any dataset of the
+//! program (`dlpc eval`), or its outputs for every sample (`dlpc predict`),
+//! with parameters from a checkpoint and dropout off.
+
+use super::evaluate::{part, Evaluator};
+use super::step::sample_index;
+use super::{Metrics, TrainError, EVAL_BATCH};
+use crate::backend::{Backend, Runner};
+use crate::data;
+use crate::tensor::Tensor;
+use dlp_compiler::ir::{DType, Hyper, Input, Output};
+use dlp_compiler::program::{DataRef, DatasetSpec, EvalStep, OutputSpec, PredictStep};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Trained parameters, and the run's seed (which nothing random uses
+/// with dropout off, but a step reads).
+pub struct Trained<'a> {
+    pub params: &'a HashMap<String, Tensor>,
+    pub seed: u64,
+}
+
+/// Loss and metrics of `model` on each of `sets`, each evaluated by the
+/// step of its dataset among `steps`; data paths are relative to `base`.
+pub fn evaluate(
+    steps: &[(EvalStep, DatasetSpec)],
+    sets: &[DataRef],
+    base: &Path,
+    model: &Trained,
+    backend: Backend,
+) -> Result<Vec<(String, Metrics)>, TrainError> {
+    let mut datasets = HashMap::new();
+    for (_, spec) in steps {
+        if sets.iter().any(|r| r.dataset == spec.name) {
+            datasets.insert(spec.name.clone(), data::load(spec, base)?);
+        }
+    }
+    let mut evaluator = Evaluator::new(steps.iter().map(|(s, _)| s), backend)?;
+    sets.iter()
+        .map(|r| {
+            let metrics = evaluator.evaluate(&datasets, r, model.params, model.seed)?;
+            Ok((r.to_string(), metrics))
+        })
+        .collect()
+}
+
+/// Every output of the model for every sample of a dataset or split, in
+/// the data's order.
+pub struct Predictions {
+    pub samples: usize,
+    /// Each output, its dtype and its values (`samples × shape` of them,
+    /// row-major; exact in f64 for every dtype a step produces).
+    pub outputs: Vec<(OutputSpec, DType, Vec<f64>)>,
+}
+
+/// The model's outputs on `split` of the step's dataset (`None`: all of it).
+pub fn predict(
+    step: &PredictStep,
+    split: Option<&str>,
+    base: &Path,
+    model: &Trained,
+    backend: Backend,
+) -> Result<Predictions, TrainError> {
+    let loaded = data::load(&step.data, base)?;
+    let datasets = HashMap::from([(step.data.name.clone(), loaded)]);
+    let r = DataRef {
+        dataset: step.data.name.clone(),
+        split: split.map(str::to_string),
+    };
+    let samples = part(&datasets, &r)?;
+    let mut runner = Runner::new(backend, &step.step, "predict")?;
+    let seed = Tensor::scalar_i32(model.seed as u32 as i32);
+    let zero = Tensor::scalar_i32(0);
+    let mut outputs: Vec<(OutputSpec, DType, Vec<f64>)> = step
+        .outputs
+        .iter()
+        .map(|o| (o.clone(), DType::F32, Vec::new()))
+        .collect();
+    let rows: Vec<usize> = (0..samples.len).collect();
+    for chunk in rows.chunks(EVAL_BATCH) {
+        let batch = samples.batch(chunk);
+        let index = sample_index(chunk);
+        let feeds: HashMap<&str, &Tensor> =
+            batch.feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let results = runner.run(batch.len, &|input| match input {
+            Input::Feed(name) => feeds.get(name.as_str()).copied(),
+            Input::Param(p) => model.params.get(p),
+            Input::Seed => Some(&seed),
+            Input::SampleIndex => Some(&index),
+            Input::Hyper(Hyper::Step | Hyper::Epoch) => Some(&zero),
+            Input::Hyper(Hyper::Lr)
+            | Input::OptimizerState { .. }
+            | Input::ModelState(_)
+            | Input::Gradient(_) => None,
+        })?;
+        for (output, t) in results {
+            let Output::Prediction(name) = output else {
+                continue;
+            };
+            if let Some((_, dtype, values)) = outputs.iter_mut().find(|(o, ..)| o.name == name) {
+                *dtype = t.dtype();
+                values.extend(t.to_f64());
+            }
+        }
+    }
+    Ok(Predictions {
+        samples: samples.len,
+        outputs,
+    })
+}

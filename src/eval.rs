@@ -1,0 +1,121 @@
+//! `dlpc eval`: a trained model's loss and metrics on any data of its
+//! program, from a recorded run's checkpoint.
+
+use crate::program;
+use crate::trained::{self, or_tell, From};
+use dlp_compiler::lower;
+use dlp_compiler::program::DataRef;
+use dlp_runtime::backend::Backend;
+use dlp_runtime::train::{self, infer};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub struct Args {
+    pub file: PathBuf,
+    pub train: Option<String>,
+    pub from: PathBuf,
+    pub checkpoint: String,
+    pub data: Vec<String>,
+    pub device: Option<String>,
+    pub backend: String,
+    pub runs: PathBuf,
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let started = std::time::Instant::now();
+    dlp_runtime::cpu::include_this_thread();
+    let from = From {
+        run: &args.from,
+        checkpoint: &args.checkpoint,
+        runs: &args.runs,
+    };
+    let Some(model) = trained::load(&args.file, args.train.as_deref(), &from) else {
+        return ExitCode::FAILURE;
+    };
+    let plan = &model.program.plan;
+    // By default, what the run itself reported on at its end.
+    let sets: Vec<DataRef> = if args.data.is_empty() {
+        if plan.final_sets.is_empty() {
+            vec![plan.data.clone()]
+        } else {
+            plan.final_sets.clone()
+        }
+    } else {
+        let refs: Option<Vec<DataRef>> = args
+            .data
+            .iter()
+            .map(|d| trained::data_ref(&model.comp, d))
+            .collect();
+        let Some(refs) = refs else {
+            return ExitCode::FAILURE;
+        };
+        refs
+    };
+    // One evaluation step per dataset, compiled (and its fields checked
+    // against the model and the loss) before any data is read.
+    let mut steps = Vec::new();
+    for r in &sets {
+        if steps
+            .iter()
+            .any(|(_, spec): &(_, dlp_compiler::program::DatasetSpec)| spec.name == r.dataset)
+        {
+            continue;
+        }
+        match lower::eval_step(&model.comp, Some(&plan.name), &r.dataset) {
+            Ok(step) => steps.push(step),
+            Err(e) => {
+                let fallback =
+                    dlp_compiler::Loc::new(model.comp.program.modules[0].file, Default::default());
+                program::report(&model.comp, &e.diagnostic(fallback));
+                tell!("error: `{}` cannot be evaluated on `{r}`", plan.name);
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    for r in &sets {
+        let Some((_, spec)) = steps.iter().find(|(_, s)| s.name == r.dataset) else {
+            continue;
+        };
+        if !trained::split_exists(spec, r) {
+            return ExitCode::FAILURE;
+        }
+    }
+    let backend = Backend::from_name(&args.backend).unwrap_or_default();
+    let requested = args.device.as_deref().unwrap_or("auto");
+    let Some((device, backend)) = or_tell(train::choose_device(requested, backend)) else {
+        return ExitCode::FAILURE;
+    };
+    tell!(
+        "evaluating `{}` from {} on {} ({device})",
+        plan.name,
+        model.checkpoint.display(),
+        sets.iter()
+            .map(|r| format!("`{r}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let trained = infer::Trained {
+        params: &model.params,
+        seed: model.run.seed,
+    };
+    let base = train::base_of(&args.file);
+    let Some(results) = or_tell(infer::evaluate(&steps, &sets, &base, &trained, backend)) else {
+        return ExitCode::FAILURE;
+    };
+    if args.json {
+        let mut out = serde_json::Map::new();
+        for (name, metrics) in &results {
+            let m: serde_json::Map<String, serde_json::Value> = metrics
+                .iter()
+                .map(|(n, v)| (n.clone(), serde_json::json!(v)))
+                .collect();
+            out.insert(name.clone(), serde_json::Value::Object(m));
+        }
+        say!("{}", serde_json::Value::Object(out));
+    } else {
+        crate::run::print_table(&results);
+    }
+    tell!("evaluated in {:.2} s", started.elapsed().as_secs_f64());
+    ExitCode::SUCCESS
+}

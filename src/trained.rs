@@ -1,0 +1,116 @@
+//! What `dlpc eval`, `dlpc predict` and `dlpc run --init-from` share: a
+//! program, a recorded run of it, and one of the run's checkpoints,
+//! checked against the program from the checkpoint's header before any
+//! data is read.
+
+use crate::program;
+use dlp_compiler::program::{DataRef, DatasetSpec};
+use dlp_compiler::{Compilation, CompiledProgram};
+use dlp_runtime::checkpoint;
+use dlp_runtime::tensor::Tensor;
+use dlp_runtime::train::{self, RecordedRun};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// A checked program with the trained parameters of one of its runs.
+pub struct Trained {
+    pub comp: Compilation,
+    pub program: CompiledProgram,
+    pub run: RecordedRun,
+    pub checkpoint: PathBuf,
+    pub params: HashMap<String, Tensor>,
+}
+
+/// Where trained parameters come from: `--from`, `--checkpoint`, `--runs`.
+pub struct From<'a> {
+    pub run: &'a Path,
+    pub checkpoint: &'a str,
+    pub runs: &'a Path,
+}
+
+/// The program at `file`, compiled for the train block `train` (else the
+/// one the run trained), and the parameters of `from`'s checkpoint; `None`
+/// after printing why not.
+pub fn load(file: &Path, train: Option<&str>, from: &From) -> Option<Trained> {
+    let comp = program::load(file)?;
+    let run = or_tell(train::recorded_run(from.run, from.runs))?;
+    let block = train.unwrap_or(&run.train).to_string();
+    let program = program::compiled(&comp, Some(&block))?;
+    let checkpoint = or_tell(train::checkpoint_of(&run, from.checkpoint))?;
+    or_tell(train::check_fits(&checkpoint, &program.plan))?;
+    let params = or_tell(checkpoint::load(&checkpoint))?.params;
+    Some(Trained {
+        comp,
+        program,
+        run,
+        checkpoint,
+        params,
+    })
+}
+
+/// The value, or `None` after printing the error.
+pub fn or_tell<T, E: std::fmt::Display>(r: Result<T, E>) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tell!("error: {e}");
+            None
+        }
+    }
+}
+
+/// `digits.test` or `digits` as data of the program: a dataset it declares
+/// (whether the split exists is known once its spec is: [`split_exists`]);
+/// `None` after printing why not.
+pub fn data_ref(comp: &Compilation, text: &str) -> Option<DataRef> {
+    let (dataset, split) = match text.split_once('.') {
+        Some((d, s)) => (d, Some(s.to_string())),
+        None => (text, None),
+    };
+    if dlp_compiler::resolve::dataset_named(&comp.program, dataset).is_none() {
+        let names: Vec<String> = comp
+            .program
+            .modules
+            .iter()
+            .flat_map(|m| &m.ast.items)
+            .filter_map(|i| match i {
+                dlp_grammar::ast::Item::Dataset(d) => Some(format!("`{}`", d.name.name)),
+                _ => None,
+            })
+            .collect();
+        tell!(
+            "error: `--data {text}`: the program has no dataset `{dataset}`; its datasets are {}",
+            names.join(", ")
+        );
+        return None;
+    }
+    Some(DataRef {
+        dataset: dataset.to_string(),
+        split,
+    })
+}
+
+/// Whether the split `r` names (if any) is one of `spec`'s; if not, says so.
+pub fn split_exists(spec: &DatasetSpec, r: &DataRef) -> bool {
+    let Some(split) = &r.split else {
+        return true;
+    };
+    let splits = spec.split_names();
+    if splits.contains(split) {
+        return true;
+    }
+    let names: Vec<String> = splits
+        .iter()
+        .map(|s| format!("`{}.{s}`", r.dataset))
+        .collect();
+    tell!(
+        "error: `--data {r}`: dataset `{}` has no split `{split}`{}",
+        r.dataset,
+        if names.is_empty() {
+            " (it is not split)".to_string()
+        } else {
+            format!("; its splits are {}", names.join(", "))
+        }
+    );
+    false
+}
