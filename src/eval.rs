@@ -1,36 +1,24 @@
 //! `dlpc eval`: a trained model's loss and metrics on any data of its
 //! program, from a recorded run's checkpoint.
 
-use crate::program;
-use crate::trained::{self, or_tell, From};
+use crate::trained::{self, or_tell};
 use dlp_compiler::lower;
 use dlp_compiler::program::DataRef;
-use dlp_runtime::backend::Backend;
 use dlp_runtime::train::{self, infer};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub struct Args {
     pub file: PathBuf,
-    pub train: Option<String>,
-    pub from: PathBuf,
-    pub checkpoint: String,
+    pub source: trained::Source,
     pub data: Vec<String>,
-    pub device: Option<String>,
-    pub backend: String,
-    pub runs: PathBuf,
     pub json: bool,
 }
 
 pub fn run(args: Args) -> ExitCode {
     let started = std::time::Instant::now();
     dlp_runtime::cpu::include_this_thread();
-    let from = From {
-        run: &args.from,
-        checkpoint: &args.checkpoint,
-        runs: &args.runs,
-    };
-    let Some(model) = trained::load(&args.file, args.train.as_deref(), &from) else {
+    let Some(model) = trained::load(&args.file, &args.source) else {
         return ExitCode::FAILURE;
     };
     let plan = &model.program.plan;
@@ -65,9 +53,7 @@ pub fn run(args: Args) -> ExitCode {
         match lower::eval_step(&model.comp, Some(&plan.name), &r.dataset) {
             Ok(step) => steps.push(step),
             Err(e) => {
-                let fallback =
-                    dlp_compiler::Loc::new(model.comp.program.modules[0].file, Default::default());
-                program::report(&model.comp, &e.diagnostic(fallback));
+                trained::report(&model.comp, &e);
                 tell!("error: `{}` cannot be evaluated on `{r}`", plan.name);
                 return ExitCode::FAILURE;
             }
@@ -81,9 +67,7 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let backend = Backend::from_name(&args.backend).unwrap_or_default();
-    let requested = args.device.as_deref().unwrap_or("auto");
-    let Some((device, backend)) = or_tell(train::choose_device(requested, backend)) else {
+    let Some((device, backend)) = args.source.device() else {
         return ExitCode::FAILURE;
     };
     tell!(

@@ -119,28 +119,12 @@ enum Command {
         /// The .dlp program (the one the run trained, or one with the same
         /// parameters).
         file: PathBuf,
-        /// The recorded run (runs/<id>, or its id).
-        #[arg(long)]
-        from: PathBuf,
-        /// Which checkpoint: `last`, `best`, `epoch-N`, or a `.safetensors` file.
-        #[arg(long, default_value = "last")]
-        checkpoint: String,
+        #[command(flatten)]
+        source: trained::Source,
         /// Data to evaluate on (`digits.test`, `digits`; repeatable):
         /// by default what the run reported on at its end.
         #[arg(long)]
         data: Vec<String>,
-        /// Which train block's model, loss and metrics (the run's if omitted).
-        #[arg(long)]
-        train: Option<String>,
-        /// Where to compute: `cpu`, `gpu` or `auto`.
-        #[arg(long)]
-        device: Option<String>,
-        /// What runs the steps on the CPU: `cpu` or `interp`.
-        #[arg(long, default_value = "cpu", value_parser = ["cpu", "interp"])]
-        backend: String,
-        /// Where run records are.
-        #[arg(long, default_value = "runs")]
-        runs: PathBuf,
         /// Print the results as one JSON object (data → metric → value).
         #[arg(long)]
         json: bool,
@@ -150,12 +134,8 @@ enum Command {
     Predict {
         /// The .dlp program.
         file: PathBuf,
-        /// The recorded run (runs/<id>, or its id).
-        #[arg(long)]
-        from: PathBuf,
-        /// Which checkpoint: `last`, `best`, `epoch-N`, or a `.safetensors` file.
-        #[arg(long, default_value = "last")]
-        checkpoint: String,
+        #[command(flatten)]
+        source: trained::Source,
         /// The data to predict (`digits.test`, or any dataset of the program
         /// that has the model's inputs: labels are not needed).
         #[arg(long)]
@@ -168,18 +148,6 @@ enum Command {
         /// The model output an `.npy` file holds, when the model has several.
         #[arg(long)]
         output_name: Option<String>,
-        /// Which train block's model (the run's if omitted).
-        #[arg(long)]
-        train: Option<String>,
-        /// Where to compute: `cpu`, `gpu` or `auto`.
-        #[arg(long)]
-        device: Option<String>,
-        /// What runs the steps on the CPU: `cpu` or `interp`.
-        #[arg(long, default_value = "cpu", value_parser = ["cpu", "interp"])]
-        backend: String,
-        /// Where run records are.
-        #[arg(long, default_value = "runs")]
-        runs: PathBuf,
     },
     /// Print one step of the compiled program as Graphviz DOT (or text with
     /// --text): the train step's forward and backward group by default.
@@ -373,47 +341,27 @@ fn main() -> ExitCode {
         }),
         Command::Eval {
             file,
-            from,
-            checkpoint,
+            source,
             data,
-            train,
-            device,
-            backend,
-            runs,
             json,
         } => eval::run(eval::Args {
             file,
-            train,
-            from,
-            checkpoint,
+            source,
             data,
-            device,
-            backend,
-            runs,
             json,
         }),
         Command::Predict {
             file,
-            from,
-            checkpoint,
+            source,
             data,
             output,
             output_name,
-            train,
-            device,
-            backend,
-            runs,
         } => predict::run(predict::Args {
             file,
-            train,
-            from,
-            checkpoint,
+            source,
             data,
             output,
             only: output_name,
-            device,
-            backend,
-            runs,
         }),
         Command::Graph {
             file,

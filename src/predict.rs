@@ -2,11 +2,9 @@
 //! data, written as CSV (every output, and the class of class scores) or
 //! NPY (one output).
 
-use crate::program;
-use crate::trained::{self, or_tell, From};
+use crate::trained::{self, or_tell};
 use dlp_compiler::ir::DType;
 use dlp_compiler::lower;
-use dlp_runtime::backend::Backend;
 use dlp_runtime::train;
 use dlp_runtime::train::infer::{self, Predictions};
 use std::path::{Path, PathBuf};
@@ -14,26 +12,16 @@ use std::process::ExitCode;
 
 pub struct Args {
     pub file: PathBuf,
-    pub train: Option<String>,
-    pub from: PathBuf,
-    pub checkpoint: String,
+    pub source: trained::Source,
     pub data: String,
     pub output: Option<PathBuf>,
     /// The one output an `.npy` file holds.
     pub only: Option<String>,
-    pub device: Option<String>,
-    pub backend: String,
-    pub runs: PathBuf,
 }
 
 pub fn run(args: Args) -> ExitCode {
     dlp_runtime::cpu::include_this_thread();
-    let from = From {
-        run: &args.from,
-        checkpoint: &args.checkpoint,
-        runs: &args.runs,
-    };
-    let Some(model) = trained::load(&args.file, args.train.as_deref(), &from) else {
+    let Some(model) = trained::load(&args.file, &args.source) else {
         return ExitCode::FAILURE;
     };
     let Some(r) = trained::data_ref(&model.comp, &args.data) else {
@@ -50,9 +38,7 @@ pub fn run(args: Args) -> ExitCode {
     let step = match lower::predict_step(&model.comp, Some(&model.program.plan.name), &r.dataset) {
         Ok(step) => step,
         Err(e) => {
-            let fallback =
-                dlp_compiler::Loc::new(model.comp.program.modules[0].file, Default::default());
-            program::report(&model.comp, &e.diagnostic(fallback));
+            trained::report(&model.comp, &e);
             return ExitCode::FAILURE;
         }
     };
@@ -60,40 +46,23 @@ pub fn run(args: Args) -> ExitCode {
         return ExitCode::FAILURE;
     }
     // Which output an `.npy` file holds, known before any data is read.
+    let names = trained::quoted(step.outputs.iter().map(|o| o.name.as_str()));
     let only = match (format, &args.only) {
-        (_, Some(name)) => {
-            if !step.outputs.iter().any(|o| &o.name == name) {
-                let names: Vec<String> = step
-                    .outputs
-                    .iter()
-                    .map(|o| format!("`{}`", o.name))
-                    .collect();
-                tell!(
-                    "error: `--output-name {name}`: the model has no output `{name}`; its outputs are {}",
-                    names.join(", ")
-                );
-                return ExitCode::FAILURE;
-            }
-            Some(name.clone())
+        (_, Some(name)) if !step.outputs.iter().any(|o| &o.name == name) => {
+            tell!("error: `--output-name {name}`: the model has no output `{name}`; its outputs are {names}");
+            return ExitCode::FAILURE;
         }
+        (_, Some(name)) => Some(name.clone()),
         (Format::Npy, None) if step.outputs.len() > 1 => {
-            let names: Vec<String> = step
-                .outputs
-                .iter()
-                .map(|o| format!("`{}`", o.name))
-                .collect();
             tell!(
-                "error: an .npy file holds one array, and the model has {} outputs ({}): choose one with `--output-name NAME`, or write .csv",
-                step.outputs.len(),
-                names.join(", ")
+                "error: an .npy file holds one array, and the model has {} outputs ({names}): choose one with `--output-name NAME`, or write .csv",
+                step.outputs.len()
             );
             return ExitCode::FAILURE;
         }
         _ => None,
     };
-    let backend = Backend::from_name(&args.backend).unwrap_or_default();
-    let requested = args.device.as_deref().unwrap_or("auto");
-    let Some((_, backend)) = or_tell(train::choose_device(requested, backend)) else {
+    let Some((_, backend)) = args.source.device() else {
         return ExitCode::FAILURE;
     };
     let trained = infer::Trained {

@@ -6,6 +6,7 @@
 use crate::program;
 use dlp_compiler::program::{DataRef, DatasetSpec};
 use dlp_compiler::{Compilation, CompiledProgram};
+use dlp_runtime::backend::Backend;
 use dlp_runtime::checkpoint;
 use dlp_runtime::tensor::Tensor;
 use dlp_runtime::train::{self, RecordedRun};
@@ -21,22 +22,48 @@ pub struct Trained {
     pub params: HashMap<String, Tensor>,
 }
 
-/// Where trained parameters come from: `--from`, `--checkpoint`, `--runs`.
-pub struct From<'a> {
-    pub run: &'a Path,
-    pub checkpoint: &'a str,
-    pub runs: &'a Path,
+/// Where trained parameters come from, and what computes with them: the
+/// options `dlpc eval` and `dlpc predict` share.
+#[derive(clap::Args)]
+pub struct Source {
+    /// The recorded run (runs/<id>, or its id).
+    #[arg(long)]
+    pub from: PathBuf,
+    /// Which checkpoint: `last`, `best`, `epoch-N`, or a `.safetensors` file.
+    #[arg(long, default_value = "last")]
+    pub checkpoint: String,
+    /// Which train block's model, loss and metrics (the run's if omitted).
+    #[arg(long)]
+    pub train: Option<String>,
+    /// Where to compute: `cpu`, `gpu` or `auto` (the default).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// What runs the steps on the CPU: `cpu` or `interp`.
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "interp"])]
+    pub backend: String,
+    /// Where run records are.
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
 }
 
-/// The program at `file`, compiled for the train block `train` (else the
-/// one the run trained), and the parameters of `from`'s checkpoint; `None`
-/// after printing why not.
-pub fn load(file: &Path, train: Option<&str>, from: &From) -> Option<Trained> {
+impl Source {
+    /// The device and back end to compute on; `None` after printing why not.
+    pub fn device(&self) -> Option<(String, Backend)> {
+        let backend = Backend::from_name(&self.backend).unwrap_or_default();
+        let requested = self.device.as_deref().unwrap_or("auto");
+        or_tell(train::choose_device(requested, backend))
+    }
+}
+
+/// The program at `file`, compiled for the train block `--train` (else the
+/// one the run trained), and the parameters of the run's checkpoint;
+/// `None` after printing why not.
+pub fn load(file: &Path, from: &Source) -> Option<Trained> {
     let comp = program::load(file)?;
-    let run = or_tell(train::recorded_run(from.run, from.runs))?;
-    let block = train.unwrap_or(&run.train).to_string();
+    let run = or_tell(train::recorded_run(&from.from, &from.runs))?;
+    let block = from.train.clone().unwrap_or_else(|| run.train.clone());
     let program = program::compiled(&comp, Some(&block))?;
-    let checkpoint = or_tell(train::checkpoint_of(&run, from.checkpoint))?;
+    let checkpoint = or_tell(train::checkpoint_of(&run, &from.checkpoint))?;
     or_tell(train::check_fits(&checkpoint, &program.plan))?;
     let params = or_tell(checkpoint::load(&checkpoint))?.params;
     Some(Trained {
@@ -88,6 +115,22 @@ pub fn data_ref(comp: &Compilation, text: &str) -> Option<DataRef> {
         dataset: dataset.to_string(),
         split,
     })
+}
+
+/// Reports a lowering error of `comp` (a step that cannot be made for
+/// the data asked for).
+pub fn report(comp: &Compilation, e: &dlp_compiler::lower::LowerError) {
+    let fallback = dlp_compiler::Loc::new(comp.program.modules[0].file, Default::default());
+    program::report(comp, &e.diagnostic(fallback));
+}
+
+/// `` `a`, `b` `` for messages.
+pub fn quoted<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    names
+        .into_iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Whether the split `r` names (if any) is one of `spec`'s; if not, says so.

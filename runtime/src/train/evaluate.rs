@@ -6,7 +6,7 @@ use super::{add_into, Metrics, TrainError, EVAL_BATCH};
 use crate::backend::{Backend, Runner};
 use crate::data::{Loaded, Samples};
 use crate::tensor::Tensor;
-use dlp_compiler::ir::{Hyper, Input};
+use dlp_compiler::ir::{Hyper, Input, Output};
 use dlp_compiler::program::{DataRef, EvalStep};
 use std::collections::HashMap;
 
@@ -43,33 +43,49 @@ impl<'p> Evaluator<'p> {
                 r.dataset
             )));
         };
-        let seed = Tensor::scalar_i32(seed as u32 as i32);
-        let zero = Tensor::scalar_i32(0);
         let mut sums: Metrics = Vec::new();
-        let rows: Vec<usize> = (0..samples.len).collect();
-        for chunk in rows.chunks(EVAL_BATCH) {
-            let batch = samples.batch(chunk);
-            let index = sample_index(chunk);
-            let feeds: HashMap<&str, &Tensor> =
-                batch.feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
-            let outputs = step.run(batch.len, &|input| match input {
-                Input::Feed(name) => feeds.get(name.as_str()).copied(),
-                Input::Param(p) => params.get(p),
-                Input::Seed => Some(&seed),
-                Input::SampleIndex => Some(&index),
-                Input::Hyper(Hyper::Step | Hyper::Epoch) => Some(&zero),
-                Input::Hyper(Hyper::Lr)
-                | Input::OptimizerState { .. }
-                | Input::ModelState(_)
-                | Input::Gradient(_) => None,
-            })?;
+        over_batches(step, samples, params, seed, |outputs| {
             add_into(&mut sums, &means(&outputs, 1), 1.0);
-        }
+        })?;
         Ok(sums
             .into_iter()
             .map(|(n, v)| (n, v / samples.len.max(1) as f64))
             .collect())
     }
+}
+
+/// Runs `step` (an evaluation or prediction step: no optimiser, dropout
+/// off) over every sample of `samples` in order, in batches of up to
+/// [`EVAL_BATCH`], handing each batch's outputs to `each`.
+pub(super) fn over_batches(
+    step: &mut Runner,
+    samples: &Samples,
+    params: &HashMap<String, Tensor>,
+    seed: u64,
+    mut each: impl FnMut(Vec<(Output, Tensor)>),
+) -> Result<(), TrainError> {
+    let seed = Tensor::scalar_i32(seed as u32 as i32);
+    let zero = Tensor::scalar_i32(0);
+    let rows: Vec<usize> = (0..samples.len).collect();
+    for chunk in rows.chunks(EVAL_BATCH) {
+        let batch = samples.batch(chunk);
+        let index = sample_index(chunk);
+        let feeds: HashMap<&str, &Tensor> =
+            batch.feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let outputs = step.run(batch.len, &|input| match input {
+            Input::Feed(name) => feeds.get(name.as_str()).copied(),
+            Input::Param(p) => params.get(p),
+            Input::Seed => Some(&seed),
+            Input::SampleIndex => Some(&index),
+            Input::Hyper(Hyper::Step | Hyper::Epoch) => Some(&zero),
+            Input::Hyper(Hyper::Lr)
+            | Input::OptimizerState { .. }
+            | Input::ModelState(_)
+            | Input::Gradient(_) => None,
+        })?;
+        each(outputs);
+    }
+    Ok(())
 }
 
 /// The samples of a dataset or split.

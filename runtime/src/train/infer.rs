@@ -2,13 +2,12 @@
 //! program (`dlpc eval`), or its outputs for every sample (`dlpc predict`),
 //! with parameters from a checkpoint and dropout off.
 
-use super::evaluate::{part, Evaluator};
-use super::step::sample_index;
-use super::{Metrics, TrainError, EVAL_BATCH};
+use super::evaluate::{over_batches, part, Evaluator};
+use super::{Metrics, TrainError};
 use crate::backend::{Backend, Runner};
 use crate::data;
 use crate::tensor::Tensor;
-use dlp_compiler::ir::{DType, Hyper, Input, Output};
+use dlp_compiler::ir::{DType, Output};
 use dlp_compiler::program::{DataRef, DatasetSpec, EvalStep, OutputSpec, PredictStep};
 use std::collections::HashMap;
 use std::path::Path;
@@ -69,30 +68,12 @@ pub fn predict(
     };
     let samples = part(&datasets, &r)?;
     let mut runner = Runner::new(backend, &step.step, "predict")?;
-    let seed = Tensor::scalar_i32(model.seed as u32 as i32);
-    let zero = Tensor::scalar_i32(0);
     let mut outputs: Vec<(OutputSpec, DType, Vec<f64>)> = step
         .outputs
         .iter()
         .map(|o| (o.clone(), DType::F32, Vec::new()))
         .collect();
-    let rows: Vec<usize> = (0..samples.len).collect();
-    for chunk in rows.chunks(EVAL_BATCH) {
-        let batch = samples.batch(chunk);
-        let index = sample_index(chunk);
-        let feeds: HashMap<&str, &Tensor> =
-            batch.feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        let results = runner.run(batch.len, &|input| match input {
-            Input::Feed(name) => feeds.get(name.as_str()).copied(),
-            Input::Param(p) => model.params.get(p),
-            Input::Seed => Some(&seed),
-            Input::SampleIndex => Some(&index),
-            Input::Hyper(Hyper::Step | Hyper::Epoch) => Some(&zero),
-            Input::Hyper(Hyper::Lr)
-            | Input::OptimizerState { .. }
-            | Input::ModelState(_)
-            | Input::Gradient(_) => None,
-        })?;
+    over_batches(&mut runner, samples, model.params, model.seed, |results| {
         for (output, t) in results {
             let Output::Prediction(name) = output else {
                 continue;
@@ -102,7 +83,7 @@ pub fn predict(
                 values.extend(t.to_f64());
             }
         }
-    }
+    })?;
     Ok(Predictions {
         samples: samples.len,
         outputs,
