@@ -103,9 +103,10 @@ enum Command {
         #[arg(long, conflicts_with = "resume")]
         init_from: Option<PathBuf>,
         /// Which checkpoint of `--init-from`: `last`, `best`, `epoch-N`, or
-        /// a `.safetensors` file.
-        #[arg(long, default_value = "last", requires = "init_from")]
-        checkpoint: String,
+        /// a `.safetensors` file (default: `best` when the run kept one,
+        /// else `last`).
+        #[arg(long, requires = "init_from")]
+        checkpoint: Option<String>,
         /// Override a setting or an argument of the train block:
         /// `epochs=5`, `optimizer.lr=3e-3`, `model.hidden=512` (repeatable).
         /// Several values (`model.hidden=128,256`) make a sweep: one run per

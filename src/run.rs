@@ -24,7 +24,7 @@ pub struct Args {
     pub runs: PathBuf,
     pub stop_after: Option<u64>,
     pub init_from: Option<PathBuf>,
-    pub checkpoint: String,
+    pub checkpoint: Option<String>,
     /// `--set KEY=VALUE[,VALUE...]`: overrides, a sweep when some have
     /// several values.
     pub set: Vec<String>,
@@ -124,7 +124,7 @@ pub fn run_one(
     let init_from = match &args.init_from {
         Some(dir) => Some(
             train::recorded_run(dir, &args.runs)
-                .and_then(|run| train::checkpoint_of(&run, &args.checkpoint))
+                .and_then(|run| train::checkpoint_of(&run, args.checkpoint.as_deref()))
                 .map_err(|e| fail(&format!("`--init-from {}`: {e}", dir.display())))?,
         ),
         None => None,

@@ -29,9 +29,11 @@ pub struct Source {
     /// The recorded run (runs/<id>, or its id).
     #[arg(long)]
     pub from: PathBuf,
-    /// Which checkpoint: `last`, `best`, `epoch-N`, or a `.safetensors` file.
-    #[arg(long, default_value = "last")]
-    pub checkpoint: String,
+    /// Which checkpoint: `last`, `best`, `epoch-N`, or a `.safetensors`
+    /// file (default: `best` when the run kept one, else `last`: the
+    /// parameters its final evaluation reported on).
+    #[arg(long)]
+    pub checkpoint: Option<String>,
     /// Which train block's model, loss and metrics (the run's if omitted).
     #[arg(long)]
     pub train: Option<String>,
@@ -63,7 +65,7 @@ pub fn load(file: &Path, from: &Source) -> Option<Trained> {
     let run = or_tell(train::recorded_run(&from.from, &from.runs))?;
     let block = from.train.clone().unwrap_or_else(|| run.train.clone());
     let program = program::compiled(&comp, Some(&block))?;
-    let checkpoint = or_tell(train::checkpoint_of(&run, &from.checkpoint))?;
+    let checkpoint = or_tell(train::checkpoint_of(&run, from.checkpoint.as_deref()))?;
     or_tell(train::check_fits(&checkpoint, &program.plan))?;
     let params = or_tell(checkpoint::load(&checkpoint))?.params;
     Some(Trained {

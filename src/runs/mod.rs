@@ -51,6 +51,16 @@ pub fn show(runs: &Path, id: &str) -> ExitCode {
         s(&config, "seed"),
         s(&config, "dlpc")
     );
+    if let Some(o) = config["overrides"].as_object().filter(|o| !o.is_empty()) {
+        let sets: Vec<String> = o
+            .iter()
+            .map(|(k, v)| format!("--set {k}={}", v.as_str().unwrap_or("?")))
+            .collect();
+        say!("set      {}", sets.join(" "));
+    }
+    if let Some(init) = config["init_from"].as_str() {
+        say!("init     from {init}");
+    }
     if let Some(Value::Array(files)) = config.get("data") {
         for f in files {
             say!("data     {}  {}", s(f, "file"), s(f, "hash"));

@@ -285,9 +285,15 @@ pub fn recorded_run(dir: &Path, runs: &Path) -> Result<RecordedRun, TrainError> 
 }
 
 /// The checkpoint `which` names: `last`, `best`, `epoch-N` of the run, or a
-/// `.safetensors` file's path.
-pub fn checkpoint_of(run: &RecordedRun, which: &str) -> Result<PathBuf, TrainError> {
+/// `.safetensors` file's path. By default, the parameters the run's final
+/// evaluation reported on: `best` when the run kept one, else `last`.
+pub fn checkpoint_of(run: &RecordedRun, which: Option<&str>) -> Result<PathBuf, TrainError> {
     let record = RunRecord::open(&run.dir)?;
+    let which = which.unwrap_or(if record.checkpoint(BEST).is_file() {
+        BEST
+    } else {
+        LAST
+    });
     let named = record.checkpoint(which);
     if named.is_file() {
         return Ok(named);
