@@ -54,6 +54,7 @@ pub fn run(runs: &Path, filter: &Filter, json_output: bool) -> ExitCode {
     }
     let mut table = vec![[
         "run",
+        "train",
         "status",
         "started",
         "time",
@@ -68,6 +69,7 @@ pub fn run(runs: &Path, filter: &Filter, json_output: bool) -> ExitCode {
     for r in &rows {
         table.push(vec![
             text(&r["id"]),
+            text(&r["train"]),
             text(&r["status"]),
             text(&r["started"]),
             r["seconds"]
