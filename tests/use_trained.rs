@@ -592,3 +592,37 @@ fn sigterm_stops_a_run_like_ctrl_c() {
     assert_eq!(out.status.code(), Some(130));
     assert_eq!(json(&run.join("summary.json"))["status"], "interrupted");
 }
+
+#[test]
+fn predictions_agree_between_the_compiled_back_end_and_the_interpreter() {
+    let (_dir, file) = example_copy("digits_mlp.dlp", "digits.csv", |t| {
+        t.replace("epochs    = 30", "epochs    = 2")
+    });
+    let runs = tempfile::tempdir().unwrap();
+    let run = train(&file, runs.path(), &[]);
+    let predict = |backend: &str| -> Vec<Vec<f64>> {
+        let csv = ok(&[
+            "predict",
+            &file,
+            "--from",
+            run.to_str().unwrap(),
+            "--data",
+            "digits",
+            "--backend",
+            backend,
+            "--device",
+            "cpu",
+        ]);
+        csv.lines()
+            .skip(1)
+            .map(|l| l.split(',').map(|c| c.parse().unwrap()).collect())
+            .collect()
+    };
+    let (compiled, reference) = (predict("cpu"), predict("interp"));
+    assert_eq!(compiled.len(), 1797);
+    for (a, b) in compiled.iter().zip(&reference) {
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{a:?} vs {b:?}");
+        }
+    }
+}
