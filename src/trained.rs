@@ -3,7 +3,7 @@
 //! checked against the program from the checkpoint's header before any
 //! data is read.
 
-use crate::program;
+use crate::{overrides, program};
 use dlp_compiler::program::{DataRef, DatasetSpec};
 use dlp_compiler::{Compilation, CompiledProgram};
 use dlp_runtime::backend::Backend;
@@ -61,10 +61,29 @@ impl Source {
 /// one the run trained), and the parameters of the run's checkpoint;
 /// `None` after printing why not.
 pub fn load(file: &Path, from: &Source) -> Option<Trained> {
-    let comp = program::load(file)?;
     let run = or_tell(train::recorded_run(&from.from, &from.runs))?;
     let block = from.train.clone().unwrap_or_else(|| run.train.clone());
-    let program = program::compiled(&comp, Some(&block))?;
+    // The run's `--set`s shaped its model (`model.hidden=512`): they apply
+    // to the program again.
+    let assignments = or_tell(train::recorded_overrides(&run.dir))?;
+    let text = match program::read(file) {
+        Ok(text) => text,
+        Err(message) => {
+            tell!("{message}");
+            return None;
+        }
+    };
+    let (text, applied) = or_tell(overrides::apply(&text, Some(&block), &assignments))?;
+    if !assignments.is_empty() {
+        let sets: Vec<String> = assignments
+            .iter()
+            .map(|(k, v)| format!("--set {k}={v}"))
+            .collect();
+        tell!("with the run's overrides: {}", sets.join(" "));
+    }
+    let explain = |d, root| overrides::explain(d, root, &applied);
+    let comp = program::load_text(file, &text, &explain)?;
+    let program = program::compiled_explained(&comp, Some(&block), &explain)?;
     let checkpoint = or_tell(train::checkpoint_of(&run, from.checkpoint.as_deref()))?;
     or_tell(train::check_fits(&checkpoint, &program.plan))?;
     let params = or_tell(checkpoint::load(&checkpoint))?.params;

@@ -626,3 +626,33 @@ fn predictions_agree_between_the_compiled_back_end_and_the_interpreter() {
         }
     }
 }
+
+#[test]
+fn eval_applies_the_runs_overrides_and_the_recorded_program_runs_as_it_did() {
+    let (_dir, file) = example_copy("iris.dlp", "iris.csv", |t| t);
+    let runs = tempfile::tempdir().unwrap();
+    let run = train(
+        &file,
+        runs.path(),
+        &["--set", "epochs=3", "--set", "model.hidden=32"],
+    );
+    let out = dlpc(&["eval", &file, "--from", run.to_str().unwrap(), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("with the run's overrides: --set epochs=3 --set model.hidden=32"));
+    let evaluated: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(evaluated, json(&run.join("summary.json"))["final"]);
+    // The record's copy of the program finds its data where the run did.
+    let copy = run.join("program/iris.dlp");
+    let copy = copy.to_str().unwrap();
+    ok(&["eval", copy, "--from", run.to_str().unwrap()]);
+    let again = train(copy, runs.path(), &["--set", "epochs=1"]);
+    assert_eq!(
+        json(&again.join("config.json"))["samples"]["iris.train"],
+        120
+    );
+}

@@ -312,9 +312,11 @@ mod tests {
         let first = encode(&ck).unwrap();
         // Hash maps iterate in a different order in every new map.
         for _ in 0..20 {
-            let mut again = Checkpoint::default();
-            again.params = ck.params.clone().into_iter().collect();
-            again.meta = ck.meta.clone();
+            let again = Checkpoint {
+                params: ck.params.clone().into_iter().collect(),
+                meta: ck.meta.clone(),
+                ..Checkpoint::default()
+            };
             assert_eq!(encode(&again).unwrap(), first);
         }
         let dir = tempfile::tempdir().unwrap();

@@ -796,9 +796,25 @@ fn add_into(sums: &mut Metrics, values: &Metrics, weight: f64) {
     }
 }
 
-/// The data folder of a program file.
+/// The data folder of a program file: its own folder, except for the copy
+/// a run record keeps (`runs/<id>/program/f.dlp`), whose data paths are
+/// relative to the folder the run's program was in (`config.json`'s
+/// `base`), so the recorded program runs as it did.
 pub fn base_of(program: &Path) -> PathBuf {
-    program
+    let folder = program
         .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    recorded_base(&folder).unwrap_or(folder)
+}
+
+/// The `base` of the run record whose `program/` folder is `folder` (or
+/// holds it: modules may sit in sub-folders).
+fn recorded_base(folder: &Path) -> Option<PathBuf> {
+    let program = folder
+        .ancestors()
+        .find(|a| a.file_name().is_some_and(|n| n == crate::record::PROGRAM))?;
+    let config = crate::record::read_json(&program.parent()?.join(crate::record::CONFIG)).ok()?;
+    let base = PathBuf::from(config.get("base")?.as_str()?);
+    // A module in a sub-folder keeps its place below the base.
+    Some(base.join(folder.strip_prefix(program).ok()?))
 }
