@@ -16,6 +16,7 @@ mod predict;
 mod program;
 mod run;
 mod runs;
+mod summary;
 mod sweep;
 mod trained;
 
@@ -198,6 +199,22 @@ enum Command {
         /// kernel, at the train block's batch size, each validated by naga.
         #[arg(long)]
         wgsl: bool,
+    },
+    /// A model's layers as the program wrote them, with output shapes,
+    /// parameters, FLOPs and the memory training and inference plan for,
+    /// before any data is read.
+    Summary {
+        /// The .dlp program.
+        file: PathBuf,
+        /// Which train block (the first if omitted).
+        #[arg(long)]
+        train: Option<String>,
+        /// The batch size (the train block's if omitted).
+        #[arg(long)]
+        batch: Option<usize>,
+        /// `table` or `json`.
+        #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
     },
     /// List the GPU adapters wgpu finds, with their limits, and say which
     /// one `--device gpu` and `--device auto` would use.
@@ -427,6 +444,12 @@ fn main() -> ExitCode {
                 tensorboard,
             } => runs::export::run(&runs, &id, mlflow.as_deref(), tensorboard.as_deref()),
         },
+        Command::Summary {
+            file,
+            train,
+            batch,
+            format,
+        } => summary::run(&file, train.as_deref(), batch, format == "json"),
         Command::Lsp => dlpc::lsp::run(),
         Command::Devices => devices::run(),
     }

@@ -87,6 +87,23 @@ fn hover_shows_a_locals_tensor_type() {
 }
 
 #[test]
+fn hover_on_a_model_shows_what_dlpc_summary_says_of_its_training() {
+    let mut client = Client::start();
+    let (text, at) = digits_at("model M");
+    let uri = client.open("digits.dlp", &text);
+    let h = hover(&mut client, &uri, at).expect("a hover");
+    let text = markdown(&h);
+    assert!(
+        text.starts_with("```dlp\nmodel Mlp(hidden: int = 128)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("in train `digits_mlp` (Mlp(hidden = 256), batch 64): 19,210 parameters, 38,410 FLOPs per sample forward; memory 729.6 kB training, 175.9 kB inference"),
+        "{text}"
+    );
+}
+
+#[test]
 fn hover_on_a_stdlib_call_shows_signature_result_and_doc() {
     let mut client = Client::start();
     let (text, at) = digits_at("h = relu(lin");

@@ -35,6 +35,7 @@ mod render;
 pub mod resolve;
 pub mod source;
 pub mod stdlib;
+pub mod summary;
 pub mod types;
 pub mod wgsl;
 

@@ -50,3 +50,67 @@ fn the_plan_bounds_the_measured_peak_of_temporaries_within_the_margin() {
     }
     assert!(compared > 30, "{compared} steps compared");
 }
+
+/// Bytes of the tensors among `values` that `which` picks.
+fn bytes_of(
+    values: &std::collections::HashMap<Input, dlp_runtime::Tensor>,
+    which: impl Fn(&Input) -> bool,
+) -> u64 {
+    values
+        .iter()
+        .filter(|(i, _)| which(i))
+        .map(|(_, t)| {
+            let size = match t.dtype() {
+                dlp_compiler::ir::DType::F64 => 8,
+                dlp_compiler::ir::DType::Bool => 1,
+                _ => 4,
+            };
+            (t.len() * size) as u64
+        })
+        .sum()
+}
+
+#[test]
+fn the_summarys_training_estimate_bounds_what_training_holds_within_the_margin() {
+    let mut gen = Gen(29);
+    for path in programs() {
+        let program = compiled(&path);
+        let batch = program.plan.batch;
+        let estimate = dlp_compiler::summary::memory::training(&program, batch);
+        // What the steps hold when they run: the update's parameters and
+        // optimiser state (old and new), the gradients, and the larger of
+        // the steps' measured temporaries with their batch.
+        let update = program.train.update.graph();
+        let update_values = inputs_at(update, &program, &mut gen, batch);
+        let state = bytes_of(&update_values, |i| {
+            matches!(i, Input::Param(_) | Input::OptimizerState { .. })
+        });
+        let gradients = bytes_of(&update_values, |i| matches!(i, Input::Gradient(_)));
+        let mut activations = 0u64;
+        for (title, step) in program.steps() {
+            let values = inputs_at(step.graph(), &program, &mut gen, batch);
+            let lookup = |i: &Input| values.get(i);
+            let mut cpu = CpuStep::new(step).expect("a CPU step");
+            cpu.run(batch, &lookup)
+                .unwrap_or_else(|e| panic!("{}, {title}: {e}", path.display()));
+            let feeds = bytes_of(&values, |i| matches!(i, Input::Feed(_)));
+            activations = activations.max(cpu.peak_temporaries() as u64 + feeds);
+        }
+        let measured = 2 * state + gradients + activations;
+        let planned = estimate.total();
+        println!(
+            "{}: estimated {planned} bytes, measured {measured}",
+            path.display()
+        );
+        assert!(
+            measured <= planned,
+            "{}: {measured} bytes held, {planned} estimated",
+            path.display()
+        );
+        assert!(
+            planned as f64 <= measured as f64 * (1.0 + MARGIN) + SLACK,
+            "{}: {planned} bytes estimated, {measured} held",
+            path.display()
+        );
+    }
+}

@@ -105,7 +105,10 @@ fn describe_def(a: &Analysis, loc: Loc, at: Option<Loc>) -> Option<Description> 
     let owner_name = item.name().map_or("", |n| n.name.as_str());
     let (code, note) = match (def.kind, item) {
         (DefKind::Fn, Item::Fn(f)) => (fn_signature(f), module_note(a, def)),
-        (DefKind::Model, Item::Model(m)) => (model_summary(a, def, m), module_note(a, def)),
+        (DefKind::Model, Item::Model(m)) => (
+            model_summary(a, def, m),
+            join_notes(module_note(a, def), trained_as(a, &m.name.name)),
+        ),
         (DefKind::Dataset, _) => (dataset_summary(a, def), None),
         (DefKind::Train, _) => (format!("train {}", def.name), None),
         (DefKind::Param, Item::Fn(_) | Item::Model(_)) => {
@@ -173,6 +176,59 @@ fn is_inside_item(a: &Analysis, at: Loc, def: &Def) -> bool {
 }
 
 /// "from std.nn" for what the stdlib declares.
+/// What `dlpc summary` says of each train block that trains model `name`:
+/// parameters, FLOPs and planned memory (when the program checks).
+fn trained_as(a: &Analysis, name: &str) -> Option<String> {
+    if a.compilation.has_errors() {
+        return None;
+    }
+    let lines: Vec<String> = a.compilation.program.modules[0]
+        .ast
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Train(t) if trains(t, name) => Some(t),
+            _ => None,
+        })
+        .filter_map(|t| {
+            let s = crate::summary::summarize(&a.compilation, Some(&t.name.name), None).ok()?;
+            Some(format!(
+                "in train `{}` ({}, batch {}): {} parameters, {} FLOPs per sample forward; memory {} training, {} inference",
+                s.train,
+                s.model,
+                s.batch,
+                crate::summary::grouped(s.parameters),
+                crate::summary::grouped(s.forward_flops_per_sample),
+                crate::plan::bytes_text(s.training_memory.total() as f64),
+                crate::plan::bytes_text(s.inference_memory.total() as f64),
+            ))
+        })
+        .collect();
+    (!lines.is_empty()).then(|| lines.join("\n\n"))
+}
+
+/// Whether train block `t` trains model `name` (`model = Mlp(...)`).
+fn trains(t: &dlp_grammar::ast::EntriesDecl, name: &str) -> bool {
+    use dlp_grammar::ast::ExprKind;
+    t.entries.iter().any(|e| {
+        e.key.name == "model"
+            && match &e.value.kind {
+                ExprKind::Call(callee, _) => {
+                    matches!(&callee.kind, ExprKind::Name(id) if id.name == name)
+                }
+                ExprKind::Name(id) => id.name == name,
+                _ => false,
+            }
+    })
+}
+
+fn join_notes(a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(format!("{a}\n\n{b}")),
+        (a, b) => a.or(b),
+    }
+}
+
 fn module_note(a: &Analysis, def: &Def) -> Option<String> {
     let module = &a.compilation.program.modules[def.owner.module];
     a.file(module.file)

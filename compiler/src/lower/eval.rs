@@ -97,6 +97,25 @@ pub(crate) struct Lowerer<'c> {
     pub random_streams: u32,
     pub(super) model_inputs: HashMap<String, Value>,
     pub(super) model_outputs: Vec<(String, Value)>,
+    /// Set while the model's body is lowered for `dlpc summary`: each of
+    /// its statements (in `repeat`s, each time) becomes a [`Row`].
+    pub(super) recording: bool,
+    pub(super) rows: Vec<Row>,
+}
+
+/// One statement of a model's body as lowered: what it made.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// The name it binds (`h`; `h.2` in a `repeat`'s third pass).
+    pub name: String,
+    /// Its expression as written (`relu(linear(x, hidden))`).
+    pub call: String,
+    /// The nodes it added: `nodes.0..nodes.1`.
+    pub nodes: (usize, usize),
+    /// The parameters it declared: `params.0..params.1` of the plan's.
+    pub params: (usize, usize),
+    /// Its value, when a tensor.
+    pub value: Option<NodeId>,
 }
 
 impl<'c> Lowerer<'c> {
@@ -115,6 +134,8 @@ impl<'c> Lowerer<'c> {
             random_streams: 0,
             model_inputs: HashMap::new(),
             model_outputs: Vec::new(),
+            recording: false,
+            rows: Vec::new(),
         }
     }
 
@@ -391,9 +412,43 @@ impl<'c> Lowerer<'c> {
     pub fn block(&mut self, env: &mut Env, block: &ast::Block) -> R<Option<Value>> {
         let mut last = None;
         for stmt in &block.stmts {
+            // Statements of the model's own body (not of the functions it calls).
+            let start = (self.recording && self.frames.len() == 1)
+                .then(|| (self.b.graph().len(), self.params.len()));
             last = self.stmt(env, stmt)?;
+            if let Some(start) = start {
+                self.record_row(env, stmt, start);
+            }
         }
         Ok(last)
+    }
+
+    fn record_row(&mut self, env: &Env, stmt: &ast::Stmt, start: (usize, usize)) {
+        let (name, value) = match &stmt.kind {
+            StmtKind::Let { name, value } | StmtKind::Output { name, value, .. } => {
+                let mut row_name = name.name.clone();
+                for i in &self.frames[0].repeat {
+                    row_name.push_str(&format!(".{i}"));
+                }
+                (row_name, value)
+            }
+            StmtKind::Expr(e) => ("-".to_string(), e),
+            StmtKind::Param { .. } | StmtKind::Input { .. } | StmtKind::Repeat { .. } => return,
+        };
+        let bound = match &stmt.kind {
+            StmtKind::Let { name, .. } | StmtKind::Output { name, .. } => env.vars.get(&name.name),
+            _ => None,
+        };
+        self.rows.push(Row {
+            name,
+            call: dlp_grammar::format::expr(value),
+            nodes: (start.0, self.b.graph().len()),
+            params: (start.1, self.params.len()),
+            value: match bound {
+                Some(Value::Tensor(n)) => Some(*n),
+                _ => None,
+            },
+        });
     }
 
     fn stmt(&mut self, env: &mut Env, stmt: &ast::Stmt) -> R<Option<Value>> {

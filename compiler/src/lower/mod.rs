@@ -28,6 +28,8 @@ mod train;
 mod types;
 mod value;
 
+pub use eval::Row;
+
 use crate::diagnostic::{Diagnostic, Loc};
 use crate::ir::{self, Graph, Verified};
 use crate::program::{CompiledProgram, DataRef, DatasetSpec, EvalStep, PredictStep, TrainStep};
@@ -171,6 +173,17 @@ pub fn predict_step(
         step,
         outputs: judged,
     })
+}
+
+/// The forward graph of train block `block` in evaluation mode (model,
+/// loss and metrics on the block's data), its plan, and a [`Row`] for each
+/// statement of the model's body: what `dlpc summary` tabulates.
+pub fn model_rows(
+    comp: &Compilation,
+    block: Option<&str>,
+) -> Result<(Graph, crate::program::TrainPlan, Vec<Row>), LowerError> {
+    let (graph, plan, _, rows) = train::lower_recording(comp, block, Mode::Eval, None, true)?;
+    Ok((graph, plan, rows))
 }
 
 /// The verifier between stages: a failure is a compiler bug, reported as

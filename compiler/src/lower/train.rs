@@ -2,7 +2,7 @@
 //! data, model, loss and metrics the step graph (with the backward pass
 //! and the optimiser update in [`Mode::Train`]).
 
-use super::eval::{Arg, Env, Lowerer, R};
+use super::eval::{Arg, Env, Lowerer, Row, R};
 use super::value::Value;
 use super::{LowerError, Mode};
 use crate::diagnostic::Loc;
@@ -25,6 +25,18 @@ pub(super) fn lower_train(
     mode: Mode,
     data_override: Option<&DataRef>,
 ) -> R<(Graph, TrainPlan, DatasetSpec)> {
+    lower_recording(comp, name, mode, data_override, false).map(|(g, p, d, _)| (g, p, d))
+}
+
+/// [`lower_train`], and with `record` each statement of the model's body
+/// as a [`Row`] (for `dlpc summary`).
+pub(super) fn lower_recording(
+    comp: &Compilation,
+    name: Option<&str>,
+    mode: Mode,
+    data_override: Option<&DataRef>,
+    record: bool,
+) -> R<(Graph, TrainPlan, DatasetSpec, Vec<Row>)> {
     let module = &comp.program.modules[0];
     let found = module.ast.items.iter().find_map(|i| match i {
         Item::Train(t) if name.is_none_or(|n| n == t.name.name) => Some(t),
@@ -203,7 +215,9 @@ pub(super) fn lower_train(
         })
         .collect();
     lw.bind_args(&model.params, args, &mut model_env, block_loc)?;
+    lw.recording = record;
     lw.block(&mut model_env, &model.body)?;
+    lw.recording = false;
     let mut outputs = model_outputs(&mut lw, block_loc)?;
     if mode == Mode::Predict {
         lw.b.loc = None;
@@ -335,7 +349,8 @@ pub(super) fn lower_train(
         params: lw.params,
         outputs,
     };
-    Ok((lw.b.finish(), plan, dataset))
+    let rows = std::mem::take(&mut lw.rows);
+    Ok((lw.b.finish(), plan, dataset, rows))
 }
 
 /// The model's outputs (bound in `lw.model_outputs`), each with its

@@ -1,80 +1,16 @@
-//! Memory, before any data is read: the run's planned figure against what
-//! the machine has (or `--max-memory`), so that a run too large for it
-//! stops at once with the figure, instead of dying part-way through.
-//!
-//! The figure is a lower bound of what the run will hold: the parameters
-//! and optimiser state twice (the step writes new ones before the old are
-//! dropped), the gradients, the batch, and the largest memory plan of the
-//! steps' temporaries at the batch size (`dlpc emit --kernels` prints each
-//! plan). The data sets and the program come on top.
+//! Memory, before any data is read: the run's planned figure (see
+//! [`dlp_compiler::summary::memory`]) against what the machine has (or
+//! `--max-memory`), so that a run too large for it stops at once with the
+//! figure, instead of dying part-way through.
 
 use super::TrainError;
-use dlp_compiler::fuse;
-use dlp_compiler::ir::{Graph, Input, Verified};
 use dlp_compiler::plan;
 use dlp_compiler::program::CompiledProgram;
-
-/// The planned bytes of a run, by what holds them.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Estimate {
-    /// Parameters and optimiser state, old and new.
-    pub state: u64,
-    /// Gradients.
-    pub gradients: u64,
-    /// The largest step's temporaries and batch, at the batch size.
-    pub activations: u64,
-    pub batch: usize,
-}
-
-impl Estimate {
-    pub fn total(&self) -> u64 {
-        self.state
-            .saturating_add(self.gradients)
-            .saturating_add(self.activations)
-    }
-}
+pub use dlp_compiler::summary::memory::Estimate;
 
 /// The planned figure of `program` at its batch size.
 pub fn estimate(program: &CompiledProgram) -> Estimate {
-    let batch = program.plan.batch;
-    let update = program.train.update.graph();
-    let held = inputs_bytes(update, batch, |i| {
-        matches!(i, Input::Param(_) | Input::OptimizerState { .. })
-    });
-    let gradients = inputs_bytes(update, batch, |i| matches!(i, Input::Gradient(_)));
-    let activations = program
-        .steps()
-        .into_iter()
-        .map(|(_, step)| activations(step, batch))
-        .max()
-        .unwrap_or(0);
-    Estimate {
-        state: held.saturating_mul(2),
-        gradients,
-        activations,
-        batch,
-    }
-}
-
-/// A step's planned temporaries and feeds at batch `batch`.
-fn activations(step: &Verified, batch: usize) -> u64 {
-    let kernels = fuse::fuse(step);
-    let temporaries = plan::plan(step, &kernels).temporary_bytes(batch) as u64;
-    let feeds = inputs_bytes(step.graph(), batch, |i| matches!(i, Input::Feed(_)));
-    temporaries.saturating_add(feeds)
-}
-
-/// Bytes of the inputs of `graph` that `which` picks, at batch `batch`.
-fn inputs_bytes(graph: &Graph, batch: usize, which: impl Fn(&Input) -> bool) -> u64 {
-    graph
-        .inputs()
-        .filter(|(input, _)| which(input))
-        .map(|(_, id)| {
-            plan::bytes(graph, id)
-                .at(batch)
-                .map_or(u64::MAX, |b| b as u64)
-        })
-        .fold(0u64, u64::saturating_add)
+    dlp_compiler::summary::memory::training(program, program.plan.batch)
 }
 
 /// Refuses a run whose planned figure exceeds `limit` (`--max-memory`),
@@ -95,7 +31,7 @@ pub fn check(estimate: &Estimate, limit: Option<u64>) -> Result<(), TrainError> 
         bytes_text(estimate.total()),
         bytes_text(estimate.activations),
         estimate.batch,
-        bytes_text(estimate.state.saturating_add(estimate.gradients)),
+        bytes_text(estimate.total().saturating_sub(estimate.activations)),
     )))
 }
 
@@ -181,7 +117,9 @@ mod tests {
     #[test]
     fn a_run_over_the_limit_is_refused_with_its_figure() {
         let estimate = Estimate {
-            state: 2_000_000,
+            parameters: 500_000,
+            optimizer_state: 500_000,
+            updated_copies: 1_000_000,
             gradients: 1_000_000,
             activations: 9_000_000_000,
             batch: 100_000,
