@@ -208,20 +208,49 @@ fn install_interrupt_handler() -> Option<Arc<AtomicBool>> {
 
 /// Final metrics: one row per split, one column per metric.
 pub fn print_table(rows: &[(String, Metrics)]) {
-    let names: Vec<&str> = rows[0].1.iter().map(|(n, _)| n.as_str()).collect();
-    let width = rows.iter().map(|(s, _)| s.len()).max().unwrap_or(4).max(4);
-    let mut header = format!("{:width$}", "data");
-    for n in &names {
-        header.push_str(&format!("  {n:>10}"));
-    }
-    say!("{header}");
-    for (split, metrics) in rows {
-        let mut line = format!("{split:width$}");
-        for (_, v) in metrics {
-            line.push_str(&format!("  {v:>10.4}"));
-        }
+    for line in metrics_table(rows) {
         say!("{line}");
     }
+}
+
+/// The lines of [`print_table`]: each column as wide as its widest cell,
+/// whatever the names and values, numbers aligned on the right.
+fn metrics_table(rows: &[(String, Metrics)]) -> Vec<String> {
+    let names: Vec<&str> = rows
+        .first()
+        .map(|(_, m)| m.iter().map(|(n, _)| n.as_str()).collect())
+        .unwrap_or_default();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|(_, m)| m.iter().map(|(_, v)| format!("{v:.4}")).collect())
+        .collect();
+    let first = rows.iter().map(|(s, _)| s.len()).max().unwrap_or(0).max(4);
+    let widths: Vec<usize> = names
+        .iter()
+        .enumerate()
+        .map(|(c, n)| {
+            cells
+                .iter()
+                .filter_map(|r| r.get(c))
+                .map(String::len)
+                .chain([n.len(), 6])
+                .max()
+                .unwrap_or(6)
+        })
+        .collect();
+    let line = |first_cell: &str, row: &[String]| {
+        let mut line = format!("{first_cell:first$}");
+        for (cell, w) in row.iter().zip(&widths) {
+            line.push_str(&format!("  {cell:>w$}"));
+        }
+        line
+    };
+    let header: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let mut out = vec![line("data", &header)];
+    for ((split, _), row) in rows.iter().zip(&cells) {
+        out.push(line(split, row));
+    }
+    out
 }
 
 fn metrics_text(m: &Metrics) -> String {
@@ -362,5 +391,37 @@ pub fn plural(n: u64, what: &str) -> String {
         format!("1 {what}")
     } else {
         format!("{n} {what}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_metrics_table_stays_aligned_for_long_names_and_large_values() {
+        let rows = vec![
+            (
+                "digits.test".to_string(),
+                vec![
+                    ("loss".to_string(), 0.1234),
+                    ("a_very_long_metric_name".to_string(), 123456789.5),
+                ],
+            ),
+            (
+                "d".to_string(),
+                vec![
+                    ("loss".to_string(), -1.0),
+                    ("a_very_long_metric_name".to_string(), 0.5),
+                ],
+            ),
+        ];
+        let lines = metrics_table(&rows);
+        assert_eq!(lines[0], "data            loss  a_very_long_metric_name");
+        assert_eq!(lines[1], "digits.test   0.1234           123456789.5000");
+        assert_eq!(lines[2], "d            -1.0000                   0.5000");
+        // Every line as long as the header: the columns line up.
+        assert!(lines.iter().all(|l| l.len() == lines[0].len()));
+        assert!(metrics_table(&[]).len() == 1);
     }
 }
