@@ -1,5 +1,5 @@
-//! A bad data file never panics: thousands of randomly damaged CSV and IDX
-//! files (plain and gzipped) through the loader, which must answer with
+//! A bad data file never panics: thousands of randomly damaged CSV, IDX
+//! (plain and gzipped), NPY and NPZ files through the loader, which must answer with
 //! data or an error, never a crash. Nothing trains on garbage: what loads
 //! is finite, fits its dtype and has its labels in range; an error names
 //! the file and stays short.
@@ -45,6 +45,11 @@ dataset flt {
     y = idx("labels.idx.gz") as class(3)[]
 }
 
+dataset num {
+    x = npy("x.npy") as f32[4]
+    y = npz("d.npz", "labels") as class(3)[]
+}
+
 model M {
     input x: f32[B, 2]
     output logits = linear(x, 3)
@@ -66,6 +71,14 @@ train on_tab {
 train on_img {
     model     = N()
     data      = img
+    epochs    = 1
+    loss      = cross_entropy(logits, y)
+    optimizer = sgd()
+}
+
+train on_num {
+    model     = N()
+    data      = num
     epochs    = 1
     loss      = cross_entropy(logits, y)
     optimizer = sgd()
@@ -432,4 +445,107 @@ fn damaged_files_give_data_or_an_error() {
             per_dataset[i]
         );
     }
+}
+
+/// An NPY file of `values` with shape `shape`.
+fn npy<T: npyz::AutoSerialize>(shape: &[u64], values: Vec<T>) -> Vec<u8> {
+    use npyz::WriterBuilder;
+    let mut out = Vec::new();
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(&mut out)
+        .begin_nd()
+        .unwrap();
+    w.extend(values).unwrap();
+    w.finish().unwrap();
+    out
+}
+
+/// An NPZ archive of `members` (name, NPY bytes), deflated.
+fn npz(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut archive = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut archive);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in members {
+        zip.start_file(format!("{name}.npy"), options).unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    zip.finish().unwrap();
+    archive.into_inner()
+}
+
+/// An NPY file whose header lies: another shape, dtype or order than its
+/// data, written by replacing text in the header.
+fn lying_header(rng: &mut Rng, good: &[u8]) -> Vec<u8> {
+    let lies: [(&[u8], &[u8]); 7] = [
+        (b"(3, 4)", b"(9, 4)"),
+        (b"(3, 4)", b"(3, 5)"),
+        (b"(3, 4)", b"(4, 4)"),
+        (b"<f4", b"<f8"),
+        (b"<f4", b"|u1"),
+        (b"<f4", b"<c8"),
+        (b"False", b"True "),
+    ];
+    let (from, to) = lies[rng.below(lies.len())];
+    let mut out = good.to_vec();
+    if let Some(at) = out.windows(from.len()).position(|w| w == from) {
+        out.splice(at..at + from.len(), to.iter().copied());
+    }
+    out
+}
+
+#[test]
+fn damaged_npy_and_npz_files_give_data_or_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec("on_num");
+    let good_x = npy(&[3, 4], (0..12).map(|v| v as f32 * 0.5).collect());
+    let good_labels = npy(&[3], vec![0i64, 2, 1]);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut loaded, mut refused) = (0, 0);
+    // Two files a round: 10,000 damaged files by default.
+    let rounds = runs() * 5 / 3;
+    for _ in 0..rounds {
+        let x = match rng.below(4) {
+            0 => lying_header(&mut rng, &good_x),
+            1 => good_x.clone(),
+            _ => damage(&mut rng, &good_x),
+        };
+        std::fs::write(dir.path().join("x.npy"), x).unwrap();
+        let labels = match rng.below(3) {
+            0 => damage(&mut rng, &good_labels),
+            1 => npy(&[3], vec![0i64, rng.below(5) as i64, 1]),
+            _ => good_labels.clone(),
+        };
+        let archive = match rng.below(4) {
+            0 => damage(&mut rng, &npz(&[("labels", labels)])),
+            1 => npz(&[("other", labels)]),
+            _ => npz(&[("labels", labels), ("x", good_x.clone())]),
+        };
+        std::fs::write(dir.path().join("d.npz"), archive).unwrap();
+        match dlp_runtime::data::load(&spec, dir.path()) {
+            Ok(data) => {
+                check_loaded(&spec, &data);
+                loaded += 1;
+            }
+            Err(e) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains(dir.path().to_str().unwrap()),
+                    "the error names the file: {text}"
+                );
+                assert!(text.len() < 1000, "a {}-byte error: {text}", text.len());
+                refused += 1;
+            }
+        }
+    }
+    eprintln!(
+        "{} NPY and NPZ files ({rounds} rounds): {loaded} loaded, {refused} refused",
+        2 * rounds
+    );
+    assert!(
+        loaded > rounds / 100 && refused > rounds / 100,
+        "{loaded} loaded, {refused} refused"
+    );
 }

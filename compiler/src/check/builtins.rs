@@ -119,6 +119,8 @@ pub static BUILTINS: &[Builtin] = &[
     // data
     row!("csv", &[("path", true), ("header", false), ("delimiter", false)], Dataset, csv, Lower::With(host::csv), "A CSV file, one sample per row; the path is relative to the .dlp file."),
     row!("idx", &[("path", true)], Dataset, idx, Lower::With(host::idx), "An IDX (MNIST-format) file, plain or .gz; cast its records to a shape: `idx(\"x.idx\") as u8[28, 28]`."),
+    row!("npy", &[("path", true)], Dataset, npy, Lower::With(host::npy), "A NumPy .npy file; its first axis is the samples; cast each to a shape: `npy(\"x.npy\") as f32[28, 28]`."),
+    row!("npz", &[("path", true), ("array", true)], Dataset, npz, Lower::With(host::npz), "The array `array` of a NumPy .npz archive (`np.savez`); its first axis is the samples: `npz(\"d.npz\", \"x\") as f32[64]`."),
     row!("column", &[("c", true)], Dataset, column, Lower::With(host::column), "One CSV column, by header name or 0-based index, as an f32 scalar."),
     row!("columns", &[("c", true)], Dataset, columns, Lower::With(host::columns), "CSV columns by index range (`0..64`) or list, as f32[n]."),
     row!("seed", &[("n", true)], Anywhere, seed, Lower::With(host::seed), "A fixed random seed (e.g. for `shuffle`)."),
@@ -764,6 +766,24 @@ fn csv(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {
 
 fn idx(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {
     if string_arg(cx, "the path of `idx`", &args[0]) {
+        Type::Raw
+    } else {
+        Type::Error
+    }
+}
+
+fn npy(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {
+    if string_arg(cx, "the path of `npy`", &args[0]) {
+        Type::Raw
+    } else {
+        Type::Error
+    }
+}
+
+fn npz(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {
+    let ok = string_arg(cx, "the path of `npz`", &args[0])
+        & string_arg(cx, "the array of `npz`", &args[1]);
+    if ok {
         Type::Raw
     } else {
         Type::Error

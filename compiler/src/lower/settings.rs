@@ -89,6 +89,31 @@ pub(crate) fn idx(_: &mut Lowerer, a: &Args, _: Loc) -> R<Value> {
     }
 }
 
+pub(crate) fn npy(_: &mut Lowerer, a: &Args, _: Loc) -> R<Value> {
+    Ok(Value::Read(Read::Npy {
+        path: string(a, "path")?,
+        array: None,
+    }))
+}
+
+pub(crate) fn npz(_: &mut Lowerer, a: &Args, _: Loc) -> R<Value> {
+    Ok(Value::Read(Read::Npy {
+        path: string(a, "path")?,
+        array: Some(string(a, "array")?),
+    }))
+}
+
+/// The string argument `name`.
+fn string(a: &Args, name: &str) -> R<String> {
+    match a.required(name)? {
+        Value::Str(s) => Ok(s),
+        _ => Err(LowerError::new(
+            format!("`{name}` must be a string"),
+            Some(a.loc(name)),
+        )),
+    }
+}
+
 pub(crate) fn column(_: &mut Lowerer, a: &Args, _: Loc) -> R<Value> {
     Ok(Value::Read(Read::Columns {
         columns: vec![column_ref(a.required("c")?, a.loc("c"))?],

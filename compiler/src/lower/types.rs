@@ -243,7 +243,7 @@ impl Lowerer<'_> {
             Read::Columns { columns, scalar } => {
                 Some(if *scalar { vec![] } else { vec![columns.len()] })
             }
-            Read::Idx { .. } => None,
+            Read::Idx { .. } | Read::Npy { .. } => None,
         };
         let shape = match (shape, natural) {
             (Some(s), Some(n)) if s.iter().product::<usize>() != n.iter().product::<usize>() => {

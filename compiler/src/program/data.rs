@@ -92,6 +92,13 @@ pub enum Read {
     Columns { columns: Vec<Column>, scalar: bool },
     /// Every record of an IDX file.
     Idx { path: String },
+    /// Every record (the first axis) of an NPY file, or of the array
+    /// `array` of an NPZ archive.
+    Npy {
+        path: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        array: Option<String>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

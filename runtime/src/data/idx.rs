@@ -8,9 +8,8 @@
 //! whose sizes overflow is an error, never a wrapped size that happens to
 //! match the file.
 
-use super::{check_value, number, DataError, FeedValues};
+use super::{check_value, checked_values, number, DataError, FeedValues};
 use crate::tensor::{Data, Tensor};
-use dlp_compiler::ir::DType;
 use dlp_compiler::program::Feed;
 use std::borrow::Cow;
 use std::io::Read as _;
@@ -57,14 +56,6 @@ impl Kind {
             Kind::I32 => "i32",
             Kind::F32 => "f32",
             Kind::F64 => "f64",
-        }
-    }
-
-    /// A value for messages, in the file's own type.
-    fn show(self, v: f64) -> String {
-        match self {
-            Kind::F32 => number(v as f32),
-            _ => number(v),
         }
     }
 
@@ -170,7 +161,11 @@ pub fn read(file: &Path, bytes: &[u8], feed: &Feed) -> Result<FeedValues, DataEr
 
 /// Checks `u8` values against the feed: each of the 256 values once, then
 /// every byte against that table; an error names the first bad record.
-fn check_bytes(body: &[u8], per_record: usize, feed: &Feed) -> Result<(), (usize, String)> {
+pub(super) fn check_bytes(
+    body: &[u8],
+    per_record: usize,
+    feed: &Feed,
+) -> Result<(), (usize, String)> {
     let verdicts: Vec<Result<f64, String>> = (0..=255u8)
         .map(|b| check_value(f64::from(b), &|| number(b), feed))
         .collect();
@@ -222,8 +217,7 @@ fn parse_header(bytes: &[u8]) -> Result<Header, String> {
     Ok(Header { kind, dims, len })
 }
 
-/// Every value of `body`, checked: a float file's NaN or infinity is an
-/// error, and every value must fit what the feed reads it as. An error
+/// Every value of `body`, checked (see [`checked_values`]); an error
 /// comes with its 0-based record.
 fn decode_values(
     body: &[u8],
@@ -231,39 +225,8 @@ fn decode_values(
     per_record: usize,
     feed: &Feed,
 ) -> Result<Data, (usize, String)> {
-    let values = body.chunks_exact(kind.size()).enumerate().map(|(i, c)| {
-        let v = kind.decode(c);
-        let shown = || kind.show(v);
-        let checked = if v.is_finite() {
-            check_value(v, &shown, feed)
-        } else {
-            Err(format!(
-                "{} is not a finite number (the file stores {} values)",
-                shown(),
-                kind.name()
-            ))
-        };
-        checked.map_err(|m| (i / per_record.max(1), m))
-    });
-    // Straight into the feed's dtype (as `Tensor::from_f64` converts).
-    Ok(match feed.dtype {
-        DType::F32 => Data::F32(
-            values
-                .map(|v| v.map(|v| v as f32))
-                .collect::<Result<_, _>>()?,
-        ),
-        DType::F64 => Data::F64(values.collect::<Result<_, _>>()?),
-        DType::I32 => Data::I32(
-            values
-                .map(|v| v.map(|v| v as i32))
-                .collect::<Result<_, _>>()?,
-        ),
-        DType::Bool => Data::Bool(
-            values
-                .map(|v| v.map(|v| v != 0.0))
-                .collect::<Result<_, _>>()?,
-        ),
-    })
+    let values = body.chunks_exact(kind.size()).map(|c| kind.decode(c));
+    checked_values(values, kind.name(), per_record, feed)
 }
 
 #[cfg(test)]

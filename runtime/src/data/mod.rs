@@ -11,10 +11,11 @@
 
 mod csv;
 mod idx;
+mod npy;
 mod values;
 
 use crate::rng;
-use crate::tensor::Tensor;
+use crate::tensor::{Data, Tensor};
 use dlp_compiler::ir::DType;
 use dlp_compiler::program::{DatasetSpec, Feed, Read, Source, SourceSpec};
 use sha2::{Digest, Sha256};
@@ -185,7 +186,8 @@ pub fn load(spec: &DatasetSpec, base: &Path) -> Result<Loaded, DataError> {
 }
 
 /// Reads every feed of the dataset from `source` (CSV columns) or its own
-/// file (IDX), and checks that they agree on the number of samples.
+/// file (IDX, NPY, NPZ), and checks that they agree on the number of
+/// samples.
 fn read(
     spec: &DatasetSpec,
     source: Option<&Source>,
@@ -221,12 +223,17 @@ fn read(
         feeds.extend(table.feeds);
     }
     for feed in spec.feeds.iter() {
-        let Read::Idx { path } = &feed.read else {
-            continue;
+        let (path, array) = match &feed.read {
+            Read::Columns { .. } => continue,
+            Read::Idx { path } => (path, None),
+            Read::Npy { path, array } => (path, Some(array.as_deref())),
         };
         let file = base.join(path);
         let bytes = read_file(&file, files)?;
-        let t = idx::read(&file, &bytes, feed)?;
+        let t = match array {
+            None => idx::read(&file, &bytes, feed)?,
+            Some(array) => npy::read(&file, &bytes, array, feed)?,
+        };
         let n = t.samples();
         match &first {
             Some((m, other)) if *m != n => {
@@ -355,6 +362,50 @@ fn split(spec: &DatasetSpec, all: Samples) -> Result<Vec<(Option<String>, Sample
 ///
 /// Callers refuse NaN and infinities first, with the text or record they
 /// came from; an infinity that gets here is a number too large for f64.
+/// `values` (read from a file that stores `stores` values: `f32`, `u8`)
+/// checked and converted into the feed's dtype: a NaN or an infinity is an
+/// error, and every value must fit what the feed reads it as. An error
+/// comes with its 0-based record (`per_record` values each).
+pub(crate) fn checked_values(
+    values: impl Iterator<Item = f64>,
+    stores: &str,
+    per_record: usize,
+    feed: &Feed,
+) -> Result<Data, (usize, String)> {
+    let single = stores == "f32";
+    let values = values.enumerate().map(|(i, v)| {
+        let shown = || if single { number(v as f32) } else { number(v) };
+        let checked = if v.is_finite() {
+            check_value(v, &shown, feed)
+        } else {
+            Err(format!(
+                "{} is not a finite number (the file stores {stores} values)",
+                shown()
+            ))
+        };
+        checked.map_err(|m| (i / per_record.max(1), m))
+    });
+    // Straight into the feed's dtype (as `Tensor::from_f64` converts).
+    Ok(match feed.dtype {
+        DType::F32 => Data::F32(
+            values
+                .map(|v| v.map(|v| v as f32))
+                .collect::<Result<_, _>>()?,
+        ),
+        DType::F64 => Data::F64(values.collect::<Result<_, _>>()?),
+        DType::I32 => Data::I32(
+            values
+                .map(|v| v.map(|v| v as i32))
+                .collect::<Result<_, _>>()?,
+        ),
+        DType::Bool => Data::Bool(
+            values
+                .map(|v| v.map(|v| v != 0.0))
+                .collect::<Result<_, _>>()?,
+        ),
+    })
+}
+
 pub fn check_value(v: f64, shown: &dyn Fn() -> String, feed: &Feed) -> Result<f64, String> {
     if v.is_nan() {
         return Err(format!("{} is not a finite number", shown()));
