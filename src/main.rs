@@ -8,9 +8,11 @@ mod check;
 mod devices;
 mod emit;
 mod eval;
+mod export;
 mod fmt;
 mod graph;
 mod loader;
+mod numpy;
 mod overrides;
 mod predict;
 mod program;
@@ -215,6 +217,27 @@ enum Command {
         /// `table` or `json`.
         #[arg(long, default_value = "table", value_parser = ["table", "json"])]
         format: String,
+    },
+    /// A trained model as ONNX (opset 17, dynamic batch), from a recorded
+    /// run's checkpoint: the model in evaluation mode, from the data's
+    /// fields to the model's outputs.
+    Export {
+        /// The .dlp program.
+        file: PathBuf,
+        #[command(flatten)]
+        source: trained::Source,
+        /// The model file to write (`.onnx`).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// The data whose fields are the model's inputs (`digits.test`;
+        /// by default what the run reported on at its end).
+        #[arg(long)]
+        data: Option<String>,
+        /// Also write the first N samples of that data as
+        /// `<model>.inputs.npz`, and dlp's outputs for them as
+        /// `<model>.outputs.npz`, to check the export against.
+        #[arg(long, value_name = "N")]
+        samples: Option<usize>,
     },
     /// List the GPU adapters wgpu finds, with their limits, and say which
     /// one `--device gpu` and `--device auto` would use.
@@ -450,6 +473,19 @@ fn main() -> ExitCode {
             batch,
             format,
         } => summary::run(&file, train.as_deref(), batch, format == "json"),
+        Command::Export {
+            file,
+            source,
+            output,
+            data,
+            samples,
+        } => export::run(export::Args {
+            file,
+            source,
+            output,
+            data,
+            samples,
+        }),
         Command::Lsp => dlpc::lsp::run(),
         Command::Devices => devices::run(),
     }

@@ -2,6 +2,7 @@
 //! data, written as CSV (every output, and the class of class scores) or
 //! NPY (one output).
 
+use crate::numpy::npy;
 use crate::trained::{self, or_tell};
 use dlp_compiler::ir::DType;
 use dlp_compiler::lower;
@@ -222,23 +223,6 @@ fn npy_files(path: &Path, p: &Predictions) -> Result<Vec<PathBuf>, String> {
         files.push(class_path);
     }
     Ok(files)
-}
-
-fn npy<T: npyz::AutoSerialize>(
-    shape: &[u64],
-    values: impl Iterator<Item = T>,
-) -> Result<Vec<u8>, String> {
-    use npyz::WriterBuilder;
-    let mut out = Vec::new();
-    let mut writer = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(shape)
-        .writer(&mut out)
-        .begin_nd()
-        .map_err(|e| e.to_string())?;
-    writer.extend(values).map_err(|e| e.to_string())?;
-    writer.finish().map_err(|e| e.to_string())?;
-    Ok(out)
 }
 
 #[cfg(test)]

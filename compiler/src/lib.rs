@@ -28,6 +28,7 @@ pub mod ide;
 pub mod ir;
 pub mod load;
 pub mod lower;
+pub mod onnx;
 pub mod optim;
 pub mod plan;
 pub mod program;

@@ -27,12 +27,13 @@ pub struct Checkpoint {
 }
 
 fn bytes(t: &Tensor) -> (Dtype, Vec<u8>) {
-    match &t.data {
-        Data::F32(v) => (Dtype::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-        Data::F64(v) => (Dtype::F64, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-        Data::I32(v) => (Dtype::I32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-        Data::Bool(v) => (Dtype::BOOL, v.iter().map(|&x| u8::from(x)).collect()),
-    }
+    let dtype = match &t.data {
+        Data::F32(_) => Dtype::F32,
+        Data::F64(_) => Dtype::F64,
+        Data::I32(_) => Dtype::I32,
+        Data::Bool(_) => Dtype::BOOL,
+    };
+    (dtype, t.to_le_bytes())
 }
 
 fn tensor(view: &TensorView) -> Result<Tensor, String> {

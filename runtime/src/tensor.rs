@@ -163,6 +163,17 @@ impl Tensor {
         .unwrap_or(f64::NAN)
     }
 
+    /// The values as little-endian bytes (bools as one byte each), as
+    /// safetensors and ONNX store them.
+    pub fn to_le_bytes(&self) -> Vec<u8> {
+        match &self.data {
+            Data::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Data::F64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Data::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Data::Bool(v) => v.iter().map(|&x| u8::from(x)).collect(),
+        }
+    }
+
     pub fn as_f32(&self) -> Option<&[f32]> {
         match &self.data {
             Data::F32(v) => Some(v),

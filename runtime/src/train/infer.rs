@@ -89,3 +89,23 @@ pub fn predict(
         outputs,
     })
 }
+
+/// The raw inputs (the step's feeds, as the dataset reads them) of the
+/// first `n` samples of `split` of the step's dataset, and how many there
+/// were.
+pub fn first_samples(
+    step: &PredictStep,
+    split: Option<&str>,
+    base: &Path,
+    n: usize,
+) -> Result<(Vec<(String, Tensor)>, usize), TrainError> {
+    let loaded = data::load(&step.data, base)?;
+    let datasets = HashMap::from([(step.data.name.clone(), loaded)]);
+    let r = DataRef {
+        dataset: step.data.name.clone(),
+        split: split.map(str::to_string),
+    };
+    let samples = part(&datasets, &r)?;
+    let rows: Vec<usize> = (0..samples.len.min(n)).collect();
+    Ok((samples.batch(&rows).feeds, rows.len()))
+}
