@@ -4,7 +4,7 @@
 
 use crate::numpy::npz;
 use crate::trained::{self, or_tell};
-use dlp_compiler::lower::{self, LowerError};
+use dlp_compiler::lower::{self, LowerError, Predict};
 use dlp_compiler::onnx::{self, Initializer};
 use dlp_compiler::program::{DataRef, PredictStep};
 use dlp_runtime::tensor::Tensor;
@@ -19,6 +19,20 @@ pub struct Args {
     pub output: PathBuf,
     pub data: Option<String>,
     pub samples: Option<usize>,
+    pub raw_inputs: bool,
+}
+
+/// The prediction step computing `what` on `r`'s dataset; `None` after
+/// reporting why there is none.
+fn prediction(model: &trained::Trained, r: &DataRef, what: Predict) -> Option<PredictStep> {
+    let block = Some(model.program.plan.name.as_str());
+    match lower::prediction(&model.comp, block, &r.dataset, what) {
+        Ok(step) => Some(step),
+        Err(e) => {
+            trained::report(&model.comp, &e);
+            None
+        }
+    }
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -42,12 +56,13 @@ pub fn run(args: Args) -> ExitCode {
         },
         None => plan.final_sets.first().unwrap_or(&plan.data).clone(),
     };
-    let step = match lower::predict_step(&model.comp, Some(&plan.name), &r.dataset) {
-        Ok(step) => step,
-        Err(e) => {
-            trained::report(&model.comp, &e);
-            return ExitCode::FAILURE;
-        }
+    let what = if args.raw_inputs {
+        Predict::Outputs
+    } else {
+        Predict::Model
+    };
+    let Some(step) = prediction(&model, &r, what) else {
+        return ExitCode::FAILURE;
     };
     if !trained::split_exists(&step.data, &r) {
         return ExitCode::FAILURE;
@@ -135,34 +150,32 @@ fn write_samples(
 ) -> ExitCode {
     let base = train::base_of(&args.file);
     let split = r.split.as_deref();
-    let Some((inputs, count)) = or_tell(infer::first_samples(step, split, &base, n)) else {
+    let Some((_, backend)) = args.source.device() else {
         return ExitCode::FAILURE;
     };
     let trained = infer::Trained {
         params: &model.params,
         seed: model.run.seed,
     };
-    let Some((_, backend)) = args.source.device() else {
+    // Inputs keep their names; outputs take the exported model's.
+    let run = |what: Predict| -> Option<Vec<(String, Tensor)>> {
+        let computed = prediction(model, r, what)?;
+        let predictions = or_tell(infer::predict(&computed, split, &base, &trained, backend))?;
+        let name = |o: &str| match what {
+            Predict::Inputs => o.to_string(),
+            _ => onnx::output_name(step, o),
+        };
+        Some(first_rows(predictions, n, name))
+    };
+    let inputs = if args.raw_inputs {
+        or_tell(infer::first_samples(step, split, &base, n)).map(|(inputs, _)| inputs)
+    } else {
+        run(Predict::Inputs)
+    };
+    let (Some(inputs), Some(outputs)) = (inputs, run(Predict::Outputs)) else {
         return ExitCode::FAILURE;
     };
-    let Some(predictions) = or_tell(infer::predict(step, split, &base, &trained, backend)) else {
-        return ExitCode::FAILURE;
-    };
-    let outputs: Vec<(String, Tensor)> = predictions
-        .outputs
-        .iter()
-        .map(|(o, dtype, values)| {
-            let width: usize = o.shape.iter().product();
-            let mut shape = vec![count];
-            shape.extend(&o.shape);
-            let ty = dlp_runtime::tensor::HostTy::new(*dtype, shape);
-            let name = onnx::output_name(step, &o.name);
-            (
-                name,
-                Tensor::from_f64(&ty, values[..count * width].to_vec()),
-            )
-        })
-        .collect();
+    let count = outputs.first().map_or(0, |(_, t)| t.shape[0]);
     let stem = args.output.with_extension("");
     for (what, members) in [("inputs", &inputs), ("outputs", &outputs)] {
         let path = PathBuf::from(format!("{}.{what}.npz", stem.display()));
@@ -175,4 +188,24 @@ fn write_samples(
         say!("wrote {} ({count} samples of `{r}`)", path.display());
     }
     ExitCode::SUCCESS
+}
+
+/// The first `n` samples of each output, as tensors named by `name`.
+fn first_rows(
+    p: infer::Predictions,
+    n: usize,
+    name: impl Fn(&str) -> String,
+) -> Vec<(String, Tensor)> {
+    let count = p.samples.min(n);
+    p.outputs
+        .into_iter()
+        .map(|(o, dtype, mut values)| {
+            let width: usize = o.shape.iter().product();
+            values.truncate(count * width);
+            let mut shape = vec![count];
+            shape.extend(&o.shape);
+            let ty = dlp_runtime::tensor::HostTy::new(dtype, shape);
+            (name(&o.name), Tensor::from_f64(&ty, values))
+        })
+        .collect()
 }

@@ -219,8 +219,8 @@ enum Command {
         format: String,
     },
     /// A trained model as ONNX (opset 17, dynamic batch), from a recorded
-    /// run's checkpoint: the model in evaluation mode, from the data's
-    /// fields to the model's outputs.
+    /// run's checkpoint: the model in evaluation mode, from its inputs to
+    /// its outputs.
     Export {
         /// The .dlp program.
         file: PathBuf,
@@ -238,6 +238,11 @@ enum Command {
         /// `<model>.outputs.npz`, to check the export against.
         #[arg(long, value_name = "N")]
         samples: Option<usize>,
+        /// Take the data as stored (the CSV's values, bytes) rather than
+        /// the model's inputs as declared: the fields' own expressions
+        /// (`/ 16.0`) become part of the graph.
+        #[arg(long)]
+        raw_inputs: bool,
     },
     /// List the GPU adapters wgpu finds, with their limits, and say which
     /// one `--device gpu` and `--device auto` would use.
@@ -479,12 +484,14 @@ fn main() -> ExitCode {
             output,
             data,
             samples,
+            raw_inputs,
         } => export::run(export::Args {
             file,
             source,
             output,
             data,
             samples,
+            raw_inputs,
         }),
         Command::Lsp => dlpc::lsp::run(),
         Command::Devices => devices::run(),

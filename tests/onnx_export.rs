@@ -1,6 +1,7 @@
 //! `dlpc export` end to end: every example (and `tests/onnx/zoo.dlp`, which
 //! uses every kind of layer and op the export maps) trained for an epoch
-//! into a temporary folder, exported with `--samples 64`, and checked here;
+//! into a temporary folder, exported with `--samples 64` (from the model's
+//! inputs, and with `--raw-inputs` from the data as stored), and checked here;
 //! then, when `DLP_EXPORT_PYTHON` names a Python with `onnx` and
 //! `onnxruntime`, validated by `onnx.checker` and run by onnxruntime against
 //! dlp's outputs (`tests/exporters/check_onnx.py`). Without it that part is
@@ -57,12 +58,11 @@ fn train(program: &Path, dir: &Path) -> String {
     record.path().to_str().unwrap().to_string()
 }
 
-/// `dlpc export program --from run -o dir/<name>.onnx --samples 64`: the
-/// model file, after checking what was written and printed.
-fn export(program: &Path, run: &str, dir: &Path) -> PathBuf {
-    let name = program.file_stem().unwrap().to_str().unwrap();
+/// `dlpc export program --from run -o dir/<name>.onnx --samples 64
+/// [extra]`: the model file, after checking what was written and printed.
+fn export(program: &Path, run: &str, dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let model = dir.join(format!("{name}.onnx"));
-    let out = dlpc(&[
+    let mut args = vec![
         "export",
         program.to_str().unwrap(),
         "--from",
@@ -71,7 +71,9 @@ fn export(program: &Path, run: &str, dir: &Path) -> PathBuf {
         model.to_str().unwrap(),
         "--samples",
         "64",
-    ]);
+    ];
+    args.extend(extra);
+    let out = dlpc(&args);
     let said = text(&out.stdout);
     assert!(out.status.success(), "{name}: {}{said}", text(&out.stderr));
     assert!(said.contains("(ONNX opset 17, "), "{said}");
@@ -124,9 +126,13 @@ fn every_example_exports_and_onnxruntime_agrees_with_dlp() {
             eprintln!("skipped {}: {missing} is not installed", program.display());
             continue;
         }
-        let dir = root.path().join(program.file_stem().unwrap());
+        let name = program.file_stem().unwrap().to_str().unwrap();
+        let dir = root.path().join(name);
         let run = train(program, &dir);
-        models.push(export(program, &run, &dir));
+        models.push(export(program, &run, &dir, name, &[]));
+        // From the data as stored: the fields' expressions in the graph.
+        let raw = format!("{name}_raw");
+        models.push(export(program, &run, &dir, &raw, &["--raw-inputs"]));
     }
     check_with_onnxruntime(&models);
 }

@@ -97,6 +97,10 @@ pub(crate) struct Lowerer<'c> {
     pub random_streams: u32,
     pub(super) model_inputs: HashMap<String, Value>,
     pub(super) model_outputs: Vec<(String, Value)>,
+    /// The model's inputs, as its body read them (for [`Predict::Inputs`]).
+    ///
+    /// [`Predict::Inputs`]: super::Predict::Inputs
+    pub(super) inputs_read: Vec<(String, Value)>,
     /// Set while the model's body is lowered for `dlpc summary`: each of
     /// its statements (in `repeat`s, each time) becomes a [`Row`].
     pub(super) recording: bool,
@@ -134,6 +138,7 @@ impl<'c> Lowerer<'c> {
             random_streams: 0,
             model_inputs: HashMap::new(),
             model_outputs: Vec::new(),
+            inputs_read: Vec::new(),
             recording: false,
             rows: Vec::new(),
         }
@@ -545,6 +550,7 @@ impl<'c> Lowerer<'c> {
                 if let Value::Tensor(n) = v {
                     self.bind_type(ty, n, env, loc)?;
                 }
+                self.inputs_read.push((name.name.clone(), v.clone()));
                 env.vars.insert(name.name.clone(), v);
                 Ok(None)
             }

@@ -41,9 +41,23 @@ pub enum Mode {
     Train,
     /// Loss and metrics of a batch, parameters unchanged.
     Eval,
-    /// The model's outputs for a batch (`dlpc predict`): no loss, no
-    /// metrics, so the data needs only the model's inputs.
-    Predict,
+    /// What [`Predict`] says, for a batch: no loss, no metrics, so the
+    /// data needs only the model's inputs.
+    Predict(Predict),
+}
+
+/// What a prediction step computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Predict {
+    /// The model's outputs, from the data as stored (`dlpc predict`).
+    Outputs,
+    /// The model alone: from its inputs, of their declared types, to its
+    /// outputs; the fields' own expressions (`/ 16.0`) are not in it
+    /// (`dlpc export`). Its feeds are not the data's: it is not run.
+    Model,
+    /// The values the model's inputs take, from the data as stored: what
+    /// [`Predict::Model`] is given.
+    Inputs,
 }
 
 /// A problem that only shows when sizes are known (the checker has passed).
@@ -153,11 +167,22 @@ pub fn predict_step(
     block: Option<&str>,
     dataset: &str,
 ) -> Result<PredictStep, LowerError> {
+    prediction(comp, block, dataset, Predict::Outputs)
+}
+
+/// A prediction step of train block `block` on `dataset` computing `what`.
+pub fn prediction(
+    comp: &Compilation,
+    block: Option<&str>,
+    dataset: &str,
+    what: Predict,
+) -> Result<PredictStep, LowerError> {
     let data = DataRef {
         dataset: dataset.to_string(),
         split: None,
     };
-    let (graph, plan, mut spec) = train::lower_train(comp, block, Mode::Predict, Some(&data))?;
+    let mode = Mode::Predict(what);
+    let (graph, plan, mut spec) = train::lower_train(comp, block, mode, Some(&data))?;
     let step = verified(graph.pruned(), "lowering")?;
     // Only the feeds the outputs depend on are read.
     spec.feeds
@@ -165,8 +190,8 @@ pub fn predict_step(
     // Which outputs are class scores shows in the loss and metrics, on
     // the block's own data (`data` may have no labels).
     let judged = match train::lower_train(comp, block, Mode::Eval, None) {
-        Ok((_, judged, _)) => judged.outputs,
-        Err(_) => plan.outputs,
+        Ok((_, judged, _)) if what != Predict::Inputs => judged.outputs,
+        _ => plan.outputs,
     };
     Ok(PredictStep {
         data: spec,

@@ -4,7 +4,7 @@
 
 use super::eval::{Arg, Env, Lowerer, Row, R};
 use super::value::Value;
-use super::{LowerError, Mode};
+use super::{LowerError, Mode, Predict};
 use crate::diagnostic::Loc;
 use crate::ir::{BinaryOp, DType, Graph, Input, NodeId, Output, Size};
 use crate::optim::{Optimizer, Schedule};
@@ -197,6 +197,12 @@ pub(super) fn lower_recording(
     let (dataset, fields) = lw.dataset(ds_def)?;
     lw.lead = 0;
 
+    let fields = if mode == Mode::Predict(Predict::Model) {
+        model_alone(&mut lw, fields, block_loc)?
+    } else {
+        fields
+    };
+
     // The model, its inputs bound to the fields of the same name.
     lw.model_inputs = fields.iter().cloned().collect();
     let Item::Model(model) = lw.item(model_def) else {
@@ -218,8 +224,11 @@ pub(super) fn lower_recording(
     lw.recording = record;
     lw.block(&mut model_env, &model.body)?;
     lw.recording = false;
+    if mode == Mode::Predict(Predict::Inputs) {
+        lw.model_outputs = std::mem::take(&mut lw.inputs_read);
+    }
     let mut outputs = model_outputs(&mut lw, block_loc)?;
-    if mode == Mode::Predict {
+    if matches!(mode, Mode::Predict(_)) {
         lw.b.loc = None;
         for (spec, (name, v)) in outputs.iter().zip(std::mem::take(&mut lw.model_outputs)) {
             let node = lw.node(v, block_loc)?;
@@ -249,7 +258,7 @@ pub(super) fn lower_recording(
     let mut metric_nodes = Vec::new();
     let mut loss = None;
     // Predictions need neither (nor the labels they read).
-    let judged = if mode == Mode::Predict {
+    let judged = if matches!(mode, Mode::Predict(_)) {
         &[][..]
     } else {
         &decl.entries[..]
@@ -290,7 +299,7 @@ pub(super) fn lower_recording(
     }
     let loss = match (loss, mode) {
         (Some(loss), _) => Some(loss),
-        (None, Mode::Predict) => None,
+        (None, Mode::Predict(_)) => None,
         (None, _) => {
             return Err(LowerError::new(
                 "the train block has no `loss`",
@@ -351,6 +360,32 @@ pub(super) fn lower_recording(
     };
     let rows = std::mem::take(&mut lw.rows);
     Ok((lw.b.finish(), plan, dataset, rows))
+}
+
+/// For the model alone: a fresh graph in which each field is a feed of
+/// its own type (`x` is the `f32[B, 64]` that `/ 16.0` made, not the CSV's
+/// values), so that the fields' expressions are left out.
+fn model_alone(
+    lw: &mut Lowerer,
+    fields: Vec<(String, Value)>,
+    loc: Loc,
+) -> R<Vec<(String, Value)>> {
+    let mut typed = Vec::new();
+    for (name, v) in fields {
+        let node = lw.node(v, loc)?;
+        typed.push((name, lw.b.ty(node).clone(), lw.classes.get(&node).copied()));
+    }
+    lw.b = crate::ir::Builder::new();
+    lw.classes.clear();
+    let mut feeds = Vec::new();
+    for (name, ty, classes) in typed {
+        let node = lw.b.input(Input::Feed(name.clone()), ty);
+        if let Some(n) = classes {
+            lw.classes.insert(node, n);
+        }
+        feeds.push((name, Value::Tensor(node)));
+    }
+    Ok(feeds)
 }
 
 /// The model's outputs (bound in `lw.model_outputs`), each with its

@@ -24,6 +24,10 @@ use onnx_protobuf::{
 };
 use std::collections::HashMap;
 
+mod layers;
+
+use layers::Layer;
+
 /// The opset the exported graph uses.
 pub const OPSET: i64 = 17;
 
@@ -63,15 +67,45 @@ pub fn export(
             loc: graph.node(id).loc,
         });
     }
+    // Walking back from the outputs, each node needed becomes a layer
+    // (a fused one reads its first inputs, not the primitives between);
+    // then the layers are emitted in graph order.
+    let mut layers: Vec<Option<Layer>> = vec![None; graph.len()];
+    let mut needed = vec![false; graph.len()];
+    for (_, id) in &graph.outputs {
+        needed[id.index()] = true;
+    }
+    for id in graph.ids().rev() {
+        if needed[id.index()] {
+            let l = layers::layer(graph, id);
+            for a in l.operands() {
+                needed[a.index()] = true;
+            }
+            layers[id.index()] = Some(l);
+        }
+    }
     let mut ex = Exporter::new(graph);
+    // An output computed here takes the output's name; one that is an
+    // input, or another output too, is copied by an `Identity` below.
+    for (output, id) in &graph.outputs {
+        if let Output::Prediction(name) = output {
+            if !matches!(graph.node(*id).op, Op::Input(_)) && !ex.named.contains_key(id) {
+                ex.named.insert(*id, output_name(step, name));
+            }
+        }
+    }
     for id in graph.ids() {
-        ex.node(id, params)?;
+        if let Some(l) = &layers[id.index()] {
+            ex.node(id, l, params)?;
+        }
     }
     for (output, id) in &graph.outputs {
         if let Output::Prediction(name) = output {
             let value = ex.name(*id);
             let name = output_name(step, name);
-            ex.op("Identity", &[&value], &name, vec![]);
+            if value != name {
+                ex.op("Identity", &[&value], &name, vec![]);
+            }
             ex.graph
                 .output
                 .push(value_info(&name, graph.ty(*id).dtype, &graph.ty(*id).shape));
@@ -119,6 +153,8 @@ struct Exporter<'g> {
     /// Shape tensors made so far, by shape.
     shapes: HashMap<Vec<Size>, String>,
     fresh: usize,
+    /// Inputs and parameters, which keep their own names.
+    named: HashMap<NodeId, String>,
 }
 
 impl<'g> Exporter<'g> {
@@ -129,13 +165,17 @@ impl<'g> Exporter<'g> {
             batch: None,
             shapes: HashMap::new(),
             fresh: 0,
+            named: HashMap::new(),
         }
     }
 
     /// The ONNX value of IR node `id`. Internal values have a `/` in
     /// their names, which no field or output name can have.
     fn name(&self, id: NodeId) -> String {
-        format!("dlp/n{}", id.index())
+        match self.named.get(&id) {
+            Some(name) => name.clone(),
+            None => format!("dlp/n{}", id.index()),
+        }
     }
 
     fn temp(&mut self, what: &str) -> String {
@@ -255,12 +295,40 @@ impl<'g> Exporter<'g> {
     fn node(
         &mut self,
         id: NodeId,
+        layer: &Layer,
         params: &HashMap<String, Initializer>,
     ) -> Result<(), ExportError> {
         let node = self.ir.node(id);
         let out = self.name(id);
-        let args: Vec<String> = node.args.iter().map(|&a| self.name(a)).collect();
+        let args: Vec<String> = layer.operands().iter().map(|&a| self.name(a)).collect();
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let last = || int("axis", node.ty.rank() as i64 - 1);
+        match layer {
+            Layer::Plain(_) => {}
+            Layer::Relu(_) => self.op("Relu", &a, &out, vec![]),
+            Layer::Sigmoid(_) => self.op("Sigmoid", &a, &out, vec![]),
+            Layer::Softmax(_) => self.op("Softmax", &a, &out, vec![last()]),
+            Layer::LogSoftmax(_) => self.op("LogSoftmax", &a, &out, vec![last()]),
+            Layer::Gemm { .. } => self.op("Gemm", &a, &out, vec![]),
+            Layer::ConvBias { stride, pad, .. } => self.conv(*stride, *pad, &a, &out),
+            Layer::Mean { axes, .. } => {
+                let axes: Vec<i64> = axes.iter().map(|&x| x as i64).collect();
+                let attributes = vec![ints("axes", &axes), int("keepdims", 0)];
+                self.op("ReduceMean", &a, &out, attributes);
+            }
+            Layer::Norm { epsilon, .. } => {
+                let eps = AttributeProto {
+                    name: "epsilon".into(),
+                    type_: AttributeType::FLOAT.into(),
+                    f: *epsilon as f32,
+                    ..AttributeProto::default()
+                };
+                self.op("LayerNormalization", &a, &out, vec![last(), eps]);
+            }
+        }
+        if !matches!(layer, Layer::Plain(_)) {
+            return Ok(());
+        }
         let ty = &node.ty;
         let cannot = |what: &str| ExportError {
             message: format!("{what} cannot be exported to ONNX"),
@@ -269,7 +337,7 @@ impl<'g> Exporter<'g> {
         match &node.op {
             Op::Input(Input::Feed(name)) => {
                 self.graph.input.push(value_info(name, ty.dtype, &ty.shape));
-                self.op("Identity", &[name], &out, vec![]);
+                self.named.insert(id, name.clone());
             }
             Op::Input(Input::Param(path)) => {
                 let Some(init) = params.get(path) else {
@@ -279,13 +347,14 @@ impl<'g> Exporter<'g> {
                     });
                 };
                 // Parameters keep their paths (`l1.w`) as names, for
-                // viewers, unless a data field has the name (`w`).
-                let feed = |n: &str| {
-                    self.ir
-                        .inputs()
-                        .any(|(i, _)| matches!(i, Input::Feed(f) if f == n))
+                // viewers, unless an input or output has the name (`w`).
+                let taken = |n: &str| {
+                    let input = |(i, _): (&Input, NodeId)| matches!(i, Input::Feed(f) if f == n);
+                    let output =
+                        |(o, _): &(Output, NodeId)| matches!(o, Output::Prediction(p) if p == n);
+                    self.ir.inputs().any(input) || self.ir.outputs.iter().any(output)
                 };
-                let name = if feed(path) {
+                let name = if taken(path) {
                     format!("param/{path}")
                 } else {
                     path.clone()
@@ -297,7 +366,7 @@ impl<'g> Exporter<'g> {
                     raw_data: init.bytes.clone(),
                     ..TensorProto::default()
                 });
-                self.op("Identity", &[&name], &out, vec![]);
+                self.named.insert(id, name);
             }
             Op::Input(other) => return Err(cannot(&format!("the step input `{other}`"))),
             Op::Constant(bits) => {
@@ -382,8 +451,22 @@ impl<'g> Exporter<'g> {
                 self.op("Expand", &[a[0], &shape], &out, vec![]);
             }
             Op::Reshape => {
-                let shape = self.shape(&ty.shape)?;
-                self.op("Reshape", &[a[0], &shape], &out, vec![]);
+                // One size that depends on the batch is ONNX's -1 (the
+                // rest); more are computed.
+                let batched = ty.shape.iter().filter(|s| s.is_batched()).count();
+                let empty = ty.shape.contains(&Size::fixed(0));
+                let shape = if batched == 1 && !empty {
+                    let sizes: Vec<i64> = ty
+                        .shape
+                        .iter()
+                        .map(|s| s.as_fixed().map_or(-1, |n| n as i64))
+                        .collect();
+                    self.ints(&sizes)
+                } else {
+                    self.shape(&ty.shape)?
+                };
+                // A 0 in the shape is a size of 0, not "as the input".
+                self.op("Reshape", &[a[0], &shape], &out, vec![int("allowzero", 1)]);
             }
             Op::Permute(perm) => {
                 let perm: Vec<i64> = perm.iter().map(|&p| p as i64).collect();
@@ -396,15 +479,7 @@ impl<'g> Exporter<'g> {
                 self.op("Slice", &[a[0], &start, &end, &axes], &out, vec![]);
             }
             Op::MatMul => self.op("MatMul", &a, &out, vec![]),
-            Op::Conv { stride, pad } => {
-                let (s, p) = (*stride as i64, *pad as i64);
-                self.op(
-                    "Conv",
-                    &a,
-                    &out,
-                    vec![ints("strides", &[s, s]), ints("pads", &[p, p, p, p])],
-                );
-            }
+            Op::Conv { stride, pad } => self.conv(*stride, *pad, &a, &out),
             Op::Pool { kind, k, stride } => {
                 let op_type = match kind {
                     PoolKind::Max => "MaxPool",
@@ -427,6 +502,16 @@ impl<'g> Exporter<'g> {
             | Op::ScatterAdd => return Err(cannot("a gradient op")),
         }
         Ok(())
+    }
+
+    fn conv(&mut self, stride: usize, pad: usize, a: &[&str], out: &str) {
+        let (s, p) = (stride as i64, pad as i64);
+        self.op(
+            "Conv",
+            a,
+            out,
+            vec![ints("strides", &[s, s]), ints("pads", &[p, p, p, p])],
+        );
     }
 
     fn binary(&mut self, b: BinaryOp, id: NodeId, a: &[&str], out: &str) {
@@ -468,9 +553,6 @@ impl<'g> Exporter<'g> {
                 let e = self.temp("exponent");
                 self.op("Max", &[a[1], &zero], &e, vec![]);
                 self.op("Pow", &[a[0], &e], out, vec![]);
-            }
-            BinaryOp::Max if self.is_zero(self.ir.node(id).args[1]) => {
-                self.op("Relu", &a[..1], out, vec![])
             }
             BinaryOp::Max => self.op("Max", a, out, vec![]),
             BinaryOp::Min => self.op("Min", a, out, vec![]),
@@ -548,16 +630,6 @@ impl<'g> Exporter<'g> {
         let full = self.shape(shape)?;
         self.op("Expand", &[&column, &full], out, vec![]);
         Ok(())
-    }
-
-    /// Whether `id` is the constant 0.0, broadcast or not.
-    fn is_zero(&self, id: NodeId) -> bool {
-        let node = self.ir.node(id);
-        match &node.op {
-            Op::Constant(bits) => node.ty.dtype.is_float() && f64::from_bits(*bits) == 0.0,
-            Op::Broadcast => self.is_zero(node.args[0]),
-            _ => false,
-        }
     }
 }
 
