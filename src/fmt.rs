@@ -15,6 +15,7 @@
 
 use dlp_compiler::load::syntax_error;
 use dlp_compiler::{render, FileId, SourceFile, SourceMap};
+use dlp_grammar::lines::plain;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -57,20 +58,22 @@ fn format_file(path: &Path, check: bool) -> Result<(), String> {
         return Ok(());
     }
     if check {
-        // Diff the lines as the formatter read them: a lone `\r` shown raw
-        // would overwrite the line on a terminal.
-        let lf = dlp_grammar::lines::lf_line_endings(&text);
-        if *lf == formatted {
+        // Diff the lines without their endings: a `\r` shown raw would
+        // overwrite the line on a terminal. The diff is the command's
+        // output (stdout, for `> fmt.patch`); the verdict goes to stderr.
+        let (before, after) = (plain(&text), plain(&formatted));
+        if before == after {
             return Err(format!(
-                "error: {name} is not formatted: its lines end with a lone `\\r`, which fmt writes as `\\n`\n"
+                "error: {name} is not formatted: its line endings are mixed, or end with a lone `\\r`; fmt writes them all as the first line's\n"
             ));
         }
-        let diff = similar::TextDiff::from_lines(&*lf, &formatted);
-        let shown = diff
-            .unified_diff()
-            .header(&name, &format!("{name} (formatted)"))
-            .to_string();
-        return Err(format!("{shown}error: {name} is not formatted\n"));
+        let diff = similar::TextDiff::from_lines(&before, &after);
+        say_raw!(
+            "{}",
+            diff.unified_diff()
+                .header(&name, &format!("{name} (formatted)"))
+        );
+        return Err(format!("error: {name} is not formatted\n"));
     }
     write_atomically(path, &formatted).map_err(|e| format!("error: cannot write {name}: {e}\n"))
 }

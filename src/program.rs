@@ -81,6 +81,11 @@ pub fn compiled_explained(
 ) -> Option<CompiledProgram> {
     match lower::compile(comp, train) {
         Ok(program) => Some(program),
+        Err(e) if e.loc.is_none() => {
+            // Not about a place in the program (`--train` naming no block).
+            tell!("error: {}", e.message);
+            None
+        }
         Err(e) => {
             let fallback = Loc::new(comp.program.modules[0].file, Default::default());
             report(

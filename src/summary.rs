@@ -28,6 +28,10 @@ pub fn run(file: &Path, train: Option<&str>, batch: Option<usize>, json: bool) -
             }
             ExitCode::SUCCESS
         }
+        Err(e) if e.loc.is_none() => {
+            tell!("error: {}", e.message);
+            ExitCode::FAILURE
+        }
         Err(e) => {
             let fallback = Loc::new(comp.program.modules[0].file, Default::default());
             program::report(&comp, &e.diagnostic(fallback));

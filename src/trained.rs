@@ -141,6 +141,10 @@ pub fn data_ref(comp: &Compilation, text: &str) -> Option<DataRef> {
 /// Reports a lowering error of `comp` (a step that cannot be made for
 /// the data asked for).
 pub fn report(comp: &Compilation, e: &dlp_compiler::lower::LowerError) {
+    if e.loc.is_none() {
+        tell!("error: {}", e.message);
+        return;
+    }
     let fallback = dlp_compiler::Loc::new(comp.program.modules[0].file, Default::default());
     program::report(comp, &e.diagnostic(fallback));
 }

@@ -156,6 +156,49 @@ mod in_place {
     }
 
     #[test]
+    fn crlf_line_endings_and_a_byte_order_mark_are_kept() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let file = dir.path().join("windows.dlp");
+        let windows = |text: &str| format!("\u{feff}{}", text.replace('\n', "\r\n"));
+        std::fs::write(&file, windows(MESSY)).expect("writes");
+        assert!(dlpc_fmt(&file).status.success());
+        let written = std::fs::read_to_string(&file).expect("reads");
+        assert_eq!(written, windows(&formatted()));
+        // Formatted, it stays as it is.
+        let out = dlpc_check(&file);
+        assert!(out.status.success(), "{out:?}");
+    }
+
+    fn dlpc_check(file: &Path) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_dlpc"))
+            .args(["fmt", "--check"])
+            .arg(file)
+            .output()
+            .expect("dlpc runs")
+    }
+
+    #[test]
+    fn check_prints_the_diff_on_stdout_and_the_verdict_on_stderr() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let file = dir.path().join("messy.dlp");
+        std::fs::write(&file, MESSY).expect("writes");
+        let out = dlpc_check(&file);
+        assert_eq!(out.status.code(), Some(1));
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(
+            stdout.contains("+++ ") && stdout.contains("@@ "),
+            "{stdout}"
+        );
+        assert!(stdout.contains("+model M(h: int = 3) {"), "{stdout}");
+        assert!(!stdout.contains("error:"), "{stdout}");
+        assert!(stderr.ends_with("messy.dlp is not formatted\n"), "{stderr}");
+        assert_eq!(std::fs::read_to_string(&file).expect("reads"), MESSY);
+    }
+
+    #[test]
     fn a_file_that_does_not_parse_is_left_alone_without_a_temporary_file() {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let file = dir.path().join("broken.dlp");
@@ -167,6 +210,22 @@ mod in_place {
             "model M(h:int {\n"
         );
         assert_eq!(entries(dir.path()), ["broken.dlp"]);
+    }
+}
+
+/// A UTF-8 byte-order mark (which some Windows editors write) is not part
+/// of the program: every example reads as without it, with no error.
+#[test]
+fn a_byte_order_mark_reads_as_nothing() {
+    use dlp_compiler::{compile, NoModules};
+    for (name, text) in programs() {
+        let marked = format!("\u{feff}{text}");
+        assert_eq!(sexpr(&parse(&text).0), sexpr(&parse(&marked).0), "{name}");
+        assert_eq!(parse(&text).1.len(), parse(&marked).1.len(), "{name}");
+        let formatted = format(&text).ok().map(|f| format!("\u{feff}{f}"));
+        assert_eq!(formatted, format(&marked).ok(), "{name}");
+        let errors = |t: &str| compile("p.dlp", t, &mut NoModules).diagnostics.len();
+        assert_eq!(errors(&text), errors(&marked), "{name}");
     }
 }
 
@@ -198,8 +257,16 @@ fn every_line_ending_reads_as_the_same_program() {
                 sexpr(&parse(&other).0),
                 "{name} with {ending:?}: the tree changed"
             );
+            // CRLF files stay CRLF; lone `\r`s become `\n`.
+            let kept = |f: String| {
+                if ending == "\r\n" {
+                    f.replace('\n', "\r\n")
+                } else {
+                    f
+                }
+            };
             assert_eq!(
-                format(&lf).ok(),
+                format(&lf).ok().map(kept),
                 format(&other).ok(),
                 "{name} with {ending:?}"
             );

@@ -238,6 +238,32 @@ fn completion_works_in_a_half_typed_body_and_offers_imports() {
 }
 
 #[test]
+fn completion_at_column_zero_inside_a_body_offers_the_body_not_declarations() {
+    let mut client = Client::start();
+    for typed in ["$0", "dr$0"] {
+        let (text, at) = fixture(&DIGITS.replace(
+            "    h = dropout(h, p = 0.1)\n",
+            &format!("    h = dropout(h, p = 0.1)\n{typed}\n"),
+        ));
+        let uri = client.open(&format!("digits{}.dlp", typed.len()), &text);
+        let labels: Vec<String> = completion_labels(&mut client, &uri, at)
+            .into_iter()
+            .map(|c| c.label)
+            .collect();
+        for wanted in ["output", "h", "x", "dropout"] {
+            assert!(
+                labels.contains(&wanted.to_string()),
+                "{typed}: no `{wanted}` in {labels:?}"
+            );
+        }
+        assert!(
+            !labels.contains(&"dataset".to_string()),
+            "{typed}: {labels:?}"
+        );
+    }
+}
+
+#[test]
 fn references_and_rename_of_a_local() {
     let mut client = Client::start();
     let (text, at) = digits_at("h = dropout(");

@@ -706,3 +706,25 @@ fn output_into_a_closed_pipe_ends_quietly() {
     );
     assert_eq!(&first[..14], b"digraph step {");
 }
+
+#[test]
+fn a_misspelt_train_block_is_named_with_a_suggestion_not_a_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let out = dlpc(&[
+        "run",
+        &example("iris.dlp"),
+        "--train",
+        "iris_mpl",
+        "--runs",
+        runs.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err,
+        "error: there is no train block named `iris_mpl` (did you mean `iris_mlp`?); \
+         the program has `iris_mlp`\n"
+    );
+    assert!(!runs.exists(), "no run record for a run that never started");
+}

@@ -9,30 +9,35 @@
 //! end of its line.
 //!
 //! A file that does not parse is not formatted: printing only the items that
-//! parsed would drop the user's text.
+//! parsed would drop the user's text. The file's line endings (`\n` or
+//! `\r\n`, after its first line) and byte-order mark are kept.
 
 use crate::ast::*;
 use crate::comments::{comments, Comment};
+use crate::lines::Convention;
 use crate::parse::{parse, ParseError};
 
 const WIDTH: usize = 100;
 const INDENT: &str = "    ";
 
-/// Formats a whole file, or returns its syntax errors.
+/// Formats a whole file, or returns its syntax errors (with spans into
+/// `source`). The file's line endings (`\n` or `\r\n`) and byte-order mark,
+/// if any, are kept.
 pub fn format(source: &str) -> Result<String, Vec<ParseError>> {
-    let source = &*crate::lines::lf_line_endings(source);
-    let (ast, errors) = parse(source);
+    let (_, errors) = parse(source);
     if !errors.is_empty() {
         return Err(errors);
     }
+    let plain = crate::lines::plain(source);
+    let (ast, _) = parse(&plain);
     let mut p = Printer {
-        source,
-        comments: comments(source),
+        source: &plain,
+        comments: comments(&plain),
         next_comment: 0,
         out: String::new(),
     };
     p.file(&ast);
-    Ok(p.out)
+    Ok(Convention::of(source).apply(&p.out))
 }
 
 struct Printer<'s> {

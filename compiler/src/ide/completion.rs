@@ -91,7 +91,9 @@ pub fn completions(a: &Analysis, offset: usize) -> Vec<Completion> {
         use_completions(a, line.trim_start().trim_start_matches("use").trim())
     } else if text[..start].ends_with('.') {
         member_completions(a, text, start - 1)
-    } else if line.trim().is_empty() && !line.is_empty() && inside_braces(text, item_start, start) {
+    } else if line.trim().is_empty() && inside_braces(text, item_start, start) {
+        // At a line's start inside a body, at any column (an editor's
+        // fresh line may not be indented yet).
         block_start_completions(a, text, item_start, offset, item_keyword)
     } else if line.is_empty() {
         ITEM_KEYWORDS

@@ -46,12 +46,14 @@ pub(super) fn lower_recording(
         return Err(LowerError::new(
             match name {
                 Some(n) => {
-                    let names: Vec<String> = super::train_blocks(comp)
-                        .iter()
-                        .map(|b| format!("`{b}`"))
-                        .collect();
+                    let blocks = super::train_blocks(comp);
+                    let names: Vec<String> = blocks.iter().map(|b| format!("`{b}`")).collect();
+                    let hint =
+                        crate::diagnostic::did_you_mean(n, blocks.iter().map(String::as_str))
+                            .map(|h| format!(" ({h})"))
+                            .unwrap_or_default();
                     format!(
-                        "there is no train block named `{n}`; the program has {}",
+                        "there is no train block named `{n}`{hint}; the program has {}",
                         names.join(", ")
                     )
                 }
