@@ -75,10 +75,16 @@ fn the_small_examples_train_to_their_expectations_on_the_gpu() {
         );
         return println!("skipped: {}", dlp_runtime::gpu::NO_ADAPTER);
     }
-    let small: Vec<_> = ["iris", "diabetes", "digits_mlp", "digits_cnn"]
-        .iter()
-        .map(|name| Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.dlp")))
-        .collect();
+    let small: Vec<_> = [
+        "iris",
+        "diabetes",
+        "digits_mlp",
+        "digits_cnn",
+        "digits_cnn_augmented",
+    ]
+    .iter()
+    .map(|name| Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.dlp")))
+    .collect();
     let failures = train_to_expectations(&small, &["--device", "gpu"]);
     assert!(failures.is_empty(), "{failures:#?}");
 }

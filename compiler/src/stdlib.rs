@@ -9,6 +9,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("loss", include_str!("../../stdlib/loss.dlp")),
     ("metrics", include_str!("../../stdlib/metrics.dlp")),
     ("optim", include_str!("../../stdlib/optim.dlp")),
+    ("augment", include_str!("../../stdlib/augment.dlp")),
 ];
 
 pub fn module(name: &str) -> Option<&'static str> {

@@ -102,6 +102,10 @@ pub static BUILTINS: &[Builtin] = &[
     // gather
     row!("one_hot", &[("labels", true), ("n", false)], Anywhere, one_hot, Lower::With(lw::one_hot), "f32 vectors with a 1 at each label: class(C)[..N] gives f32[..N, C]."),
     row!("take", &[("table", true), ("ids", true)], Anywhere, take, Lower::With(lw::take), "Rows of `table` picked by integer `ids`: f32[V, D] and [..N] give f32[..N, D]."),
+    // augmentation
+    row!("flip", &[("x", true), ("axis", false)], Anywhere, flip, Lower::With(lw::flip), "The elements of x in reverse order along `axis` (default -1): `flip(img)` mirrors an image left to right."),
+    row!("random_flip", &[("x", true), ("axis", false), ("p", false)], Anywhere, random_flip, Lower::With(lw::random_flip), "While training, flips each sample along `axis` (default -1) with probability `p` (default 0.5); x unchanged in validation and test."),
+    row!("random_crop", &[("x", true), ("size", true), ("pad", false)], Anywhere, random_crop, Lower::With(lw::random_crop), "While training, a `size` x `size` window of x[.., H, W] zero-padded by `pad` on each side, at a random place per sample; its centre in validation and test."),
     // random and modes
     row!("random_uniform", X, Body, like_x, Lower::With(lw::random_uniform), "Uniform samples in [0, 1) shaped like x, from the run's seeded stream."),
     row!("random_normal", X, Body, like_x, Lower::With(lw::random_normal), "Standard normal samples shaped like x, from the run's seeded stream."),
@@ -707,6 +711,94 @@ fn take(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
     let mut items = ids.shape.0.clone();
     items.extend(table.shape.0[1..].iter().cloned());
     Type::tensor(table.dtype, Shape(items))
+}
+
+/// An f32 tensor argument (`flip` and the augmentations gather its
+/// elements, which every back end does for f32).
+fn float_tensor(cx: &mut Checker, name: &str, arg: &Bound, call: Loc) -> Option<TensorType> {
+    let x = tensor(cx, name, "x", arg)?;
+    if x.dtype != DType::F32 {
+        expr::wrong_kind(
+            cx,
+            &format!("the x of `{name}`"),
+            "an f32 tensor",
+            &Type::Tensor(x),
+            loc_of(arg, call),
+        );
+        return None;
+    }
+    Some(x)
+}
+
+fn flip(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
+    let Some(x) = float_tensor(cx, "flip", &args[0], call) else {
+        return Type::Error;
+    };
+    let Some(axis) = const_int(cx, "flip", "axis", &args[1], Some(-1)) else {
+        return Type::Error;
+    };
+    match axis_index(cx, &x, axis, loc_of(&args[1], loc_of(&args[0], call))) {
+        Some(_) => Type::Tensor(x),
+        None => Type::Error,
+    }
+}
+
+fn random_flip(cx: &mut Checker, env: &Env, args: &[Bound], call: Loc) -> Type {
+    if let Some((ty, at)) = &args[2] {
+        if !matches!(ty, Type::Float(_) | Type::Int(_) | Type::Error) {
+            return expr::wrong_kind(cx, "argument `p` of `random_flip`", "a number", ty, *at);
+        }
+    }
+    flip(cx, env, &args[..2], call)
+}
+
+fn random_crop(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
+    let Some(x) = float_tensor(cx, "random_crop", &args[0], call) else {
+        return Type::Error;
+    };
+    let (Some(size), Some(pad)) = (
+        const_int(cx, "random_crop", "size", &args[1], None),
+        const_int(cx, "random_crop", "pad", &args[2], Some(0)),
+    ) else {
+        return Type::Error;
+    };
+    let n = x.shape.0.len();
+    let image = n >= 2
+        && x.shape.0[n - 2..]
+            .iter()
+            .all(|i| matches!(i, ShapeItem::Dim(_)));
+    if !image {
+        return expr::wrong_kind(
+            cx,
+            "the x of `random_crop`",
+            "a tensor whose last two dims (height, width) are known",
+            &Type::Tensor(x),
+            loc_of(&args[0], call),
+        );
+    }
+    let fits = |d: &ShapeItem| match d {
+        ShapeItem::Dim(d) => d
+            .as_const()
+            .is_none_or(|h| size >= 1 && size <= h + 2 * pad),
+        ShapeItem::Group(_) => true,
+    };
+    if size < 1 || pad < 0 || !fits(&x.shape.0[n - 2]) || !fits(&x.shape.0[n - 1]) {
+        let at = loc_of(&args[1], call);
+        return expr::wrong_kind(
+            cx,
+            "the window of `random_crop`",
+            &format!(
+                "a size from 1 to the padded image's height and width ({} padded by {pad})",
+                Shape(x.shape.0[n - 2..].to_vec())
+            ),
+            &Type::Int(Some(Dim::constant(size))),
+            at,
+        );
+    }
+    let mut items = x.shape.0.clone();
+    items[n - 2] = ShapeItem::Dim(Dim::constant(size));
+    items[n - 1] = ShapeItem::Dim(Dim::constant(size));
+    Type::tensor(x.dtype, Shape(items))
 }
 
 fn like_x(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {

@@ -399,8 +399,220 @@ pub(crate) fn random_normal(lw: &mut Lowerer, a: &Args, _: Loc) -> R<Value> {
     random(lw, a, Dist::Normal)
 }
 
+pub(crate) fn flip(lw: &mut Lowerer, a: &Args, loc: Loc) -> R<Value> {
+    let x = tensor(lw, a, "x")?;
+    let ax = flip_axis(lw, a, x)?;
+    reversed(lw, x, ax, loc).map(Value::Tensor)
+}
+
+pub(crate) fn random_flip(lw: &mut Lowerer, a: &Args, loc: Loc) -> R<Value> {
+    let x = tensor(lw, a, "x")?;
+    if !lw.training() {
+        return Ok(Value::Tensor(x));
+    }
+    let ax = flip_axis(lw, a, x)?;
+    let p = a.float("p", 0.5)?;
+    let flipped = reversed(lw, x, ax, loc)?;
+    // One draw per sample: the whole sample flips or not.
+    let u = per_sample_draw(lw, x);
+    let shape = lw.b.ty(u).shape.clone();
+    let p = lw.b.constant(p, DType::F32);
+    let p = lw.b.broadcast_to(p, &shape);
+    let hit = lw.b.binary(BinaryOp::Lt, u, p);
+    let shape = lw.b.ty(x).shape.clone();
+    let hit = lw.b.broadcast_to(hit, &shape);
+    Ok(Value::Tensor(lw.b.select(hit, flipped, x)))
+}
+
+fn flip_axis(lw: &Lowerer, a: &Args, x: NodeId) -> R<usize> {
+    let rank = lw.b.ty(x).rank();
+    match a.get("axis") {
+        Some(_) => axis(lw, a, "axis", rank),
+        None => Ok(rank - 1),
+    }
+}
+
+/// `x` in reverse order along `axis`: that axis brought to the front and
+/// the others folded into one, the rows gathered last to first, and the
+/// result unfolded and put back.
+fn reversed(lw: &mut Lowerer, x: NodeId, axis: usize, loc: Loc) -> R<NodeId> {
+    let ty = lw.b.ty(x).clone();
+    let rank = ty.rank();
+    let mut perm = vec![axis];
+    perm.extend((0..rank).filter(|&i| i != axis));
+    let front = if axis == 0 {
+        x
+    } else {
+        lw.b.op(Op::Permute(perm.clone()), &[x])
+    };
+    let front_shape = lw.b.ty(front).shape.clone();
+    let n = ty.shape[axis];
+    let width = Size::product(&front_shape[1..])
+        .ok_or_else(|| LowerError::new("cannot flip: the other axes' sizes overflow", Some(loc)))?;
+    let table = lw.b.reshape(front, &[n, width]);
+    let iota =
+        lw.b.add(Op::Iota(0), &[], TensorTy::new(DType::I32, vec![n]));
+    let count = lw.b.size_of(n, DType::I32);
+    let one = lw.b.constant(1.0, DType::I32);
+    let last = lw.b.binary(BinaryOp::Sub, count, one);
+    let last = lw.b.broadcast_to(last, &[n]);
+    let ids = lw.b.binary(BinaryOp::Sub, last, iota);
+    let rows =
+        lw.b.add(Op::Gather, &[table, ids], TensorTy::scalar(DType::F32));
+    let unfolded = lw.b.reshape(rows, &front_shape);
+    if axis == 0 {
+        return Ok(unfolded);
+    }
+    let mut back = vec![0; rank];
+    for (i, &p) in perm.iter().enumerate() {
+        back[p] = i;
+    }
+    Ok(lw.b.op(Op::Permute(back), &[unfolded]))
+}
+
+/// One uniform draw per sample of `x`, shaped to broadcast against it
+/// (`[B, 1, 1]` for `x[B, H, W]`); one per step when it has no batch axis.
+fn per_sample_draw(lw: &mut Lowerer, x: NodeId) -> NodeId {
+    let ty = lw.b.ty(x).clone();
+    match ty.shape.iter().position(|&s| s == Size::BATCH) {
+        Some(b) => {
+            let u = draw(
+                lw,
+                TensorTy::new(DType::F32, vec![Size::BATCH]),
+                Dist::Uniform,
+            );
+            let mut shape = vec![Size::ONE; ty.rank()];
+            shape[b] = Size::BATCH;
+            lw.b.reshape(u, &shape)
+        }
+        None => {
+            let u = draw(lw, TensorTy::scalar(DType::F32), Dist::Uniform);
+            lw.b.reshape(u, &vec![Size::ONE; ty.rank()])
+        }
+    }
+}
+
+pub(crate) fn random_crop(lw: &mut Lowerer, a: &Args, loc: Loc) -> R<Value> {
+    let x = tensor(lw, a, "x")?;
+    let size = a.size("size", None)?;
+    let pad = a.size("pad", Some(0))?;
+    let ty = lw.b.ty(x).clone();
+    let rank = ty.rank();
+    let image = |axis: usize| ty.shape.get(axis).and_then(|s| s.as_fixed());
+    let (Some(h), Some(w)) = (image(rank.wrapping_sub(2)), image(rank.wrapping_sub(1))) else {
+        return Err(LowerError::new(
+            "random_crop needs an image whose height and width do not depend on the batch",
+            Some(loc),
+        ));
+    };
+    let (hp, wp) = (h + 2 * pad, w + 2 * pad);
+    if size == 0 || size > hp || size > wp {
+        return Err(LowerError::new(
+            format!("a {size} x {size} window does not fit a {h} x {w} image padded by {pad}"),
+            Some(a.loc("size")),
+        ));
+    }
+    let padded = zero_padded(lw, x, pad);
+    let (top, left) = if lw.training() {
+        (
+            random_start(lw, x, hp - size + 1),
+            random_start(lw, x, wp - size + 1),
+        )
+    } else {
+        let mut centre = |n: usize| lw.b.constant(((n - size) / 2) as f64, DType::I32);
+        let (t, l) = (centre(hp), centre(wp));
+        let ones = vec![Size::ONE; rank];
+        (lw.b.reshape(t, &ones), lw.b.reshape(l, &ones))
+    };
+    let rows = window(lw, padded, top, size, loc)?;
+    let turned = lw.b.transpose_last(rows);
+    let both = window(lw, turned, left, size, loc)?;
+    Ok(Value::Tensor(lw.b.transpose_last(both)))
+}
+
+/// `x` with `pad` zeros before and after its last two axes.
+fn zero_padded(lw: &mut Lowerer, x: NodeId, pad: usize) -> NodeId {
+    if pad == 0 {
+        return x;
+    }
+    let mut x = x;
+    for axis in [lw.b.ty(x).rank() - 2, lw.b.ty(x).rank() - 1] {
+        let mut shape = lw.b.ty(x).shape.clone();
+        shape[axis] = Size::fixed(pad);
+        let zero = lw.b.constant(0.0, DType::F32);
+        let zeros = lw.b.broadcast_to(zero, &shape);
+        x = lw.b.op(Op::Concat(axis), &[zeros, x, zeros]);
+    }
+    x
+}
+
+/// A random start in `0..count` per sample of `x` (i32, shaped to
+/// broadcast against it).
+fn random_start(lw: &mut Lowerer, x: NodeId, count: usize) -> NodeId {
+    let u = per_sample_draw(lw, x);
+    let shape = lw.b.ty(u).shape.clone();
+    let n = lw.b.constant(count as f64, DType::F32);
+    let n = lw.b.broadcast_to(n, &shape);
+    let scaled = lw.b.binary(BinaryOp::Mul, u, n);
+    let start = lw.b.cast(scaled, DType::I32);
+    // u * count rounds up to count when u is within an ulp of 1.
+    let last = lw.b.constant((count - 1) as f64, DType::I32);
+    let last = lw.b.broadcast_to(last, &shape);
+    lw.b.binary(BinaryOp::Min, start, last)
+}
+
+/// The `size` rows from `start` on along the second-to-last axis of
+/// `x[L.., N, M]`, `start` per sample (shaped `[B, 1.., 1, 1]` like `x`):
+/// `[L.., size, M]`, gathered from `x` folded into rows.
+fn window(lw: &mut Lowerer, x: NodeId, start: NodeId, size: usize, loc: Loc) -> R<NodeId> {
+    let ty = lw.b.ty(x).clone();
+    let rank = ty.rank();
+    let (lead, n, m) = (
+        &ty.shape[..rank - 2],
+        ty.shape[rank - 2],
+        ty.shape[rank - 1],
+    );
+    let overflow = || LowerError::new("cannot crop: the image's sizes overflow", Some(loc));
+    let rows = Size::product(lead)
+        .and_then(|l| l.checked_mul(n))
+        .ok_or_else(overflow)?;
+    let table = lw.b.reshape(x, &[rows, m]);
+    let mut shape = lead.to_vec();
+    shape.push(Size::fixed(size));
+    // Each leading position's row number, times `n`, plus start and offset.
+    let mut ids = lw.b.add(
+        Op::Iota(shape.len() - 1),
+        &[],
+        TensorTy::new(DType::I32, shape.clone()),
+    );
+    let mut stride = n;
+    for k in (0..lead.len()).rev() {
+        let Some(fixed) = stride.as_fixed() else {
+            return Err(LowerError::new(
+                "random_crop needs the batch axis first",
+                Some(loc),
+            ));
+        };
+        let iota =
+            lw.b.add(Op::Iota(k), &[], TensorTy::new(DType::I32, shape.clone()));
+        let s = lw.b.constant(fixed as f64, DType::I32);
+        let s = lw.b.broadcast_to(s, &shape);
+        let term = lw.b.binary(BinaryOp::Mul, iota, s);
+        ids = lw.b.binary(BinaryOp::Add, ids, term);
+        stride = stride.checked_mul(lead[k]).ok_or_else(overflow)?;
+    }
+    // `start` is shaped like `x` ([B, 1, 1, 1]); the ids have one axis less.
+    let start_shape = lw.b.ty(start).shape.clone();
+    let start = lw.b.reshape(start, &start_shape[..rank - 1]);
+    let start = lw.b.broadcast_to(start, &shape);
+    let ids = lw.b.binary(BinaryOp::Add, ids, start);
+    Ok(lw
+        .b
+        .add(Op::Gather, &[table, ids], TensorTy::scalar(DType::F32)))
+}
+
 pub(crate) fn training(lw: &mut Lowerer, _: &Args, _: Loc) -> R<Value> {
-    Ok(Value::Bool(lw.mode == super::Mode::Train))
+    Ok(Value::Bool(lw.training()))
 }
 
 /// An `axis` argument as an index into a tensor of `rank` axes; negative
@@ -515,6 +727,12 @@ fn random(lw: &mut Lowerer, a: &Args, dist: Dist) -> R<Value> {
     if !ty.dtype.is_float() {
         ty.dtype = DType::F32;
     }
+    Ok(Value::Tensor(draw(lw, ty, dist)))
+}
+
+/// Random numbers of type `ty` from the run's seeded stream: keyed by
+/// sample when `ty` has the batch axis, else by optimiser step.
+fn draw(lw: &mut Lowerer, ty: TensorTy, dist: Dist) -> NodeId {
     let stream = lw.random_streams;
     lw.random_streams += 1;
     let saved = lw.b.loc.take();
@@ -533,9 +751,5 @@ fn random(lw: &mut Lowerer, a: &Args, dist: Dist) -> R<Value> {
         (RandomKey::Step, vec![seed, step])
     };
     lw.b.loc = saved;
-    Ok(Value::Tensor(lw.b.add(
-        Op::Random { dist, stream, key },
-        &args,
-        ty,
-    )))
+    lw.b.add(Op::Random { dist, stream, key }, &args, ty)
 }

@@ -123,6 +123,15 @@ pub struct Row {
 }
 
 impl<'c> Lowerer<'c> {
+    /// Whether `training()` is true: in the train step, and in the
+    /// prediction of what training feeds the model.
+    pub(super) fn training(&self) -> bool {
+        matches!(
+            self.mode,
+            super::Mode::Train | super::Mode::Predict(super::Predict::TrainingInputs)
+        )
+    }
+
     pub(super) fn new(comp: &'c Compilation, mode: Mode) -> Lowerer<'c> {
         Lowerer {
             comp,

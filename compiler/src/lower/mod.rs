@@ -58,6 +58,10 @@ pub enum Predict {
     /// The values the model's inputs take, from the data as stored: what
     /// [`Predict::Model`] is given.
     Inputs,
+    /// The values the model's inputs take while training: as
+    /// [`Predict::Inputs`], with `training()` true, so augmentations draw
+    /// as in the train step of the first epoch.
+    TrainingInputs,
 }
 
 /// A problem that only shows when sizes are known (the checker has passed).
@@ -190,7 +194,9 @@ pub fn prediction(
     // Which outputs are class scores shows in the loss and metrics, on
     // the block's own data (`data` may have no labels).
     let judged = match train::lower_train(comp, block, Mode::Eval, None) {
-        Ok((_, judged, _)) if what != Predict::Inputs => judged.outputs,
+        Ok((_, judged, _)) if !matches!(what, Predict::Inputs | Predict::TrainingInputs) => {
+            judged.outputs
+        }
         _ => plan.outputs,
     };
     Ok(PredictStep {

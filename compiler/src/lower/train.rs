@@ -226,7 +226,10 @@ pub(super) fn lower_recording(
     lw.recording = record;
     lw.block(&mut model_env, &model.body)?;
     lw.recording = false;
-    if mode == Mode::Predict(Predict::Inputs) {
+    if matches!(
+        mode,
+        Mode::Predict(Predict::Inputs | Predict::TrainingInputs)
+    ) {
         lw.model_outputs = std::mem::take(&mut lw.inputs_read);
     }
     let mut outputs = model_outputs(&mut lw, block_loc)?;

@@ -28,7 +28,11 @@ pub fn gather(
     dst: Data,
     after: &After,
 ) -> Result<Tensor, RunError> {
-    let (rows, d) = (table.shape[0], table.shape[1]);
+    // The row width is the result's last axis: the table may arrive in
+    // the shape it had before a reshape into rows (reshapes are views).
+    let d = out.shape.last().copied().unwrap_or(1);
+    let elements: usize = table.shape.iter().product();
+    let rows = elements.checked_div(d).unwrap_or(table.shape[0]);
     let picked = row_ids(ids, rows)?;
     macro_rules! copy {
         ($variant:ident) => {{
