@@ -745,8 +745,19 @@ fn flip(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
 
 fn random_flip(cx: &mut Checker, env: &Env, args: &[Bound], call: Loc) -> Type {
     if let Some((ty, at)) = &args[2] {
-        if !matches!(ty, Type::Float(_) | Type::Int(_) | Type::Error) {
-            return expr::wrong_kind(cx, "argument `p` of `random_flip`", "a number", ty, *at);
+        let p = match ty {
+            Type::Float(p) => *p,
+            Type::Int(d) => d.as_ref().and_then(Dim::as_const).map(|v| v as f64),
+            Type::Error => None,
+            _ => return expr::wrong_kind(cx, "argument `p` of `random_flip`", "a number", ty, *at),
+        };
+        if let Some(p) = p.filter(|p| !(0.0..=1.0).contains(p)) {
+            return cx.error(CheckError::OutOfRange {
+                what: "the probability `p` of `random_flip`".into(),
+                value: p.to_string(),
+                range: "from 0 to 1".into(),
+                loc: *at,
+            });
         }
     }
     flip(cx, env, &args[..2], call)
@@ -776,24 +787,35 @@ fn random_crop(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
             loc_of(&args[0], call),
         );
     }
-    let fits = |d: &ShapeItem| match d {
-        ShapeItem::Dim(d) => d
-            .as_const()
-            .is_none_or(|h| size >= 1 && size <= h + 2 * pad),
-        ShapeItem::Group(_) => true,
+    if pad < 0 {
+        return cx.error(CheckError::OutOfRange {
+            what: "the padding of `random_crop`".into(),
+            value: pad.to_string(),
+            range: "0 or more".into(),
+            loc: loc_of(&args[2], call),
+        });
+    }
+    // The largest window: the smaller padded side, where the sides are known.
+    let padded = |d: &ShapeItem| match d {
+        ShapeItem::Dim(d) => d.as_const().map(|h| h + 2 * pad),
+        ShapeItem::Group(_) => None,
     };
-    if size < 1 || pad < 0 || !fits(&x.shape.0[n - 2]) || !fits(&x.shape.0[n - 1]) {
-        let at = loc_of(&args[1], call);
-        return expr::wrong_kind(
-            cx,
-            "the window of `random_crop`",
-            &format!(
-                "a size from 1 to the padded image's height and width ({} padded by {pad})",
+    let sides = [padded(&x.shape.0[n - 2]), padded(&x.shape.0[n - 1])];
+    let limit = sides.iter().flatten().min().copied();
+    if size < 1 || limit.is_some_and(|l| size > l) {
+        let range = match limit {
+            Some(l) => format!(
+                "from 1 to {l} (the {} image padded by {pad})",
                 Shape(x.shape.0[n - 2..].to_vec())
             ),
-            &Type::Int(Some(Dim::constant(size))),
-            at,
-        );
+            None => "1 or more".into(),
+        };
+        return cx.error(CheckError::OutOfRange {
+            what: "the window size of `random_crop`".into(),
+            value: size.to_string(),
+            range,
+            loc: loc_of(&args[1], call),
+        });
     }
     let mut items = x.shape.0.clone();
     items[n - 2] = ShapeItem::Dim(Dim::constant(size));
