@@ -110,3 +110,42 @@ fn error_suite() {
         "the suite should have at least 40 cases, has {count}"
     );
 }
+
+/// Spellings from Python, NumPy and PyTorch get dlp's, not the nearest
+/// name by edit distance (`float32` is not `float`, a compile-time number).
+#[test]
+fn other_languages_spellings_are_named() {
+    for (program, help) in [
+        ("fn f(x: float32[B]) -> f32[B] { x }", "dlp spells it `f32`"),
+        ("fn f(x: int64[B]) -> i64[B] { x }", "dlp spells it `i64`"),
+        ("fn f(x: double) -> f64 { x }", "dlp spells it `f64`"),
+        (
+            "fn f(x: f32[B]) -> f32[B] { where(True, x, x) }",
+            "dlp spells it `true`",
+        ),
+        (
+            "fn f(x: f32[B]) -> f32[B] { where(False, x, x) }",
+            "dlp spells it `false`",
+        ),
+    ] {
+        let comp = compile("p.dlp", program, &mut NoModules);
+        let helps: Vec<_> = comp.diagnostics.iter().map(|d| d.help.clone()).collect();
+        assert_eq!(helps, [Some(help.to_string())], "{program}");
+    }
+}
+
+/// A stdlib function imported from the wrong module: the `use` says where
+/// it is, and its uses are not reported again.
+#[test]
+fn a_wrong_stdlib_module_names_the_right_one_at_the_use() {
+    let program =
+        "use std.nn.accuracy\nfn f(x: f32[B, 3], y: class(3)[B]) -> f32 { accuracy(x, y) }";
+    let comp = compile("p.dlp", program, &mut NoModules);
+    let helps: Vec<_> = comp.diagnostics.iter().map(|d| d.help.clone()).collect();
+    assert_eq!(
+        helps,
+        [Some(
+            "`accuracy` is in std.metrics: `use std.metrics.accuracy`".to_string()
+        )]
+    );
+}

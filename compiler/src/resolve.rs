@@ -28,6 +28,9 @@ pub enum Binding {
 pub struct Scope {
     /// Each name and where it was bound (the declaration's name, or the `use`).
     pub names: HashMap<String, (Binding, Loc)>,
+    /// Names a `use` failed to import (reported there): their uses are
+    /// not reported again as unknown.
+    pub failed_imports: std::collections::HashSet<String>,
 }
 
 /// One scope per module, in `Program::modules` order.
@@ -163,8 +166,25 @@ fn import(
 ) {
     let file = program.modules[m].file;
     let segments: Vec<String> = u.path.iter().map(|s| s.name.clone()).collect();
-    // A missing module was reported while loading.
+    // A missing module was reported while loading; what the `use` would
+    // have bound is not reported again where it is used.
     let Some(target) = resolve_use(program, &segments) else {
+        let names: Vec<&str> = match &u.group {
+            Some(group) => group
+                .iter()
+                .map(|n| n.alias.as_ref().unwrap_or(&n.name).name.as_str())
+                .collect(),
+            None => u
+                .alias
+                .iter()
+                .chain(u.path.last())
+                .take(1)
+                .map(|n| n.name.as_str())
+                .collect(),
+        };
+        scope
+            .failed_imports
+            .extend(names.into_iter().map(str::to_string));
         return;
     };
     let module_path = program.modules[target.module].path.clone();
@@ -185,11 +205,15 @@ fn import(
                     .items
                     .iter()
                     .filter_map(|i| i.name());
+                // From the wrong stdlib module: name the right one.
+                let home = crate::stdlib::home_of(name)
+                    .filter(|_| module_path.starts_with("std."))
+                    .map(|m| format!("`{name}` is in std.{m}: `use std.{m}.{name}`"));
                 errors.push(ResolveError::NotInModule {
                     name: name.to_string(),
                     module: module_path.clone(),
                     loc,
-                    hint: did_you_mean(name, names.map(|n| n.name.as_str())),
+                    hint: home.or_else(|| did_you_mean(name, names.map(|n| n.name.as_str()))),
                 });
                 None
             }
@@ -199,9 +223,12 @@ fn import(
         (Some(group), []) => {
             for n in group {
                 let loc = Loc::new(file, n.name.span);
-                if let Some(b) = lookup(&n.name.name, loc, errors) {
-                    let local = n.alias.as_ref().unwrap_or(&n.name);
-                    declare(scope, errors, &local.name, b, Loc::new(file, local.span));
+                let local = n.alias.as_ref().unwrap_or(&n.name);
+                match lookup(&n.name.name, loc, errors) {
+                    Some(b) => declare(scope, errors, &local.name, b, Loc::new(file, local.span)),
+                    None => {
+                        scope.failed_imports.insert(local.name.clone());
+                    }
                 }
             }
         }
@@ -218,9 +245,12 @@ fn import(
         }
         (None, [name]) => {
             let seg = u.path.last().expect("a use path has a segment");
-            if let Some(b) = lookup(name, Loc::new(file, seg.span), errors) {
-                let local = u.alias.as_ref().unwrap_or(seg);
-                declare(scope, errors, &local.name, b, Loc::new(file, local.span));
+            let local = u.alias.as_ref().unwrap_or(seg);
+            match lookup(name, Loc::new(file, seg.span), errors) {
+                Some(b) => declare(scope, errors, &local.name, b, Loc::new(file, local.span)),
+                None => {
+                    scope.failed_imports.insert(local.name.clone());
+                }
             }
         }
         (_, rest) => {

@@ -86,10 +86,10 @@ pub static BUILTINS: &[Builtin] = &[
     row!("pow", &[("a", true), ("b", true)], Anywhere, pairwise, Lower::Pairwise(BinaryOp::Pow), "a raised to b, elementwise with broadcasting."),
     row!("where", &[("cond", true), ("a", true), ("b", true)], Anywhere, select, Lower::With(lw::select), "a where cond is true, else b; all three broadcast."),
     // reductions
-    row!("sum", REDUCE, Anywhere, reduce, Lower::With(lw::sum), "Sum over `axis` (all axes if omitted); `keepdims` keeps it as size 1."),
-    row!("mean", REDUCE, Anywhere, reduce, Lower::With(lw::mean), "Mean over `axis` (all axes if omitted); `keepdims` keeps it as size 1."),
-    row!("reduce_max", REDUCE, Anywhere, reduce, Lower::With(lw::reduce_max), "Maximum over `axis` (all axes if omitted)."),
-    row!("reduce_min", REDUCE, Anywhere, reduce, Lower::With(lw::reduce_min), "Minimum over `axis` (all axes if omitted)."),
+    row!("sum", REDUCE, Anywhere, |cx, env, args, call| reduce(cx, env, args, call, "sum"), Lower::With(lw::sum), "Sum over `axis` (all axes if omitted); `keepdims` keeps it as size 1."),
+    row!("mean", REDUCE, Anywhere, |cx, env, args, call| reduce(cx, env, args, call, "mean"), Lower::With(lw::mean), "Mean over `axis` (all axes if omitted); `keepdims` keeps it as size 1."),
+    row!("reduce_max", REDUCE, Anywhere, |cx, env, args, call| reduce(cx, env, args, call, "reduce_max"), Lower::With(lw::reduce_max), "Maximum over `axis` (all axes if omitted)."),
+    row!("reduce_min", REDUCE, Anywhere, |cx, env, args, call| reduce(cx, env, args, call, "reduce_min"), Lower::With(lw::reduce_min), "Minimum over `axis` (all axes if omitted)."),
     row!("argmax", &[("x", true), ("axis", false)], Anywhere, argmax, Lower::With(lw::argmax), "Index of the largest value along `axis` (default -1), as i64."),
     // movement
     row!("reshape", &[("x", true), ("shape", true)], Anywhere, reshape, Lower::With(lw::reshape), "The same elements in a new shape: `reshape(x, [B, 16, 4])`."),
@@ -323,8 +323,9 @@ fn axis_index(cx: &mut Checker, t: &TensorType, axis: i64, at: Loc) -> Option<us
     }
 }
 
-fn reduce(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
-    let Some(x) = tensor(cx, "sum", "x", &args[0]) else {
+/// `sum`, `mean`, `reduce_max` and `reduce_min`, named `name` in messages.
+fn reduce(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc, name: &str) -> Type {
+    let Some(x) = tensor(cx, name, "x", &args[0]) else {
         return Type::Error;
     };
     let keep = matches!(&args[2], Some((Type::Bool(Some(true)), _)));
@@ -348,7 +349,7 @@ fn reduce(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
         }
         return Type::tensor(x.dtype, Shape::scalar());
     }
-    let Some(axis) = const_int(cx, "reduction", "axis", &args[1], None) else {
+    let Some(axis) = const_int(cx, name, "axis", &args[1], None) else {
         return Type::Error;
     };
     let Some(i) = axis_index(cx, &x, axis, loc_of(&args[1], call)) else {
@@ -437,12 +438,13 @@ fn transpose(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
             .iter()
             .all(|i| matches!(i, ShapeItem::Dim(_)));
     if !last_two_known {
-        return cx.error(CheckError::Axis {
-            axis: -2,
-            shape: x.shape.to_string(),
-            loc: loc_of(&args[0], call),
-            detail: "transpose needs two known trailing axes".to_string(),
-        });
+        return expr::wrong_kind(
+            cx,
+            "the x of `transpose`, which swaps its last two dims,",
+            "a tensor whose last two dims are plain (not a `..` group)",
+            &Type::Tensor(x),
+            loc_of(&args[0], call),
+        );
     }
     let mut items = x.shape.0.clone();
     items.swap(n - 2, n - 1);

@@ -57,6 +57,18 @@ pub fn check(cx: &mut Checker, env: &mut Env, callee: &Expr, args: &[Arg], span:
         }),
         Target::NotCallable(ty) => {
             let at = expr::loc(cx, env, callee);
+            if let (ExprKind::Name(n), false) = (&callee.kind, ty.is_error()) {
+                let function = builtins::find(&n.name).is_some()
+                    || matches!(cx.lookup(env.module, &n.name), Some((Binding::Item(def), _)) if matches!(cx.item(def), Item::Fn(_)));
+                if let (true, Some(local)) = (function, env.get(&n.name)) {
+                    return cx.error(CheckError::Shadowed {
+                        name: n.name.clone(),
+                        found: expr::describe(&ty),
+                        loc: at,
+                        local: local.loc,
+                    });
+                }
+            }
             expr::wrong_kind(cx, "the thing called", "a function", &ty, at)
         }
     }

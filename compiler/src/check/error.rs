@@ -31,6 +31,14 @@ pub enum CheckError {
         loc: Loc,
         note: Option<String>,
     },
+    /// A call of a name that a local (parameter, variable) of the same
+    /// name hides from a function.
+    Shadowed {
+        name: String,
+        found: String,
+        loc: Loc,
+        local: Loc,
+    },
     TooManyArgs {
         callee: String,
         max: usize,
@@ -236,6 +244,14 @@ impl CheckError {
                     None => d,
                 }
             }
+            Shadowed { name, found, loc, local } => Diagnostic::error(
+                "E0200",
+                *loc,
+                format!("`{name}` here is a local ({found}), not the function `{name}`, which it hides"),
+            )
+            .here("called here")
+            .label(*local, format!("`{name}` is declared here, hiding the function"))
+            .help(format!("rename the local (`{name}_rate`, `p`, ...) to call the function")),
             TooManyArgs { callee, max, found, loc, sig } => {
                 let d = Diagnostic::error("E0110", *loc, format!("`{callee}` takes {max} argument{}, but {found} were given", plural(*max)))
                     .here("unexpected argument");

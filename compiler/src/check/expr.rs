@@ -249,6 +249,10 @@ pub fn item_type(cx: &mut Checker, def: DefId, at: Loc) -> Type {
 }
 
 fn unknown_name(cx: &mut Checker, env: &Env, name: &str, at: Loc) -> Type {
+    // A `use` that failed to import it has said so already.
+    if cx.scopes.modules[env.module].failed_imports.contains(name) {
+        return Type::Error;
+    }
     // Defined in the stdlib but not imported: say which `use` to add.
     let home = crate::stdlib::MODULES.iter().find(|(module, _)| {
         let path = format!("std.{module}");
@@ -258,12 +262,16 @@ fn unknown_name(cx: &mut Checker, env: &Env, name: &str, at: Loc) -> Type {
                 .items
                 .iter()
                 .any(|it| it.name().is_some_and(|n| n.name == name))
-        }) || std_declares(module, name)
+        }) || crate::stdlib::declares(module, name)
     });
     let hint = match home {
         Some((module, _)) => Some(format!(
             "`{name}` is in std.{module}: add `use std.{module}.{name}`"
         )),
+        // Python's spellings.
+        None if name == "True" || name == "False" => {
+            Some(format!("dlp spells it `{}`", name.to_lowercase()))
+        }
         None => {
             let mut candidates = env.names();
             candidates.extend(cx.scopes.modules[env.module].names.keys().cloned());
@@ -275,18 +283,6 @@ fn unknown_name(cx: &mut Checker, env: &Env, name: &str, at: Loc) -> Type {
         name: name.to_string(),
         loc: at,
         hint,
-    })
-}
-
-/// Whether a stdlib module (loaded or not) declares `name`.
-fn std_declares(module: &str, name: &str) -> bool {
-    let Some(text) = crate::stdlib::module(module) else {
-        return false;
-    };
-    text.lines().any(|l| {
-        let l = l.trim_start().trim_start_matches("extern ");
-        l.strip_prefix("fn ")
-            .is_some_and(|rest| rest.starts_with(name) && rest[name.len()..].starts_with('('))
     })
 }
 

@@ -47,10 +47,13 @@ pub fn ty(cx: &mut Checker, file: FileId, te: &TypeExpr, scope: &DimScope) -> Ty
             }
             (None, _) => {
                 let names = DType::NAMES.iter().chain(OTHER_TYPES.iter()).copied();
+                let hint = other_spelling(&name.name)
+                    .map(|d| format!("dlp spells it `{d}`"))
+                    .or_else(|| did_you_mean(&name.name, names));
                 return cx.error(CheckError::UnknownDType {
                     name: name.name.clone(),
                     loc: Loc::new(file, name.span),
-                    hint: did_you_mean(&name.name, names),
+                    hint,
                 });
             }
         },
@@ -144,4 +147,18 @@ pub fn dim_error_text(e: &DimError) -> String {
         DimError::DivisionByZero => "division by zero in a size".to_string(),
         DimError::Overflow => "a size overflows 64 bits".to_string(),
     }
+}
+
+/// dlp's name for a dtype as NumPy, PyTorch or C spell it (`float32`,
+/// `torch.long`'s `long`): closer than any edit distance finds.
+fn other_spelling(name: &str) -> Option<&'static str> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "float32" | "single" | "float_" => "f32",
+        "float64" | "double" => "f64",
+        "int32" => "i32",
+        "int64" | "long" => "i64",
+        "uint8" | "byte" => "u8",
+        "boolean" | "bool_" => "bool",
+        _ => return None,
+    })
 }
