@@ -45,16 +45,6 @@ fn expectations(text: &str) -> Vec<Expectation> {
         .collect()
 }
 
-/// The first `// needs:` path of the header that does not exist.
-fn missing_data(text: &str) -> Option<String> {
-    text.lines()
-        .take_while(|l| l.starts_with("//"))
-        .filter_map(|l| l.strip_prefix("// needs:"))
-        .map(str::trim)
-        .find(|p| !Path::new(p).exists())
-        .map(str::to_string)
-}
-
 #[test]
 fn every_example_trains_to_its_expectations() {
     let failures = train_to_expectations(&common::dlp_files("examples"), &[]);
@@ -97,7 +87,7 @@ fn train_to_expectations(examples: &[std::path::PathBuf], extra: &[&str]) -> Vec
         let example = example.clone();
         let text = std::fs::read_to_string(&example).unwrap();
         let expected = expectations(&text);
-        if let Some(missing) = missing_data(&text) {
+        if let Some(missing) = common::missing_data(&text) {
             assert!(
                 std::env::var_os("CI").is_none(),
                 "{}: CI must install {missing}",

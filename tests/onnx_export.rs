@@ -29,18 +29,6 @@ fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
-/// The first `// needs:` path of the program's header that is missing.
-fn missing_data(program: &Path) -> Option<String> {
-    fs::read_to_string(program)
-        .unwrap()
-        .lines()
-        .take_while(|l| l.starts_with("//"))
-        .filter_map(|l| l.strip_prefix("// needs:"))
-        .map(str::trim)
-        .find(|p| !Path::new(p).exists())
-        .map(str::to_string)
-}
-
 /// Trains `program` for one epoch into `dir/runs` and returns the run.
 fn train(program: &Path, dir: &Path) -> String {
     let runs = dir.join("runs");
@@ -124,7 +112,7 @@ fn every_example_exports_and_onnxruntime_agrees_with_dlp() {
     let root = tempfile::tempdir().unwrap();
     let mut models = vec![];
     for program in &programs {
-        if let Some(missing) = missing_data(program) {
+        if let Some(missing) = common::missing_data(&fs::read_to_string(program).unwrap()) {
             eprintln!("skipped {}: {missing} is not installed", program.display());
             continue;
         }

@@ -14,3 +14,15 @@ pub fn dlp_files(dir: &str) -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// The first `// needs:` path of a program's header (data installed by a
+/// system package) that does not exist here.
+#[allow(dead_code)] // not every test program that shares this module needs it
+pub fn missing_data(text: &str) -> Option<String> {
+    text.lines()
+        .take_while(|l| l.starts_with("//"))
+        .filter_map(|l| l.strip_prefix("// needs:"))
+        .map(str::trim)
+        .find(|p| !Path::new(p).exists())
+        .map(str::to_string)
+}
