@@ -236,6 +236,8 @@ pub enum ExprKind {
     /// `digits.train`, `nn.linear`
     Field(Box<Expr>, Ident),
     Call(Box<Expr>, Vec<Arg>),
+    /// `x[1:3, i, ...]`
+    Index(Box<Expr>, Vec<IndexItem>),
     Neg(Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
     /// `0..64`
@@ -245,6 +247,43 @@ pub enum ExprKind {
     /// `e as f32[64]`, `e as class(10)`
     Cast(Box<Expr>, TypeExpr),
     Paren(Box<Expr>),
+}
+
+/// One item between the brackets of an index.
+#[derive(Clone, Debug, PartialEq)]
+pub enum IndexItem {
+    /// `i`: one position; the axis goes away.
+    At(Expr),
+    /// `start:end:step`, each part optional; the axis stays.
+    Slice {
+        start: Option<Expr>,
+        end: Option<Expr>,
+        step: Option<Expr>,
+        span: Span,
+    },
+    /// `...`: every axis the other items do not name.
+    Ellipsis(Span),
+}
+
+impl IndexItem {
+    pub fn span(&self) -> Span {
+        match self {
+            IndexItem::At(e) => e.span,
+            IndexItem::Slice { span, .. } | IndexItem::Ellipsis(span) => *span,
+        }
+    }
+
+    /// The expressions inside, in source order.
+    pub fn exprs(&self) -> impl Iterator<Item = &Expr> {
+        let parts: [Option<&Expr>; 3] = match self {
+            IndexItem::At(e) => [Some(e), None, None],
+            IndexItem::Slice {
+                start, end, step, ..
+            } => [start.as_ref(), end.as_ref(), step.as_ref()],
+            IndexItem::Ellipsis(_) => [None, None, None],
+        };
+        parts.into_iter().flatten()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -411,11 +411,44 @@ impl Ctx<'_> {
                     let args = inner(part).map(|a| self.arg(a)).collect::<Result<_>>()?;
                     ExprKind::Call(Box::new(expr), args)
                 }
+                Rule::index => {
+                    let items = inner(part)
+                        .map(|i| self.index_item(i))
+                        .collect::<Result<_>>()?;
+                    ExprKind::Index(Box::new(expr), items)
+                }
                 r => unreachable!("postfix part {r:?}"),
             };
             expr = Expr { kind, span };
         }
         Ok(expr)
+    }
+
+    fn index_item(&self, pair: Pair<Rule>) -> Result<IndexItem> {
+        let span = self.span(&pair);
+        Ok(match pair.as_rule() {
+            Rule::ellipsis => IndexItem::Ellipsis(span),
+            Rule::index_at => IndexItem::At(self.expr(inner(pair).next().expect("position"))?),
+            Rule::slice => {
+                let (mut start, mut end, mut step) = (None, None, None);
+                for part in inner(pair) {
+                    let slot = match part.as_rule() {
+                        Rule::slice_start => &mut start,
+                        Rule::slice_end => &mut end,
+                        Rule::slice_step => &mut step,
+                        r => unreachable!("slice part {r:?}"),
+                    };
+                    *slot = Some(self.expr(inner(part).next().expect("slice bound"))?);
+                }
+                IndexItem::Slice {
+                    start,
+                    end,
+                    step,
+                    span,
+                }
+            }
+            r => unreachable!("index item {r:?}"),
+        })
     }
 
     fn arg(&self, pair: Pair<Rule>) -> Result<Arg> {

@@ -412,6 +412,10 @@ pub fn expr(e: &Expr) -> String {
                 .collect();
             format!("{}({})", expr(callee), args.join(", "))
         }
+        ExprKind::Index(base, items) => {
+            let items: Vec<_> = items.iter().map(index_item).collect();
+            format!("{}[{}]", expr(base), items.join(", "))
+        }
         ExprKind::Neg(x) => format!("-{}", expr(x)),
         ExprKind::Binary(op, l, r) => format!("{} {} {}", expr(l), op.symbol(), expr(r)),
         ExprKind::Range(l, r) => format!("{}..{}", expr(l), expr(r)),
@@ -426,6 +430,35 @@ pub fn expr(e: &Expr) -> String {
         }
         ExprKind::Cast(x, t) => format!("{} as {}", expr(x), ty(t)),
         ExprKind::Paren(x) => format!("({})", expr(x)),
+    }
+}
+
+/// `i`, `a:b`, `::2` or `...`; a slice whose bounds are more than a
+/// number or a name gets spaces around its colons (`x[D / 2 : D]`).
+pub fn index_item(item: &IndexItem) -> String {
+    let part = |e: &Option<Expr>| e.as_ref().map(expr).unwrap_or_default();
+    match item {
+        IndexItem::At(e) => expr(e),
+        IndexItem::Slice {
+            start, end, step, ..
+        } => {
+            let simple = |e: &Option<Expr>| match e.as_ref().map(|e| &e.kind) {
+                None | Some(ExprKind::Int(..) | ExprKind::Name(_)) => true,
+                Some(ExprKind::Neg(x)) => matches!(x.kind, ExprKind::Int(..) | ExprKind::Name(_)),
+                _ => false,
+            };
+            let colon = if [start, end, step].into_iter().all(simple) {
+                ":"
+            } else {
+                " : "
+            };
+            let mut text = format!("{}{colon}{}", part(start), part(end));
+            if step.is_some() {
+                text.push_str(&format!("{colon}{}", part(step)));
+            }
+            text
+        }
+        IndexItem::Ellipsis(_) => "...".to_string(),
     }
 }
 

@@ -155,6 +155,20 @@ pub fn expr(e: &Expr) -> String {
             }
             s + ")"
         }
+        ExprKind::Index(base, items) => {
+            let mut s = format!("(index {}", expr(base));
+            for item in items {
+                let part = |e: &Option<Expr>| e.as_ref().map_or("_".to_string(), expr);
+                match item {
+                    IndexItem::At(e) => write!(s, " {}", expr(e)).unwrap(),
+                    IndexItem::Slice {
+                        start, end, step, ..
+                    } => write!(s, " (: {} {} {})", part(start), part(end), part(step)).unwrap(),
+                    IndexItem::Ellipsis(_) => s.push_str(" ..."),
+                }
+            }
+            s + ")"
+        }
         ExprKind::Neg(x) => format!("(neg {})", expr(x)),
         ExprKind::Binary(op, l, r) => format!("({} {} {})", op.symbol(), expr(l), expr(r)),
         ExprKind::Range(l, r) => format!("(.. {} {})", expr(l), expr(r)),

@@ -8,10 +8,12 @@
 
 use super::call::Bound;
 use super::expr::{self, Context, Env};
+use super::movement as mv;
 use super::{CheckError, Checker};
 use crate::diagnostic::Loc;
 use crate::ir::{BinaryOp, UnaryOp};
 use crate::lower::builtins::{self as lw, Lower};
+use crate::lower::movement as lmv;
 use crate::lower::settings as host;
 use crate::types::{
     broadcast, AxisError, DType, Dim, Shape, ShapeItem, SourceKind, TensorType, Type,
@@ -93,8 +95,12 @@ pub static BUILTINS: &[Builtin] = &[
     row!("argmax", &[("x", true), ("axis", false)], Anywhere, argmax, Lower::With(lw::argmax), "Index of the largest value along `axis` (default -1), as i64."),
     // movement
     row!("reshape", &[("x", true), ("shape", true)], Anywhere, reshape, Lower::With(lw::reshape), "The same elements in a new shape: `reshape(x, [B, 16, 4])`."),
-    row!("transpose", X, Anywhere, transpose, Lower::With(lw::transpose), "Swaps the last two axes."),
+    row!("transpose", &[("x", true), ("a", false), ("b", false)], Anywhere, mv::transpose, Lower::With(lmv::transpose), "Swaps axes `a` and `b` (default the last two): `transpose(x, 1, 2)`."),
+    row!("permute", &[("x", true), ("axes", true)], Anywhere, mv::permute, Lower::With(lmv::permute), "Reorders the axes: result axis i is axis `axes[i]` of x: `permute(x, [0, 2, 1, 3])`."),
     row!("concat", &[("xs", true), ("axis", false)], Anywhere, concat, Lower::With(lw::concat), "Joins a list of tensors along `axis` (default 0)."),
+    row!("stack", &[("xs", true), ("axis", false)], Anywhere, mv::stack, Lower::With(lmv::stack), "Joins a list of tensors of one type along a new axis at `axis` (default 0)."),
+    row!("pad", &[("x", true), ("width", true), ("axis", false), ("value", false)], Anywhere, mv::pad, Lower::With(lmv::pad), "x with `width` values (an int, or `[before, after]`) added at both ends of `axis` (default -1), set to `value` (default 0)."),
+    row!("arange", &[("n", true)], Body, mv::arange, Lower::With(lmv::arange), "The positions 0, 1, ..., n - 1 as an i64[n] tensor (for masks: `arange(T) < 3`)."),
     // contraction
     row!("conv", &[("x", true), ("w", true), ("stride", false), ("pad", false)], Anywhere, conv, Lower::With(lw::conv), "2-D convolution of x[B, C, H, W] with w[O, C, KH, KW]."),
     row!("max_pool", &[("x", true), ("k", true), ("stride", false)], Anywhere, pool, Lower::With(lw::max_pool), "Max over k x k windows of x[B, C, H, W] (stride defaults to k)."),
@@ -140,7 +146,7 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 
 // ---- argument helpers ----------------------------------------------------
 
-fn tensor(cx: &mut Checker, name: &str, what: &str, arg: &Bound) -> Option<TensorType> {
+pub(super) fn tensor(cx: &mut Checker, name: &str, what: &str, arg: &Bound) -> Option<TensorType> {
     match arg {
         Some((Type::Tensor(t), _)) => Some(t.clone()),
         Some((Type::Error, _)) | None => None,
@@ -158,7 +164,7 @@ fn tensor(cx: &mut Checker, name: &str, what: &str, arg: &Bound) -> Option<Tenso
 }
 
 /// A compile-time int argument, or its default.
-fn static_int(
+pub(super) fn static_int(
     cx: &mut Checker,
     name: &str,
     what: &str,
@@ -189,7 +195,7 @@ fn static_int(
     }
 }
 
-fn const_int(
+pub(super) fn const_int(
     cx: &mut Checker,
     name: &str,
     what: &str,
@@ -212,7 +218,7 @@ fn const_int(
     }
 }
 
-fn loc_of(arg: &Bound, call: Loc) -> Loc {
+pub(super) fn loc_of(arg: &Bound, call: Loc) -> Loc {
     arg.as_ref().map_or(call, |(_, l)| *l)
 }
 
@@ -301,7 +307,7 @@ fn select(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
 }
 
 /// Index of `axis` in `t`, reported against the call if unusable.
-fn axis_index(cx: &mut Checker, t: &TensorType, axis: i64, at: Loc) -> Option<usize> {
+pub(super) fn axis_index(cx: &mut Checker, t: &TensorType, axis: i64, at: Loc) -> Option<usize> {
     match t.shape.axis(axis) {
         Ok(i) => Some(i),
         Err(reason) => {
@@ -426,29 +432,6 @@ fn reshape(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
             shape_loc,
         }),
     }
-}
-
-fn transpose(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
-    let Some(x) = tensor(cx, "transpose", "x", &args[0]) else {
-        return Type::Error;
-    };
-    let n = x.shape.0.len();
-    let last_two_known = n >= 2
-        && x.shape.0[n - 2..]
-            .iter()
-            .all(|i| matches!(i, ShapeItem::Dim(_)));
-    if !last_two_known {
-        return expr::wrong_kind(
-            cx,
-            "the x of `transpose`, which swaps its last two dims,",
-            "a tensor whose last two dims are plain (not a `..` group)",
-            &Type::Tensor(x),
-            loc_of(&args[0], call),
-        );
-    }
-    let mut items = x.shape.0.clone();
-    items.swap(n - 2, n - 1);
-    Type::tensor(x.dtype, Shape(items))
 }
 
 fn concat(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
@@ -717,7 +700,12 @@ fn take(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
 
 /// An f32 tensor argument (`flip` and the augmentations gather its
 /// elements, which every back end does for f32).
-fn float_tensor(cx: &mut Checker, name: &str, arg: &Bound, call: Loc) -> Option<TensorType> {
+pub(super) fn float_tensor(
+    cx: &mut Checker,
+    name: &str,
+    arg: &Bound,
+    call: Loc,
+) -> Option<TensorType> {
     let x = tensor(cx, name, "x", arg)?;
     if x.dtype != DType::F32 {
         expr::wrong_kind(

@@ -134,6 +134,12 @@ pub enum CheckError {
         detail: String,
         loc: Loc,
     },
+    /// An index or slice that cannot apply to the tensor (`x[5]` of 4).
+    Index {
+        detail: String,
+        loc: Loc,
+        help: Option<String>,
+    },
     Cast {
         from: String,
         to: String,
@@ -329,6 +335,7 @@ impl CheckError {
                 Diagnostic::error("E0211", *loc, format!("cannot concatenate: {detail}")).here("this one").label(*other, "does not fit this one")
             }
             BadDim { detail, loc } => Diagnostic::error("E0212", *loc, detail.clone()).here("invalid size"),
+            Index { detail, loc, help } => with_help(Diagnostic::error("E0218", *loc, detail.clone()).here("here"), help),
             Cast { from, to, loc, target, detail } => Diagnostic::error("E0214", *target, format!("cannot cast {from} to {to}"))
                 .here(detail.clone())
                 .label(*loc, format!("this is {from}")),

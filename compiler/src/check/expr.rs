@@ -108,6 +108,7 @@ fn check_kind(cx: &mut Checker, env: &mut Env, e: &Expr) -> Type {
             )
         }
         ExprKind::Call(callee, args) => call::check(cx, env, callee, args, e.span),
+        ExprKind::Index(base, items) => super::index::check(cx, env, base, items),
         ExprKind::Neg(x) => match check(cx, env, x) {
             Type::Int(Some(d)) => d.neg().map_or(Type::Int(None), |d| Type::Int(Some(d))),
             Type::Float(v) => Type::Float(v.map(|v| -v)),

@@ -20,6 +20,8 @@ mod dataset;
 mod error;
 mod expr;
 pub mod hyper;
+mod index;
+mod movement;
 mod signature;
 mod train;
 pub use train::SETTINGS;

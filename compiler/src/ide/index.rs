@@ -324,6 +324,13 @@ impl Walker<'_> {
                 }
             }
             ExprKind::Neg(x) | ExprKind::Paren(x) => self.expr(x),
+            ExprKind::Index(x, items) => {
+                self.expr(x);
+                items
+                    .iter()
+                    .flat_map(|i| i.exprs())
+                    .for_each(|e| self.expr(e));
+            }
             ExprKind::Binary(_, l, r) | ExprKind::Range(l, r) => {
                 self.expr(l);
                 self.expr(r);

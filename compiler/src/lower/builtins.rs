@@ -119,12 +119,18 @@ pub(super) fn call(lw: &mut Lowerer, name: &'static str, args: Vec<Arg>, loc: Lo
     }
 }
 
-fn tensor(lw: &mut Lowerer, a: &Args, key: &str) -> R<NodeId> {
+pub(super) fn tensor(lw: &mut Lowerer, a: &Args, key: &str) -> R<NodeId> {
     lw.node(a.required(key)?, a.loc(key))
 }
 
 /// `try_add` with the error at the call.
-fn node(lw: &mut Lowerer, op: Op, args: &[NodeId], given: TensorTy, loc: Loc) -> R<Value> {
+pub(super) fn node(
+    lw: &mut Lowerer,
+    op: Op,
+    args: &[NodeId],
+    given: TensorTy,
+    loc: Loc,
+) -> R<Value> {
     lw.b.try_add(op, args, given)
         .map(Value::Tensor)
         .map_err(|e| LowerError::new(e.0, Some(loc)))
@@ -288,17 +294,6 @@ pub(crate) fn reshape(lw: &mut Lowerer, a: &Args, loc: Loc) -> R<Value> {
     Ok(Value::Tensor(lw.b.reshape(x, &shape)))
 }
 
-pub(crate) fn transpose(lw: &mut Lowerer, a: &Args, loc: Loc) -> R<Value> {
-    let x = tensor(lw, a, "x")?;
-    if lw.b.ty(x).rank() < 2 {
-        return Err(LowerError::new(
-            "transpose needs at least 2 axes",
-            Some(loc),
-        ));
-    }
-    Ok(Value::Tensor(lw.b.transpose_last(x)))
-}
-
 pub(crate) fn concat(lw: &mut Lowerer, a: &Args, loc: Loc) -> R<Value> {
     let Value::List(items) = a.required("xs")? else {
         return Err(LowerError::new(
@@ -435,7 +430,7 @@ fn flip_axis(lw: &Lowerer, a: &Args, x: NodeId) -> R<usize> {
 /// `x` in reverse order along `axis`: that axis brought to the front and
 /// the others folded into one, the rows gathered last to first, and the
 /// result unfolded and put back.
-fn reversed(lw: &mut Lowerer, x: NodeId, axis: usize, loc: Loc) -> R<NodeId> {
+pub(super) fn reversed(lw: &mut Lowerer, x: NodeId, axis: usize, loc: Loc) -> R<NodeId> {
     let ty = lw.b.ty(x).clone();
     let rank = ty.rank();
     let mut perm = vec![axis];
@@ -618,7 +613,7 @@ pub(crate) fn training(lw: &mut Lowerer, _: &Args, _: Loc) -> R<Value> {
 /// An `axis` argument as an index into a tensor of `rank` axes; negative
 /// counts from the end, non-negative counts past the batch axis of
 /// per-sample code.
-fn axis(lw: &Lowerer, a: &Args, key: &str, rank: usize) -> R<usize> {
+pub(super) fn axis(lw: &Lowerer, a: &Args, key: &str, rank: usize) -> R<usize> {
     let v = a.int(key, None)?;
     let i = if v < 0 {
         rank as i64 + v

@@ -189,6 +189,11 @@ impl<'c> Lowerer<'c> {
                 self.b.loc = Some(loc);
                 self.call(f, values, loc)?
             }
+            ExprKind::Index(base, items) => {
+                let v = super::index::lower(self, env, base, items, loc);
+                self.b.loc = Some(loc);
+                v?
+            }
             ExprKind::Neg(inner) => {
                 let v = self.expr(env, inner)?;
                 self.b.loc = Some(loc);

@@ -22,6 +22,8 @@
 pub(crate) mod builtins;
 mod dataset;
 mod eval;
+mod index;
+pub(crate) mod movement;
 mod ops;
 pub(crate) mod settings;
 mod train;

@@ -449,6 +449,12 @@ fn mark_class_outputs(e: &Expr, outputs: &mut [OutputSpec], classes: &HashMap<St
         ExprKind::Neg(x) | ExprKind::Paren(x) | ExprKind::Cast(x, _) | ExprKind::Field(x, _) => {
             mark_class_outputs(x, outputs, classes)
         }
+        ExprKind::Index(x, items) => {
+            mark_class_outputs(x, outputs, classes);
+            for e in items.iter().flat_map(|i| i.exprs()) {
+                mark_class_outputs(e, outputs, classes);
+            }
+        }
         ExprKind::Binary(_, a, b) | ExprKind::Range(a, b) => {
             mark_class_outputs(a, outputs, classes);
             mark_class_outputs(b, outputs, classes);

@@ -1,6 +1,7 @@
 //! Types, shapes and symbolic dimensions, and how they unify at a call.
 
 pub mod dim;
+pub mod index;
 pub mod shape;
 pub mod ty;
 pub mod unify;
