@@ -157,8 +157,18 @@ pub struct FnDecl {
     pub name: Ident,
     pub params: Vec<Param>,
     pub ret: Option<TypeExpr>,
+    /// `where D % heads == 0, ...`
+    pub facts: Vec<Divides>,
     /// `None` for `extern fn`, whose meaning the compiler provides.
     pub body: Option<Block>,
+    pub span: Span,
+}
+
+/// `num % den == 0`: `den` divides `num`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Divides {
+    pub num: DimExpr,
+    pub den: DimExpr,
     pub span: Span,
 }
 
@@ -196,12 +206,18 @@ pub struct Stmt {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum StmtKind {
-    /// `param w: f32[I, out] = glorot_uniform()`
+    /// `param w: f32[I, out] = glorot_uniform()`, or with `state`, a
+    /// value the model keeps between steps that the optimiser never
+    /// touches: `state mean: f32[C] = zeros()`.
     Param {
         name: Ident,
         ty: TypeExpr,
         init: Option<Expr>,
+        state: bool,
     },
+    /// `update mean = 0.9 * mean + 0.1 * mu`: the state's value after a
+    /// training step (skipped outside training).
+    Update { name: Ident, value: Expr },
     /// `input x: f32[B, 64]`
     Input { name: Ident, ty: TypeExpr },
     /// `output logits = linear(h, 10)`

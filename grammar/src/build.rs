@@ -67,6 +67,9 @@ fn inner(pair: Pair<Rule>) -> impl Iterator<Item = Pair<Rule>> {
                 | Rule::kw_repeat
                 | Rule::kw_as
                 | Rule::kw_class
+                | Rule::kw_where
+                | Rule::kw_state
+                | Rule::kw_update
         )
     })
 }
@@ -199,6 +202,7 @@ impl Ctx<'_> {
             },
             params: Vec::new(),
             ret: None,
+            facts: Vec::new(),
             body: None,
             span,
         };
@@ -209,6 +213,15 @@ impl Ctx<'_> {
                 Rule::ret_type => {
                     let ty = inner(child).next().expect("return type");
                     decl.ret = Some(self.type_expr(ty)?);
+                }
+                Rule::where_clause => {
+                    for fact in inner(child) {
+                        let span = self.span(&fact);
+                        let mut sides = inner(fact);
+                        let num = self.dim(sides.next().expect("dividend"))?;
+                        let den = self.dim(sides.next().expect("divisor"))?;
+                        decl.facts.push(Divides { num, den, span });
+                    }
                 }
                 Rule::block => decl.body = Some(self.block(child)?),
                 r => unreachable!("fn child {r:?}"),
@@ -273,11 +286,22 @@ impl Ctx<'_> {
         let mut parts = parts.into_iter();
         let mut next = || parts.next().expect("statement part");
         let kind = match rule {
-            Rule::param_stmt => {
+            Rule::param_stmt | Rule::state_stmt => {
                 let name = self.ident(next());
                 let ty = self.type_expr(next())?;
                 let init = parts.next().map(|p| self.expr(p)).transpose()?;
-                StmtKind::Param { name, ty, init }
+                let state = rule == Rule::state_stmt;
+                StmtKind::Param {
+                    name,
+                    ty,
+                    init,
+                    state,
+                }
+            }
+            Rule::update_stmt => {
+                let name = self.ident(next());
+                let value = self.expr(next())?;
+                StmtKind::Update { name, value }
             }
             Rule::input_stmt => {
                 let name = self.ident(next());

@@ -205,7 +205,17 @@ impl Printer<'_> {
             .map(|t| format!(" -> {}", ty(t)))
             .unwrap_or_default();
         let params = params_text(&f.params);
-        let head = format!("{kw} {}{params}{ret}", f.name.name);
+        let facts: Vec<_> = f
+            .facts
+            .iter()
+            .map(|d| format!("{} % {} == 0", dim(&d.num), dim(&d.den)))
+            .collect();
+        let facts = if facts.is_empty() {
+            String::new()
+        } else {
+            format!(" where {}", facts.join(", "))
+        };
+        let head = format!("{kw} {}{params}{ret}{facts}", f.name.name);
         let Some(body) = &f.body else {
             self.line(0, &head);
             return;
@@ -254,8 +264,14 @@ impl Printer<'_> {
     fn stmt(&mut self, s: &Stmt, depth: usize) {
         let at = depth * INDENT.len();
         let text = match &s.kind {
-            StmtKind::Param { name, ty: t, init } => {
-                let head = format!("param {}: {}", name.name, ty(t));
+            StmtKind::Param {
+                name,
+                ty: t,
+                init,
+                state,
+            } => {
+                let kw = if *state { "state" } else { "param" };
+                let head = format!("{kw} {}: {}", name.name, ty(t));
                 match init {
                     Some(init) => {
                         let head = format!("{head} = ");
@@ -275,6 +291,10 @@ impl Printer<'_> {
             }
             StmtKind::Let { name, value } => {
                 let head = format!("{} = ", name.name);
+                format!("{head}{}", expr_fitted(value, at + head.len(), depth))
+            }
+            StmtKind::Update { name, value } => {
+                let head = format!("update {} = ", name.name);
                 format!("{head}{}", expr_fitted(value, at + head.len(), depth))
             }
             StmtKind::Expr(e) => expr_fitted(e, at, depth),

@@ -230,6 +230,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::arg => "an argument",
         Rule::record_field => "a record field (`name: value`)",
         Rule::param_stmt
+        | Rule::state_stmt
+        | Rule::update_stmt
         | Rule::input_stmt
         | Rule::output_stmt
         | Rule::repeat_stmt
@@ -243,6 +245,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::ellipsis => "`...`",
         Rule::cast => "`as`",
         Rule::ret_type => "`->`",
+        Rule::where_clause | Rule::kw_where => "`where`",
+        Rule::divides => "a fact `N % k == 0`",
         Rule::block | Rule::entries => "`{`",
         Rule::range_op
         | Rule::eq

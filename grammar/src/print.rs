@@ -65,6 +65,9 @@ fn item_sexpr(out: &mut String, item: &Item) {
             if let Some(ret) = &f.ret {
                 write!(out, " -> {}", ty(ret)).unwrap();
             }
+            for fact in &f.facts {
+                write!(out, " (where (% {} {}))", dim(&fact.num), dim(&fact.den)).unwrap();
+            }
             if let Some(body) = &f.body {
                 block_sexpr(out, body, 1);
             }
@@ -108,8 +111,14 @@ fn block_sexpr(out: &mut String, block: &Block, depth: usize) {
         out.push('\n');
         out.push_str(&pad);
         match &s.kind {
-            StmtKind::Param { name, ty: t, init } => {
-                write!(out, "(param {} {}", name.name, ty(t)).unwrap();
+            StmtKind::Param {
+                name,
+                ty: t,
+                init,
+                state,
+            } => {
+                let kw = if *state { "state" } else { "param" };
+                write!(out, "({kw} {} {}", name.name, ty(t)).unwrap();
                 if let Some(init) = init {
                     write!(out, " {}", expr(init)).unwrap();
                 }
@@ -127,6 +136,9 @@ fn block_sexpr(out: &mut String, block: &Block, depth: usize) {
             }
             StmtKind::Let { name, value } => {
                 write!(out, "(= {} {})", name.name, expr(value)).unwrap()
+            }
+            StmtKind::Update { name, value } => {
+                write!(out, "(update {} {})", name.name, expr(value)).unwrap()
             }
             StmtKind::Repeat { count, body } => {
                 write!(out, "(repeat {}", expr(count)).unwrap();

@@ -60,6 +60,7 @@ mod tests {
 
     fn spec(init: Init, shape: Vec<usize>) -> ParamSpec {
         ParamSpec {
+            state: false,
             path: "h.w".into(),
             dtype: DType::F32,
             shape,

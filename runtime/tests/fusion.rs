@@ -27,6 +27,15 @@ fn broken(graph: &Graph, kernels: &Kernels) -> Vec<String> {
             }
         }
         for &n in &k.nodes {
+            // A transpose that matrix products read in place (the same
+            // activation feeding several products' weight gradients) is
+            // folded into each of them, not computed.
+            let read_in_place = k.kind == KernelKind::Contraction
+                && matches!(&graph.node(n).op, Op::Permute(p) if fuse::swaps_last_two(p));
+            if read_in_place {
+                computed_by[n.index()] = Some(i);
+                continue;
+            }
             let free = graph.node(n).ty.numel() == Some(Size::ONE)
                 || matches!(graph.node(n).op.kind(), OpKind::Source)
                 || matches!(graph.node(n).op, Op::Reshape | Op::Broadcast);

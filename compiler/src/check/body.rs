@@ -60,6 +60,11 @@ fn check_fn(cx: &mut Checker, def: DefId, f: &FnDecl) {
         return;
     };
     let mut env = signature_env(cx, def, Context::Fn(def), &sig.params);
+    env.dims.facts = sig
+        .facts
+        .iter()
+        .map(|f| (f.num.clone(), f.den.clone()))
+        .collect();
     let body = f.body.as_ref().expect("only fns with bodies are checked");
     let result = block(cx, &mut env, body, true);
     let file = cx.file(def.module);
@@ -115,6 +120,7 @@ fn check_model(cx: &mut Checker, def: DefId, model: &ModelDecl) -> ModelSig {
                 let scope = DimScope {
                     free: true,
                     known: env.dims.known.clone(),
+                    facts: Vec::new(),
                 };
                 let t = written::ty(cx, file, ty, &scope);
                 if let Type::Tensor(t) = &t {
@@ -183,7 +189,12 @@ fn statement(
     let file = cx.file(env.module);
     let at = |span| Loc::new(file, span);
     match &s.kind {
-        StmtKind::Param { name, ty, init } => {
+        StmtKind::Param {
+            name,
+            ty,
+            init,
+            state,
+        } => {
             let t = written::ty(cx, file, ty, &env.dims);
             if let Some(init) = init {
                 let it = expr::check(cx, env, init);
@@ -198,9 +209,22 @@ fn statement(
                     });
                 }
             }
+            if *state {
+                env.states.push(expr::StateDecl {
+                    name: name.name.clone(),
+                    ty: t.clone(),
+                    loc: at(name.span),
+                    repeat_depth: env.repeat_depth,
+                    updated: None,
+                });
+            }
             if !matches!(t, Type::Tensor(_) | Type::Error) {
                 cx.error(CheckError::WrongKind {
-                    what: format!("parameter `{}`", name.name),
+                    what: format!(
+                        "{} `{}`",
+                        if *state { "state" } else { "parameter" },
+                        name.name
+                    ),
                     expected: "a tensor type".to_string(),
                     found: t.to_string(),
                     loc: at(ty.span),
@@ -255,6 +279,7 @@ fn statement(
             cx.out.types.push((at(name.span), vt.clone()));
             env.define(&name.name, vt, at(name.span));
         }
+        StmtKind::Update { name, value } => update(cx, env, name, value),
         StmtKind::Repeat { count, body } => repeat(cx, env, count, body, in_fn, outputs),
         StmtKind::Expr(e) => {
             expr::check(cx, env, e);
@@ -269,6 +294,84 @@ fn statement(
                 help: help.to_string(),
             });
         }
+    }
+}
+
+/// `update name = value`: `name` is a state of this body, as yet not
+/// updated, declared in the same `repeat` pass, and `value` has its type.
+fn update(
+    cx: &mut Checker,
+    env: &mut Env,
+    name: &dlp_grammar::ast::Ident,
+    value: &dlp_grammar::ast::Expr,
+) {
+    let vt = expr::check(cx, env, value);
+    let at = Loc::new(cx.file(env.module), name.span);
+    // The state the name means here: a later `let` of the same name hides it.
+    let bound = env.get(&name.name).map(|l| l.loc);
+    let Some(i) = env
+        .states
+        .iter()
+        .rposition(|s| s.name == name.name && Some(s.loc) == bound)
+    else {
+        let help = match bound {
+            Some(_) => format!(
+                "`{}` is a variable here; declare it with `state {}: ...` to keep it between steps",
+                name.name, name.name
+            ),
+            None => format!(
+                "declare it first: `state {}: f32[...] = zeros()`",
+                name.name
+            ),
+        };
+        cx.error(CheckError::State {
+            detail: format!("`{}` is not a state of this body", name.name),
+            loc: at,
+            other: None,
+            help: Some(help),
+        });
+        return;
+    };
+    let decl = env.states[i].clone();
+    if let Some(first) = decl.updated {
+        cx.error(CheckError::State {
+            detail: format!("state `{}` is updated twice", name.name),
+            loc: at,
+            other: Some((first, "first updated here".to_string())),
+            help: Some(
+                "a state takes one new value per step: combine the updates into one".to_string(),
+            ),
+        });
+        return;
+    }
+    if decl.repeat_depth != env.repeat_depth {
+        cx.error(CheckError::State {
+            detail: format!(
+                "state `{}` is updated inside a `repeat` it was not declared in",
+                name.name
+            ),
+            loc: at,
+            other: Some((decl.loc, "declared here".to_string())),
+            help: Some(
+                "the update would run once per pass; update it after the `repeat`".to_string(),
+            ),
+        });
+        return;
+    }
+    env.states[i].updated = Some(at);
+    cx.out.references.push((at, decl.loc));
+    if !vt.is_error() && !decl.ty.is_error() && vt != decl.ty {
+        cx.error(CheckError::State {
+            detail: format!(
+                "the new value of state `{}` is {}, but the state is {}",
+                name.name,
+                describe(&vt),
+                describe(&decl.ty)
+            ),
+            loc: expr::loc(cx, env, value),
+            other: Some((decl.loc, format!("declared {}", describe(&decl.ty)))),
+            help: None,
+        });
     }
 }
 
@@ -313,9 +416,11 @@ fn repeat(
         .filter_map(|n| env.get(&n).map(|l| (n, (l.ty.clone(), l.loc))))
         .collect();
     env.push();
+    env.repeat_depth += 1;
     for s in &body.stmts {
         statement(cx, env, s, in_fn, outputs);
     }
+    env.repeat_depth -= 1;
     let inner = env.pop();
     for (name, local) in inner {
         let Some((old, outer)) = before.get(&name) else {

@@ -111,6 +111,7 @@ pub static BUILTINS: &[Builtin] = &[
     // augmentation
     row!("flip", &[("x", true), ("axis", false)], Anywhere, flip, Lower::With(lw::flip), "The elements of x in reverse order along `axis` (default -1): `flip(img)` mirrors an image left to right."),
     row!("random_flip", &[("x", true), ("axis", false), ("p", false)], Anywhere, random_flip, Lower::With(lw::random_flip), "While training, flips each sample along `axis` (default -1) with probability `p` (default 0.5); x unchanged in validation and test."),
+    row!("crop", &[("x", true), ("top", true), ("left", true), ("size", true)], Anywhere, crop, Lower::With(lw::crop), "The `size` x `size` window of x[.., H, W] whose top-left corner is (`top`, `left`): ints, or integer tensors with one value per sample; offsets past the edge are moved inside."),
     row!("random_crop", &[("x", true), ("size", true), ("pad", false)], Anywhere, random_crop, Lower::With(lw::random_crop), "While training, a `size` x `size` window of x[.., H, W] zero-padded by `pad` on each side, at a random place per sample; its centre in validation and test."),
     // random and modes
     row!("random_uniform", X, Body, like_x, Lower::With(lw::random_uniform), "Uniform samples in [0, 1) shaped like x, from the run's seeded stream."),
@@ -145,6 +146,11 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 }
 
 // ---- argument helpers ----------------------------------------------------
+
+/// Whether a size holds a division that could not be simplified.
+fn has_floor(d: &Dim) -> bool {
+    d.to_string().contains('/')
+}
 
 pub(super) fn tensor(cx: &mut Checker, name: &str, what: &str, arg: &Bound) -> Option<TensorType> {
     match arg {
@@ -385,7 +391,7 @@ fn argmax(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
     Type::tensor(DType::I64, Shape(items))
 }
 
-fn reshape(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
+fn reshape(cx: &mut Checker, env: &Env, args: &[Bound], call: Loc) -> Type {
     let Some(x) = tensor(cx, "reshape", "x", &args[0]) else {
         return Type::Error;
     };
@@ -424,12 +430,29 @@ fn reshape(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
     let target = Shape::dims(dims);
     let (from, to) = (x.shape.numel(), target.numel());
     match (from, to) {
-        (Ok(Some(a)), Ok(Some(b))) if a == b => Type::tensor(x.dtype, target),
+        (Ok(Some(a)), Ok(Some(b))) if env.dims.simplify(&a) == env.dims.simplify(&b) => {
+            Type::tensor(x.dtype, target)
+        }
+        (Ok(Some(a)), Ok(Some(b))) => {
+            let floor = has_floor(&a) || has_floor(&b);
+            cx.error(CheckError::Reshape {
+                from: x.to_string(),
+                to: target.to_string(),
+                loc: loc_of(&args[0], call),
+                shape_loc,
+                help: floor.then(|| {
+                    "a `/` between sizes rounds down, so the counts may differ; if one size \
+                     divides the other, say so on the function: `where D % heads == 0`"
+                        .to_string()
+                }),
+            })
+        }
         _ => cx.error(CheckError::Reshape {
             from: x.to_string(),
             to: target.to_string(),
             loc: loc_of(&args[0], call),
             shape_loc,
+            help: None,
         }),
     }
 }
@@ -751,6 +774,71 @@ fn random_flip(cx: &mut Checker, env: &Env, args: &[Bound], call: Loc) -> Type {
         }
     }
     flip(cx, env, &args[..2], call)
+}
+
+fn crop(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
+    let Some(x) = float_tensor(cx, "crop", &args[0], call) else {
+        return Type::Error;
+    };
+    let n = x.shape.0.len();
+    let sides: Vec<Option<i64>> = x.shape.0[n.saturating_sub(2)..]
+        .iter()
+        .map(|d| match d {
+            ShapeItem::Dim(d) => d.as_const(),
+            ShapeItem::Group(_) => None,
+        })
+        .collect();
+    let image = n >= 2
+        && x.shape.0[n - 2..]
+            .iter()
+            .all(|i| matches!(i, ShapeItem::Dim(_)));
+    if !image {
+        return expr::wrong_kind(
+            cx,
+            "the x of `crop`",
+            "a tensor whose last two dims (height, width) are known",
+            &Type::Tensor(x),
+            loc_of(&args[0], call),
+        );
+    }
+    let Some(size) = const_int(cx, "crop", "size", &args[3], None) else {
+        return Type::Error;
+    };
+    let limit = sides.iter().flatten().min().copied();
+    if size < 1 || limit.is_some_and(|l| size > l) {
+        return cx.error(CheckError::OutOfRange {
+            what: "the window size of `crop`".into(),
+            value: size.to_string(),
+            range: limit.map_or("1 or more".into(), |l| format!("from 1 to {l}")),
+            loc: loc_of(&args[3], call),
+        });
+    }
+    for (k, what) in [(1, "top"), (2, "left")] {
+        match &args[k] {
+            Some((Type::Int(_), _)) | Some((Type::Error, _)) | None => {}
+            Some((Type::Tensor(t), _))
+                if t.dtype.is_integer()
+                    && (t.shape.is_scalar()
+                        || (t.shape.0.len() == 1 && t.shape.0.first() == x.shape.0.first())) => {}
+            Some((other, at)) => {
+                let per_sample = match x.shape.0.first() {
+                    Some(ShapeItem::Dim(d)) if n > 2 => format!(" (i64[{d}])"),
+                    _ => String::new(),
+                };
+                return expr::wrong_kind(
+                    cx,
+                    &format!("argument `{what}` of `crop`"),
+                    &format!("an int, or an integer tensor with one value per sample{per_sample}"),
+                    other,
+                    *at,
+                );
+            }
+        }
+    }
+    let mut items = x.shape.0.clone();
+    items[n - 2] = ShapeItem::Dim(Dim::constant(size));
+    items[n - 1] = ShapeItem::Dim(Dim::constant(size));
+    Type::tensor(x.dtype, Shape(items))
 }
 
 fn random_crop(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {

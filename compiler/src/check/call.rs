@@ -292,6 +292,9 @@ pub fn instantiate(cx: &mut Checker, sig: &FnSig, bound: Vec<Bound>, call: Loc) 
     if failed || broken_tensor {
         return Type::Error;
     }
+    if !facts_hold(cx, sig, &subst, call) {
+        return Type::Error;
+    }
     let Some(Ok(ret)) = sig.ret.as_ref().map(|r| subst.ty(r)) else {
         return Type::Error;
     };
@@ -313,6 +316,40 @@ pub fn instantiate(cx: &mut Checker, sig: &FnSig, bound: Vec<Bound>, call: Loc) 
         }
     }
     ret
+}
+
+/// Whether the call keeps the callee's `where` facts, as far as its sizes
+/// are numbers here (sizes still in symbols are checked when the program
+/// is lowered, where every size is a number).
+fn facts_hold(cx: &mut Checker, sig: &FnSig, subst: &Subst, call: Loc) -> bool {
+    let mut ok = true;
+    for fact in &sig.facts {
+        let (Ok(num), Ok(den)) = (subst.dim(&fact.num), subst.dim(&fact.den)) else {
+            continue;
+        };
+        let (Some(n), Some(d)) = (num.as_const(), den.as_const()) else {
+            continue;
+        };
+        if d < 1 || n % d != 0 {
+            let detail = if fact.num.to_string() == n.to_string() {
+                format!("{d} does not divide {n}")
+            } else {
+                format!(
+                    "here {} is {n} and {} is {d}, which does not divide it",
+                    fact.num, fact.den
+                )
+            };
+            cx.error(CheckError::Indivisible {
+                callee: sig.name.clone(),
+                fact: fact.text.clone(),
+                detail,
+                loc: call,
+                fact_loc: fact.loc,
+            });
+            ok = false;
+        }
+    }
+    ok
 }
 
 /// Whether a non-tensor argument has the parameter's kind (ints pass as floats).

@@ -124,6 +124,7 @@ pub enum CheckError {
         to: String,
         loc: Loc,
         shape_loc: Loc,
+        help: Option<String>,
     },
     Concat {
         detail: String,
@@ -133,6 +134,22 @@ pub enum CheckError {
     BadDim {
         detail: String,
         loc: Loc,
+    },
+    /// A `state` misused: an update of something that is not one, a
+    /// second update, an update inside a `repeat` the state is not in.
+    State {
+        detail: String,
+        loc: Loc,
+        other: Option<(Loc, String)>,
+        help: Option<String>,
+    },
+    /// A call that breaks its function's `where num % den == 0`.
+    Indivisible {
+        callee: String,
+        fact: String,
+        detail: String,
+        loc: Loc,
+        fact_loc: Loc,
     },
     /// An index or slice that cannot apply to the tensor (`x[5]` of 4).
     Index {
@@ -328,13 +345,29 @@ impl CheckError {
             Axis { axis, shape, loc, detail } => {
                 Diagnostic::error("E0209", *loc, format!("axis {axis} is not usable on {shape}")).here(detail.clone())
             }
-            Reshape { from, to, loc, shape_loc } => Diagnostic::error("E0210", *shape_loc, format!("cannot reshape {from} into {to}"))
-                .here(format!("{to} holds a different number of elements"))
-                .label(*loc, format!("this is {from}")),
+            Reshape { from, to, loc, shape_loc, help } => with_help(
+                Diagnostic::error("E0210", *shape_loc, format!("cannot reshape {from} into {to}"))
+                    .here(format!("{to} holds a different number of elements"))
+                    .label(*loc, format!("this is {from}")),
+                help,
+            ),
             Concat { detail, loc, other } => {
                 Diagnostic::error("E0211", *loc, format!("cannot concatenate: {detail}")).here("this one").label(*other, "does not fit this one")
             }
             BadDim { detail, loc } => Diagnostic::error("E0212", *loc, detail.clone()).here("invalid size"),
+            State { detail, loc, other, help } => {
+                let d = Diagnostic::error("E0220", *loc, detail.clone()).here("here");
+                let d = match other {
+                    Some((at, what)) => d.label(*at, what.clone()),
+                    None => d,
+                };
+                with_help(d, help)
+            }
+            Indivisible { callee, fact, detail, loc, fact_loc } => {
+                Diagnostic::error("E0219", *loc, format!("this call of `{callee}` breaks `{fact}`: {detail}"))
+                    .here("here")
+                    .label(*fact_loc, "required here")
+            }
             Index { detail, loc, help } => with_help(Diagnostic::error("E0218", *loc, detail.clone()).here("here"), help),
             Cast { from, to, loc, target, detail } => Diagnostic::error("E0214", *target, format!("cannot cast {from} to {to}"))
                 .here(detail.clone())

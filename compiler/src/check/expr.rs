@@ -32,6 +32,20 @@ pub struct Env {
     pub context: Context,
     scopes: Vec<HashMap<String, Local>>,
     pub dims: DimScope,
+    /// The `state`s declared in this body so far.
+    pub states: Vec<StateDecl>,
+    /// How many `repeat`s the statement being checked is inside.
+    pub repeat_depth: usize,
+}
+
+/// A `state` of a body, and where it is updated.
+#[derive(Clone, Debug)]
+pub struct StateDecl {
+    pub name: String,
+    pub ty: Type,
+    pub loc: Loc,
+    pub repeat_depth: usize,
+    pub updated: Option<Loc>,
 }
 
 impl Env {
@@ -41,6 +55,8 @@ impl Env {
             context,
             scopes: vec![HashMap::new()],
             dims: DimScope::default(),
+            states: Vec::new(),
+            repeat_depth: 0,
         }
     }
 

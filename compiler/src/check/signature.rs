@@ -5,8 +5,8 @@ use super::written::{self, DimScope};
 use super::{CheckError, Checker};
 use crate::diagnostic::Loc;
 use crate::resolve::DefId;
-use crate::types::{ShapeItem, Type};
-use dlp_grammar::ast::{Item, Param};
+use crate::types::{Dim, ShapeItem, Type};
+use dlp_grammar::ast::{Divides, Item, Param};
 use std::collections::{HashMap, HashSet};
 
 #[derive(Clone, Debug)]
@@ -18,6 +18,18 @@ pub struct FnSig {
     pub ret: Option<Type>,
     pub loc: Loc,
     pub is_extern: bool,
+    /// `where num % den == 0`: what every call must keep.
+    pub facts: Vec<Fact>,
+}
+
+/// `num % den == 0`, in the signature's size names.
+#[derive(Clone, Debug)]
+pub struct Fact {
+    pub num: Dim,
+    pub den: Dim,
+    /// As written.
+    pub text: String,
+    pub loc: Loc,
 }
 
 #[derive(Clone, Debug)]
@@ -62,6 +74,7 @@ pub fn all(cx: &mut Checker) -> HashMap<DefId, FnSig> {
                 if let (Some(ret_ty), true) = (&ret, params_ok) {
                     check_ret_names(cx, m, &params, ret_ty, f.ret.as_ref().map(|r| r.span));
                 }
+                let facts = facts(cx, m, &params, &f.facts);
                 sigs.insert(
                     def,
                     FnSig {
@@ -71,6 +84,7 @@ pub fn all(cx: &mut Checker) -> HashMap<DefId, FnSig> {
                         ret,
                         loc: Loc::new(module.file, f.name.span),
                         is_extern: f.body.is_none(),
+                        facts,
                     },
                 );
             }
@@ -130,14 +144,55 @@ pub fn defaults(cx: &mut Checker, module: usize, ps: &[Param]) -> Vec<Option<Typ
         .collect()
 }
 
-/// A result type may only use sizes that the parameters decide.
-fn check_ret_names(
-    cx: &mut Checker,
-    module: usize,
-    params: &[ParamSig],
-    ret: &Type,
-    span: Option<dlp_grammar::Span>,
-) {
+/// The `where` facts, each naming only sizes the parameters decide.
+fn facts(cx: &mut Checker, module: usize, params: &[ParamSig], written: &[Divides]) -> Vec<Fact> {
+    let file = cx.file(module);
+    let known = decided_names(params);
+    let mut out = Vec::new();
+    for d in written {
+        let loc = Loc::new(file, d.span);
+        let scope = DimScope::free();
+        let (Some(num), Some(den)) = (
+            written::dim(cx, file, &d.num, &scope),
+            written::dim(cx, file, &d.den, &scope),
+        ) else {
+            continue;
+        };
+        let mut names: Vec<String> = num.symbols();
+        names.extend(den.symbols());
+        if let Some(name) = names.into_iter().find(|n| !known.contains(n)) {
+            cx.error(CheckError::UnboundDim {
+                name: name.clone(),
+                loc,
+                note: format!(
+                    "a `where` fact can only use sizes the parameters decide: name `{name}` in a parameter's type or add `{name}: int`"
+                ),
+            });
+            continue;
+        }
+        if den.as_const().is_some_and(|v| v < 1) {
+            cx.error(CheckError::BadDim {
+                detail: format!("a divisor must be at least 1, not {den}"),
+                loc,
+            });
+            continue;
+        }
+        out.push(Fact {
+            num,
+            den,
+            text: format!(
+                "{} % {} == 0",
+                dlp_grammar::format::dim(&d.num),
+                dlp_grammar::format::dim(&d.den)
+            ),
+            loc,
+        });
+    }
+    out
+}
+
+/// The size names that a call's arguments decide.
+fn decided_names(params: &[ParamSig]) -> HashSet<String> {
     let mut known: HashSet<String> = HashSet::new();
     for p in params {
         match &p.ty {
@@ -148,6 +203,18 @@ fn check_ret_names(
             _ => {}
         }
     }
+    known
+}
+
+/// A result type may only use sizes that the parameters decide.
+fn check_ret_names(
+    cx: &mut Checker,
+    module: usize,
+    params: &[ParamSig],
+    ret: &Type,
+    span: Option<dlp_grammar::Span>,
+) {
+    let known = decided_names(params);
     let mut used = HashSet::new();
     if let Type::Tensor(t) = ret {
         collect_names(t, &mut used);

@@ -14,6 +14,8 @@ pub struct DimScope {
     /// Names with a meaning here: size names of the signature (as
     /// themselves) and int variables (as their values).
     pub known: HashMap<String, Dim>,
+    /// `(num, den)` of each `where num % den == 0` of the enclosing `fn`.
+    pub facts: Vec<(Dim, Dim)>,
 }
 
 impl DimScope {
@@ -21,7 +23,18 @@ impl DimScope {
         DimScope {
             free: true,
             known: HashMap::new(),
+            facts: Vec::new(),
         }
+    }
+}
+
+impl DimScope {
+    /// `d` with what the facts say: `heads * (D / heads)` is `D` under
+    /// `where D % heads == 0`.
+    pub fn simplify(&self, d: &Dim) -> Dim {
+        self.facts.iter().fold(d.clone(), |d, (num, den)| {
+            d.assuming_divides(num, den).unwrap_or(d)
+        })
     }
 }
 

@@ -79,7 +79,7 @@ impl Completion {
 }
 
 const ITEM_KEYWORDS: [&str; 6] = ["use", "dataset", "fn", "extern", "model", "train"];
-const STMT_KEYWORDS: [&str; 4] = ["input", "output", "param", "repeat"];
+const STMT_KEYWORDS: [&str; 6] = ["input", "output", "param", "repeat", "state", "update"];
 
 pub fn completions(a: &Analysis, offset: usize) -> Vec<Completion> {
     let text = a.root_text();

@@ -261,7 +261,7 @@ impl Walker<'_> {
         for s in &b.stmts {
             let doc = s.doc.as_ref();
             match &s.kind {
-                StmtKind::Param { name, ty, init } => {
+                StmtKind::Param { name, ty, init, .. } => {
                     self.define(name, DefKind::Weight, doc);
                     self.ty(ty);
                     if let Some(init) = init {
@@ -283,6 +283,10 @@ impl Walker<'_> {
                 StmtKind::Let { name, value } => {
                     self.expr(value);
                     self.define(name, DefKind::Local, doc);
+                }
+                StmtKind::Update { name, value } => {
+                    self.expr(value);
+                    self.occur(name.span, Role::Use { call: None });
                 }
                 StmtKind::Repeat { count, body } => {
                     self.expr(count);

@@ -91,10 +91,17 @@ fn statements(a: &Analysis, body: &Block) -> Vec<DocumentSymbol> {
     let mut out = Vec::new();
     for s in &body.stmts {
         let (name, kind, detail) = match &s.kind {
-            StmtKind::Param { name, ty, .. } => (
+            StmtKind::Param {
+                name, ty, state, ..
+            } => (
                 name,
                 SymbolKind::Weight,
-                format!("param {}: {}", name.name, format::ty(ty)),
+                format!(
+                    "{} {}: {}",
+                    if *state { "state" } else { "param" },
+                    name.name,
+                    format::ty(ty)
+                ),
             ),
             StmtKind::Input { name, ty } => (
                 name,
@@ -116,7 +123,7 @@ fn statements(a: &Analysis, body: &Block) -> Vec<DocumentSymbol> {
                 out.extend(statements(a, body));
                 continue;
             }
-            StmtKind::Let { .. } | StmtKind::Expr(_) => continue,
+            StmtKind::Let { .. } | StmtKind::Update { .. } | StmtKind::Expr(_) => continue,
         };
         let mut c = symbol(&name.name, kind, s.span, name.span);
         c.detail = Some(detail);

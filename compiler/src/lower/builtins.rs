@@ -525,6 +525,71 @@ pub(crate) fn random_crop(lw: &mut Lowerer, a: &Args, loc: Loc) -> R<Value> {
     Ok(Value::Tensor(lw.b.transpose_last(both)))
 }
 
+pub(crate) fn crop(lw: &mut Lowerer, a: &Args, loc: Loc) -> R<Value> {
+    let x = tensor(lw, a, "x")?;
+    let size = a.size("size", None)?;
+    let ty = lw.b.ty(x).clone();
+    let rank = ty.rank();
+    let image = |axis: usize| ty.shape.get(axis).and_then(|s| s.as_fixed());
+    let (Some(h), Some(w)) = (image(rank.wrapping_sub(2)), image(rank.wrapping_sub(1))) else {
+        return Err(LowerError::new(
+            "crop needs an image whose height and width do not depend on the batch",
+            Some(loc),
+        ));
+    };
+    if size == 0 || size > h || size > w {
+        return Err(LowerError::new(
+            format!("a {size} x {size} window does not fit a {h} x {w} image"),
+            Some(a.loc("size")),
+        ));
+    }
+    let top = offset(lw, a, "top", rank, h - size)?;
+    let left = offset(lw, a, "left", rank, w - size)?;
+    let rows = window(lw, x, top, size, loc)?;
+    let turned = lw.b.transpose_last(rows);
+    let both = window(lw, turned, left, size, loc)?;
+    Ok(Value::Tensor(lw.b.transpose_last(both)))
+}
+
+/// A `crop` offset as `window` takes it: i32, within `0..=last`, shaped
+/// `[B, 1, .., 1]` (one per sample) or all ones (one for every sample).
+fn offset(lw: &mut Lowerer, a: &Args, key: &str, rank: usize, last: usize) -> R<NodeId> {
+    let at = a.loc(key);
+    let start = match a.required(key)? {
+        Value::Int(v) => lw.b.constant(v.clamp(0, last as i64) as f64, DType::I32),
+        Value::Tensor(t) => {
+            let t = lw.b.cast(t, DType::I32);
+            let shape = lw.b.ty(t).shape.clone();
+            let low = lw.b.constant(0.0, DType::I32);
+            let high = lw.b.constant(last as f64, DType::I32);
+            let (low, high) = (
+                lw.b.broadcast_to(low, &shape),
+                lw.b.broadcast_to(high, &shape),
+            );
+            let t = lw.b.binary(BinaryOp::Min, t, high);
+            lw.b.binary(BinaryOp::Max, t, low)
+        }
+        other => {
+            return Err(LowerError::new(
+                format!(
+                    "`{key}` must be an int or an integer tensor, not {}",
+                    other.kind()
+                ),
+                Some(at),
+            ))
+        }
+    };
+    let mut shape = lw.b.ty(start).shape.clone();
+    if shape.len() > 1 {
+        return Err(LowerError::new(
+            format!("`{key}` must hold one value per sample"),
+            Some(at),
+        ));
+    }
+    shape.resize(rank, Size::ONE);
+    Ok(lw.b.reshape(start, &shape))
+}
+
 /// `x` with `pad` zeros before and after its last two axes.
 fn zero_padded(lw: &mut Lowerer, x: NodeId, pad: usize) -> NodeId {
     if pad == 0 {

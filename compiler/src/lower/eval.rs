@@ -34,6 +34,8 @@ pub(crate) const MAX_NODES: usize = 1_000_000;
 pub(crate) struct Env {
     pub module: usize,
     pub vars: HashMap<String, Value>,
+    /// The path of each `state` declared in this body, by name.
+    pub states: HashMap<String, String>,
 }
 
 impl Env {
@@ -41,6 +43,7 @@ impl Env {
         Env {
             module,
             vars: HashMap::new(),
+            states: HashMap::new(),
         }
     }
 }
@@ -101,6 +104,8 @@ pub(crate) struct Lowerer<'c> {
     ///
     /// [`Predict::Inputs`]: super::Predict::Inputs
     pub(super) inputs_read: Vec<(String, Value)>,
+    /// Each `state`'s value after the step, by path (training only).
+    pub(super) state_updates: Vec<(String, NodeId)>,
     /// Set while the model's body is lowered for `dlpc summary`: each of
     /// its statements (in `repeat`s, each time) becomes a [`Row`].
     pub(super) recording: bool,
@@ -148,6 +153,7 @@ impl<'c> Lowerer<'c> {
             model_inputs: HashMap::new(),
             model_outputs: Vec::new(),
             inputs_read: Vec::new(),
+            state_updates: Vec::new(),
             recording: false,
             rows: Vec::new(),
         }
@@ -327,6 +333,7 @@ impl<'c> Lowerer<'c> {
     ) -> R<Value> {
         let mut env = Env::new(def.module);
         self.bind_args(&decl.params, args, &mut env, loc)?;
+        self.check_facts(&env, decl, loc)?;
         if self.is_stdlib(self.loc(def.module, decl.span)) {
             // Hyper-parameters that only now have values (`dropout(h, p = p)`
             // with the model's `p`) get the checker's range rules.
@@ -452,7 +459,10 @@ impl<'c> Lowerer<'c> {
                 (row_name, value)
             }
             StmtKind::Expr(e) => ("-".to_string(), e),
-            StmtKind::Param { .. } | StmtKind::Input { .. } | StmtKind::Repeat { .. } => return,
+            StmtKind::Param { .. }
+            | StmtKind::Update { .. }
+            | StmtKind::Input { .. }
+            | StmtKind::Repeat { .. } => return,
         };
         let bound = match &stmt.kind {
             StmtKind::Let { name, .. } | StmtKind::Output { name, .. } => env.vars.get(&name.name),
@@ -483,7 +493,12 @@ impl<'c> Lowerer<'c> {
         }
         self.b.loc = Some(loc);
         match &stmt.kind {
-            StmtKind::Param { name, ty, init } => {
+            StmtKind::Param {
+                name,
+                ty,
+                init,
+                state,
+            } => {
                 let shape = self.shape_of(env, ty, loc)?;
                 let dtype = self.dtype_of(&ty.dtype);
                 let init = match init {
@@ -547,11 +562,38 @@ impl<'c> Lowerer<'c> {
                     dtype,
                     shape: shape.clone(),
                     init,
+                    state: *state,
                 });
-                let node = self
-                    .b
-                    .input(Input::Param(path), TensorTy::fixed(dtype, &shape));
+                let input = if *state {
+                    env.states.insert(name.name.clone(), path.clone());
+                    Input::ModelState(path)
+                } else {
+                    Input::Param(path)
+                };
+                let node = self.b.input(input, TensorTy::fixed(dtype, &shape));
                 env.vars.insert(name.name.clone(), Value::Tensor(node));
+                Ok(None)
+            }
+            StmtKind::Update { name, value } => {
+                // Only a training step changes a state.
+                if self.mode != Mode::Train {
+                    return Ok(None);
+                }
+                let Some(path) = env.states.get(&name.name).cloned() else {
+                    return Err(LowerError::new(
+                        format!("`{}` is not a state of this body", name.name),
+                        Some(loc),
+                    ));
+                };
+                let v = self.expr(env, value)?;
+                let node = self.node(v, loc)?;
+                if self.state_updates.iter().any(|(p, _)| *p == path) {
+                    return Err(LowerError::new(
+                        format!("state `{path}` is updated twice in one step"),
+                        Some(loc),
+                    ));
+                }
+                self.state_updates.push((path, node));
                 Ok(None)
             }
             StmtKind::Input { name, ty } => {

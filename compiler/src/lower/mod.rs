@@ -119,6 +119,7 @@ pub fn compile(comp: &Compilation, name: Option<&str>) -> Result<CompiledProgram
     let params: Vec<(String, ir::TensorTy)> = plan
         .params
         .iter()
+        .filter(|p| !p.state)
         .map(|p| (p.path.clone(), ir::TensorTy::fixed(p.dtype, &p.shape)))
         .collect();
     let update = crate::optim::update_step(&params, &plan.optimizer, plan.clip_grad_norm);

@@ -312,6 +312,10 @@ pub(super) fn lower_recording(
             ))
         }
     };
+    // Each state's new value leaves the training step beside the loss.
+    for (path, node) in std::mem::take(&mut lw.state_updates) {
+        lw.b.set_output(Output::NewModelState(path), node);
+    }
     // Loss and metrics leave the step as sums over the batch's samples.
     lw.b.loc = None;
     if let Some(loss) = loss {

@@ -129,6 +129,39 @@ impl Lowerer<'_> {
         Ok(out)
     }
 
+    /// The call's sizes keep the function's `where num % den == 0` facts
+    /// (the checker could only test those it knew as numbers).
+    pub(super) fn check_facts(&self, env: &Env, decl: &ast::FnDecl, loc: Loc) -> R<()> {
+        for fact in &decl.facts {
+            let (num, den) = (self.dim(env, &fact.num)?, self.dim(env, &fact.den)?);
+            let (Some(n), Some(d)) = (num.as_int(), den.as_int()) else {
+                return Err(LowerError::new(
+                    format!(
+                        "`{}` needs `{} % {} == 0`, which cannot depend on the batch size",
+                        decl.name.name,
+                        dlp_grammar::format::dim(&fact.num),
+                        dlp_grammar::format::dim(&fact.den)
+                    ),
+                    Some(loc),
+                ));
+            };
+            if d < 1 || n % d != 0 {
+                return Err(LowerError::new(
+                    format!(
+                        "this call of `{}` breaks `{} % {} == 0`: here {} is {n} and {} is {d}, which does not divide it",
+                        decl.name.name,
+                        dlp_grammar::format::dim(&fact.num),
+                        dlp_grammar::format::dim(&fact.den),
+                        dlp_grammar::format::dim(&fact.num),
+                        dlp_grammar::format::dim(&fact.den),
+                    ),
+                    Some(loc),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn dim(&self, env: &Env, d: &ast::DimExpr) -> R<Affine> {
         Ok(match &d.kind {
             DimExprKind::Int(v) => Affine::int(*v),

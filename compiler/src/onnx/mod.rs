@@ -339,7 +339,7 @@ impl<'g> Exporter<'g> {
                 self.graph.input.push(value_info(name, ty.dtype, &ty.shape));
                 self.named.insert(id, name.clone());
             }
-            Op::Input(Input::Param(path)) => {
+            Op::Input(Input::Param(path) | Input::ModelState(path)) => {
                 let Some(init) = params.get(path) else {
                     return Err(ExportError {
                         message: format!("the checkpoint has no parameter `{path}`"),

@@ -55,6 +55,10 @@ pub struct ParamSpec {
     pub dtype: DType,
     pub shape: Vec<usize>,
     pub init: Init,
+    /// A `state` (batch norm's running mean): kept and checkpointed like a
+    /// parameter, changed only by the model's `update`s, never trained.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub state: bool,
 }
 
 /// How a parameter starts.

@@ -109,6 +109,7 @@ pub fn summarize(
                 }),
                 parameters: declared
                     .iter()
+                    .filter(|p| !p.state)
                     .map(|p| p.shape.iter().product::<usize>() as u64)
                     .sum(),
                 flops_per_sample: per_sample(flops),
@@ -125,6 +126,7 @@ pub fn summarize(
         parameters: plan
             .params
             .iter()
+            .filter(|p| !p.state)
             .map(|p| p.shape.iter().product::<usize>() as u64)
             .sum(),
         forward_flops_per_sample: layers.iter().map(|l| l.flops_per_sample).sum(),

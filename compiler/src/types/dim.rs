@@ -176,6 +176,30 @@ impl Dim {
         quotient.add(&rest)
     }
 
+    /// `self` knowing that `den` divides `num` (a `where num % den == 0`
+    /// fact): each `den * (num / den)` in it is `num`, so that
+    /// `heads * (D / heads)` is `D`. `den` must be one term; anything else
+    /// is left as it is.
+    pub fn assuming_divides(&self, num: &Dim, den: &Dim) -> Result<Dim> {
+        let Some((den_atoms, &den_coef)) = den.terms.iter().next().filter(|_| den.terms.len() == 1)
+        else {
+            return Ok(self.clone());
+        };
+        let quotient = Atom::Div(Box::new(num.clone()), Box::new(den.clone()));
+        let mut out = Dim::default();
+        for (atoms, &coef) in &self.terms {
+            let rewritten = remove_atoms(atoms, std::slice::from_ref(&quotient))
+                .and_then(|rest| remove_atoms(&rest, den_atoms))
+                .filter(|_| coef % den_coef == 0);
+            let term = match rewritten {
+                Some(rest) => Dim::monomial(rest, coef / den_coef).mul(num)?,
+                None => Dim::monomial(atoms.clone(), coef),
+            };
+            out = out.add(&term)?;
+        }
+        Ok(out)
+    }
+
     /// Replaces named sizes; `lookup` returns `None` to keep a name.
     pub fn substitute(&self, lookup: &dyn Fn(&str) -> Option<Dim>) -> Result<Dim> {
         let mut result = Dim::default();
@@ -262,6 +286,25 @@ impl fmt::Display for Dim {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_divisibility_fact_cancels_the_floor() {
+        let (d, h) = (Dim::sym("D"), Dim::sym("heads"));
+        let split = h.mul(&d.div(&h).unwrap()).unwrap();
+        assert_ne!(split, d);
+        assert_eq!(split.assuming_divides(&d, &h).unwrap(), d);
+        let twice = Dim::constant(2).mul(&split).unwrap();
+        assert_eq!(
+            twice.assuming_divides(&d, &h).unwrap(),
+            Dim::constant(2).mul(&d).unwrap()
+        );
+        let four = Dim::constant(4);
+        let quarters = four.mul(&d.div(&four).unwrap()).unwrap();
+        assert_eq!(quarters.assuming_divides(&d, &four).unwrap(), d);
+        // Without the divisor beside it, the floor stays.
+        let alone = d.div(&h).unwrap();
+        assert_eq!(alone.assuming_divides(&d, &h).unwrap(), alone);
+    }
 
     fn s(n: &str) -> Dim {
         Dim::sym(n)

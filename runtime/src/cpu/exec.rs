@@ -164,6 +164,7 @@ impl<'p> CpuStep<'p> {
             &self.kernels.kernels,
             &mut execs,
             &over,
+            &self.plan.places,
             &shapes,
             b,
             &mut clif,

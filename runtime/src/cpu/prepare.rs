@@ -10,7 +10,7 @@ use dlp_compiler::clif::index::{self, Map};
 use dlp_compiler::clif::{Body, KernelCode, Phase};
 use dlp_compiler::fuse::{Kernel, KernelKind};
 use dlp_compiler::ir::{DType, NodeId, Op, Size, Verified};
-use dlp_compiler::plan::MemoryPlan;
+use dlp_compiler::plan::{MemoryPlan, Place};
 use std::collections::HashMap;
 
 /// How one kernel runs at one batch size.
@@ -140,7 +140,8 @@ pub fn kernel(
 /// [`Exec::Native`]'s `also`) where that is sound: every kernel of the run has the
 /// shape of the last, which reads each earlier one's result element for
 /// element; no kernel of the run reads a value another writes over (an
-/// in-place update, `over`). `clif` gets the joint code's text; `label`
+/// in-place update, `over`); no two values the run holds share a slot of
+/// the memory plan (`places`). `clif` gets the joint code's text; `label`
 /// names it (`update_k0_to_k2_b128`).
 #[allow(clippy::too_many_arguments)]
 pub fn group(
@@ -150,11 +151,29 @@ pub fn group(
     kernels: &[Kernel],
     execs: &mut [Exec],
     over: &[Option<NodeId>],
+    places: &[Option<Place>],
     shapes: &HashMap<NodeId, Vec<usize>>,
     b: usize,
     clif: &mut [Option<String>],
 ) {
     let native = |e: &Exec| matches!(e, Exec::Native { also, .. } if also.is_empty());
+    // A pass holds everything its kernels read and write at once; the
+    // memory plan gave a slot to values whose lifetimes do not meet when
+    // the kernels run one by one, so two of them in one slot rule the
+    // pass out (it would hold more than the plan).
+    let shares_a_slot = |run: &[Kernel]| {
+        let mut held: Vec<NodeId> = run.iter().flat_map(|k| k.reads.iter().copied()).collect();
+        held.extend(run.iter().map(|k| k.root()));
+        held.sort();
+        held.dedup();
+        let mut slots = std::collections::HashSet::new();
+        held.iter()
+            .filter_map(|n| match places[n.index()] {
+                Some(Place::Slot(s)) => Some(s),
+                _ => None,
+            })
+            .any(|s| !slots.insert(s))
+    };
     for last in 0..kernels.len() {
         let k = &kernels[last];
         if k.kind != KernelKind::Elementwise || !native(&execs[last]) {
@@ -171,6 +190,9 @@ pub fn group(
                 break;
             }
             first = i;
+        }
+        while first < last && shares_a_slot(&kernels[first..=last]) {
+            first += 1;
         }
         let run = &kernels[first..=last];
         let overwritten: Vec<NodeId> = over[first..=last].iter().flatten().copied().collect();

@@ -38,6 +38,9 @@ pub struct GpuTraining<'p> {
     resident: Vec<(Input, HostTy, Arc<wgpu::Buffer>)>,
     /// The update's outputs, and the resident input each replaces.
     replaces: Vec<(Output, Input)>,
+    /// The forward group's new model states, and the resident state each
+    /// replaces.
+    state_replaces: Vec<(Output, Input)>,
     /// Whether `resident` holds the current values (uploaded once, then
     /// kept up to date by every step).
     loaded: bool,
@@ -112,6 +115,29 @@ impl<'p> GpuTraining<'p> {
             resident.push((input.clone(), ty, buffer));
             replaces.push((output.clone(), input));
         }
+        // Model state is resident too: read by the forward group, which
+        // gives its new value when training updates it.
+        let mut state_replaces = Vec::new();
+        for (input, _) in step.gradients.graph().inputs() {
+            let Input::ModelState(p) = input else {
+                continue;
+            };
+            let ty = input_ty(step.gradients.graph(), input)
+                .ok_or_else(|| RunError(format!("internal error: {input} depends on the batch")))?;
+            let buffer = storage(&input.to_string(), (ty.numel() * 4) as u64)?;
+            gradients.bind_input(input.clone(), buffer.clone());
+            resident.push((input.clone(), ty, buffer));
+            let output = Output::NewModelState(p.clone());
+            if step
+                .gradients
+                .graph()
+                .outputs
+                .iter()
+                .any(|(o, _)| *o == output)
+            {
+                state_replaces.push((output, input.clone()));
+            }
+        }
         // Gradients go from the first group to the second on the GPU.
         for (output, id) in &step.gradients.graph().outputs {
             if let Output::Gradient(p) = output {
@@ -150,6 +176,7 @@ impl<'p> GpuTraining<'p> {
             update,
             resident,
             replaces,
+            state_replaces,
             loaded: false,
             reported,
             ring,
@@ -194,6 +221,14 @@ impl<'p> GpuTraining<'p> {
             let to = self.resident_buffer(input);
             if let Some(from) = self.update.output_buffer(batch, output) {
                 encoder.copy_buffer_to_buffer(from, 0, to, 0, to.size().min(from.size()));
+            }
+        }
+        for (output, input) in &self.state_replaces {
+            let to = self.resident_buffer(input);
+            if let Some(from) = self.gradients.output_buffer(batch, output) {
+                if !Arc::ptr_eq(from, to) {
+                    encoder.copy_buffer_to_buffer(from, 0, to, 0, to.size().min(from.size()));
+                }
             }
         }
         let slot = &mut self.ring[self.next];
@@ -284,7 +319,7 @@ impl<'p> GpuTraining<'p> {
         let gpu = gpu().map_err(RunError)?;
         for (input, ty, buffer) in &self.resident {
             let given = match input {
-                Input::Param(p) => Some(
+                Input::Param(p) | Input::ModelState(p) => Some(
                     params
                         .get(p)
                         .ok_or_else(|| RunError(format!("no value for parameter `{p}`")))?,

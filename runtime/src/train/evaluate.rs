@@ -74,14 +74,11 @@ pub(super) fn over_batches(
             batch.feeds.iter().map(|(n, t)| (n.as_str(), t)).collect();
         let outputs = step.run(batch.len, &|input| match input {
             Input::Feed(name) => feeds.get(name.as_str()).copied(),
-            Input::Param(p) => params.get(p),
+            Input::Param(p) | Input::ModelState(p) => params.get(p),
             Input::Seed => Some(&seed),
             Input::SampleIndex => Some(&index),
             Input::Hyper(Hyper::Step | Hyper::Epoch) => Some(&zero),
-            Input::Hyper(Hyper::Lr)
-            | Input::OptimizerState { .. }
-            | Input::ModelState(_)
-            | Input::Gradient(_) => None,
+            Input::Hyper(Hyper::Lr) | Input::OptimizerState { .. } | Input::Gradient(_) => None,
         })?;
         each(outputs);
     }

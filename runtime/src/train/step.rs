@@ -18,6 +18,9 @@ pub(super) struct Stepper<'p> {
     /// The step the GPU is running, whose results the next call returns:
     /// where it was, its number in the epoch, its batch's size.
     running: Option<(At, u64, usize)>,
+    /// The model's `state`s (kept with the parameters, by path), which the
+    /// forward group updates and the optimiser never sees.
+    model_states: Vec<String>,
 }
 
 /// A step whose results are in.
@@ -125,10 +128,20 @@ impl<'p> Stepper<'p> {
                 update: Runner::new(backend, &step.update, "update")?,
             },
         };
+        let model_states = step
+            .gradients
+            .graph()
+            .inputs()
+            .filter_map(|(i, _)| match i {
+                Input::ModelState(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect();
         Ok(Stepper {
             engine,
             seed: Tensor::scalar_i32(seed as u32 as i32),
             running: None,
+            model_states,
         })
     }
 
@@ -187,7 +200,7 @@ impl<'p> Stepper<'p> {
         };
         for (input, t) in gpu.download()? {
             match input {
-                Input::Param(p) => {
+                Input::Param(p) | Input::ModelState(p) => {
                     params.insert(p, t);
                 }
                 Input::OptimizerState { slot, param } => {
@@ -242,7 +255,7 @@ impl<'p> Stepper<'p> {
                         Input::Feed(name) => feeds.get(name.as_str()).copied(),
                         Input::SampleIndex => Some(&samples),
                         // Read only where the GPU does not keep them.
-                        Input::Param(p) => params.get(p),
+                        Input::Param(p) | Input::ModelState(p) => params.get(p),
                         Input::OptimizerState { .. } => by_input.get(input).copied(),
                         other => hyper(other),
                     },
@@ -266,12 +279,31 @@ impl<'p> Stepper<'p> {
                 .run(batch.len, &|input| match input {
                     Input::Feed(name) => feeds.get(name.as_str()).copied(),
                     Input::SampleIndex => Some(&samples),
-                    Input::Param(p) => params.get(p),
+                    Input::Param(p) | Input::ModelState(p) => params.get(p),
                     Input::OptimizerState { slot, param } => states.get(&state_key(slot, param)),
                     other => hyper(other),
                 })
                 .map_err(|e| failed_at(at, e))?
         };
+        // The model's states: their new values where the step updated
+        // them, the old ones otherwise; the update never sees them.
+        let mut kept: Vec<(String, Tensor)> = Vec::new();
+        for path in &self.model_states {
+            if let Some(t) = params.remove(path) {
+                kept.push((path.clone(), t));
+            }
+        }
+        let mut forward = forward;
+        let mut i = 0;
+        while i < forward.len() {
+            if let Output::NewModelState(p) = &forward[i].0 {
+                let (p, t) = (p.clone(), forward.swap_remove(i).1);
+                kept.retain(|(k, _)| *k != p);
+                kept.push((p, t));
+            } else {
+                i += 1;
+            }
+        }
         // The sync point: every gradient, by parameter.
         let grads: HashMap<&str, &Tensor> = forward
             .iter()
@@ -326,6 +358,7 @@ impl<'p> Stepper<'p> {
                 params.len()
             )));
         }
+        params.extend(kept);
         Ok(Some(Done {
             at,
             in_epoch,

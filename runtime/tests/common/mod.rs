@@ -21,7 +21,7 @@ pub fn programs() -> Vec<PathBuf> {
         .collect();
     files.sort();
     files.push(root.join("bench/w1_mlp.dlp"));
-    for tour in ["dense_tour.dlp", "conv_tour.dlp"] {
+    for tour in ["dense_tour.dlp", "conv_tour.dlp", "axes_tour.dlp"] {
         files.push(root.join("runtime/tests/programs").join(tour));
     }
     files
@@ -65,7 +65,8 @@ impl Gen {
 }
 
 /// A value for every input of `graph`: labels within their class count,
-/// optimiser state non-negative (Adam takes its square root).
+/// optimiser and model state non-negative (Adam and batch norm take
+/// square roots of them).
 pub fn inputs(graph: &Graph, program: &CompiledProgram, gen: &mut Gen) -> HashMap<Input, Tensor> {
     inputs_at(graph, program, gen, BATCH)
 }
@@ -106,7 +107,7 @@ pub fn inputs_at(
                     (0..n).map(|_| (gen.next() * c as f64) as i32).collect(),
                 )
             }
-            (Input::OptimizerState { .. }, DType::F32) => {
+            (Input::OptimizerState { .. } | Input::ModelState(_), DType::F32) => {
                 Tensor::f32(shape, (0..n).map(|_| gen.next() as f32).collect())
             }
             (_, DType::F32) => Tensor::f32(
