@@ -194,16 +194,16 @@ fn expected(s: usize) -> Vec<(&'static str, Vec<f64>)> {
     out
 }
 
+// `s` is a sample: it indexes every output, and the expected values.
+#[allow(clippy::needless_range_loop)]
 #[test]
 fn indexing_and_axis_built_ins_pick_the_values_numpy_would() {
     for backend in [Backend::Interp, Backend::Cpu] {
         let got = outputs(backend);
         for s in 0..SAMPLES {
             for (name, want) in expected(s) {
-                assert_eq!(
-                    got[name][s], want,
-                    "{backend:?}: output `{name}` of sample {s}"
-                );
+                let sample = &got[name][s];
+                assert_eq!(sample, &want, "{backend:?}: output `{name}` of sample {s}");
             }
         }
     }
