@@ -1,8 +1,8 @@
-//! The augmentation built-ins (`flip`, `random_flip`, `random_crop`) on
-//! real data: the values a model's inputs take in evaluation and while
-//! training, computed by the prediction steps of a program whose fields
-//! are augmented images with distinct pixels, on the interpreter and the
-//! CPU back end.
+//! The augmentation built-ins (`flip`, `random_flip`, `random_crop`,
+//! `random_erasing`) on real data: the values a model's inputs take in
+//! evaluation and while training, computed by the prediction steps of a
+//! program whose fields are augmented images with distinct pixels, on the
+//! interpreter and the CPU back end.
 
 use dlp_compiler::lower::{self, Predict};
 use dlp_compiler::{compile, NoModules};
@@ -38,6 +38,7 @@ dataset d {
     upside = random_flip(columns(0..16) as f32[1, 4, 4], axis = -2, p = 1.0)
     shift  = random_crop(columns(0..16) as f32[1, 4, 4], 4, pad = 1)
     small  = random_crop(columns(0..16) as f32[1, 4, 4], 2)
+    erased = random_erasing(columns(0..16) as f32[1, 4, 4], 2, p = 1.0)
     y      = column("y")
 }
 
@@ -48,7 +49,8 @@ model M {
     input upside: f32[B, 1, 4, 4]
     input shift: f32[B, 1, 4, 4]
     input small: f32[B, 1, 2, 2]
-    all = reshape(x + mirror + maybe + upside + shift, [B, 16])
+    input erased: f32[B, 1, 4, 4]
+    all = reshape(x + mirror + maybe + upside + shift + erased, [B, 16])
     output s = sum(all, axis = 1) + sum(reshape(small, [B, 4]), axis = 1)
 }
 
@@ -127,6 +129,17 @@ fn window(s: usize, pad: usize, size: usize, top: usize, left: usize) -> Vec<f64
         .collect()
 }
 
+/// Sample `s`'s image with the 2 x 2 square at (`top`, `left`) set to 0.
+fn erased_square(s: usize, top: usize, left: usize) -> Vec<f64> {
+    let mut rows = image(s);
+    for row in rows.iter_mut().skip(top).take(2) {
+        for v in row.iter_mut().skip(left).take(2) {
+            *v = 0.0;
+        }
+    }
+    flat(rows)
+}
+
 // `s` is a sample: it indexes every field, and the expected images.
 #[allow(clippy::needless_range_loop)]
 #[test]
@@ -141,6 +154,7 @@ fn in_evaluation_only_flip_changes_the_image_and_crops_take_the_centre() {
             assert_eq!(v["upside"][s], original, "{backend:?}");
             assert_eq!(v["shift"][s], original, "{backend:?}");
             assert_eq!(v["small"][s], window(s, 0, 2, 1, 1), "{backend:?}");
+            assert_eq!(v["erased"][s], original, "{backend:?}");
         }
     }
 }
@@ -151,6 +165,7 @@ fn while_training_each_sample_draws_its_own_flip_and_window() {
     let v = inputs(Predict::TrainingInputs, Backend::Interp);
     let mut flipped = 0;
     let mut offsets = std::collections::HashSet::new();
+    let mut squares = std::collections::HashSet::new();
     for s in 0..SAMPLES {
         assert_eq!(v["mirror"][s], mirrored(s));
         assert_eq!(v["upside"][s], upside_down(s), "p = 1 always flips");
@@ -166,6 +181,14 @@ fn while_training_each_sample_draws_its_own_flip_and_window() {
             .find(|&(t, l)| window(s, 1, 4, t, l) == *shift)
             .unwrap_or_else(|| panic!("sample {s}: {shift:?} is no window of the padded image"));
         offsets.insert(place);
+        let erased = &v["erased"][s];
+        let square = (0..3)
+            .flat_map(|t| (0..3).map(move |l| (t, l)))
+            .find(|&(t, l)| erased_square(s, t, l) == *erased)
+            .unwrap_or_else(|| {
+                panic!("sample {s}: {erased:?} is not the image with a 2x2 square zeroed")
+            });
+        squares.insert(square);
         let small = &v["small"][s];
         assert!(
             (0..3).any(|t| (0..3).any(|l| window(s, 0, 2, t, l) == *small)),
@@ -180,6 +203,10 @@ fn while_training_each_sample_draws_its_own_flip_and_window() {
     assert!(
         offsets.len() >= 6,
         "only {offsets:?} of the 9 windows drawn"
+    );
+    assert!(
+        squares.len() >= 6,
+        "only {squares:?} of the 9 squares erased"
     );
     // The same seed draws the same, on every back end.
     assert_eq!(v, inputs(Predict::TrainingInputs, Backend::Interp));

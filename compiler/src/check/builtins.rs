@@ -112,6 +112,7 @@ pub static BUILTINS: &[Builtin] = &[
     row!("flip", &[("x", true), ("axis", false)], Anywhere, flip, Lower::With(lw::flip), "The elements of x in reverse order along `axis` (default -1): `flip(img)` mirrors an image left to right."),
     row!("random_flip", &[("x", true), ("axis", false), ("p", false)], Anywhere, random_flip, Lower::With(lw::random_flip), "While training, flips each sample along `axis` (default -1) with probability `p` (default 0.5); x unchanged in validation and test."),
     row!("crop", &[("x", true), ("top", true), ("left", true), ("size", true)], Anywhere, crop, Lower::With(lw::crop), "The `size` x `size` window of x[.., H, W] whose top-left corner is (`top`, `left`): ints, or integer tensors with one value per sample; offsets past the edge are moved inside."),
+    row!("random_erasing", &[("x", true), ("size", true), ("p", false)], Anywhere, random_erasing, Lower::With(lw::random_erasing), "While training, zeroes a `size` x `size` square of x[.., H, W] at a random place, in each sample with probability `p` (default 0.5); x unchanged in validation and test."),
     row!("random_crop", &[("x", true), ("size", true), ("pad", false)], Anywhere, random_crop, Lower::With(lw::random_crop), "While training, a `size` x `size` window of x[.., H, W] zero-padded by `pad` on each side, at a random place per sample; its centre in validation and test."),
     // random and modes
     row!("random_uniform", X, Body, like_x, Lower::With(lw::random_uniform), "Uniform samples in [0, 1) shaped like x, from the run's seeded stream."),
@@ -839,6 +840,70 @@ fn crop(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
     items[n - 2] = ShapeItem::Dim(Dim::constant(size));
     items[n - 1] = ShapeItem::Dim(Dim::constant(size));
     Type::tensor(x.dtype, Shape(items))
+}
+
+fn random_erasing(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
+    let Some(x) = float_tensor(cx, "random_erasing", &args[0], call) else {
+        return Type::Error;
+    };
+    let n = x.shape.0.len();
+    let sides: Option<Vec<Option<i64>>> = (n >= 2)
+        .then(|| {
+            x.shape.0[n - 2..]
+                .iter()
+                .map(|d| match d {
+                    ShapeItem::Dim(d) => Some(d.as_const()),
+                    ShapeItem::Group(_) => None,
+                })
+                .collect::<Option<Vec<_>>>()
+        })
+        .flatten();
+    let Some(sides) = sides else {
+        return expr::wrong_kind(
+            cx,
+            "the x of `random_erasing`",
+            "a tensor whose last two dims (height, width) are known",
+            &Type::Tensor(x),
+            loc_of(&args[0], call),
+        );
+    };
+    let Some(size) = const_int(cx, "random_erasing", "size", &args[1], None) else {
+        return Type::Error;
+    };
+    let limit = sides.iter().flatten().min().copied();
+    if size < 1 || limit.is_some_and(|l| size > l) {
+        return cx.error(CheckError::OutOfRange {
+            what: "the square size of `random_erasing`".into(),
+            value: size.to_string(),
+            range: limit.map_or("1 or more".into(), |l| format!("from 1 to {l}")),
+            loc: loc_of(&args[1], call),
+        });
+    }
+    if let Some((ty, at)) = &args[2] {
+        let p = match ty {
+            Type::Float(p) => *p,
+            Type::Int(d) => d.as_ref().and_then(Dim::as_const).map(|v| v as f64),
+            Type::Error => None,
+            _ => {
+                return expr::wrong_kind(
+                    cx,
+                    "argument `p` of `random_erasing`",
+                    "a number",
+                    ty,
+                    *at,
+                )
+            }
+        };
+        if let Some(p) = p.filter(|p| !(0.0..=1.0).contains(p)) {
+            return cx.error(CheckError::OutOfRange {
+                what: "the probability `p` of `random_erasing`".into(),
+                value: p.to_string(),
+                range: "from 0 to 1".into(),
+                loc: *at,
+            });
+        }
+    }
+    Type::Tensor(x)
 }
 
 fn random_crop(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {

@@ -590,6 +590,60 @@ fn offset(lw: &mut Lowerer, a: &Args, key: &str, rank: usize, last: usize) -> R<
     Ok(lw.b.reshape(start, &shape))
 }
 
+pub(crate) fn random_erasing(lw: &mut Lowerer, a: &Args, loc: Loc) -> R<Value> {
+    let x = tensor(lw, a, "x")?;
+    if !lw.training() {
+        return Ok(Value::Tensor(x));
+    }
+    let size = a.size("size", None)?;
+    let p = a.float("p", 0.5)?;
+    let ty = lw.b.ty(x).clone();
+    let rank = ty.rank();
+    let image = |axis: usize| ty.shape.get(axis).and_then(|s| s.as_fixed());
+    let (Some(h), Some(w)) = (image(rank.wrapping_sub(2)), image(rank.wrapping_sub(1))) else {
+        return Err(LowerError::new(
+            "random_erasing needs an image whose height and width do not depend on the batch",
+            Some(loc),
+        ));
+    };
+    if size == 0 || size > h || size > w {
+        return Err(LowerError::new(
+            format!("a {size} x {size} square does not fit a {h} x {w} image"),
+            Some(a.loc("size")),
+        ));
+    }
+    // Per sample: where the square goes, and whether there is one.
+    let top = random_start(lw, x, h - size + 1);
+    let left = random_start(lw, x, w - size + 1);
+    let u = per_sample_draw(lw, x);
+    let p = lw.b.constant(p, DType::F32);
+    let p = lw.b.broadcast_to(p, &lw.b.ty(u).shape.clone());
+    let mut erased = lw.b.binary(BinaryOp::Lt, u, p);
+    let shape = ty.shape.clone();
+    erased = lw.b.broadcast_to(erased, &shape);
+    for (axis, start) in [(rank - 2, top), (rank - 1, left)] {
+        let at = lw.b.add(
+            Op::Iota(axis),
+            &[],
+            TensorTy::new(DType::I32, shape.clone()),
+        );
+        let n = lw.b.constant(size as f64, DType::I32);
+        let n = lw.b.broadcast_to(n, &lw.b.ty(start).shape.clone());
+        let end = lw.b.binary(BinaryOp::Add, start, n);
+        let (start, end) = (
+            lw.b.broadcast_to(start, &shape),
+            lw.b.broadcast_to(end, &shape),
+        );
+        let after_start = lw.b.binary(BinaryOp::Ge, at, start);
+        let before_end = lw.b.binary(BinaryOp::Lt, at, end);
+        let inside = lw.b.binary(BinaryOp::And, after_start, before_end);
+        erased = lw.b.binary(BinaryOp::And, erased, inside);
+    }
+    let zero = lw.b.constant(0.0, ty.dtype);
+    let zero = lw.b.broadcast_to(zero, &shape);
+    Ok(Value::Tensor(lw.b.select(erased, zero, x)))
+}
+
 /// `x` with `pad` zeros before and after its last two axes.
 fn zero_padded(lw: &mut Lowerer, x: NodeId, pad: usize) -> NodeId {
     if pad == 0 {
