@@ -757,63 +757,92 @@ fn flip(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
     }
 }
 
-fn random_flip(cx: &mut Checker, env: &Env, args: &[Bound], call: Loc) -> Type {
-    if let Some((ty, at)) = &args[2] {
-        let p = match ty {
-            Type::Float(p) => *p,
-            Type::Int(d) => d.as_ref().and_then(Dim::as_const).map(|v| v as f64),
-            Type::Error => None,
-            _ => return expr::wrong_kind(cx, "argument `p` of `random_flip`", "a number", ty, *at),
-        };
-        if let Some(p) = p.filter(|p| !(0.0..=1.0).contains(p)) {
-            return cx.error(CheckError::OutOfRange {
-                what: "the probability `p` of `random_flip`".into(),
-                value: p.to_string(),
-                range: "from 0 to 1".into(),
-                loc: *at,
-            });
+/// A probability argument `p` of `name`, if given: a number from 0 to 1.
+fn probability_ok(cx: &mut Checker, name: &str, arg: &Bound) -> bool {
+    let Some((ty, at)) = arg else {
+        return true;
+    };
+    let p = match ty {
+        Type::Float(p) => *p,
+        Type::Int(d) => d.as_ref().and_then(Dim::as_const).map(|v| v as f64),
+        Type::Error => None,
+        _ => {
+            expr::wrong_kind(
+                cx,
+                &format!("argument `p` of `{name}`"),
+                "a number",
+                ty,
+                *at,
+            );
+            return false;
         }
+    };
+    if let Some(p) = p.filter(|p| !(0.0..=1.0).contains(p)) {
+        cx.error(CheckError::OutOfRange {
+            what: format!("the probability `p` of `{name}`"),
+            value: p.to_string(),
+            range: "from 0 to 1".into(),
+            loc: *at,
+        });
+        return false;
+    }
+    true
+}
+
+fn random_flip(cx: &mut Checker, env: &Env, args: &[Bound], call: Loc) -> Type {
+    if !probability_ok(cx, "random_flip", &args[2]) {
+        return Type::Error;
     }
     flip(cx, env, &args[..2], call)
 }
 
-fn crop(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
-    let Some(x) = float_tensor(cx, "crop", &args[0], call) else {
-        return Type::Error;
-    };
+/// The `x` of `name` as an f32 image `[.., H, W]` (known height and width)
+/// and a window size from `size_arg` that fits it; `what` names the window.
+fn image_and_window(
+    cx: &mut Checker,
+    name: &str,
+    what: &str,
+    (x_arg, size_arg): (&Bound, &Bound),
+    call: Loc,
+) -> Option<(TensorType, i64)> {
+    let x = float_tensor(cx, name, x_arg, call)?;
     let n = x.shape.0.len();
-    let sides: Vec<Option<i64>> = x.shape.0[n.saturating_sub(2)..]
+    let sides: Option<Vec<Option<i64>>> = x.shape.0[n.saturating_sub(2)..]
         .iter()
         .map(|d| match d {
-            ShapeItem::Dim(d) => d.as_const(),
+            ShapeItem::Dim(d) => Some(d.as_const()),
             ShapeItem::Group(_) => None,
         })
         .collect();
-    let image = n >= 2
-        && x.shape.0[n - 2..]
-            .iter()
-            .all(|i| matches!(i, ShapeItem::Dim(_)));
-    if !image {
-        return expr::wrong_kind(
+    let Some(sides) = sides.filter(|_| n >= 2) else {
+        expr::wrong_kind(
             cx,
-            "the x of `crop`",
+            &format!("the x of `{name}`"),
             "a tensor whose last two dims (height, width) are known",
             &Type::Tensor(x),
-            loc_of(&args[0], call),
+            loc_of(x_arg, call),
         );
-    }
-    let Some(size) = const_int(cx, "crop", "size", &args[3], None) else {
-        return Type::Error;
+        return None;
     };
+    let size = const_int(cx, name, "size", size_arg, None)?;
     let limit = sides.iter().flatten().min().copied();
     if size < 1 || limit.is_some_and(|l| size > l) {
-        return cx.error(CheckError::OutOfRange {
-            what: "the window size of `crop`".into(),
+        cx.error(CheckError::OutOfRange {
+            what: format!("the {what} size of `{name}`"),
             value: size.to_string(),
             range: limit.map_or("1 or more".into(), |l| format!("from 1 to {l}")),
-            loc: loc_of(&args[3], call),
+            loc: loc_of(size_arg, call),
         });
+        return None;
     }
+    Some((x, size))
+}
+
+fn crop(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
+    let Some((x, size)) = image_and_window(cx, "crop", "window", (&args[0], &args[3]), call) else {
+        return Type::Error;
+    };
+    let n = x.shape.0.len();
     for (k, what) in [(1, "top"), (2, "left")] {
         match &args[k] {
             Some((Type::Int(_), _)) | Some((Type::Error, _)) | None => {}
@@ -843,67 +872,11 @@ fn crop(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
 }
 
 fn random_erasing(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
-    let Some(x) = float_tensor(cx, "random_erasing", &args[0], call) else {
-        return Type::Error;
-    };
-    let n = x.shape.0.len();
-    let sides: Option<Vec<Option<i64>>> = (n >= 2)
-        .then(|| {
-            x.shape.0[n - 2..]
-                .iter()
-                .map(|d| match d {
-                    ShapeItem::Dim(d) => Some(d.as_const()),
-                    ShapeItem::Group(_) => None,
-                })
-                .collect::<Option<Vec<_>>>()
-        })
-        .flatten();
-    let Some(sides) = sides else {
-        return expr::wrong_kind(
-            cx,
-            "the x of `random_erasing`",
-            "a tensor whose last two dims (height, width) are known",
-            &Type::Tensor(x),
-            loc_of(&args[0], call),
-        );
-    };
-    let Some(size) = const_int(cx, "random_erasing", "size", &args[1], None) else {
-        return Type::Error;
-    };
-    let limit = sides.iter().flatten().min().copied();
-    if size < 1 || limit.is_some_and(|l| size > l) {
-        return cx.error(CheckError::OutOfRange {
-            what: "the square size of `random_erasing`".into(),
-            value: size.to_string(),
-            range: limit.map_or("1 or more".into(), |l| format!("from 1 to {l}")),
-            loc: loc_of(&args[1], call),
-        });
+    let image = image_and_window(cx, "random_erasing", "square", (&args[0], &args[1]), call);
+    match image {
+        Some((x, _)) if probability_ok(cx, "random_erasing", &args[2]) => Type::Tensor(x),
+        _ => Type::Error,
     }
-    if let Some((ty, at)) = &args[2] {
-        let p = match ty {
-            Type::Float(p) => *p,
-            Type::Int(d) => d.as_ref().and_then(Dim::as_const).map(|v| v as f64),
-            Type::Error => None,
-            _ => {
-                return expr::wrong_kind(
-                    cx,
-                    "argument `p` of `random_erasing`",
-                    "a number",
-                    ty,
-                    *at,
-                )
-            }
-        };
-        if let Some(p) = p.filter(|p| !(0.0..=1.0).contains(p)) {
-            return cx.error(CheckError::OutOfRange {
-                what: "the probability `p` of `random_erasing`".into(),
-                value: p.to_string(),
-                range: "from 0 to 1".into(),
-                loc: *at,
-            });
-        }
-    }
-    Type::Tensor(x)
 }
 
 fn random_crop(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {

@@ -493,13 +493,7 @@ pub(crate) fn random_crop(lw: &mut Lowerer, a: &Args, loc: Loc) -> R<Value> {
     let pad = a.size("pad", Some(0))?;
     let ty = lw.b.ty(x).clone();
     let rank = ty.rank();
-    let image = |axis: usize| ty.shape.get(axis).and_then(|s| s.as_fixed());
-    let (Some(h), Some(w)) = (image(rank.wrapping_sub(2)), image(rank.wrapping_sub(1))) else {
-        return Err(LowerError::new(
-            "random_crop needs an image whose height and width do not depend on the batch",
-            Some(loc),
-        ));
-    };
+    let (h, w) = image_sides(lw, x, "random_crop", loc)?;
     let (hp, wp) = (h + 2 * pad, w + 2 * pad);
     if size == 0 || size > hp || size > wp {
         return Err(LowerError::new(
@@ -530,13 +524,7 @@ pub(crate) fn crop(lw: &mut Lowerer, a: &Args, loc: Loc) -> R<Value> {
     let size = a.size("size", None)?;
     let ty = lw.b.ty(x).clone();
     let rank = ty.rank();
-    let image = |axis: usize| ty.shape.get(axis).and_then(|s| s.as_fixed());
-    let (Some(h), Some(w)) = (image(rank.wrapping_sub(2)), image(rank.wrapping_sub(1))) else {
-        return Err(LowerError::new(
-            "crop needs an image whose height and width do not depend on the batch",
-            Some(loc),
-        ));
-    };
+    let (h, w) = image_sides(lw, x, "crop", loc)?;
     if size == 0 || size > h || size > w {
         return Err(LowerError::new(
             format!("a {size} x {size} window does not fit a {h} x {w} image"),
@@ -599,13 +587,7 @@ pub(crate) fn random_erasing(lw: &mut Lowerer, a: &Args, loc: Loc) -> R<Value> {
     let p = a.float("p", 0.5)?;
     let ty = lw.b.ty(x).clone();
     let rank = ty.rank();
-    let image = |axis: usize| ty.shape.get(axis).and_then(|s| s.as_fixed());
-    let (Some(h), Some(w)) = (image(rank.wrapping_sub(2)), image(rank.wrapping_sub(1))) else {
-        return Err(LowerError::new(
-            "random_erasing needs an image whose height and width do not depend on the batch",
-            Some(loc),
-        ));
-    };
+    let (h, w) = image_sides(lw, x, "random_erasing", loc)?;
     if size == 0 || size > h || size > w {
         return Err(LowerError::new(
             format!("a {size} x {size} square does not fit a {h} x {w} image"),
@@ -642,6 +624,24 @@ pub(crate) fn random_erasing(lw: &mut Lowerer, a: &Args, loc: Loc) -> R<Value> {
     let zero = lw.b.constant(0.0, ty.dtype);
     let zero = lw.b.broadcast_to(zero, &shape);
     Ok(Value::Tensor(lw.b.select(erased, zero, x)))
+}
+
+/// The height and width of the image `x[.., H, W]` of `name`.
+fn image_sides(lw: &Lowerer, x: NodeId, name: &str, loc: Loc) -> R<(usize, usize)> {
+    let shape = &lw.b.ty(x).shape;
+    let side = |from_end: usize| {
+        shape
+            .len()
+            .checked_sub(from_end)
+            .and_then(|i| shape[i].as_fixed())
+    };
+    match (side(2), side(1)) {
+        (Some(h), Some(w)) => Ok((h, w)),
+        _ => Err(LowerError::new(
+            format!("{name} needs an image whose height and width do not depend on the batch"),
+            Some(loc),
+        )),
+    }
 }
 
 /// `x` with `pad` zeros before and after its last two axes.
