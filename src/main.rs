@@ -18,6 +18,7 @@ mod predict;
 mod program;
 mod run;
 mod runs;
+mod sample;
 mod summary;
 mod sweep;
 mod trained;
@@ -150,6 +151,34 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
         /// The model output an `.npy` file holds, when the model has several.
+        #[arg(long)]
+        output_name: Option<String>,
+    },
+    /// Text from a trained language model (a model reading a window of
+    /// tokens, `class(256)[B, T]`, and scoring the next token at each
+    /// position), continuing a prompt one byte at a time.
+    Sample {
+        /// The .dlp program.
+        file: PathBuf,
+        #[command(flatten)]
+        source: trained::Source,
+        /// The text to continue.
+        #[arg(long, default_value = "\n")]
+        prompt: String,
+        /// How many tokens (bytes) to generate.
+        #[arg(long, default_value_t = 200)]
+        tokens: usize,
+        /// Scores are divided by it before the softmax: lower is more
+        /// predictable; 0 takes the most likely token every time.
+        #[arg(long, default_value_t = 1.0)]
+        temperature: f64,
+        /// Draw only among the k most likely tokens.
+        #[arg(long)]
+        top_k: Option<usize>,
+        /// The seed of the draws: the same seed gives the same text.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// The output that scores the next token, when the model has several.
         #[arg(long)]
         output_name: Option<String>,
     },
@@ -408,6 +437,25 @@ fn main() -> ExitCode {
             data,
             output,
             only: output_name,
+        }),
+        Command::Sample {
+            file,
+            source,
+            prompt,
+            tokens,
+            temperature,
+            top_k,
+            seed,
+            output_name,
+        } => sample::run(sample::Args {
+            file,
+            source,
+            prompt,
+            tokens,
+            temperature,
+            top_k,
+            seed,
+            output_name,
         }),
         Command::Graph {
             file,

@@ -174,14 +174,32 @@ fn edit_for(items: &[Item], block: &EntriesDecl, key: &str, value: &str) -> Resu
                     SETTINGS.iter().map(|(s, _)| format!("`{s}`")).collect::<Vec<_>>().join(", ")
                 ));
             }
-            Ok(match setting(key) {
-                Some(entry) => Edit {
+            // How long to train is said once: `--set epochs=1` on a block
+            // that trains for `steps` replaces them (and the other way round).
+            let other = match key {
+                "epochs" => setting("steps"),
+                "steps" => setting("epochs"),
+                _ => None,
+            };
+            Ok(match (setting(key), other) {
+                (Some(entry), _) => Edit {
                     at: entry.value.span,
                     insert: value.to_string(),
                     value_offset: 0,
                 },
+                (None, Some(entry)) => {
+                    let insert = format!("{key} = {value}");
+                    Edit {
+                        at: Span {
+                            start: entry.key.span.start,
+                            end: entry.value.span.end,
+                        },
+                        value_offset: insert.len() - value.len(),
+                        insert,
+                    }
+                }
                 // A new line before the block's closing brace.
-                None => {
+                (None, None) => {
                     let end = block.span.end - 1;
                     let insert = format!("    {key} = {value}\n");
                     Edit {
@@ -372,6 +390,21 @@ mod tests {
         let bare = PROGRAM.replace("Mlp(hidden = 16)", "Mlp");
         let (text, _) = apply(&bare, None, &[("model.hidden".into(), "2".into())]).unwrap();
         assert!(text.contains("model     = Mlp(hidden = 2)"), "{text}");
+    }
+
+    #[test]
+    fn steps_replace_epochs_and_epochs_replace_steps() {
+        let text = set(&[("steps", "100")]).unwrap();
+        assert!(text.contains("    steps = 100\n}"), "{text}");
+        assert!(!text.contains("epochs"), "{text}");
+        let by_steps = PROGRAM.replace("epochs    = 3", "steps = 600");
+        let (text, applied) = apply(&by_steps, None, &[("epochs".into(), "1".into())]).unwrap();
+        assert!(text.contains("    epochs = 1\n}"), "{text}");
+        assert!(!text.contains("steps"), "{text}");
+        assert_eq!(
+            &text[applied[0].span.start as usize..applied[0].span.end as usize],
+            "1"
+        );
     }
 
     #[test]

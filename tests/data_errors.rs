@@ -778,3 +778,65 @@ fn a_non_finite_training_metric_fails_the_run() {
         "the training metric `cross_entropy` became NaN at epoch 1, step 1",
     );
 }
+
+const TEXT_PROGRAM: &str = r#"
+use std.nn.{embedding, linear}
+use std.loss.cross_entropy
+use std.optim.sgd
+
+dataset d {
+    text = text("book.txt") as class(128)[5]
+    x    = text[0:4]
+    y    = text[1:5]
+}
+
+model M {
+    input x: class(128)[B, T]
+    output logits = linear(embedding(x, 4), 128)
+}
+
+train t {
+    model     = M()
+    data      = d
+    batch     = 2
+    epochs    = 1
+    loss      = cross_entropy(logits, y)
+    optimizer = sgd()
+}
+"#;
+
+#[test]
+fn text_byte_outside_the_vocabulary() {
+    // `é` is two bytes in UTF-8, both above 127.
+    let files = vec![(
+        "book.txt",
+        "plain ascii\ncaf\u{e9} and more\n".as_bytes().to_vec(),
+    )];
+    let e = fails(TEXT_PROGRAM, &files);
+    assert_has(
+        &e,
+        &[
+            "book.txt",
+            "line 2, byte 15",
+            "field `text`",
+            "byte 195: label 195 is not a class in 0..128",
+        ],
+    );
+}
+
+#[test]
+fn text_shorter_than_a_window() {
+    let e = fails(TEXT_PROGRAM, &[("book.txt", b"abc".to_vec())]);
+    assert_has(
+        &e,
+        &[
+            "book.txt",
+            "field `text`",
+            "has 3 bytes, fewer than one window of 5",
+        ],
+    );
+    trains(
+        TEXT_PROGRAM,
+        &[("book.txt", gz(b"a longer text, gzip-compressed"))],
+    );
+}

@@ -131,6 +131,7 @@ pub static BUILTINS: &[Builtin] = &[
     // data
     row!("csv", &[("path", true), ("header", false), ("delimiter", false)], Dataset, csv, Lower::With(host::csv), "A CSV file, one sample per row; the path is relative to the .dlp file."),
     row!("idx", &[("path", true)], Dataset, idx, Lower::With(host::idx), "An IDX (MNIST-format) file, plain or .gz; cast its records to a shape: `idx(\"x.idx\") as u8[28, 28]`."),
+    row!("text", &[("path", true), ("stride", false)], Dataset, text, Lower::With(host::text), "A text file (plain or .gz) as a stream of bytes, cut into windows of the cast's length every `stride` bytes (default: the window's length): `text(\"book.txt\", stride = 64) as class(256)[65]`."),
     row!("npy", &[("path", true)], Dataset, npy, Lower::With(host::npy), "A NumPy .npy file; its first axis is the samples; cast each to a shape: `npy(\"x.npy\") as f32[28, 28]`."),
     row!("npz", &[("path", true), ("array", true)], Dataset, npz, Lower::With(host::npz), "The array `array` of a NumPy .npz archive (`np.savez`); its first axis is the samples: `npz(\"d.npz\", \"x\") as f32[64]`."),
     row!("column", &[("c", true)], Dataset, column, Lower::With(host::column), "One CSV column, by header name or 0-based index, as an f32 scalar."),
@@ -999,6 +1000,34 @@ fn idx(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {
         Type::Raw
     } else {
         Type::Error
+    }
+}
+
+fn text(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {
+    let path = string_arg(cx, "the path of `text`", &args[0]);
+    let stride = args[1].is_none() || const_int(cx, "text", "stride", &args[1], None).is_some();
+    if let Some(((_, at), v)) = args[1].as_ref().zip(static_value(&args[1])) {
+        if v < 1 {
+            return cx.error(CheckError::OutOfRange {
+                what: "the `stride` of `text`".into(),
+                value: v.to_string(),
+                range: "1 or more (bytes from one window's start to the next)".into(),
+                loc: *at,
+            });
+        }
+    }
+    if path && stride {
+        Type::Raw
+    } else {
+        Type::Error
+    }
+}
+
+/// The argument's value when it is a known integer.
+fn static_value(arg: &Bound) -> Option<i64> {
+    match arg {
+        Some((Type::Int(Some(d)), _)) => d.as_const(),
+        _ => None,
     }
 }
 

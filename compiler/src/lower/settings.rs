@@ -96,6 +96,25 @@ pub(crate) fn npy(_: &mut Lowerer, a: &Args, _: Loc) -> R<Value> {
     }))
 }
 
+pub(crate) fn text(_: &mut Lowerer, a: &Args, _: Loc) -> R<Value> {
+    let stride = match a.get("stride") {
+        None => None,
+        Some(_) => match a.size("stride", None)? {
+            0 => {
+                return Err(LowerError::new(
+                    "`stride` must be 1 or more",
+                    Some(a.loc("stride")),
+                ))
+            }
+            s => Some(s),
+        },
+    };
+    Ok(Value::Read(Read::Text {
+        path: string(a, "path")?,
+        stride,
+    }))
+}
+
 pub(crate) fn npz(_: &mut Lowerer, a: &Args, _: Loc) -> R<Value> {
     Ok(Value::Read(Read::Npy {
         path: string(a, "path")?,

@@ -276,7 +276,7 @@ impl Lowerer<'_> {
             Read::Columns { columns, scalar } => {
                 Some(if *scalar { vec![] } else { vec![columns.len()] })
             }
-            Read::Idx { .. } | Read::Npy { .. } => None,
+            Read::Idx { .. } | Read::Npy { .. } | Read::Text { .. } => None,
         };
         let shape = match (shape, natural) {
             (Some(s), Some(n)) if s.iter().product::<usize>() != n.iter().product::<usize>() => {
@@ -292,7 +292,7 @@ impl Lowerer<'_> {
             (None, Some(n)) => n,
             (None, None) => {
                 return Err(LowerError::new(
-                    "give IDX records a shape with `as`, e.g. `as u8[28, 28]`",
+                    "give the records a shape with `as`, e.g. `as u8[28, 28]`",
                     Some(loc),
                 ))
             }

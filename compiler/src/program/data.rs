@@ -99,6 +99,13 @@ pub enum Read {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         array: Option<String>,
     },
+    /// Windows of a text file's bytes, one every `stride` bytes (`None`:
+    /// the window's length, so that windows do not overlap).
+    Text {
+        path: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stride: Option<usize>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

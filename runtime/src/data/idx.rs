@@ -180,7 +180,7 @@ pub(super) fn check_bytes(
 
 /// The file's bytes, decompressed when they start as gzip data does. Every
 /// member of a multi-member gzip file (`cat a.gz b.gz`) is read.
-fn decompress(bytes: &[u8]) -> Result<Cow<'_, [u8]>, String> {
+pub(super) fn decompress(bytes: &[u8]) -> Result<Cow<'_, [u8]>, String> {
     if !bytes.starts_with(&[0x1f, 0x8b]) {
         return Ok(Cow::Borrowed(bytes));
     }

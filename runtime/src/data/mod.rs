@@ -12,6 +12,7 @@
 mod csv;
 mod idx;
 mod npy;
+mod text;
 mod values;
 
 use crate::rng;
@@ -186,7 +187,7 @@ pub fn load(spec: &DatasetSpec, base: &Path) -> Result<Loaded, DataError> {
 }
 
 /// Reads every feed of the dataset from `source` (CSV columns) or its own
-/// file (IDX, NPY, NPZ), and checks that they agree on the number of
+/// file (IDX, NPY, NPZ, text), and checks that they agree on the number of
 /// samples.
 fn read(
     spec: &DatasetSpec,
@@ -223,16 +224,16 @@ fn read(
         feeds.extend(table.feeds);
     }
     for feed in spec.feeds.iter() {
-        let (path, array) = match &feed.read {
+        let path = match &feed.read {
             Read::Columns { .. } => continue,
-            Read::Idx { path } => (path, None),
-            Read::Npy { path, array } => (path, Some(array.as_deref())),
+            Read::Idx { path } | Read::Npy { path, .. } | Read::Text { path, .. } => path,
         };
         let file = base.join(path);
         let bytes = read_file(&file, files)?;
-        let t = match array {
-            None => idx::read(&file, &bytes, feed)?,
-            Some(array) => npy::read(&file, &bytes, array, feed)?,
+        let t = match &feed.read {
+            Read::Npy { array, .. } => npy::read(&file, &bytes, array.as_deref(), feed)?,
+            Read::Text { stride, .. } => text::read(&file, &bytes, *stride, feed)?,
+            _ => idx::read(&file, &bytes, feed)?,
         };
         let n = t.samples();
         match &first {

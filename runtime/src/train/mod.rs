@@ -19,6 +19,7 @@ mod evaluate;
 pub mod infer;
 mod loader;
 pub mod memory;
+pub mod sample;
 mod start;
 mod step;
 mod timing;

@@ -66,7 +66,8 @@ impl Gen {
 
 /// A value for every input of `graph`: labels within their class count,
 /// optimiser and model state non-negative (Adam and batch norm take
-/// square roots of them).
+/// square roots of them), weight matrices and kernels at their
+/// initialisers' scale.
 pub fn inputs(graph: &Graph, program: &CompiledProgram, gen: &mut Gen) -> HashMap<Input, Tensor> {
     inputs_at(graph, program, gen, BATCH)
 }
@@ -109,6 +110,20 @@ pub fn inputs_at(
             }
             (Input::OptimizerState { .. } | Input::ModelState(_), DType::F32) => {
                 Tensor::f32(shape, (0..n).map(|_| gen.next() as f32).collect())
+            }
+            // Weights scaled as their initialisers scale them (variance
+            // 1/fan-in): unscaled, a wide layer's logits reach hundreds, the
+            // softmax saturates, and `p - 1` cancels to a few f32 bits, so
+            // back ends that sum in different orders disagree for no fault.
+            (Input::Param(_), DType::F32) if shape.len() >= 2 => {
+                let (fan_in, _) = dlp_runtime::init::fans(&shape);
+                let scale = (3.0 / fan_in).sqrt();
+                Tensor::f32(
+                    shape,
+                    (0..n)
+                        .map(|_| ((gen.next() * 2.0 - 1.0) * scale) as f32)
+                        .collect(),
+                )
             }
             (_, DType::F32) => Tensor::f32(
                 shape,
