@@ -9,12 +9,14 @@
 use super::call::Bound;
 use super::expr::{self, Context, Env};
 use super::movement as mv;
+use super::window;
 use super::{CheckError, Checker};
 use crate::diagnostic::Loc;
 use crate::ir::{BinaryOp, UnaryOp};
 use crate::lower::builtins::{self as lw, Lower};
 use crate::lower::movement as lmv;
 use crate::lower::settings as host;
+use crate::lower::window as lwin;
 use crate::types::{
     broadcast, AxisError, DType, Dim, Shape, ShapeItem, SourceKind, TensorType, Type,
 };
@@ -102,9 +104,9 @@ pub static BUILTINS: &[Builtin] = &[
     row!("pad", &[("x", true), ("width", true), ("axis", false), ("value", false)], Anywhere, mv::pad, Lower::With(lmv::pad), "x with `width` values (an int, or `[before, after]`) added at both ends of `axis` (default -1), set to `value` (default 0)."),
     row!("arange", &[("n", true)], Body, mv::arange, Lower::With(lmv::arange), "The positions 0, 1, ..., n - 1 as an i64[n] tensor (for masks: `arange(T) < 3`)."),
     // contraction
-    row!("conv", &[("x", true), ("w", true), ("stride", false), ("pad", false)], Anywhere, conv, Lower::With(lw::conv), "2-D convolution of x[B, C, H, W] with w[O, C, KH, KW]."),
-    row!("max_pool", &[("x", true), ("k", true), ("stride", false)], Anywhere, pool, Lower::With(lw::max_pool), "Max over k x k windows of x[B, C, H, W] (stride defaults to k)."),
-    row!("avg_pool", &[("x", true), ("k", true), ("stride", false)], Anywhere, pool, Lower::With(lw::avg_pool), "Mean over k x k windows of x[B, C, H, W] (stride defaults to k)."),
+    row!("conv", &[("x", true), ("w", true), ("stride", false), ("pad", false), ("dilation", false), ("groups", false)], Anywhere, window::conv, Lower::With(lwin::conv), "2-D convolution of x[B, C, H, W] with w[O, C / groups, KH, KW]; `dilation` spaces the kernel's taps, `groups` splits the channels into independent groups."),
+    row!("max_pool", &[("x", true), ("k", true), ("stride", false)], Anywhere, window::pool, Lower::With(lwin::max_pool), "Max over k x k windows of x[B, C, H, W] (stride defaults to k)."),
+    row!("avg_pool", &[("x", true), ("k", true), ("stride", false)], Anywhere, window::pool, Lower::With(lwin::avg_pool), "Mean over k x k windows of x[B, C, H, W] (stride defaults to k)."),
     // gather
     row!("one_hot", &[("labels", true), ("n", false)], Anywhere, one_hot, Lower::With(lw::one_hot), "f32 vectors with a 1 at each label: class(C)[..N] gives f32[..N, C]."),
     row!("take", &[("table", true), ("ids", true)], Anywhere, take, Lower::With(lw::take), "Rows of `table` picked by integer `ids`: f32[V, D] and [..N] give f32[..N, D]."),
@@ -528,125 +530,6 @@ fn concat(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
     let mut out = first.shape.0.clone();
     out[i] = ShapeItem::Dim(total);
     Type::tensor(first.dtype, Shape(out))
-}
-
-fn conv(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
-    let (Some(x), Some(w)) = (
-        tensor(cx, "conv", "x", &args[0]),
-        tensor(cx, "conv", "w", &args[1]),
-    ) else {
-        return Type::Error;
-    };
-    let (Some(xd), Some(wd)) = (
-        four_dims(cx, &x, "x", &args[0], call),
-        four_dims(cx, &w, "w", &args[1], call),
-    ) else {
-        return Type::Error;
-    };
-    if xd[1] != wd[1] {
-        return cx.error(CheckError::MatMul {
-            left: x.to_string(),
-            right: w.to_string(),
-            left_loc: loc_of(&args[0], call),
-            right_loc: loc_of(&args[1], call),
-            detail: format!(
-                "x has {} channels (dim 1) but w expects {} (dim 1)",
-                xd[1], wd[1]
-            ),
-        });
-    }
-    let stride = static_int(cx, "conv", "stride", &args[2], Some(Dim::constant(1)));
-    let pad = static_int(cx, "conv", "pad", &args[3], Some(Dim::constant(0)));
-    let (Some(stride), Some(pad)) = (stride, pad) else {
-        return Type::Error;
-    };
-    let h = window_out(cx, &xd[2], &wd[2], &stride, &pad, call);
-    let w_out = window_out(cx, &xd[3], &wd[3], &stride, &pad, call);
-    let (Some(h), Some(w_out)) = (h, w_out) else {
-        return Type::Error;
-    };
-    Type::tensor(
-        x.dtype,
-        Shape::dims([xd[0].clone(), wd[0].clone(), h, w_out]),
-    )
-}
-
-fn pool(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
-    let Some(x) = tensor(cx, "pool", "x", &args[0]) else {
-        return Type::Error;
-    };
-    let Some(xd) = four_dims(cx, &x, "x", &args[0], call) else {
-        return Type::Error;
-    };
-    let Some(k) = static_int(cx, "pool", "k", &args[1], None) else {
-        return Type::Error;
-    };
-    let Some(stride) = static_int(cx, "pool", "stride", &args[2], Some(k.clone())) else {
-        return Type::Error;
-    };
-    let zero = Dim::constant(0);
-    let h = window_out(cx, &xd[2], &k, &stride, &zero, call);
-    let w = window_out(cx, &xd[3], &k, &stride, &zero, call);
-    let (Some(h), Some(w)) = (h, w) else {
-        return Type::Error;
-    };
-    Type::tensor(x.dtype, Shape::dims([xd[0].clone(), xd[1].clone(), h, w]))
-}
-
-fn four_dims(
-    cx: &mut Checker,
-    t: &TensorType,
-    what: &str,
-    arg: &Bound,
-    call: Loc,
-) -> Option<Vec<Dim>> {
-    match t.shape.fixed() {
-        Some(d) if d.len() == 4 => Some(d),
-        _ => {
-            cx.error(CheckError::WrongKind {
-                what: format!("`{what}`"),
-                expected: "a 4-D tensor [batch, channels, height, width]".to_string(),
-                found: t.to_string(),
-                loc: loc_of(arg, call),
-                note: None,
-            });
-            None
-        }
-    }
-}
-
-/// `(size + 2 * pad - window) / stride + 1`, checked to be at least 1.
-fn window_out(
-    cx: &mut Checker,
-    size: &Dim,
-    window: &Dim,
-    stride: &Dim,
-    pad: &Dim,
-    call: Loc,
-) -> Option<Dim> {
-    let two_pad = pad.mul(&Dim::constant(2)).ok()?;
-    let out = size
-        .add(&two_pad)
-        .and_then(|s| s.sub(window))
-        .and_then(|s| s.div(stride))
-        .and_then(|s| s.add(&Dim::constant(1)));
-    match out {
-        Ok(d) if d.as_const().is_some_and(|v| v < 1) => {
-            cx.error(CheckError::BadDim {
-                detail: format!("the window ({window}) does not fit in the input ({size} with padding {pad}): the output size would be {d}"),
-                loc: call,
-            });
-            None
-        }
-        Ok(d) => Some(d),
-        Err(e) => {
-            cx.error(CheckError::BadDim {
-                detail: super::written::dim_error_text(&e),
-                loc: call,
-            });
-            None
-        }
-    }
 }
 
 fn one_hot(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {

@@ -25,6 +25,7 @@ mod movement;
 mod signature;
 mod train;
 pub use train::SETTINGS;
+mod window;
 mod written;
 
 pub use error::CheckError;

@@ -9,7 +9,7 @@ use super::types::shape_text;
 use super::value::Value;
 use super::LowerError;
 use crate::diagnostic::Loc;
-use crate::ir::{BinaryOp, DType, Dist, Hyper, Input, NodeId, Op, PoolKind, RandomKey, ReduceOp};
+use crate::ir::{BinaryOp, DType, Dist, Hyper, Input, NodeId, Op, RandomKey, ReduceOp};
 use crate::ir::{Size, TensorTy, UnaryOp};
 
 /// How calls of a built-in lower.
@@ -321,30 +321,6 @@ pub(crate) fn concat(lw: &mut Lowerer, a: &Args, loc: Loc) -> R<Value> {
         TensorTy::scalar(DType::F32),
         loc,
     )
-}
-
-pub(crate) fn conv(lw: &mut Lowerer, a: &Args, loc: Loc) -> R<Value> {
-    let (x, w) = (tensor(lw, a, "x")?, tensor(lw, a, "w")?);
-    let stride = a.size("stride", Some(1))?;
-    let pad = a.size("pad", Some(0))?;
-    let op = Op::Conv { stride, pad };
-    node(lw, op, &[x, w], TensorTy::scalar(DType::F32), loc)
-}
-
-pub(crate) fn max_pool(lw: &mut Lowerer, a: &Args, loc: Loc) -> R<Value> {
-    pool(lw, a, loc, PoolKind::Max)
-}
-
-pub(crate) fn avg_pool(lw: &mut Lowerer, a: &Args, loc: Loc) -> R<Value> {
-    pool(lw, a, loc, PoolKind::Avg)
-}
-
-fn pool(lw: &mut Lowerer, a: &Args, loc: Loc, kind: PoolKind) -> R<Value> {
-    let x = tensor(lw, a, "x")?;
-    let k = a.size("k", None)?;
-    let stride = a.size("stride", Some(k))?;
-    let op = Op::Pool { kind, k, stride };
-    node(lw, op, &[x], TensorTy::scalar(DType::F32), loc)
 }
 
 pub(crate) fn one_hot(lw: &mut Lowerer, a: &Args, _: Loc) -> R<Value> {

@@ -29,6 +29,7 @@ pub(crate) mod settings;
 mod train;
 mod types;
 mod value;
+pub(crate) mod window;
 
 pub use eval::Row;
 

@@ -137,12 +137,12 @@ mod tests {
 
     #[test]
     fn errors_name_the_line_and_byte() {
-        let f = feed(2, Some(100));
+        let f = feed(2, Some(120));
         let e = read(Path::new("t.txt"), b"ab\ncd\n~x", None, &f).unwrap_err();
         assert_eq!(e.place.as_deref(), Some("line 3, byte 6"));
         assert!(
             e.message
-                .starts_with("byte 126 (`~`): label 126 is not a class in 0..100"),
+                .starts_with("byte 126 (`~`): label 126 is not a class in 0..120"),
             "{e}"
         );
         let e = read(Path::new("t.txt"), b"a", None, &f).unwrap_err();
