@@ -4,7 +4,7 @@
 use crate::trained::{self, or_tell};
 use dlp_compiler::lower;
 use dlp_compiler::program::DataRef;
-use dlp_runtime::train::{self, infer};
+use dlp_runtime::train::{self, infer, Metrics};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -84,21 +84,39 @@ pub fn run(args: Args) -> ExitCode {
         seed: model.run.seed,
     };
     let base = train::base_of(&args.file);
-    let Some(results) = or_tell(infer::evaluate(&steps, &sets, &base, &trained, backend)) else {
+    let evaluated = infer::evaluate(&steps, &plan.pass_metrics, &sets, &base, &trained, backend);
+    let Some(results) = or_tell(evaluated) else {
         return ExitCode::FAILURE;
     };
     if args.json {
         let mut out = serde_json::Map::new();
-        for (name, metrics) in &results {
-            let m: serde_json::Map<String, serde_json::Value> = metrics
+        for e in &results {
+            let mut m: serde_json::Map<String, serde_json::Value> = e
+                .metrics
                 .iter()
                 .map(|(n, v)| (n.clone(), serde_json::json!(v)))
                 .collect();
-            out.insert(name.clone(), serde_json::Value::Object(m));
+            for (name, counts) in &e.matrices {
+                m.insert(name.clone(), serde_json::json!(counts));
+            }
+            out.insert(e.data.clone(), serde_json::Value::Object(m));
         }
         say!("{}", serde_json::Value::Object(out));
     } else {
-        crate::run::print_table(&results);
+        let table: Vec<(String, Metrics)> = results
+            .iter()
+            .map(|e| (e.data.clone(), e.metrics.clone()))
+            .collect();
+        crate::run::print_table(&table);
+        for e in &results {
+            for (name, counts) in &e.matrices {
+                say!(
+                    "\n{name} on {} (rows: labelled class, columns: predicted class)",
+                    e.data
+                );
+                say!("{}", crate::run::matrix_text(counts));
+            }
+        }
     }
     tell!("evaluated in {:.2} s", started.elapsed().as_secs_f64());
     ExitCode::SUCCESS

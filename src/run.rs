@@ -213,6 +213,39 @@ pub fn print_table(rows: &[(String, Metrics)]) {
     }
 }
 
+/// A confusion matrix as a grid: a row per labelled class, a column per
+/// predicted class, over the classes that occur (labelled or predicted);
+/// too wide to read beyond 30 of them, when it says so instead.
+pub fn matrix_text(counts: &[Vec<u64>]) -> String {
+    let occurs: Vec<usize> = (0..counts.len())
+        .filter(|&c| counts[c].iter().sum::<u64>() > 0 || counts.iter().any(|r| r[c] > 0))
+        .collect();
+    if occurs.len() > 30 {
+        return format!(
+            "{} classes occur: too many to print here; `dlpc eval --json` and the run record's confusion.json have the counts",
+            occurs.len()
+        );
+    }
+    let width = counts
+        .iter()
+        .flatten()
+        .map(|c| c.to_string().len())
+        .chain(occurs.iter().map(|c| c.to_string().len()))
+        .max()
+        .unwrap_or(1);
+    let mut lines = Vec::new();
+    let header: Vec<String> = occurs.iter().map(|c| format!("{c:>width$}")).collect();
+    lines.push(format!("{:>width$}  {}", "", header.join(" ")));
+    for &r in &occurs {
+        let row: Vec<String> = occurs
+            .iter()
+            .map(|&c| format!("{:>width$}", counts[r][c]))
+            .collect();
+        lines.push(format!("{r:>width$}  {}", row.join(" ")));
+    }
+    lines.join("\n")
+}
+
 /// The lines of [`print_table`]: each column as wide as its widest cell,
 /// whatever the names and values, numbers aligned on the right.
 fn metrics_table(rows: &[(String, Metrics)]) -> Vec<String> {

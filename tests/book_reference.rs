@@ -26,6 +26,7 @@ fn row(b: &dlp_compiler::check::builtins::Builtin) -> String {
         Place::Anywhere => "anywhere",
         Place::Body => "bodies",
         Place::Dataset => "datasets",
+        Place::Metric => "metrics",
     };
     format!(
         "| `{}({})` | {place} | {} |",

@@ -28,6 +28,8 @@ pub const CONFIG: &str = "config.json";
 pub const METRICS: &str = "metrics.jsonl";
 pub const TIMES: &str = "times.jsonl";
 pub const SUMMARY: &str = "summary.json";
+/// The confusion matrices of the final evaluation, when the metrics ask.
+pub const CONFUSION: &str = "confusion.json";
 pub const CHECKPOINTS: &str = "checkpoints";
 pub const PROGRAM: &str = "program";
 /// Present while a process writes the record: its process id.

@@ -8,12 +8,14 @@
 
 use super::call::Bound;
 use super::expr::{self, Context, Env};
+use super::metrics;
 use super::movement as mv;
 use super::window;
 use super::{CheckError, Checker};
 use crate::diagnostic::Loc;
 use crate::ir::{BinaryOp, UnaryOp};
 use crate::lower::builtins::{self as lw, Lower};
+use crate::lower::metrics as lmet;
 use crate::lower::movement as lmv;
 use crate::lower::settings as host;
 use crate::lower::window as lwin;
@@ -43,6 +45,8 @@ pub enum Place {
     Body,
     /// In `dataset` entries.
     Dataset,
+    /// As an item of a train block's `metrics`.
+    Metric,
 }
 
 impl Builtin {
@@ -52,8 +56,10 @@ impl Builtin {
             (Place::Anywhere, _) => None,
             (Place::Body, Context::Fn(_) | Context::Model(_)) => None,
             (Place::Dataset, Context::Dataset(_)) => None,
+            (Place::Metric, Context::Train) => None,
             (Place::Body, _) => Some("can only be used inside a `fn` or `model` body"),
             (Place::Dataset, _) => Some("can only be used in a `dataset` block"),
+            (Place::Metric, _) => Some("can only be an item of a train block's `metrics`"),
         }
     }
 }
@@ -61,6 +67,7 @@ impl Builtin {
 const X: &[(&str, bool)] = &[("x", true)];
 const REDUCE: &[(&str, bool)] = &[("x", true), ("axis", false), ("keepdims", false)];
 const NONE: &[(&str, bool)] = &[];
+const SCORED: &[(&str, bool)] = &[("logits", true), ("labels", true)];
 
 macro_rules! row {
     ($name:literal, $params:expr, $place:ident, $rule:expr, $lower:expr, $doc:literal) => {
@@ -120,6 +127,12 @@ pub static BUILTINS: &[Builtin] = &[
     row!("random_uniform", X, Body, like_x, Lower::With(lw::random_uniform), "Uniform samples in [0, 1) shaped like x, from the run's seeded stream."),
     row!("random_normal", X, Body, like_x, Lower::With(lw::random_normal), "Standard normal samples shaped like x, from the run's seeded stream."),
     row!("training", NONE, Body, training, Lower::With(lw::training), "True while training, false in validation and test."),
+    // metrics of a whole evaluation pass
+    row!("precision", SCORED, Metric, metrics::score, Lower::With(lmet::precision), "Precision of each class (right among those predicted as it), averaged over the classes, over a whole evaluation pass."),
+    row!("recall", SCORED, Metric, metrics::score, Lower::With(lmet::recall), "Recall of each class (found among those labelled as it), averaged over the classes, over a whole evaluation pass."),
+    row!("f1", SCORED, Metric, metrics::score, Lower::With(lmet::f1), "F1 of each class (harmonic mean of its precision and recall), averaged over the classes, over a whole evaluation pass."),
+    row!("confusion_matrix", SCORED, Metric, metrics::matrix, Lower::With(lmet::confusion_matrix), "Counts of (labelled, predicted) class pairs over a whole evaluation pass, kept in the run record."),
+    row!("perplexity", SCORED, Metric, metrics::score, Lower::With(lmet::perplexity), "e to the mean cross entropy of the labels under the scores, over a whole evaluation pass."),
     // initialisers
     row!("zeros", NONE, Anywhere, init, Lower::With(host::zeros), "Initialise a parameter to 0."),
     row!("ones", NONE, Anywhere, init, Lower::With(host::ones), "Initialise a parameter to 1."),

@@ -21,6 +21,7 @@ mod error;
 mod expr;
 pub mod hyper;
 mod index;
+mod metrics;
 mod movement;
 mod signature;
 mod train;

@@ -131,10 +131,8 @@ fn check_train(cx: &mut Checker, def: DefId, t: &EntriesDecl) {
     }
     if let (Some(e), true) = (by_key.get("metrics"), bound) {
         match &e.value.kind {
-            ExprKind::List(items) => items
-                .iter()
-                .for_each(|m| scalar(cx, &mut env, "a metric", m)),
-            _ => scalar(cx, &mut env, "a metric", &e.value),
+            ExprKind::List(items) => items.iter().for_each(|m| metric(cx, &mut env, m)),
+            _ => metric(cx, &mut env, &e.value),
         }
     }
     match by_key.get("optimizer") {
@@ -383,6 +381,17 @@ fn bind_inputs(
                 detail: format!("field `{name}` of `{}` is {field} per sample", info.name),
             });
         }
+    }
+}
+
+/// A metric is a number, or the matrix of `confusion_matrix(..)`.
+fn metric(cx: &mut Checker, env: &mut Env, e: &Expr) {
+    let matrix = matches!(&e.kind, ExprKind::Call(f, _)
+        if matches!(&f.kind, ExprKind::Name(n) if n.name == "confusion_matrix"));
+    if matrix {
+        expr::check(cx, env, e);
+    } else {
+        scalar(cx, env, "a metric", e);
     }
 }
 

@@ -334,6 +334,11 @@ pub(crate) fn one_hot(lw: &mut Lowerer, a: &Args, _: Loc) -> R<Value> {
             )
         })?,
     };
+    Ok(Value::Tensor(one_hot_node(lw, labels, n)))
+}
+
+/// `labels[..]` as `f32[.., n]`: 1 at each label's class, 0 elsewhere.
+pub(super) fn one_hot_node(lw: &mut Lowerer, labels: NodeId, n: usize) -> NodeId {
     let labels = lw.b.cast(labels, DType::I32);
     let mut shape = lw.b.ty(labels).shape.clone();
     let mut col = shape.clone();
@@ -347,7 +352,7 @@ pub(crate) fn one_hot(lw: &mut Lowerer, a: &Args, _: Loc) -> R<Value> {
         TensorTy::new(DType::I32, shape),
     );
     let hit = lw.b.binary(BinaryOp::Eq, l, iota);
-    Ok(Value::Tensor(lw.b.cast(hit, DType::F32)))
+    lw.b.cast(hit, DType::F32)
 }
 
 pub(crate) fn take(lw: &mut Lowerer, a: &Args, loc: Loc) -> R<Value> {

@@ -106,6 +106,9 @@ pub(crate) struct Lowerer<'c> {
     pub(super) inputs_read: Vec<(String, Value)>,
     /// Each `state`'s value after the step, by path (training only).
     pub(super) state_updates: Vec<(String, NodeId)>,
+    /// Metrics of a whole pass lowered so far (see [`super::metrics`]):
+    /// the node the pass sums, how the sum is finished, and the call.
+    pub(super) pass_metrics: Vec<(NodeId, crate::program::Finish, Loc)>,
     /// Set while the model's body is lowered for `dlpc summary`: each of
     /// its statements (in `repeat`s, each time) becomes a [`Row`].
     pub(super) recording: bool,
@@ -154,6 +157,7 @@ impl<'c> Lowerer<'c> {
             model_outputs: Vec::new(),
             inputs_read: Vec::new(),
             state_updates: Vec::new(),
+            pass_metrics: Vec::new(),
             recording: false,
             rows: Vec::new(),
         }

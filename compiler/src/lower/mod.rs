@@ -23,6 +23,7 @@ pub(crate) mod builtins;
 mod dataset;
 mod eval;
 mod index;
+pub(crate) mod metrics;
 pub(crate) mod movement;
 mod ops;
 pub(crate) mod settings;

@@ -8,7 +8,7 @@ use super::{LowerError, Mode, Predict};
 use crate::diagnostic::Loc;
 use crate::ir::{BinaryOp, DType, Graph, Input, NodeId, Output, Size};
 use crate::optim::{Optimizer, Schedule};
-use crate::program::{DataRef, DatasetSpec, OutputSpec, TrainPlan};
+use crate::program::{DataRef, DatasetSpec, Finish, OutputSpec, PassMetric, TrainPlan};
 use crate::resolve::DefId;
 use crate::Compilation;
 use dlp_grammar::ast::{Expr, ExprKind, Item};
@@ -261,6 +261,7 @@ pub(super) fn lower_recording(
     env.vars.extend(std::mem::take(&mut lw.model_outputs));
     let mut metrics = Vec::new();
     let mut metric_nodes = Vec::new();
+    let mut pass_metrics = Vec::new();
     let mut loss = None;
     // Predictions need neither (nor the labels they read).
     let judged = if matches!(mode, Mode::Predict(_)) {
@@ -276,6 +277,12 @@ pub(super) fn lower_recording(
             "loss" => {
                 let loc = lw.loc(0, e.value.span);
                 let v = lw.expr(&mut env, &e.value)?;
+                if let Some(&(_, _, at)) = lw.pass_metrics.first() {
+                    return Err(LowerError::new(
+                        "this metric is measured over a whole evaluation pass, so the loss cannot use it: make it an item of `metrics`",
+                        Some(at),
+                    ));
+                }
                 let n = scalar_f32(&mut lw, v, "the loss", loc)?;
                 loss = Some(n);
             }
@@ -287,7 +294,11 @@ pub(super) fn lower_recording(
                 for item in items {
                     let loc = lw.loc(0, item.span);
                     let v = lw.expr(&mut env, item)?;
-                    let n = scalar_f32(&mut lw, v, "a metric", loc)?;
+                    let pass = pass_metric(&mut lw, &v)?;
+                    let n = match pass {
+                        Some(_) => lw.node(v, loc)?,
+                        None => scalar_f32(&mut lw, v, "a metric", loc)?,
+                    };
                     let base = metric_name(item);
                     let mut name = base.clone();
                     let mut k = 1;
@@ -295,7 +306,13 @@ pub(super) fn lower_recording(
                         k += 1;
                         name = format!("{base}_{k}");
                     }
-                    metric_nodes.push(n);
+                    if let Some(finish) = pass {
+                        pass_metrics.push(PassMetric {
+                            name: name.clone(),
+                            finish,
+                        });
+                    }
+                    metric_nodes.push((n, pass));
                     metrics.push(name);
                 }
             }
@@ -322,8 +339,15 @@ pub(super) fn lower_recording(
         let count = lw.b.size_of(Size::BATCH, DType::F32);
         let loss_sum = lw.b.binary(BinaryOp::Mul, loss, count);
         lw.b.set_output(Output::LossSum, loss_sum);
-        for (name, &n) in metrics.iter().zip(&metric_nodes) {
-            let sum = lw.b.binary(BinaryOp::Mul, n, count);
+        for (name, &(n, pass)) in metrics.iter().zip(&metric_nodes) {
+            let sum = match pass {
+                // A training step reports on its batch alone: a pass's
+                // metrics are left to evaluation.
+                Some(_) if mode == Mode::Train => continue,
+                // Counts are sums already.
+                Some(Finish::Precision | Finish::Recall | Finish::F1 | Finish::Matrix) => n,
+                Some(Finish::Exp) | None => lw.b.binary(BinaryOp::Mul, n, count),
+            };
             lw.b.set_output(Output::MetricSum(name.clone()), sum);
         }
     }
@@ -357,6 +381,7 @@ pub(super) fn lower_recording(
         optimizer,
         schedule,
         metrics,
+        pass_metrics,
         validate_every: int("validate_every")?.unwrap_or(1).max(1),
         checkpoint_every: int("checkpoint_every")?,
         keep_best,
@@ -518,6 +543,20 @@ fn scalar_f32(lw: &mut Lowerer, v: Value, what: &str, loc: Loc) -> R<NodeId> {
         ));
     }
     Ok(lw.b.cast(n, DType::F32))
+}
+
+/// How `v`, an item of `metrics`, is finished when it is a metric of a
+/// whole pass; an error when such a metric is only part of the item.
+fn pass_metric(lw: &mut Lowerer, v: &Value) -> R<Option<Finish>> {
+    let calls = std::mem::take(&mut lw.pass_metrics);
+    match (calls.as_slice(), v) {
+        ([], _) => Ok(None),
+        ([(node, finish, _)], Value::Tensor(v)) if node == v => Ok(Some(*finish)),
+        ([(_, _, at), ..], _) => Err(LowerError::new(
+            "a metric of a whole evaluation pass must be an item of `metrics` by itself, not part of a larger expression",
+            Some(*at),
+        )),
+    }
 }
 
 /// `accuracy(logits, y)` is reported as `accuracy`.

@@ -23,7 +23,7 @@ mod data;
 mod plan;
 
 pub use data::{Column, DataRef, DatasetSpec, Feed, Read, Source, SourceSpec};
-pub use plan::{Init, OutputSpec, ParamSpec, TrainPlan};
+pub use plan::{Finish, Init, OutputSpec, ParamSpec, PassMetric, TrainPlan};
 
 use crate::ir::{print, Verified};
 use serde::{Deserialize, Serialize};

@@ -23,6 +23,11 @@ pub struct TrainPlan {
     pub schedule: Schedule,
     /// Metric names, in the order written (`accuracy`).
     pub metrics: Vec<String>,
+    /// The metrics measured over a whole evaluation pass (`f1`,
+    /// `perplexity`): what the pass sums, and how the sum becomes the
+    /// figure. Training steps do not compute them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pass_metrics: Vec<PassMetric>,
     pub validate_every: u64,
     pub checkpoint_every: Option<u64>,
     pub keep_best: bool,
@@ -35,6 +40,32 @@ pub struct TrainPlan {
     /// The model's outputs, in the order declared.
     #[serde(default)]
     pub outputs: Vec<OutputSpec>,
+}
+
+/// A metric of a whole evaluation pass: the step's `metric_sum.<name>`
+/// is summed over the pass's batches, then finished.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PassMetric {
+    pub name: String,
+    pub finish: Finish,
+}
+
+/// How a pass's sum becomes a metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finish {
+    /// The sum is the mean per sample times the samples (as for every
+    /// metric); the figure is `e^mean` (perplexity from cross entropy).
+    Exp,
+    /// The sum is the confusion matrix `[C, C]` (row: the labelled class,
+    /// column: the predicted one); the figure is the mean over classes of
+    /// precision, recall or F1 (a class never predicted nor labelled
+    /// counts as 0).
+    Precision,
+    Recall,
+    F1,
+    /// The confusion matrix itself, kept in the run record.
+    Matrix,
 }
 
 /// A model output, as `dlpc predict` writes it.

@@ -7,24 +7,42 @@ use crate::backend::{Backend, Runner};
 use crate::data::{Loaded, Samples};
 use crate::tensor::Tensor;
 use dlp_compiler::ir::{Hyper, Input, Output};
-use dlp_compiler::program::{DataRef, EvalStep};
+use dlp_compiler::program::{DataRef, EvalStep, Finish, PassMetric};
 use std::collections::HashMap;
 
 /// The program's evaluation steps, prepared once.
 pub(super) struct Evaluator<'p> {
     steps: HashMap<&'p str, Runner<'p>>,
+    /// The metrics finished once a pass is over.
+    pass: &'p [PassMetric],
+    /// The confusion matrices of the last pass over each data set.
+    matrices: HashMap<String, Vec<(String, Matrix)>>,
 }
+
+/// Counts of (labelled, predicted) class pairs: `counts[labelled][predicted]`.
+pub type Matrix = Vec<Vec<u64>>;
 
 impl<'p> Evaluator<'p> {
     pub fn new(
         eval: impl IntoIterator<Item = &'p EvalStep>,
+        pass: &'p [PassMetric],
         backend: Backend,
     ) -> Result<Evaluator<'p>, TrainError> {
         let mut steps = HashMap::new();
         for e in eval {
             steps.insert(e.dataset.as_str(), Runner::new(backend, &e.step, "eval")?);
         }
-        Ok(Evaluator { steps })
+        Ok(Evaluator {
+            steps,
+            pass,
+            matrices: HashMap::new(),
+        })
+    }
+
+    /// The confusion matrices (`confusion_matrix` metrics) of the last
+    /// evaluation of `r`.
+    pub fn matrices(&self, r: &DataRef) -> &[(String, Matrix)] {
+        self.matrices.get(&r.to_string()).map_or(&[], Vec::as_slice)
     }
 
     /// Loss and metrics over every sample of `r`, in batches of up to
@@ -43,14 +61,92 @@ impl<'p> Evaluator<'p> {
                 r.dataset
             )));
         };
+        let finish_of = |name: &str| self.pass.iter().find(|p| p.name == name).map(|p| p.finish);
         let mut sums: Metrics = Vec::new();
+        // Confusion matrices, summed: name, classes, counts.
+        let mut counted: Vec<(String, usize, Vec<f64>)> = Vec::new();
+        let mut order: Vec<String> = Vec::new();
         over_batches(step, samples, params, seed, |outputs| {
-            add_into(&mut sums, &means(&outputs, 1), 1.0);
+            if order.is_empty() {
+                order = outputs
+                    .iter()
+                    .filter_map(|(o, _)| match o {
+                        Output::LossSum => Some("loss".to_string()),
+                        Output::MetricSum(name) => Some(name.clone()),
+                        _ => None,
+                    })
+                    .collect();
+            }
+            let (counts, rest): (Vec<_>, Vec<_>) = outputs.into_iter().partition(|(o, _)| {
+                matches!(o, Output::MetricSum(n) if finish_of(n).is_some_and(|f| f != Finish::Exp))
+            });
+            add_into(&mut sums, &means(&rest, 1), 1.0);
+            for (output, t) in counts {
+                let Output::MetricSum(name) = output else {
+                    continue;
+                };
+                let values = t.to_f64();
+                match counted.iter_mut().find(|(n, ..)| *n == name) {
+                    Some((_, _, total)) => total.iter_mut().zip(values).for_each(|(a, b)| *a += b),
+                    None => counted.push((name, t.shape.first().copied().unwrap_or(0), values)),
+                }
+            }
         })?;
-        Ok(sums
+        let mut metrics: Metrics = sums
             .into_iter()
-            .map(|(n, v)| (n, v / samples.len.max(1) as f64))
-            .collect())
+            .map(|(n, v)| {
+                let mean = v / samples.len.max(1) as f64;
+                let value = match finish_of(&n) {
+                    Some(Finish::Exp) => mean.exp(),
+                    _ => mean,
+                };
+                (n, value)
+            })
+            .collect();
+        let mut matrices = Vec::new();
+        for (name, classes, counts) in counted {
+            let matrix: Matrix = counts
+                .chunks(classes.max(1))
+                .map(|row| row.iter().map(|&c| c.round() as u64).collect())
+                .collect();
+            match finish_of(&name) {
+                Some(Finish::Matrix) => matrices.push((name, matrix)),
+                Some(finish) => metrics.push((name, class_average(&matrix, finish))),
+                None => {}
+            }
+        }
+        // In the order the step gives them: the loss, then the metrics as written.
+        metrics.sort_by_key(|(name, _)| order.iter().position(|o| o == name));
+        self.matrices.insert(r.to_string(), matrices);
+        Ok(metrics)
+    }
+}
+
+/// Precision, recall or F1 of each class from a confusion matrix, averaged
+/// over the classes that are labelled or predicted at least once (as
+/// scikit-learn's macro average); a ratio with nothing to divide by is 0.
+pub fn class_average(matrix: &Matrix, finish: Finish) -> f64 {
+    let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let mut total = 0.0;
+    let mut classes = 0;
+    for (c, row) in matrix.iter().enumerate() {
+        let hits = row[c];
+        let labelled: u64 = row.iter().sum();
+        let predicted: u64 = matrix.iter().map(|r| r[c]).sum();
+        if labelled == 0 && predicted == 0 {
+            continue;
+        }
+        classes += 1;
+        total += match finish {
+            Finish::Precision => ratio(hits, predicted),
+            Finish::Recall => ratio(hits, labelled),
+            _ => ratio(2 * hits, labelled + predicted),
+        };
+    }
+    if classes == 0 {
+        0.0
+    } else {
+        total / classes as f64
     }
 }
 
@@ -108,4 +204,29 @@ pub(super) fn part<'d>(
                 splits.join(", ")
             ))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_averages_follow_scikit_learn() {
+        // Labelled [0, 0, 1, 1, 2], predicted [0, 1, 1, 1, 0]; class 3
+        // never occurs and is left out.
+        let m: Matrix = vec![
+            vec![1, 1, 0, 0],
+            vec![0, 2, 0, 0],
+            vec![1, 0, 0, 0],
+            vec![0, 0, 0, 0],
+        ];
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        // precision: 1/2, 2/3, 0; recall: 1/2, 1, 0; f1: 1/2, 4/5, 0.
+        assert!(close(
+            class_average(&m, Finish::Precision),
+            (0.5 + 2.0 / 3.0) / 3.0
+        ));
+        assert!(close(class_average(&m, Finish::Recall), 1.5 / 3.0));
+        assert!(close(class_average(&m, Finish::F1), 1.3 / 3.0));
+    }
 }

@@ -2,13 +2,14 @@
 //! program (`dlpc eval`), or its outputs for every sample (`dlpc predict`),
 //! with parameters from a checkpoint and dropout off.
 
+pub use super::evaluate::Matrix;
 use super::evaluate::{over_batches, part, Evaluator};
 use super::{Metrics, TrainError};
 use crate::backend::{Backend, Runner};
 use crate::data;
 use crate::tensor::Tensor;
 use dlp_compiler::ir::{DType, Output};
-use dlp_compiler::program::{DataRef, DatasetSpec, EvalStep, OutputSpec, PredictStep};
+use dlp_compiler::program::{DataRef, DatasetSpec, EvalStep, OutputSpec, PassMetric, PredictStep};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -19,26 +20,40 @@ pub struct Trained<'a> {
     pub seed: u64,
 }
 
+/// The figures of one data set: loss and metrics, and the confusion
+/// matrices of its `confusion_matrix` metrics.
+pub struct Evaluation {
+    pub data: String,
+    pub metrics: Metrics,
+    pub matrices: Vec<(String, Matrix)>,
+}
+
 /// Loss and metrics of `model` on each of `sets`, each evaluated by the
-/// step of its dataset among `steps`; data paths are relative to `base`.
+/// step of its dataset among `steps` (`pass`: the metrics finished after a
+/// whole pass); data paths are relative to `base`.
 pub fn evaluate(
     steps: &[(EvalStep, DatasetSpec)],
+    pass: &[PassMetric],
     sets: &[DataRef],
     base: &Path,
     model: &Trained,
     backend: Backend,
-) -> Result<Vec<(String, Metrics)>, TrainError> {
+) -> Result<Vec<Evaluation>, TrainError> {
     let mut datasets = HashMap::new();
     for (_, spec) in steps {
         if sets.iter().any(|r| r.dataset == spec.name) {
             datasets.insert(spec.name.clone(), data::load(spec, base)?);
         }
     }
-    let mut evaluator = Evaluator::new(steps.iter().map(|(s, _)| s), backend)?;
+    let mut evaluator = Evaluator::new(steps.iter().map(|(s, _)| s), pass, backend)?;
     sets.iter()
         .map(|r| {
             let metrics = evaluator.evaluate(&datasets, r, model.params, model.seed)?;
-            Ok((r.to_string(), metrics))
+            Ok(Evaluation {
+                data: r.to_string(),
+                metrics,
+                matrices: evaluator.matrices(r).to_vec(),
+            })
         })
         .collect()
 }

@@ -28,7 +28,7 @@ use crate::backend::Backend;
 use crate::checkpoint;
 use crate::data::{self, DataError, Loaded};
 use crate::interp::RunError;
-use crate::record::{Lines, RunRecord, SUMMARY};
+use crate::record::{Lines, RunRecord, CONFUSION, SUMMARY};
 use crate::rng;
 use dlp_compiler::optim::Clock;
 use dlp_compiler::program::{CompiledProgram, DataRef, TrainPlan};
@@ -465,7 +465,11 @@ impl Run<'_, '_> {
                 obs.note(&why);
             }
         }
-        let mut evaluator = Evaluator::new(&self.job.program.eval, self.opts.backend)?;
+        let mut evaluator = Evaluator::new(
+            &self.job.program.eval,
+            &self.job.program.plan.pass_metrics,
+            self.opts.backend,
+        )?;
         let mut ending = Ending::Completed;
         let mut trained_samples = 0usize;
         let mut timing = Timing::default();
@@ -716,7 +720,9 @@ impl Run<'_, '_> {
             state.params = checkpoint::load(&best).map_err(TrainError::Run)?.params;
             obs.note("evaluating the kept best parameters");
         }
-        self.final_sets
+        let mut matrices = serde_json::Map::new();
+        let finals = self
+            .final_sets
             .iter()
             .map(|r| {
                 let metrics = evaluator.evaluate(&self.datasets, r, &state.params, state.seed)?;
@@ -726,9 +732,24 @@ impl Run<'_, '_> {
                         figure(name)
                     )));
                 }
+                let counts: serde_json::Map<String, Value> = evaluator
+                    .matrices(r)
+                    .iter()
+                    .map(|(name, m)| (name.clone(), json!(m)))
+                    .collect();
+                if !counts.is_empty() {
+                    matrices.insert(r.to_string(), Value::Object(counts));
+                }
                 Ok((r.to_string(), metrics))
             })
-            .collect()
+            .collect::<Result<Vec<_>, TrainError>>()?;
+        // Confusion matrices: data -> metric -> counts[labelled][predicted].
+        if !matrices.is_empty() {
+            state
+                .record
+                .write_json(CONFUSION, &Value::Object(matrices))?;
+        }
+        Ok(finals)
     }
 
     fn write_summary(&self, summary: &Summary, state: &State) -> Result<(), TrainError> {
