@@ -108,3 +108,68 @@ fn states_change_only_by_their_updates_on_the_gpu() {
     }
     check(&["--device", "gpu"]);
 }
+
+/// Batch norm's statistics need two values or more per feature while
+/// training: `batch = 1` is refused at compile time with the call and the
+/// reason, while a 2-D batch norm over 8x8 images (64 values a channel)
+/// and evaluation on any batch size are fine.
+#[test]
+fn batch_norm_on_training_batches_of_one_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("a,b,y\n");
+    for i in 0..8 {
+        csv.push_str(&format!("{i},{},{}\n", i * i, i % 2));
+    }
+    std::fs::write(dir.path().join("d.csv"), csv).unwrap();
+    let program = |layer: &str, batch: usize| {
+        format!(
+            r#"
+use std.nn.{{linear, batch_norm, batch_norm2d}}
+use std.loss.mse
+use std.optim.sgd
+dataset d {{
+    source = csv("d.csv", header = true)
+    x      = columns(0..2) as f32[2]
+    y      = column("y")
+}}
+model M {{
+    input x: f32[B, 2]
+    output p = sum({layer}, axis = 1)
+}}
+train t {{
+    model     = M()
+    data      = d
+    batch     = {batch}
+    epochs    = 1
+    loss      = mse(p, y)
+    optimizer = sgd()
+}}
+"#
+        )
+    };
+    let check = |text: String| {
+        let file = dir.path().join("p.dlp");
+        std::fs::write(&file, text).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_dlpc"))
+            .args(["check", file.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let out = check(program("batch_norm(linear(x, 3))", 1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("this call of `batch_norm` breaks `B >= 2`: here B is 1, which is not at least 2 (every training batch has `batch = 1` samples)"),
+        "{err}"
+    );
+    assert!(check(program("batch_norm(linear(x, 3))", 2))
+        .status
+        .success());
+    let images = "reshape(batch_norm2d(reshape(linear(x, 64), [B, 1, 8, 8])), [B, 64])";
+    let out = check(program(images, 1));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -157,19 +157,59 @@ pub struct FnDecl {
     pub name: Ident,
     pub params: Vec<Param>,
     pub ret: Option<TypeExpr>,
-    /// `where D % heads == 0, ...`
-    pub facts: Vec<Divides>,
+    /// `where D % heads == 0, B >= 2, ...`
+    pub facts: Vec<Fact>,
     /// `None` for `extern fn`, whose meaning the compiler provides.
     pub body: Option<Block>,
     pub span: Span,
 }
 
-/// `num % den == 0`: `den` divides `num`.
+/// A fact about sizes in a `where` clause: `left % right == 0` (`right`
+/// divides `left`), or a comparison such as `left >= right`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Divides {
-    pub num: DimExpr,
-    pub den: DimExpr,
+pub struct Fact {
+    pub left: DimExpr,
+    pub relation: Relation,
+    pub right: DimExpr,
     pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relation {
+    /// `left % right == 0`
+    Divides,
+    /// `>=`
+    AtLeast,
+    /// `>`
+    Above,
+    /// `<=`
+    AtMost,
+    /// `<`
+    Below,
+}
+
+impl Relation {
+    /// Whether `left relation right` holds for these numbers.
+    pub fn holds(self, left: i64, right: i64) -> bool {
+        match self {
+            Relation::Divides => right >= 1 && left % right == 0,
+            Relation::AtLeast => left >= right,
+            Relation::Above => left > right,
+            Relation::AtMost => left <= right,
+            Relation::Below => left < right,
+        }
+    }
+
+    /// The operator as written (`%` for divisibility: `left % right == 0`).
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Relation::Divides => "%",
+            Relation::AtLeast => ">=",
+            Relation::Above => ">",
+            Relation::AtMost => "<=",
+            Relation::Below => "<",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

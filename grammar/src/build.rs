@@ -217,10 +217,25 @@ impl Ctx<'_> {
                 Rule::where_clause => {
                     for fact in inner(child) {
                         let span = self.span(&fact);
-                        let mut sides = inner(fact);
-                        let num = self.dim(sides.next().expect("dividend"))?;
-                        let den = self.dim(sides.next().expect("divisor"))?;
-                        decl.facts.push(Divides { num, den, span });
+                        let rule = fact.as_rule();
+                        let mut parts = inner(fact);
+                        let left = self.dim(parts.next().expect("left side"))?;
+                        let relation = match rule {
+                            Rule::divides => Relation::Divides,
+                            _ => match parts.next().expect("relation").as_str() {
+                                ">=" => Relation::AtLeast,
+                                ">" => Relation::Above,
+                                "<=" => Relation::AtMost,
+                                _ => Relation::Below,
+                            },
+                        };
+                        let right = self.dim(parts.next().expect("right side"))?;
+                        decl.facts.push(Fact {
+                            left,
+                            relation,
+                            right,
+                            span,
+                        });
                     }
                 }
                 Rule::block => decl.body = Some(self.block(child)?),

@@ -205,11 +205,7 @@ impl Printer<'_> {
             .map(|t| format!(" -> {}", ty(t)))
             .unwrap_or_default();
         let params = params_text(&f.params);
-        let facts: Vec<_> = f
-            .facts
-            .iter()
-            .map(|d| format!("{} % {} == 0", dim(&d.num), dim(&d.den)))
-            .collect();
+        let facts: Vec<_> = f.facts.iter().map(fact).collect();
         let facts = if facts.is_empty() {
             String::new()
         } else {
@@ -515,6 +511,14 @@ pub fn ty(t: &TypeExpr) -> String {
                 .collect();
             format!("{dtype}[{}]", items.join(", "))
         }
+    }
+}
+
+/// A `where` fact as written: `D % heads == 0`, `B >= 2`.
+pub fn fact(f: &Fact) -> String {
+    match f.relation {
+        Relation::Divides => format!("{} % {} == 0", dim(&f.left), dim(&f.right)),
+        r => format!("{} {} {}", dim(&f.left), r.symbol(), dim(&f.right)),
     }
 }
 

@@ -66,7 +66,14 @@ fn item_sexpr(out: &mut String, item: &Item) {
                 write!(out, " -> {}", ty(ret)).unwrap();
             }
             for fact in &f.facts {
-                write!(out, " (where (% {} {}))", dim(&fact.num), dim(&fact.den)).unwrap();
+                let op = fact.relation.symbol();
+                write!(
+                    out,
+                    " (where ({op} {} {}))",
+                    dim(&fact.left),
+                    dim(&fact.right)
+                )
+                .unwrap();
             }
             if let Some(body) = &f.body {
                 block_sexpr(out, body, 1);

@@ -60,10 +60,13 @@ fn check_fn(cx: &mut Checker, def: DefId, f: &FnDecl) {
         return;
     };
     let mut env = signature_env(cx, def, Context::Fn(def), &sig.params);
+    // Divisibility simplifies sizes (`heads * (D / heads)` is `D`); bounds
+    // are for the calls to keep.
     env.dims.facts = sig
         .facts
         .iter()
-        .map(|f| (f.num.clone(), f.den.clone()))
+        .filter(|f| f.relation == dlp_grammar::ast::Relation::Divides)
+        .map(|f| (f.left.clone(), f.right.clone()))
         .collect();
     let body = f.body.as_ref().expect("only fns with bodies are checked");
     let result = block(cx, &mut env, body, true);

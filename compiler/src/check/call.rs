@@ -6,11 +6,13 @@
 //! [`builtins`](super::builtins).
 
 use super::expr::{self, arg_types, describe, Env};
+use super::signature::Fact;
 use super::{builtins, CheckError, Checker, FnSig};
 use crate::diagnostic::{did_you_mean, Loc};
 use crate::resolve::{Binding, DefId};
 use crate::types::unify::{group_conflict, Deferred};
 use crate::types::{match_tensor, Mismatch, Subst, Type};
+use dlp_grammar::ast::Relation;
 use dlp_grammar::ast::{Arg, Expr, ExprKind, Item};
 use dlp_grammar::Span;
 
@@ -324,32 +326,63 @@ pub fn instantiate(cx: &mut Checker, sig: &FnSig, bound: Vec<Bound>, call: Loc) 
 fn facts_hold(cx: &mut Checker, sig: &FnSig, subst: &Subst, call: Loc) -> bool {
     let mut ok = true;
     for fact in &sig.facts {
-        let (Ok(num), Ok(den)) = (subst.dim(&fact.num), subst.dim(&fact.den)) else {
+        let (Ok(left), Ok(right)) = (subst.dim(&fact.left), subst.dim(&fact.right)) else {
             continue;
         };
-        let (Some(n), Some(d)) = (num.as_const(), den.as_const()) else {
+        let (Some(l), Some(r)) = (left.as_const(), right.as_const()) else {
             continue;
         };
-        if d < 1 || n % d != 0 {
-            let detail = if fact.num.to_string() == n.to_string() {
-                format!("{d} does not divide {n}")
-            } else {
-                format!(
-                    "here {} is {n} and {} is {d}, which does not divide it",
-                    fact.num, fact.den
-                )
-            };
-            cx.error(CheckError::Indivisible {
-                callee: sig.name.clone(),
-                fact: fact.text.clone(),
-                detail,
-                loc: call,
-                fact_loc: fact.loc,
-            });
-            ok = false;
+        if fact.relation.holds(l, r) {
+            continue;
         }
+        let detail = broken_fact(fact, l, r);
+        cx.error(CheckError::Indivisible {
+            callee: sig.name.clone(),
+            fact: fact.text.clone(),
+            detail,
+            loc: call,
+            fact_loc: fact.loc,
+        });
+        ok = false;
     }
     ok
+}
+
+/// Why `fact` does not hold for `left` and `right`.
+fn broken_fact(fact: &Fact, left: i64, right: i64) -> String {
+    let (l, r) = (fact.left.to_string(), fact.right.to_string());
+    broken_fact_text(fact.relation, (&l, left), (&r, right))
+}
+
+/// Why `left relation right` does not hold, each side as written and as
+/// the number it is here: `here D is 10 and heads is 3, which does not
+/// divide it`, `here B is 1, which is not at least 2`.
+pub(crate) fn broken_fact_text(
+    relation: Relation,
+    (l, left): (&str, i64),
+    (r, right): (&str, i64),
+) -> String {
+    let named = l != left.to_string();
+    let bound = if r == right.to_string() {
+        right.to_string()
+    } else {
+        format!("{r} ({right})")
+    };
+    let not = match relation {
+        Relation::Divides if named => {
+            return format!("here {l} is {left} and {r} is {right}, which does not divide it")
+        }
+        Relation::Divides => return format!("{right} does not divide {left}"),
+        Relation::AtLeast => "not at least",
+        Relation::Above => "not more than",
+        Relation::AtMost => "not at most",
+        Relation::Below => "not less than",
+    };
+    if named {
+        format!("here {l} is {left}, which is {not} {bound}")
+    } else {
+        format!("{left} is {not} {bound}")
+    }
 }
 
 /// Whether a non-tensor argument has the parameter's kind (ints pass as floats).

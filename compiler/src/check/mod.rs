@@ -15,7 +15,7 @@
 
 mod body;
 pub mod builtins;
-mod call;
+pub(crate) mod call;
 mod dataset;
 mod error;
 mod expr;

@@ -6,7 +6,7 @@ use super::{CheckError, Checker};
 use crate::diagnostic::Loc;
 use crate::resolve::DefId;
 use crate::types::{Dim, ShapeItem, Type};
-use dlp_grammar::ast::{Divides, Item, Param};
+use dlp_grammar::ast::{self, Item, Param, Relation};
 use std::collections::{HashMap, HashSet};
 
 #[derive(Clone, Debug)]
@@ -18,15 +18,17 @@ pub struct FnSig {
     pub ret: Option<Type>,
     pub loc: Loc,
     pub is_extern: bool,
-    /// `where num % den == 0`: what every call must keep.
+    /// `where D % heads == 0, B >= 2`: what every call must keep.
     pub facts: Vec<Fact>,
 }
 
-/// `num % den == 0`, in the signature's size names.
+/// `left % right == 0` or a comparison (`left >= right`), in the
+/// signature's size names.
 #[derive(Clone, Debug)]
 pub struct Fact {
-    pub num: Dim,
-    pub den: Dim,
+    pub left: Dim,
+    pub relation: Relation,
+    pub right: Dim,
     /// As written.
     pub text: String,
     pub loc: Loc,
@@ -145,21 +147,21 @@ pub fn defaults(cx: &mut Checker, module: usize, ps: &[Param]) -> Vec<Option<Typ
 }
 
 /// The `where` facts, each naming only sizes the parameters decide.
-fn facts(cx: &mut Checker, module: usize, params: &[ParamSig], written: &[Divides]) -> Vec<Fact> {
+fn facts(cx: &mut Checker, module: usize, params: &[ParamSig], written: &[ast::Fact]) -> Vec<Fact> {
     let file = cx.file(module);
     let known = decided_names(params);
     let mut out = Vec::new();
     for d in written {
         let loc = Loc::new(file, d.span);
         let scope = DimScope::free();
-        let (Some(num), Some(den)) = (
-            written::dim(cx, file, &d.num, &scope),
-            written::dim(cx, file, &d.den, &scope),
+        let (Some(left), Some(right)) = (
+            written::dim(cx, file, &d.left, &scope),
+            written::dim(cx, file, &d.right, &scope),
         ) else {
             continue;
         };
-        let mut names: Vec<String> = num.symbols();
-        names.extend(den.symbols());
+        let mut names: Vec<String> = left.symbols();
+        names.extend(right.symbols());
         if let Some(name) = names.into_iter().find(|n| !known.contains(n)) {
             cx.error(CheckError::UnboundDim {
                 name: name.clone(),
@@ -170,21 +172,18 @@ fn facts(cx: &mut Checker, module: usize, params: &[ParamSig], written: &[Divide
             });
             continue;
         }
-        if den.as_const().is_some_and(|v| v < 1) {
+        if d.relation == Relation::Divides && right.as_const().is_some_and(|v| v < 1) {
             cx.error(CheckError::BadDim {
-                detail: format!("a divisor must be at least 1, not {den}"),
+                detail: format!("a divisor must be at least 1, not {right}"),
                 loc,
             });
             continue;
         }
         out.push(Fact {
-            num,
-            den,
-            text: format!(
-                "{} % {} == 0",
-                dlp_grammar::format::dim(&d.num),
-                dlp_grammar::format::dim(&d.den)
-            ),
+            left,
+            relation: d.relation,
+            right,
+            text: dlp_grammar::format::fact(d),
             loc,
         });
     }

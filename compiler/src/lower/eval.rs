@@ -109,6 +109,9 @@ pub(crate) struct Lowerer<'c> {
     /// Metrics of a whole pass lowered so far (see [`super::metrics`]):
     /// the node the pass sums, how the sum is finished, and the call.
     pub(super) pass_metrics: Vec<(NodeId, crate::program::Finish, Loc)>,
+    /// The samples of every training batch, when lowering the training
+    /// step: the batch size `where` facts are checked against.
+    pub(super) training_batch: Option<usize>,
     /// Set while the model's body is lowered for `dlpc summary`: each of
     /// its statements (in `repeat`s, each time) becomes a [`Row`].
     pub(super) recording: bool,
@@ -158,6 +161,7 @@ impl<'c> Lowerer<'c> {
             inputs_read: Vec::new(),
             state_updates: Vec::new(),
             pass_metrics: Vec::new(),
+            training_batch: None,
             recording: false,
             rows: Vec::new(),
         }

@@ -191,6 +191,15 @@ impl Affine {
         (self.batch == 0).then_some(self.fixed)
     }
 
+    /// Its value when the batch has `batch` samples.
+    pub fn at_batch(self, batch: usize) -> i64 {
+        self.batch * batch as i64 + self.fixed
+    }
+
+    pub fn depends_on_batch(self) -> bool {
+        self.batch != 0
+    }
+
     pub fn apply(self, op: ast::BinOp, other: Affine) -> Result<Affine, String> {
         use ast::BinOp as A;
         if let (Some(a), Some(b)) = (self.as_int(), other.as_int()) {

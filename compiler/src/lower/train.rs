@@ -94,6 +94,11 @@ pub(super) fn lower_recording(
             settings.get("batch").map(|s| s.1),
         ));
     }
+    if mode == Mode::Train {
+        // Every training batch has `batch` samples (a last, smaller one is
+        // left out), so facts about the batch size are checked against it.
+        lw.training_batch = Some(batch);
+    }
     let data_ref = |v: Option<&(Value, Loc)>| -> R<Option<DataRef>> {
         Ok(match v {
             None => None,

@@ -6,6 +6,7 @@ use super::eval::{Env, Lowerer, R};
 use super::ops::Affine;
 use super::value::Value;
 use super::LowerError;
+use crate::check::call::broken_fact_text;
 use crate::diagnostic::Loc;
 use crate::ir::{DType, Input, NodeId, Size, TensorTy};
 use crate::program::{Feed, Read};
@@ -129,35 +130,51 @@ impl Lowerer<'_> {
         Ok(out)
     }
 
-    /// The call's sizes keep the function's `where num % den == 0` facts
-    /// (the checker could only test those it knew as numbers).
+    /// The call's sizes keep the function's `where` facts (the checker
+    /// could only test those it knew as numbers). A fact about the batch
+    /// size is checked in the training step, whose batches all have the
+    /// train block's `batch` samples; evaluation and prediction take any.
     pub(super) fn check_facts(&self, env: &Env, decl: &ast::FnDecl, loc: Loc) -> R<()> {
         for fact in &decl.facts {
-            let (num, den) = (self.dim(env, &fact.num)?, self.dim(env, &fact.den)?);
-            let (Some(n), Some(d)) = (num.as_int(), den.as_int()) else {
+            let (left, right) = (self.dim(env, &fact.left)?, self.dim(env, &fact.right)?);
+            let at_batch = |a: Affine| match self.training_batch {
+                Some(b) => Some(a.at_batch(b)),
+                None => a.as_int(),
+            };
+            let text = dlp_grammar::format::fact(fact);
+            let (Some(l), Some(r)) = (at_batch(left), at_batch(right)) else {
+                if fact.relation != ast::Relation::Divides {
+                    continue;
+                }
                 return Err(LowerError::new(
                     format!(
-                        "`{}` needs `{} % {} == 0`, which cannot depend on the batch size",
-                        decl.name.name,
-                        dlp_grammar::format::dim(&fact.num),
-                        dlp_grammar::format::dim(&fact.den)
+                        "`{}` needs `{text}`, which cannot depend on the batch size",
+                        decl.name.name
                     ),
                     Some(loc),
                 ));
             };
-            if d < 1 || n % d != 0 {
-                return Err(LowerError::new(
-                    format!(
-                        "this call of `{}` breaks `{} % {} == 0`: here {} is {n} and {} is {d}, which does not divide it",
-                        decl.name.name,
-                        dlp_grammar::format::dim(&fact.num),
-                        dlp_grammar::format::dim(&fact.den),
-                        dlp_grammar::format::dim(&fact.num),
-                        dlp_grammar::format::dim(&fact.den),
-                    ),
-                    Some(loc),
-                ));
+            if fact.relation.holds(l, r) {
+                continue;
             }
+            let (lt, rt) = (
+                dlp_grammar::format::dim(&fact.left),
+                dlp_grammar::format::dim(&fact.right),
+            );
+            let why = broken_fact_text(fact.relation, (&lt, l), (&rt, r));
+            let batch = match self.training_batch {
+                Some(b) if left.depends_on_batch() || right.depends_on_batch() => {
+                    format!(" (every training batch has `batch = {b}` samples)")
+                }
+                _ => String::new(),
+            };
+            return Err(LowerError::new(
+                format!(
+                    "this call of `{}` breaks `{text}`: {why}{batch}",
+                    decl.name.name
+                ),
+                Some(loc),
+            ));
         }
         Ok(())
     }
