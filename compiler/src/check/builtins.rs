@@ -10,6 +10,7 @@ use super::call::Bound;
 use super::expr::{self, Context, Env};
 use super::metrics;
 use super::movement as mv;
+use super::sources;
 use super::window;
 use super::{CheckError, Checker};
 use crate::diagnostic::Loc;
@@ -19,9 +20,7 @@ use crate::lower::metrics as lmet;
 use crate::lower::movement as lmv;
 use crate::lower::settings as host;
 use crate::lower::window as lwin;
-use crate::types::{
-    broadcast, AxisError, DType, Dim, Shape, ShapeItem, SourceKind, TensorType, Type,
-};
+use crate::types::{broadcast, AxisError, DType, Dim, Shape, ShapeItem, TensorType, Type};
 use dlp_grammar::ast::BinOp;
 
 type Rule = fn(&mut Checker, &Env, &[Bound], Loc) -> Type;
@@ -144,13 +143,13 @@ pub static BUILTINS: &[Builtin] = &[
     row!("he_uniform", NONE, Anywhere, init, Lower::With(host::he_uniform), "He/Kaiming uniform initialisation."),
     row!("he_normal", NONE, Anywhere, init, Lower::With(host::he_normal), "He/Kaiming normal initialisation."),
     // data
-    row!("csv", &[("path", true), ("header", false), ("delimiter", false)], Dataset, csv, Lower::With(host::csv), "A CSV file, one sample per row; the path is relative to the .dlp file."),
-    row!("idx", &[("path", true)], Dataset, idx, Lower::With(host::idx), "An IDX (MNIST-format) file, plain or .gz; cast its records to a shape: `idx(\"x.idx\") as u8[28, 28]`."),
-    row!("text", &[("path", true), ("stride", false)], Dataset, text, Lower::With(host::text), "A text file (plain or .gz) as a stream of bytes, cut into windows of the cast's length every `stride` bytes (default: the window's length): `text(\"book.txt\", stride = 64) as class(256)[65]`."),
-    row!("npy", &[("path", true)], Dataset, npy, Lower::With(host::npy), "A NumPy .npy file; its first axis is the samples; cast each to a shape: `npy(\"x.npy\") as f32[28, 28]`."),
-    row!("npz", &[("path", true), ("array", true)], Dataset, npz, Lower::With(host::npz), "The array `array` of a NumPy .npz archive (`np.savez`); its first axis is the samples: `npz(\"d.npz\", \"x\") as f32[64]`."),
-    row!("column", &[("c", true)], Dataset, column, Lower::With(host::column), "One CSV column, by header name or 0-based index, as an f32 scalar."),
-    row!("columns", &[("c", true)], Dataset, columns, Lower::With(host::columns), "CSV columns by index range (`0..64`) or list, as f32[n]."),
+    row!("csv", &[("path", true), ("header", false), ("delimiter", false)], Dataset, sources::csv, Lower::With(host::csv), "A CSV file, one sample per row; the path is relative to the .dlp file."),
+    row!("idx", &[("path", true)], Dataset, sources::idx, Lower::With(host::idx), "An IDX (MNIST-format) file, plain or .gz; cast its records to a shape: `idx(\"x.idx\") as u8[28, 28]`."),
+    row!("text", &[("path", true), ("stride", false)], Dataset, sources::text, Lower::With(host::text), "A text file (plain or .gz) as a stream of bytes, cut into windows of the cast's length every `stride` bytes (default: the window's length): `text(\"book.txt\", stride = 64) as class(256)[65]`."),
+    row!("npy", &[("path", true)], Dataset, sources::npy, Lower::With(host::npy), "A NumPy .npy file; its first axis is the samples; cast each to a shape: `npy(\"x.npy\") as f32[28, 28]`."),
+    row!("npz", &[("path", true), ("array", true)], Dataset, sources::npz, Lower::With(host::npz), "The array `array` of a NumPy .npz archive (`np.savez`); its first axis is the samples: `npz(\"d.npz\", \"x\") as f32[64]`."),
+    row!("column", &[("c", true)], Dataset, sources::column, Lower::With(host::column), "One CSV column, by header name or 0-based index, as an f32 scalar."),
+    row!("columns", &[("c", true)], Dataset, sources::columns, Lower::With(host::columns), "CSV columns by index range (`0..64`) or list, as f32[n]."),
     row!("seed", &[("n", true)], Anywhere, seed, Lower::With(host::seed), "A fixed random seed (e.g. for `shuffle`)."),
 ];
 
@@ -854,153 +853,6 @@ fn init(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {
         }
     }
     Type::Init
-}
-
-fn string_arg(cx: &mut Checker, what: &str, arg: &Bound) -> bool {
-    match arg {
-        Some((Type::Str(_) | Type::Error, _)) | None => true,
-        Some((other, at)) => {
-            expr::wrong_kind(cx, what, "a string", other, *at);
-            false
-        }
-    }
-}
-
-fn csv(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {
-    let ok = string_arg(cx, "the path of `csv`", &args[0])
-        & string_arg(cx, "the delimiter of `csv`", &args[2]);
-    if let Some((t, at)) = &args[1] {
-        if !matches!(t, Type::Bool(_) | Type::Error) {
-            return expr::wrong_kind(cx, "`header`", "true or false", t, *at);
-        }
-    }
-    if let Some((Type::Str(Some(d)), at)) = &args[2] {
-        if d.chars().count() != 1 {
-            return cx.error(CheckError::OutOfRange {
-                what: "the delimiter".to_string(),
-                value: format!("{d:?}"),
-                range: "one character".to_string(),
-                loc: *at,
-            });
-        }
-    }
-    if ok {
-        Type::Source(SourceKind::Csv)
-    } else {
-        Type::Error
-    }
-}
-
-fn idx(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {
-    if string_arg(cx, "the path of `idx`", &args[0]) {
-        Type::Raw
-    } else {
-        Type::Error
-    }
-}
-
-fn text(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {
-    let path = string_arg(cx, "the path of `text`", &args[0]);
-    let stride = args[1].is_none() || const_int(cx, "text", "stride", &args[1], None).is_some();
-    if let Some(((_, at), v)) = args[1].as_ref().zip(static_value(&args[1])) {
-        if v < 1 {
-            return cx.error(CheckError::OutOfRange {
-                what: "the `stride` of `text`".into(),
-                value: v.to_string(),
-                range: "1 or more (bytes from one window's start to the next)".into(),
-                loc: *at,
-            });
-        }
-    }
-    if path && stride {
-        Type::Raw
-    } else {
-        Type::Error
-    }
-}
-
-/// The argument's value when it is a known integer.
-fn static_value(arg: &Bound) -> Option<i64> {
-    match arg {
-        Some((Type::Int(Some(d)), _)) => d.as_const(),
-        _ => None,
-    }
-}
-
-fn npy(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {
-    if string_arg(cx, "the path of `npy`", &args[0]) {
-        Type::Raw
-    } else {
-        Type::Error
-    }
-}
-
-fn npz(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {
-    let ok = string_arg(cx, "the path of `npz`", &args[0])
-        & string_arg(cx, "the array of `npz`", &args[1]);
-    if ok {
-        Type::Raw
-    } else {
-        Type::Error
-    }
-}
-
-fn needs_csv(cx: &mut Checker, env: &Env, name: &str, call: Loc) -> bool {
-    if env.context == Context::Dataset(Some(SourceKind::Csv)) {
-        return true;
-    }
-    cx.error(CheckError::DatasetSource {
-        detail: format!("`{name}` reads the dataset's CSV source, and this dataset has none"),
-        loc: call,
-        help: Some("add `source = csv(\"file.csv\")` to the dataset".to_string()),
-    });
-    false
-}
-
-fn column(cx: &mut Checker, env: &Env, args: &[Bound], call: Loc) -> Type {
-    if !needs_csv(cx, env, "column", call) {
-        return Type::Error;
-    }
-    match &args[0] {
-        Some((Type::Str(_) | Type::Error, _)) => Type::tensor(DType::F32, Shape::scalar()),
-        Some((Type::Int(Some(d)), at)) => match d.as_const() {
-            Some(v) if v >= 0 => Type::tensor(DType::F32, Shape::scalar()),
-            _ => cx.error(CheckError::OutOfRange {
-                what: "the column index".to_string(),
-                value: d.to_string(),
-                range: "a non-negative constant".to_string(),
-                loc: *at,
-            }),
-        },
-        Some((other, at)) => expr::wrong_kind(cx, "the column", "a name or an index", other, *at),
-        None => Type::Error,
-    }
-}
-
-fn columns(cx: &mut Checker, env: &Env, args: &[Bound], call: Loc) -> Type {
-    if !needs_csv(cx, env, "columns", call) {
-        return Type::Error;
-    }
-    let count = match &args[0] {
-        Some((Type::Range(a, b), _)) => b.sub(a).ok(),
-        Some((Type::List(items), at)) => {
-            if let Some(bad) = items
-                .iter()
-                .find(|t| !matches!(t, Type::Str(_) | Type::Int(_) | Type::Error))
-            {
-                return expr::wrong_kind(cx, "each column", "a name or an index", bad, *at);
-            }
-            Some(Dim::constant(items.len() as i64))
-        }
-        Some((Type::Error, _)) | None => return Type::Error,
-        Some((other, at)) => {
-            return expr::wrong_kind(cx, "the columns", "a range (`0..64`) or a list", other, *at)
-        }
-    };
-    match count {
-        Some(n) => Type::tensor(DType::F32, Shape::dims([n])),
-        None => Type::Error,
-    }
 }
 
 fn seed(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {

@@ -24,6 +24,7 @@ mod index;
 mod metrics;
 mod movement;
 mod signature;
+mod sources;
 mod train;
 pub use train::SETTINGS;
 mod window;
