@@ -2,15 +2,10 @@
 //! agree with the confusion matrix the run record keeps, which agrees with
 //! the accuracy; perplexity is e^loss; misuse is a compile error.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn dlpc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dlpc"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use common::{dlpc, only_run};
+use std::path::Path;
 
 /// examples/digits_mlp.dlp with every pass metric, beside its data.
 fn program(edit: impl Fn(String) -> String) -> (tempfile::TempDir, String) {
@@ -51,12 +46,7 @@ fn class_averages_come_from_the_recorded_confusion_matrix() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let run = std::fs::read_dir(&runs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run = only_run(&runs);
     let read = |name: &str| -> serde_json::Value {
         serde_json::from_str(&std::fs::read_to_string(run.join(name)).unwrap()).unwrap()
     };

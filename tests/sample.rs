@@ -2,25 +2,10 @@
 //! prompt, reproducibly for a seed; a model that is not a language model
 //! is refused with what it would need.
 
+mod common;
+
+use common::{dlpc, ok, only_run};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn dlpc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dlpc"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = dlpc(args);
-    assert!(
-        out.status.success(),
-        "dlpc {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// A bigram model of a text where each letter has one successor: once
 /// trained, the most likely continuation is the text itself.
@@ -59,13 +44,7 @@ fn trained() -> (tempfile::TempDir, String, PathBuf) {
     let runs = dir.path().join("runs");
     let file = file.display().to_string();
     ok(&["run", &file, "--runs", runs.to_str().unwrap()]);
-    let run = std::fs::read_dir(&runs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    (dir, file, run)
+    (dir, file, only_run(&runs))
 }
 
 fn sample(file: &str, run: &Path, extra: &[&str]) -> String {
@@ -148,12 +127,7 @@ fn sampling_needs_a_language_model() {
         "--set",
         "epochs=1",
     ]);
-    let run = std::fs::read_dir(&runs)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run = only_run(&runs);
     let out = dlpc(&["sample", &mlp, "--from", run.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());

@@ -1,6 +1,36 @@
 //! Helpers shared by the end-to-end tests.
 
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// `dlpc args`, run to the end.
+pub fn dlpc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dlpc"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The standard output of `dlpc args`, which must succeed.
+pub fn ok(args: &[&str]) -> String {
+    let out = dlpc(args);
+    assert!(
+        out.status.success(),
+        "dlpc {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The one run folder under `runs`.
+pub fn only_run(runs: &Path) -> PathBuf {
+    let mut dirs = std::fs::read_dir(runs).unwrap();
+    let run = dirs.next().unwrap().unwrap().path();
+    assert!(dirs.next().is_none(), "one run in {}", runs.display());
+    run
+}
 
 /// Every `.dlp` file directly in `dir` (relative to the repository root),
 /// sorted, so that tests walk them in the same order everywhere.

@@ -54,29 +54,24 @@ pub(super) fn idx(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {
 
 pub(super) fn text(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {
     let path = string_arg(cx, "the path of `text`", &args[0]);
-    let stride = args[1].is_none() || const_int(cx, "text", "stride", &args[1], None).is_some();
-    if let Some(((_, at), v)) = args[1].as_ref().zip(static_value(&args[1])) {
-        if v < 1 {
-            return cx.error(CheckError::OutOfRange {
-                what: "the `stride` of `text`".into(),
-                value: v.to_string(),
-                range: "1 or more (bytes from one window's start to the next)".into(),
-                loc: *at,
-            });
-        }
-    }
+    let stride = match &args[1] {
+        None => true,
+        Some((_, at)) => match const_int(cx, "text", "stride", &args[1], None) {
+            Some(v) if v < 1 => {
+                return cx.error(CheckError::OutOfRange {
+                    what: "the `stride` of `text`".into(),
+                    value: v.to_string(),
+                    range: "1 or more (bytes from one window's start to the next)".into(),
+                    loc: *at,
+                })
+            }
+            v => v.is_some(),
+        },
+    };
     if path && stride {
         Type::Raw
     } else {
         Type::Error
-    }
-}
-
-/// The argument's value when it is a known integer.
-fn static_value(arg: &Bound) -> Option<i64> {
-    match arg {
-        Some((Type::Int(Some(d)), _)) => d.as_const(),
-        _ => None,
     }
 }
 

@@ -113,12 +113,7 @@ impl Header {
 }
 
 pub fn read(file: &Path, bytes: &[u8], feed: &Feed) -> Result<FeedValues, DataError> {
-    let err = |place: Option<String>, message: String| DataError {
-        file: file.to_path_buf(),
-        place,
-        field: Some(format!("field `{}`", feed.field)),
-        message,
-    };
+    let err = |place, message| DataError::in_field(file, feed, place, message);
     let bytes = decompress(bytes).map_err(|m| err(None, m))?;
     let header = parse_header(&bytes).map_err(|m| err(None, m))?;
     let (per_record, need) = header.sizes().map_err(|m| err(None, m))?;
@@ -166,16 +161,23 @@ pub(super) fn check_bytes(
     per_record: usize,
     feed: &Feed,
 ) -> Result<(), (usize, String)> {
+    match first_bad_byte(body, feed) {
+        None => Ok(()),
+        Some((i, message)) => Err((i / per_record.max(1), message)),
+    }
+}
+
+/// The offset of the first byte that `feed` refuses, and why: each of the
+/// 256 values is checked once, then every byte against that table.
+pub(super) fn first_bad_byte(bytes: &[u8], feed: &Feed) -> Option<(usize, String)> {
     let verdicts: Vec<Result<f64, String>> = (0..=255u8)
         .map(|b| check_value(f64::from(b), &|| number(b), feed))
         .collect();
-    match body.iter().position(|&b| verdicts[usize::from(b)].is_err()) {
-        None => Ok(()),
-        Some(i) => {
-            let message = verdicts[usize::from(body[i])].clone().unwrap_err();
-            Err((i / per_record.max(1), message))
-        }
-    }
+    let i = bytes
+        .iter()
+        .position(|&b| verdicts[usize::from(b)].is_err())?;
+    let message = verdicts[usize::from(bytes[i])].clone().err()?;
+    Some((i, message))
 }
 
 /// The file's bytes, decompressed when they start as gzip data does. Every

@@ -59,6 +59,16 @@ impl DataError {
             message: message.into(),
         }
     }
+
+    /// A problem with what `file` holds for `feed`'s field, at `place`.
+    pub fn in_field(file: &Path, feed: &Feed, place: Option<String>, message: String) -> DataError {
+        DataError {
+            file: file.to_path_buf(),
+            place,
+            field: Some(format!("field `{}`", feed.field)),
+            message,
+        }
+    }
 }
 
 /// Samples with the values of every feed, all with the same number

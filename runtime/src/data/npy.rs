@@ -25,12 +25,7 @@ pub fn read(
     array: Option<&str>,
     feed: &Feed,
 ) -> Result<FeedValues, DataError> {
-    let err = |place: Option<String>, message: String| DataError {
-        file: file.to_path_buf(),
-        place,
-        field: Some(format!("field `{}`", feed.field)),
-        message,
-    };
+    let err = |place, message| DataError::in_field(file, feed, place, message);
     match array {
         None => {
             let npy = NpyFile::new(bytes).map_err(|e| err(None, not_npy(&e)))?;

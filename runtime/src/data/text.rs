@@ -6,8 +6,8 @@
 //! so any file reads, whatever its encoding, and a vocabulary of 256 covers
 //! it. A gzip-compressed file is recognised by its first bytes.
 
-use super::idx::decompress;
-use super::{check_value, number, DataError, FeedValues};
+use super::idx::{decompress, first_bad_byte};
+use super::{DataError, FeedValues};
 use dlp_compiler::program::Feed;
 use std::path::Path;
 
@@ -17,12 +17,7 @@ pub fn read(
     stride: Option<usize>,
     feed: &Feed,
 ) -> Result<FeedValues, DataError> {
-    let err = |place: Option<String>, message: String| DataError {
-        file: file.to_path_buf(),
-        place,
-        field: Some(format!("field `{}`", feed.field)),
-        message,
-    };
+    let err = |place, message| DataError::in_field(file, feed, place, message);
     let text = decompress(bytes).map_err(|m| err(None, m))?;
     let window: usize = feed.shape.iter().product();
     let stride = stride.unwrap_or(window).max(1);
@@ -51,13 +46,10 @@ pub fn read(
 }
 
 /// Checks every byte against what the field reads it as (a class label
-/// below its class count, say): each of the 256 values once, then the text
-/// against that table. An error names the first bad byte's offset and line.
+/// below its class count, say); an error names the first bad byte's line
+/// and offset.
 fn check_tokens(text: &[u8], feed: &Feed) -> Result<(), (String, String)> {
-    let verdicts: Vec<Result<f64, String>> = (0..=255u8)
-        .map(|b| check_value(f64::from(b), &|| number(b), feed))
-        .collect();
-    let Some(i) = text.iter().position(|&b| verdicts[usize::from(b)].is_err()) else {
+    let Some((i, message)) = first_bad_byte(text, feed) else {
         return Ok(());
     };
     let line = 1 + text[..i].iter().filter(|&&b| b == b'\n').count();
@@ -67,7 +59,6 @@ fn check_tokens(text: &[u8], feed: &Feed) -> Result<(), (String, String)> {
     } else {
         String::new()
     };
-    let message = verdicts[usize::from(byte)].clone().unwrap_err();
     Err((
         format!("line {line}, byte {i}"),
         format!("byte {byte}{shown}: {message}"),
