@@ -11,6 +11,7 @@ use super::expr::{self, Context, Env};
 use super::metrics;
 use super::movement as mv;
 use super::sources;
+use super::statistics;
 use super::window;
 use super::{CheckError, Checker};
 use crate::diagnostic::Loc;
@@ -148,6 +149,10 @@ pub static BUILTINS: &[Builtin] = &[
     row!("text", &[("path", true), ("stride", false)], Dataset, sources::text, Lower::With(host::text), "A text file (plain or .gz) as a stream of bytes, cut into windows of the cast's length every `stride` bytes (default: the window's length): `text(\"book.txt\", stride = 64) as class(256)[65]`."),
     row!("npy", &[("path", true)], Dataset, sources::npy, Lower::With(host::npy), "A NumPy .npy file; its first axis is the samples; cast each to a shape: `npy(\"x.npy\") as f32[28, 28]`."),
     row!("npz", &[("path", true), ("array", true)], Dataset, sources::npz, Lower::With(host::npz), "The array `array` of a NumPy .npz archive (`np.savez`); its first axis is the samples: `npz(\"d.npz\", \"x\") as f32[64]`."),
+    row!("standardize", &[("x", true), ("per_channel", false)], Dataset, statistics::standardize, Lower::With(crate::lower::statistics::standardize), "x minus its mean, divided by its standard deviation, both measured on the training data before the first step (per value of the sample; `per_channel = true`: per entry of its first axis) and kept in the checkpoints for validation, test and prediction."),
+    row!("images", &[("path", true), ("size", true), ("channels", false), ("crop", false), ("convert", false)], Dataset, sources::images, Lower::With(host::images), "A folder of PNG and JPEG images with one sub-folder per class (sorted names are the classes 0, 1, ...), each image resized to `size = [height, width]` (`crop = true`: scaled and centre-cropped instead of stretched) with `channels` 1, 3 (default) or 4; `convert = true` converts images of another colour type."),
+    row!("image", NONE, Dataset, sources::image, Lower::With(host::image), "The pixels of an image-folder source's image, f32[channels, height, width] with values 0 to 255."),
+    row!("label", NONE, Dataset, sources::label, Lower::With(host::label), "The class of an image-folder source's image (the index of its sub-folder, by sorted name): cast it with `as class(n)`."),
     row!("column", &[("c", true)], Dataset, sources::column, Lower::With(host::column), "One CSV column, by header name or 0-based index, as an f32 scalar."),
     row!("columns", &[("c", true)], Dataset, sources::columns, Lower::With(host::columns), "CSV columns by index range (`0..64`) or list, as f32[n]."),
     row!("seed", &[("n", true)], Anywhere, seed, Lower::With(host::seed), "A fixed random seed (e.g. for `shuffle`)."),

@@ -8,7 +8,7 @@ use super::expr::{self, Context, Env};
 use super::{CheckError, Checker, DatasetInfo};
 use crate::diagnostic::{did_you_mean, Loc};
 use crate::resolve::DefId;
-use crate::types::Type;
+use crate::types::{SourceKind, Type};
 use dlp_grammar::ast::{EntriesDecl, Entry, ExprKind, Item};
 use std::collections::HashMap;
 
@@ -79,17 +79,19 @@ fn check_dataset(cx: &mut Checker, def: DefId, d: &EntriesDecl) -> DatasetInfo {
                         }
                     })
                     .collect();
-                kind = kinds.first().copied();
+                kind = Some(kinds.first().copied().unwrap_or(SourceKind::Broken));
                 if let ExprKind::Record(rf) = &source.value.kind {
                     info.splits = rf
                         .iter()
                         .map(|f| (f.name.name.clone(), Loc::new(file, f.name.span)))
                         .collect();
+                    same_source_kinds(cx, file, rf, &fields);
                 }
                 split_sources = true;
             }
-            Type::Error => {}
+            Type::Error => kind = Some(SourceKind::Broken),
             other => {
+                kind = Some(SourceKind::Broken);
                 expr::wrong_kind(
                     cx,
                     "`source`",
@@ -188,6 +190,49 @@ fn check_dataset(cx: &mut Checker, def: DefId, d: &EntriesDecl) -> DatasetInfo {
         });
     }
     info
+}
+
+/// The sources of the splits give the same fields, so they must be of one
+/// kind (and image folders of one size and colour).
+fn same_source_kinds(
+    cx: &mut Checker,
+    file: crate::diagnostic::FileId,
+    written: &[dlp_grammar::ast::RecordField],
+    types: &[(String, Type)],
+) {
+    let mut first: Option<(&Type, Loc)> = None;
+    for (f, (_, t)) in written.iter().zip(types) {
+        let at = Loc::new(file, f.value.span);
+        if !matches!(t, Type::Source(_)) {
+            continue;
+        }
+        match first {
+            None => first = Some((t, at)),
+            Some((kind, other)) if kind != t => {
+                cx.error(CheckError::Conflict {
+                    detail: format!(
+                        "the splits' sources differ: {} here, {} for the first split (every split is read with the same fields)",
+                        source_text(t),
+                        source_text(kind)
+                    ),
+                    loc: at,
+                    other,
+                });
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+fn source_text(t: &Type) -> String {
+    match t {
+        Type::Source(SourceKind::Images {
+            channels,
+            height,
+            width,
+        }) => format!("an image folder of {channels} x {height} x {width} images"),
+        other => format!("a {other}"),
+    }
 }
 
 fn uses_csv(d: &EntriesDecl) -> bool {

@@ -25,6 +25,7 @@ mod metrics;
 mod movement;
 mod signature;
 mod sources;
+mod statistics;
 mod train;
 pub use train::SETTINGS;
 mod window;

@@ -1,6 +1,7 @@
-//! The data sources of `dataset` blocks (`csv`, `idx`, `npy`, `npz`,
-//! `text`) and the CSV reads of their fields (`column`, `columns`): each
-//! checks its arguments and gives raw data, a source, or a typed column.
+//! The data sources of `dataset` blocks (`csv`, `images`, `idx`, `npy`,
+//! `npz`, `text`) and the reads of their fields from a source (`column`,
+//! `columns` of a CSV; `image`, `label` of an image folder): each checks
+//! its arguments and gives raw data, a source, or a typed value.
 
 use super::builtins::const_int;
 use super::call::Bound;
@@ -93,9 +94,116 @@ pub(super) fn npz(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {
     }
 }
 
+pub(super) fn images(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {
+    let path = string_arg(cx, "the path of `images`", &args[0]);
+    let size = image_size(cx, &args[1]);
+    let channels = match const_int(cx, "images", "channels", &args[2], Some(3)) {
+        Some(c @ (1 | 3 | 4)) => Some(c),
+        Some(c) => {
+            return cx.error(CheckError::OutOfRange {
+                what: "the `channels` of `images`".into(),
+                value: c.to_string(),
+                range: "1 (grayscale), 3 (RGB) or 4 (RGBA)".into(),
+                loc: args[2]
+                    .as_ref()
+                    .map(|(_, l)| *l)
+                    .expect("given: not the default"),
+            })
+        }
+        None => None,
+    };
+    let flags = ["crop", "convert"]
+        .iter()
+        .zip(&args[3..5])
+        .all(|(name, arg)| match arg {
+            Some((Type::Bool(_) | Type::Error, _)) | None => true,
+            Some((other, at)) => {
+                expr::wrong_kind(cx, &format!("`{name}`"), "true or false", other, *at);
+                false
+            }
+        });
+    match (path && flags, size, channels) {
+        (true, Some((height, width)), Some(channels)) => Type::Source(SourceKind::Images {
+            channels,
+            height,
+            width,
+        }),
+        _ => Type::Error,
+    }
+}
+
+/// `size = [height, width]` (or one number for a square), each 1 or more.
+fn image_size(cx: &mut Checker, arg: &Bound) -> Option<(i64, i64)> {
+    let (t, at) = arg.as_ref()?;
+    let sides: Vec<Bound> = match t {
+        Type::Int(_) => vec![arg.clone(), arg.clone()],
+        Type::List(items) if items.len() == 2 => {
+            items.iter().map(|t| Some((t.clone(), *at))).collect()
+        }
+        Type::Error => return None,
+        other => {
+            expr::wrong_kind(cx, "`size`", "`[height, width]`", other, *at);
+            return None;
+        }
+    };
+    let height = const_int(cx, "images", "size", &sides[0], None)?;
+    let width = const_int(cx, "images", "size", &sides[1], None)?;
+    if height < 1 || width < 1 {
+        cx.error(CheckError::OutOfRange {
+            what: "the `size` of `images`".into(),
+            value: format!("[{height}, {width}]"),
+            range: "1 or more pixels each way".into(),
+            loc: *at,
+        });
+        return None;
+    }
+    Some((height, width))
+}
+
+/// The image-folder source a field reads from, or an error at the call.
+fn image_source(cx: &mut Checker, env: &Env, name: &str, call: Loc) -> Option<(i64, i64, i64)> {
+    match env.context {
+        Context::Dataset(Some(SourceKind::Images {
+            channels,
+            height,
+            width,
+        })) => Some((channels, height, width)),
+        Context::Dataset(Some(SourceKind::Broken)) => None,
+        _ => {
+            cx.error(CheckError::DatasetSource {
+                detail: format!(
+                    "`{name}` reads the dataset's image-folder source, and this dataset has none"
+                ),
+                loc: call,
+                help: Some(
+                    "add `source = images(\"folder\", size = [height, width])` to the dataset"
+                        .to_string(),
+                ),
+            });
+            None
+        }
+    }
+}
+
+pub(super) fn image(cx: &mut Checker, env: &Env, _: &[Bound], call: Loc) -> Type {
+    match image_source(cx, env, "image", call) {
+        Some((c, h, w)) => Type::tensor(DType::F32, Shape::dims([c, h, w].map(Dim::constant))),
+        None => Type::Error,
+    }
+}
+
+pub(super) fn label(cx: &mut Checker, env: &Env, _: &[Bound], call: Loc) -> Type {
+    match image_source(cx, env, "label", call) {
+        Some(_) => Type::tensor(DType::F32, Shape::scalar()),
+        None => Type::Error,
+    }
+}
+
 fn needs_csv(cx: &mut Checker, env: &Env, name: &str, call: Loc) -> bool {
-    if env.context == Context::Dataset(Some(SourceKind::Csv)) {
-        return true;
+    match env.context {
+        Context::Dataset(Some(SourceKind::Csv)) => return true,
+        Context::Dataset(Some(SourceKind::Broken)) => return false,
+        _ => {}
     }
     cx.error(CheckError::DatasetSource {
         detail: format!("`{name}` reads the dataset's CSV source, and this dataset has none"),

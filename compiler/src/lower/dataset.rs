@@ -24,7 +24,11 @@ impl Lowerer<'_> {
             feeds: Vec::new(),
         };
         let mut fields = Vec::new();
-        for e in &decl.entries {
+        self.image_shape = None;
+        // The source first: an image folder's fields take its size.
+        let (sources, others): (Vec<_>, Vec<_>) =
+            decl.entries.iter().partition(|e| e.key.name == "source");
+        for e in sources.into_iter().chain(others) {
             let loc = self.loc(def.module, e.value.span);
             match e.key.name.as_str() {
                 "source" => {

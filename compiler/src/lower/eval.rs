@@ -96,6 +96,11 @@ pub(crate) struct Lowerer<'c> {
     pub lead: usize,
     pub feeds: Vec<Feed>,
     pub(super) current_field: String,
+    /// `[channels, height, width]` of the image-folder source of the
+    /// dataset being lowered, for its `image()` field.
+    pub(crate) image_shape: Option<[usize; 3]>,
+    /// The `standardize` calls lowered so far.
+    pub(crate) standardized: Vec<super::statistics::Standardized>,
     frames: Vec<Frame>,
     pub random_streams: u32,
     pub(super) model_inputs: HashMap<String, Value>,
@@ -154,6 +159,8 @@ impl<'c> Lowerer<'c> {
             lead: 0,
             feeds: Vec::new(),
             current_field: String::new(),
+            image_shape: None,
+            standardized: Vec::new(),
             frames: vec![Frame::new(String::new(), Some(String::new()))],
             random_streams: 0,
             model_inputs: HashMap::new(),

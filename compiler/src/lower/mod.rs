@@ -27,6 +27,7 @@ pub(crate) mod metrics;
 pub(crate) mod movement;
 mod ops;
 pub(crate) mod settings;
+pub(crate) mod statistics;
 mod train;
 mod types;
 mod value;
@@ -36,7 +37,9 @@ pub use eval::Row;
 
 use crate::diagnostic::{Diagnostic, Loc};
 use crate::ir::{self, Graph, Verified};
-use crate::program::{CompiledProgram, DataRef, DatasetSpec, EvalStep, PredictStep, TrainStep};
+use crate::program::{
+    CompiledProgram, DataRef, DatasetSpec, EvalStep, PredictStep, TrainPlan, TrainStep,
+};
 use crate::Compilation;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +51,9 @@ pub enum Mode {
     /// What [`Predict`] says, for a batch: no loss, no metrics, so the
     /// data needs only the model's inputs.
     Predict(Predict),
+    /// The values the training data's `standardize` calls are given, to
+    /// measure their statistics (see [`statistics`]).
+    Statistics,
 }
 
 /// What a prediction step computes.
@@ -140,12 +146,46 @@ pub fn compile(comp: &Compilation, name: Option<&str>) -> Result<CompiledProgram
             datasets.push(spec);
         }
     }
+    for step in &eval {
+        unmeasured(&step.step, &plan, &step.dataset)?;
+    }
+    let statistics = if plan.statistics.is_empty() {
+        None
+    } else {
+        let (graph, _, _) = train::lower_train(comp, block, Mode::Statistics, None)?;
+        Some(verified(graph.pruned(), "lowering")?)
+    };
     Ok(CompiledProgram {
         plan,
         datasets,
         train: TrainStep { gradients, update },
         eval,
+        statistics,
     })
+}
+
+/// Refuses a step that standardizes a field the training data does not:
+/// its statistics come from the training data, which has none for it.
+pub fn unmeasured(step: &Verified, plan: &TrainPlan, dataset: &str) -> Result<(), LowerError> {
+    for (input, id) in step.graph().inputs() {
+        let ir::Input::ModelState(path) = input else {
+            continue;
+        };
+        if !plan.params.iter().any(|p| &p.path == path) {
+            let field = path
+                .trim_start_matches("stats.")
+                .trim_end_matches(".mean")
+                .trim_end_matches(".std");
+            return Err(LowerError::new(
+                format!(
+                    "dataset `{dataset}` standardizes field `{field}`, but the training data `{}` does not: the statistics are measured on the training data, so standardize the field there too",
+                    plan.data
+                ),
+                step.graph().node(id).loc,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The evaluation step of train block `block` (the first when `None`) on

@@ -79,6 +79,65 @@ pub(crate) fn csv(_: &mut Lowerer, a: &Args, _: Loc) -> R<Value> {
     }))
 }
 
+pub(crate) fn images(lw: &mut Lowerer, a: &Args, _: Loc) -> R<Value> {
+    let (height, width) = match a.required("size")? {
+        Value::List(sides) => match sides.as_slice() {
+            [h, w] => (side(h, a)?, side(w, a)?),
+            _ => return Err(size_error(a)),
+        },
+        square => (side(&square, a)?, side(&square, a)?),
+    };
+    let channels = a.size("channels", Some(3))?;
+    let source = Source::Images {
+        path: string(a, "path")?,
+        height,
+        width,
+        channels,
+        crop: matches!(a.get("crop"), Some(Value::Bool(true))),
+        convert: matches!(a.get("convert"), Some(Value::Bool(true))),
+    };
+    lw.image_shape = Some([channels, height, width]);
+    Ok(Value::Source(source))
+}
+
+fn side(v: &Value, a: &Args) -> R<usize> {
+    match v {
+        Value::Int(n) if *n >= 1 => Ok(*n as usize),
+        _ => Err(size_error(a)),
+    }
+}
+
+fn size_error(a: &Args) -> LowerError {
+    LowerError::new(
+        "`size` must be `[height, width]`, each 1 or more",
+        Some(a.loc("size")),
+    )
+}
+
+pub(crate) fn image(lw: &mut Lowerer, _: &Args, call: Loc) -> R<Value> {
+    match lw.image_shape {
+        Some([channels, height, width]) => Ok(Value::Read(Read::Image {
+            channels,
+            height,
+            width,
+        })),
+        None => Err(LowerError::new(
+            "`image()` needs the dataset's source to be `images(...)`",
+            Some(call),
+        )),
+    }
+}
+
+pub(crate) fn label(lw: &mut Lowerer, _: &Args, call: Loc) -> R<Value> {
+    match lw.image_shape {
+        Some(_) => Ok(Value::Read(Read::Label)),
+        None => Err(LowerError::new(
+            "`label()` needs the dataset's source to be `images(...)`",
+            Some(call),
+        )),
+    }
+}
+
 pub(crate) fn idx(_: &mut Lowerer, a: &Args, _: Loc) -> R<Value> {
     match a.required("path")? {
         Value::Str(path) => Ok(Value::Read(Read::Idx { path })),

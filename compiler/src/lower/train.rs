@@ -269,7 +269,7 @@ pub(super) fn lower_recording(
     let mut pass_metrics = Vec::new();
     let mut loss = None;
     // Predictions need neither (nor the labels they read).
-    let judged = if matches!(mode, Mode::Predict(_)) {
+    let judged = if matches!(mode, Mode::Predict(_) | Mode::Statistics) {
         &[][..]
     } else {
         &decl.entries[..]
@@ -326,7 +326,7 @@ pub(super) fn lower_recording(
     }
     let loss = match (loss, mode) {
         (Some(loss), _) => Some(loss),
-        (None, Mode::Predict(_)) => None,
+        (None, Mode::Predict(_) | Mode::Statistics) => None,
         (None, _) => {
             return Err(LowerError::new(
                 "the train block has no `loss`",
@@ -334,6 +334,12 @@ pub(super) fn lower_recording(
             ))
         }
     };
+    if mode == Mode::Statistics {
+        lw.b.loc = None;
+        for s in &lw.standardized {
+            lw.b.set_output(Output::Prediction(s.statistic.path.clone()), s.measured);
+        }
+    }
     // Each state's new value leaves the training step beside the loss.
     for (path, node) in std::mem::take(&mut lw.state_updates) {
         lw.b.set_output(Output::NewModelState(path), node);
@@ -396,6 +402,11 @@ pub(super) fn lower_recording(
         device,
         params: lw.params,
         outputs,
+        statistics: lw
+            .standardized
+            .iter()
+            .map(|s| s.statistic.clone())
+            .collect(),
     };
     let rows = std::mem::take(&mut lw.rows);
     Ok((lw.b.finish(), plan, dataset, rows))

@@ -293,6 +293,12 @@ impl Lowerer<'_> {
             Read::Columns { columns, scalar } => {
                 Some(if *scalar { vec![] } else { vec![columns.len()] })
             }
+            Read::Image {
+                channels,
+                height,
+                width,
+            } => Some(vec![*channels, *height, *width]),
+            Read::Label => Some(vec![]),
             Read::Idx { .. } | Read::Npy { .. } | Read::Text { .. } => None,
         };
         let shape = match (shape, natural) {

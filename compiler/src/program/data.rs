@@ -63,6 +63,19 @@ pub enum Source {
         header: bool,
         delimiter: char,
     },
+    /// A folder with one sub-folder of images per class; every image is
+    /// made `channels` x `height` x `width`.
+    Images {
+        path: String,
+        height: usize,
+        width: usize,
+        channels: usize,
+        /// Scale the shorter side to fit, then cut the centre (instead of
+        /// stretching the image to the size).
+        crop: bool,
+        /// Convert images of another colour type (instead of refusing them).
+        convert: bool,
+    },
 }
 
 /// Raw per-sample values read from a dataset and fed to the steps as
@@ -99,6 +112,16 @@ pub enum Read {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         array: Option<String>,
     },
+    /// The pixels of each image of the dataset's image-folder source,
+    /// `[channels, height, width]`.
+    Image {
+        channels: usize,
+        height: usize,
+        width: usize,
+    },
+    /// The class of each image of the image-folder source: the index of its
+    /// sub-folder among the sorted names.
+    Label,
     /// Windows of a text file's bytes, one every `stride` bytes (`None`:
     /// the window's length, so that windows do not overlap).
     Text {

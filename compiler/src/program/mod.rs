@@ -23,7 +23,7 @@ mod data;
 mod plan;
 
 pub use data::{Column, DataRef, DatasetSpec, Feed, Read, Source, SourceSpec};
-pub use plan::{Finish, Init, OutputSpec, ParamSpec, PassMetric, TrainPlan};
+pub use plan::{Finish, Init, OutputSpec, ParamSpec, PassMetric, Statistic, TrainPlan};
 
 use crate::ir::{print, Verified};
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,11 @@ pub struct CompiledProgram {
     pub train: TrainStep,
     /// One per dataset of `datasets`, in the same order.
     pub eval: Vec<EvalStep>,
+    /// The values whose statistics `standardize` needs, from a batch of the
+    /// training data: output `Prediction(path)` for each of the plan's
+    /// `statistics`. `None` when the program standardizes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statistics: Option<Verified>,
 }
 
 /// One optimiser step, as two groups with the gradients between them.

@@ -40,6 +40,9 @@ pub struct TrainPlan {
     /// The model's outputs, in the order declared.
     #[serde(default)]
     pub outputs: Vec<OutputSpec>,
+    /// What `standardize` calls measure on the training data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statistics: Vec<Statistic>,
 }
 
 /// A metric of a whole evaluation pass: the step's `metric_sum.<name>`
@@ -66,6 +69,20 @@ pub enum Finish {
     F1,
     /// The confusion matrix itself, kept in the run record.
     Matrix,
+}
+
+/// The statistics of one `standardize` call, which the runtime measures
+/// on the training data before the first step: the model states
+/// `<path>.mean` and `<path>.std`, of `shape`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Statistic {
+    /// `stats.<field>`.
+    pub path: String,
+    /// One mean and deviation per entry of the sample's first axis
+    /// (`shape` is `[C, 1, ..]`), rather than per value (`shape` is the
+    /// sample's).
+    pub per_channel: bool,
+    pub shape: Vec<usize>,
 }
 
 /// A model output, as `dlpc predict` writes it.

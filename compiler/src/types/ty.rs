@@ -92,7 +92,16 @@ impl fmt::Display for TensorType {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SourceKind {
     Csv,
-    Idx,
+    /// A folder of images, one sub-folder per class: `image()` gives
+    /// `f32[channels, height, width]`.
+    Images {
+        channels: i64,
+        height: i64,
+        width: i64,
+    },
+    /// A source that is wrong and already reported: the fields that read
+    /// it are not checked against it (one mistake, one error).
+    Broken,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -195,7 +204,8 @@ impl fmt::Display for Type {
             Type::Init => f.write_str("init"),
             Type::Seed => f.write_str("seed"),
             Type::Source(SourceKind::Csv) => f.write_str("csv source"),
-            Type::Source(SourceKind::Idx) => f.write_str("idx source"),
+            Type::Source(SourceKind::Images { .. }) => f.write_str("image-folder source"),
+            Type::Source(SourceKind::Broken) => f.write_str("data source"),
             Type::Raw => f.write_str("raw data (cast it to give it a type)"),
             Type::Dataset(name) => write!(f, "dataset {name}"),
             Type::Split(d, s) => write!(f, "split {d}.{s}"),

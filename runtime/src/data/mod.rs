@@ -11,6 +11,7 @@
 
 mod csv;
 mod idx;
+mod images;
 mod npy;
 mod text;
 mod values;
@@ -163,6 +164,7 @@ pub fn load(spec: &DatasetSpec, base: &Path) -> Result<Loaded, DataError> {
     };
     match &spec.source {
         SourceSpec::PerSplit(sources) => {
+            images::same_classes(sources, base)?;
             for (split, source) in sources {
                 let samples = read(spec, Some(source), base, &mut loaded.files)?;
                 loaded.parts.push((Some(split.clone()), samples));
@@ -233,9 +235,29 @@ fn read(
         first = Some((table.len, file));
         feeds.extend(table.feeds);
     }
+    let image_feeds: Vec<&Feed> = spec
+        .feeds
+        .iter()
+        .filter(|f| matches!(f.read, Read::Image { .. } | Read::Label))
+        .collect();
+    if !image_feeds.is_empty() {
+        let Some((path, wanted)) = source.and_then(images::Wanted::of) else {
+            return Err(DataError::new(
+                base,
+                format!(
+                    "dataset `{}` reads images but has no image-folder source",
+                    spec.name
+                ),
+            ));
+        };
+        let dir = base.join(path);
+        let (listing, values) = images::read(&dir, wanted, &image_feeds, files)?;
+        first = Some((listing.images.len(), dir));
+        feeds.extend(values);
+    }
     for feed in spec.feeds.iter() {
         let path = match &feed.read {
-            Read::Columns { .. } => continue,
+            Read::Columns { .. } | Read::Image { .. } | Read::Label => continue,
             Read::Idx { path } | Read::Npy { path, .. } | Read::Text { path, .. } => path,
         };
         let file = base.join(path);

@@ -21,6 +21,7 @@ mod loader;
 pub mod memory;
 pub mod sample;
 mod start;
+mod statistics;
 mod step;
 mod timing;
 

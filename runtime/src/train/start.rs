@@ -160,14 +160,23 @@ pub(super) fn fresh(
     device: &str,
 ) -> Result<State, TrainError> {
     let seed = opts.seed.unwrap_or(plan.seed);
-    let params = match &job.init_from {
-        // Fitted to the plan before the data was read (`check_fits`).
-        Some(path) => checkpoint::load(path).map_err(TrainError::Run)?.params,
-        None => plan
-            .params
-            .iter()
-            .map(|p| (p.path.clone(), init::initialise(p, seed)))
-            .collect(),
+    let (params, statistics) = match &job.init_from {
+        // Fitted to the plan before the data was read (`check_fits`); the
+        // statistics are those the checkpoint's model was trained with.
+        Some(path) => (
+            checkpoint::load(path).map_err(TrainError::Run)?.params,
+            Vec::new(),
+        ),
+        None => {
+            let mut params = plan
+                .params
+                .iter()
+                .map(|p| (p.path.clone(), init::initialise(p, seed)))
+                .collect();
+            let statistics =
+                super::statistics::measure(job.program, datasets, &mut params, seed, opts.backend)?;
+            (params, statistics)
+        }
     };
     let mut files: Vec<Value> = datasets
         .values()
@@ -198,6 +207,7 @@ pub(super) fn fresh(
         "base": absolute(&job.base),
         "overrides": overrides,
         "init_from": job.init_from.as_deref().map(absolute),
+        "statistics": statistics,
     });
     let record = RunRecord::create(&opts.runs, &plan.name, &job.files, &config).map_err(|e| {
         TrainError::Io(format!(
