@@ -4,6 +4,7 @@
 #[macro_use]
 mod out;
 
+mod cache;
 mod check;
 mod devices;
 mod emit;
@@ -276,6 +277,12 @@ enum Command {
     /// List the GPU adapters wgpu finds, with their limits, and say which
     /// one `--device gpu` and `--device auto` would use.
     Devices,
+    /// The preprocessing cache (decoded, resized image folders): list its
+    /// entries or remove them.
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
     /// List and inspect run records.
     Runs {
         #[command(subcommand)]
@@ -284,6 +291,14 @@ enum Command {
         #[arg(long, default_value = "runs", global = true)]
         runs: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum CacheCommand {
+    /// Each entry: when it was made, its size, and the data it holds.
+    Ls,
+    /// Remove every entry (runs prepare the data again, and cache it anew).
+    Clear,
 }
 
 #[derive(Subcommand)]
@@ -543,5 +558,9 @@ fn main() -> ExitCode {
         }),
         Command::Lsp => dlpc::lsp::run(),
         Command::Devices => devices::run(),
+        Command::Cache { command } => match command {
+            CacheCommand::Ls => cache::list(),
+            CacheCommand::Clear => cache::clear(),
+        },
     }
 }

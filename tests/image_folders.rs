@@ -75,12 +75,18 @@ fn folder(program: &str, files: &[(String, Vec<u8>)]) -> tempfile::TempDir {
     dir
 }
 
-fn run(dir: &Path) -> std::process::Output {
+/// `dlpc args` in `dir`, with the preprocessing cache in `dir/cache`.
+fn dlpc_in(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_dlpc"))
-        .args(["run", "p.dlp", "--runs", "runs"])
+        .args(args)
+        .env("DLP_CACHE", dir.join("cache"))
         .current_dir(dir)
         .output()
         .unwrap()
+}
+
+fn run(dir: &Path) -> std::process::Output {
+    dlpc_in(dir, &["run", "p.dlp", "--runs", "runs"])
 }
 
 /// The error of a run that must fail, without a panic.
@@ -244,4 +250,88 @@ fn split_folders_must_name_the_same_classes() {
             "same class folders",
         ],
     );
+}
+
+/// The entries of the cache in `dir/cache`, by name.
+fn cache_entries(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir.join("cache"))
+        .map(|r| r.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    entries.sort();
+    entries
+}
+
+#[test]
+fn decoded_folders_are_cached_by_content_and_definition() {
+    let dir = folder(PROGRAM, &good_folder());
+    let trains = |dir: &Path| {
+        let out = run(dir);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = trains(dir.path());
+    let entries = cache_entries(dir.path());
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let payload = |entry: &Path| {
+        let bytes = std::fs::read(entry).unwrap();
+        let start = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+        bytes[start..].to_vec()
+    };
+    let pixels = payload(&entries[0]);
+    assert_eq!(pixels.len(), 16 * 16, "16 images of 1x4x4 bytes");
+
+    // A hit gives the same data: the same run, to the last digit.
+    let again = trains(dir.path());
+    let figures = |out: &str| {
+        out.lines()
+            .filter(|l| l.starts_with("d.test"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(figures(&again), figures(&first));
+    assert_eq!(cache_entries(dir.path()), entries);
+
+    // What the preparation does not read reuses the entry.
+    let batch = PROGRAM.replace("batch     = 4", "batch     = 2");
+    std::fs::write(dir.path().join("p.dlp"), &batch).unwrap();
+    trains(dir.path());
+    assert_eq!(cache_entries(dir.path()), entries);
+
+    // A changed image, or another size, makes a new one.
+    std::fs::write(dir.path().join("pics/dark/0.png"), gray(60, 4)).unwrap();
+    trains(dir.path());
+    assert_eq!(cache_entries(dir.path()).len(), 2);
+    let resized = batch
+        .replace("size = [4, 4]", "size = [2, 2]")
+        .replace("f32[16]", "f32[4]")
+        .replace("f32[B, 16]", "f32[B, 4]");
+    std::fs::write(dir.path().join("p.dlp"), &resized).unwrap();
+    trains(dir.path());
+    assert_eq!(cache_entries(dir.path()).len(), 3);
+
+    // A damaged entry is not trusted: it is prepared again and rewritten.
+    for entry in cache_entries(dir.path()) {
+        let mut bytes = std::fs::read(&entry).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&entry, bytes).unwrap();
+    }
+    std::fs::write(dir.path().join("p.dlp"), PROGRAM).unwrap();
+    std::fs::write(dir.path().join("pics/dark/0.png"), gray(10, 4)).unwrap();
+    assert_eq!(figures(&trains(dir.path())), figures(&first));
+    assert_eq!(payload(&entries[0]), pixels, "rewritten whole");
+
+    let listed = dlpc_in(dir.path(), &["cache", "ls"]);
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains("3 entries") && listed.contains("16 images, 1x4x4"),
+        "{listed}"
+    );
+    let cleared = dlpc_in(dir.path(), &["cache", "clear"]);
+    assert!(String::from_utf8_lossy(&cleared.stdout).contains("removed 3 entries"));
+    assert!(cache_entries(dir.path()).is_empty());
 }

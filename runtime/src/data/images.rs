@@ -10,7 +10,7 @@
 //! and kept as bytes, channels first: `[channels, height, width]`.
 
 use super::idx::first_bad_byte;
-use super::{checked_values, content_hash, DataError, FeedValues};
+use super::{cache, checked_values, content_hash, DataError, FeedValues};
 use crate::tensor::Tensor;
 use dlp_compiler::program::{Feed, Read, Source};
 use image::imageops::FilterType;
@@ -83,6 +83,18 @@ pub fn same_classes(sources: &[(String, Source)], base: &Path) -> Result<(), Dat
         }
     }
     Ok(())
+}
+
+impl Wanted {
+    /// Everything that decides the prepared pixels, for the cache's key
+    /// (the decoder and the filter too: a change there needs a new
+    /// [`cache::VERSION`]).
+    fn definition(&self) -> String {
+        format!(
+            "channels={} height={} width={} crop={} convert={} filter=triangle",
+            self.channels, self.height, self.width, self.crop, self.convert
+        )
+    }
 }
 
 /// The images of a folder: the class names, and each image's file and class.
@@ -188,29 +200,45 @@ pub fn read(
             }
         }
     }
-    let decoded: Vec<(Vec<u8>, String)> = crate::cpu::pool().install(|| {
+    // Every file is hashed, for the run record and the cache's key; the
+    // pixels come from the cache when this folder was prepared this way
+    // before, else from decoding every image (on the back end's threads).
+    let hashes: Vec<String> = crate::cpu::pool().install(|| {
         listing
             .images
             .par_iter()
-            .map(|(file, _)| {
-                let bytes = std::fs::read(file)
-                    .map_err(|e| DataError::new(file, format!("cannot read the file: {e}")))?;
-                let pixels = decode(&bytes, wanted).map_err(|m| DataError::new(file, m))?;
-                Ok((pixels, content_hash(&bytes)))
-            })
+            .map(|(file, _)| Ok(content_hash(&read_image_file(file)?)))
             .collect::<Result<_, DataError>>()
     })?;
-    files.push((dir.to_path_buf(), folder_hash(dir, &listing, &decoded)));
+    let hash = folder_hash(dir, &listing, &hashes);
+    files.push((dir.to_path_buf(), hash.clone()));
+    let n = listing.images.len();
+    let size = n * wanted.channels * wanted.height * wanted.width;
+    let needs_pixels = feeds.iter().any(|f| matches!(f.read, Read::Image { .. }));
+    let key = cache::key(&["images", &hash, &wanted.definition()]);
+    let pixels = match needs_pixels.then(|| cache::load(&key)) {
+        None => Vec::new(),
+        Some(Some(cached)) if cached.len() == size => cached,
+        Some(_) => {
+            let decoded = decode_all(&listing, wanted)?;
+            let what = format!(
+                "{n} images, {}x{}x{}{}{}",
+                wanted.channels,
+                wanted.height,
+                wanted.width,
+                if wanted.crop { ", cropped" } else { "" },
+                if wanted.convert { ", converted" } else { "" }
+            );
+            cache::store(&key, "images", &dir.display().to_string(), &what, &decoded);
+            decoded
+        }
+    };
     let n = listing.images.len();
     let mut out = Vec::new();
     for feed in feeds {
         let values = match &feed.read {
             Read::Image { .. } => {
-                let mut bytes =
-                    Vec::with_capacity(n * wanted.channels * wanted.height * wanted.width);
-                for (pixels, _) in &decoded {
-                    bytes.extend_from_slice(pixels);
-                }
+                let bytes = pixels.clone();
                 if let Some((i, m)) = first_bad_byte(&bytes, feed) {
                     let per_image = bytes.len() / n.max(1);
                     let file = &listing.images[i / per_image.max(1)].0;
@@ -234,11 +262,29 @@ pub fn read(
     Ok((listing, out))
 }
 
+fn read_image_file(file: &Path) -> Result<Vec<u8>, DataError> {
+    std::fs::read(file).map_err(|e| DataError::new(file, format!("cannot read the file: {e}")))
+}
+
+/// Every image of the folder decoded, one after the other.
+fn decode_all(listing: &Listing, wanted: Wanted) -> Result<Vec<u8>, DataError> {
+    let decoded: Vec<Vec<u8>> = crate::cpu::pool().install(|| {
+        listing
+            .images
+            .par_iter()
+            .map(|(file, _)| {
+                decode(&read_image_file(file)?, wanted).map_err(|m| DataError::new(file, m))
+            })
+            .collect::<Result<_, DataError>>()
+    })?;
+    Ok(decoded.concat())
+}
+
 /// One hash for the folder: every image's path (from the folder) and the
 /// hash of its bytes, so that a renamed, moved or changed image changes it.
-fn folder_hash(dir: &Path, listing: &Listing, decoded: &[(Vec<u8>, String)]) -> String {
+fn folder_hash(dir: &Path, listing: &Listing, hashes: &[String]) -> String {
     let mut hasher = Sha256::new();
-    for ((file, _), (_, hash)) in listing.images.iter().zip(decoded) {
+    for ((file, _), hash) in listing.images.iter().zip(hashes) {
         let name = file.strip_prefix(dir).unwrap_or(file);
         hasher.update(name.to_string_lossy().as_bytes());
         hasher.update([0]);

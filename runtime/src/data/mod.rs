@@ -9,6 +9,7 @@
 //! graph, not done here. Every error names the file, the line or record,
 //! and the field.
 
+pub mod cache;
 mod csv;
 mod idx;
 mod images;
