@@ -6,7 +6,7 @@ use dlp_compiler::{compile, render, render_json};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub fn run(files: &[PathBuf], format: Format) -> ExitCode {
+pub fn run(files: &[PathBuf], format: Format, deny_warnings: bool) -> ExitCode {
     let color = crate::program::color();
     let mut failed = false;
     for path in files {
@@ -46,14 +46,30 @@ pub fn run(files: &[PathBuf], format: Format) -> ExitCode {
                 errors += 1;
             }
         }
+        let warnings = compilation.diagnostics.len()
+            - compilation
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .count();
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
         if errors > 0 {
             failed = true;
             if format == Format::Human {
-                tell!(
-                    "error: {errors} error{} in {name}",
-                    if errors == 1 { "" } else { "s" }
-                );
+                tell!("error: {errors} error{} in {name}", plural(errors));
             }
+        } else if warnings > 0 && format == Format::Human {
+            if deny_warnings {
+                tell!(
+                    "error: {warnings} warning{} in {name}, denied by `--deny warnings`",
+                    plural(warnings)
+                );
+            } else {
+                tell!("warning: {warnings} warning{} in {name}", plural(warnings));
+            }
+        }
+        if deny_warnings && warnings > 0 {
+            failed = true;
         }
     }
     if failed {

@@ -49,6 +49,10 @@ enum Command {
         /// How to print diagnostics.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        /// `--deny warnings`: a warning (W0xxx) fails the command like an
+        /// error (for CI).
+        #[arg(long, value_name = "WHAT", value_parser = ["warnings"])]
+        deny: Option<String>,
     },
     /// Rewrite programs in the canonical layout, in place.
     Fmt {
@@ -118,6 +122,10 @@ enum Command {
         /// combination of values, then a table comparing them.
         #[arg(long, value_name = "KEY=VALUE")]
         set: Vec<String>,
+        /// `--deny warnings`: a warning (W0xxx) fails the command like an
+        /// error (for CI).
+        #[arg(long, value_name = "WHAT", value_parser = ["warnings"])]
+        deny: Option<String>,
     },
     /// A trained model's loss and metrics on any data of its program, from
     /// a recorded run's checkpoint.
@@ -396,7 +404,11 @@ pub enum Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { files, format } => check::run(&files, format),
+        Command::Check {
+            files,
+            format,
+            deny,
+        } => check::run(&files, format, deny.is_some()),
         Command::Fmt { files, check } => fmt::run(&files, check),
         Command::Run {
             file,
@@ -413,6 +425,7 @@ fn main() -> ExitCode {
             init_from,
             checkpoint,
             set,
+            deny,
         } => run::run(run::Args {
             file,
             train,
@@ -428,6 +441,7 @@ fn main() -> ExitCode {
             init_from,
             checkpoint,
             set,
+            deny_warnings: deny.is_some(),
         }),
         Command::Eval {
             file,

@@ -5,6 +5,7 @@ use crate::loader::FsLoader;
 use dlp_compiler::{compile, lower, render, Compilation, CompiledProgram, Diagnostic, FileId, Loc};
 use std::io::IsTerminal;
 use std::path::Path;
+use std::process::ExitCode;
 
 /// Whether diagnostics on standard error get colours.
 pub fn color() -> bool {
@@ -57,6 +58,20 @@ pub fn load_text(path: &Path, text: &str, explain: &Explain) -> Option<Compilati
         return None;
     }
     Some(comp)
+}
+
+/// With `--deny warnings`: fails when the program has warnings (they
+/// are printed already).
+pub fn deny_warnings(comp: &Compilation, name: &str) -> Result<(), ExitCode> {
+    let warnings = comp.diagnostics.iter().filter(|d| !d.is_error()).count();
+    if warnings == 0 {
+        return Ok(());
+    }
+    tell!(
+        "error: {warnings} warning{} in {name}, denied by `--deny warnings`: nothing was run",
+        if warnings == 1 { "" } else { "s" }
+    );
+    Err(ExitCode::FAILURE)
 }
 
 /// Prints a diagnostic found after checking (while lowering).

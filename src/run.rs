@@ -28,6 +28,8 @@ pub struct Args {
     /// `--set KEY=VALUE[,VALUE...]`: overrides, a sweep when some have
     /// several values.
     pub set: Vec<String>,
+    /// `--deny warnings`: a program with warnings is not run.
+    pub deny_warnings: bool,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -117,6 +119,9 @@ pub fn run_one(
         overrides::apply(&original, block.as_deref(), &assignments).map_err(|e| fail(&e))?;
     let explain = |d, root| overrides::explain(d, root, &applied);
     let comp = program::load_text(&args.file, &text, &explain).ok_or(ExitCode::FAILURE)?;
+    if args.deny_warnings {
+        program::deny_warnings(&comp, &args.file.display().to_string())?;
+    }
     let compiled =
         program::compiled_explained(&comp, block.as_deref(), &explain).ok_or(ExitCode::FAILURE)?;
     // Fine-tuning: the checkpoint is fitted to the program in `train`,

@@ -2,9 +2,10 @@
 //!
 //! Each file holds cases separated by `--- name ---` lines. A case is a
 //! program whose expected diagnostics are written in it as comments:
-//! `// error: L:C text` says that a diagnostic starts at line L, column C
+//! `// error: L:C text` says that an error starts at line L, column C
 //! (counted from the case's first line) and that its message contains
-//! `text`. A case must report exactly those diagnostics, no more.
+//! `text`; `// warning: L:C text` says the same of a warning. A case must
+//! report exactly those diagnostics, no more.
 
 mod common;
 
@@ -13,7 +14,8 @@ use dlp_compiler::{compile, NoModules};
 struct Case {
     name: String,
     source: String,
-    expected: Vec<(usize, usize, String)>,
+    /// Line, column, severity and a part of the message.
+    expected: Vec<(usize, usize, &'static str, String)>,
 }
 
 fn cases(text: &str) -> Vec<Case> {
@@ -31,16 +33,35 @@ fn cases(text: &str) -> Vec<Case> {
             continue;
         }
         let Some(case) = out.last_mut() else { continue };
-        if let Some(spec) = line.trim_start().strip_prefix("// error: ") {
-            let (pos, message) = spec.split_once(' ').expect("`// error: L:C message`");
+        let trimmed = line.trim_start();
+        let spec = trimmed
+            .strip_prefix("// error: ")
+            .map(|s| ("error", s))
+            .or_else(|| trimmed.strip_prefix("// warning: ").map(|s| ("warning", s)));
+        if let Some((severity, spec)) = spec {
+            let (pos, message) = spec
+                .split_once(' ')
+                .expect("`// error: L:C message` or `// warning: L:C message`");
             let (l, c) = pos.split_once(':').expect("L:C");
-            case.expected
-                .push((l.parse().unwrap(), c.parse().unwrap(), message.to_string()));
+            case.expected.push((
+                l.parse().unwrap(),
+                c.parse().unwrap(),
+                severity,
+                message.to_string(),
+            ));
         }
         case.source.push_str(line);
         case.source.push('\n');
     }
     out
+}
+
+fn severity(d: &dlp_compiler::Diagnostic) -> &'static str {
+    if d.is_error() {
+        "error"
+    } else {
+        "warning"
+    }
 }
 
 #[test]
@@ -53,7 +74,7 @@ fn error_suite() {
             count += 1;
             let compilation = compile("case.dlp", &case.source, &mut NoModules);
             let root = &compilation.program.sources;
-            let mut actual: Vec<(usize, usize, String)> = compilation
+            let mut actual: Vec<(usize, usize, &str, String)> = compilation
                 .diagnostics
                 .iter()
                 .map(|d| {
@@ -64,19 +85,18 @@ fn error_suite() {
                     } else {
                         String::new()
                     };
-                    (l, c, format!("{}{where_}", d.message))
+                    (l, c, severity(d), format!("{}{where_}", d.message))
                 })
                 .collect();
             let mut missing = Vec::new();
-            for (l, c, text) in &case.expected {
-                match actual
-                    .iter()
-                    .position(|(al, ac, m)| al == l && ac == c && m.contains(text.as_str()))
-                {
+            for (l, c, severity, text) in &case.expected {
+                match actual.iter().position(|(al, ac, s, m)| {
+                    al == l && ac == c && s == severity && m.contains(text.as_str())
+                }) {
                     Some(i) => {
                         actual.remove(i);
                     }
-                    None => missing.push(format!("{l}:{c} {text}")),
+                    None => missing.push(format!("{severity} {l}:{c} {text}")),
                 }
             }
             if !missing.is_empty() || !actual.is_empty() {
@@ -87,7 +107,7 @@ fn error_suite() {
                         let (l, c) = root
                             .get(d.primary.loc.file)
                             .line_col(d.primary.loc.span.start as usize);
-                        format!("// error: {l}:{c} {}", d.message)
+                        format!("// {}: {l}:{c} {}", severity(d), d.message)
                     })
                     .collect();
                 failures.push(format!(

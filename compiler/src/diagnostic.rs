@@ -73,6 +73,14 @@ impl Diagnostic {
         }
     }
 
+    /// A program that checks but is very likely wrong (see [`crate::lint`]).
+    pub fn warning(code: &'static str, loc: Loc, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, loc, message)
+        }
+    }
+
     /// Text for the primary label.
     pub fn here(mut self, message: impl Into<String>) -> Diagnostic {
         self.primary.message = message.into();

@@ -26,6 +26,7 @@ pub mod diagnostic;
 pub mod fuse;
 pub mod ide;
 pub mod ir;
+pub mod lint;
 pub mod load;
 pub mod lower;
 pub mod onnx;
@@ -71,6 +72,10 @@ pub fn compile(name: &str, text: &str, loader: &mut dyn Loader) -> Compilation {
     diagnostics.extend(resolve_errors.iter().map(|e| e.diagnostic()));
     let (checked, check_errors) = check::check(&program, &scopes);
     diagnostics.extend(check_errors.iter().map(|e| e.diagnostic()));
+    // Warnings only for a program without errors: one mistake, one message.
+    if !diagnostics.iter().any(Diagnostic::is_error) {
+        diagnostics.extend(lint::lint(&program, &scopes, &checked));
+    }
     diagnostics.sort_by_key(|d| (d.primary.loc.file, d.primary.loc.span.start));
     diagnostics.dedup();
     Compilation {

@@ -256,6 +256,38 @@ pub(crate) fn adapter_name(backend: Backend) -> Option<String> {
     Some(format!("{} ({})", gpu.adapter.name, gpu.adapter.backend))
 }
 
+/// Watches the training loss: it tells, once, when a step's loss is more
+/// than [`Divergence::FACTOR`] times the first step's (of this process),
+/// the usual sign of a learning rate too high for the model.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Divergence {
+    first: Option<f64>,
+    told: bool,
+}
+
+impl Divergence {
+    const FACTOR: f64 = 100.0;
+
+    /// The first loss, when `loss` is the first to exceed it by the factor.
+    fn grew(&mut self, loss: f64) -> Option<f64> {
+        let first = *self.first.get_or_insert(loss);
+        if self.told || first <= 0.0 || loss <= Self::FACTOR * first {
+            return None;
+        }
+        self.told = true;
+        Some(first)
+    }
+}
+
+/// A number for a message: four decimals, or scientific when tiny or huge.
+fn figure_text(v: f64) -> String {
+    if v != 0.0 && (v.abs() < 1e-3 || v.abs() >= 1e6) {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
 /// A step's results into the epoch's log and sums, and to the observer;
 /// a loss or metric that is not finite ends the run.
 fn record_step(
@@ -286,6 +318,15 @@ fn record_step(
             figure(name),
             step + 1
         )));
+    }
+    if let Some(first) = state.divergence.grew(out.loss) {
+        obs.note(&format!(
+            "warning: the training loss grew from {} (this run's first step) to {} at epoch {epoch}, step {}: a smaller learning rate (now {}) or `clip_grad_norm` may help",
+            figure_text(first),
+            figure_text(out.loss),
+            step + 1,
+            figure_text(lr)
+        ));
     }
     state.progress.step += 1;
     log.push(json!({"kind": "step", "epoch": epoch, "step": step + 1, "loss": out.loss, "lr": lr}));

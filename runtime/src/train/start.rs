@@ -44,6 +44,8 @@ pub(super) struct State {
     pub progress: Progress,
     /// Where an interrupted epoch stopped (a run resumed mid-epoch).
     pub partial: Option<Partial>,
+    /// Watches the training loss for a blow-up.
+    pub divergence: super::Divergence,
 }
 
 impl State {
@@ -227,6 +229,7 @@ pub(super) fn fresh(
             bad_validations: 0,
         },
         partial: None,
+        divergence: Default::default(),
     })
 }
 
@@ -413,6 +416,7 @@ pub(super) fn resume(dir: &Path, plan: &TrainPlan) -> Result<State, TrainError> 
         states: ck.states,
         progress,
         partial,
+        divergence: Default::default(),
     })
 }
 
