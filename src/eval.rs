@@ -50,7 +50,9 @@ pub fn run(args: Args) -> ExitCode {
         {
             continue;
         }
-        match lower::eval_step(&model.comp, Some(&plan.name), &r.dataset) {
+        let step = lower::eval_step(&model.comp, Some(&plan.name), &r.dataset)
+            .and_then(|step| lower::unmeasured(&step.0.step, plan, &r.dataset).map(|()| step));
+        match step {
             Ok(step) => steps.push(step),
             Err(e) => {
                 trained::report(&model.comp, &e);

@@ -36,7 +36,10 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let step = match lower::predict_step(&model.comp, Some(&model.program.plan.name), &r.dataset) {
+    let plan = &model.program.plan;
+    let step = lower::predict_step(&model.comp, Some(&plan.name), &r.dataset)
+        .and_then(|step| lower::unmeasured(&step.step, plan, &r.dataset).map(|()| step));
+    let step = match step {
         Ok(step) => step,
         Err(e) => {
             trained::report(&model.comp, &e);

@@ -174,3 +174,37 @@ fn validation_data_cannot_standardize_what_training_data_does_not() {
         "{stderr}"
     );
 }
+
+#[test]
+fn two_standardizations_of_one_value_are_measured_apart() {
+    // `raw` and `raw * raw` each get their own statistics.
+    let program = PROGRAM.replace(
+        "x      = standardize(columns(0..2) as f32[2])",
+        "raw    = columns(0..2) as f32[2]\n    x      = standardize(raw) + standardize(raw * raw)\n    _sq    = standardize(raw * 2.0)",
+    );
+    let dir = folder(&program);
+    let run = train(dir.path());
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    let statistics = config["statistics"].as_array().unwrap();
+    // `_sq` is read by nothing: its statistics are neither measured nor kept.
+    assert_eq!(statistics.len(), 2, "{statistics:?}");
+    assert_eq!(statistics[1]["field"], "x.2");
+    let means: Vec<f64> = serde_json::from_value(statistics[1]["mean"].clone()).unwrap();
+    // a² over 1..=4 has mean 7.5; b² is 25.
+    assert!(close(means[0], 7.5) && close(means[1], 25.0), "{means:?}");
+}
+
+#[test]
+fn per_channel_must_be_known_when_checked() {
+    let program = PROGRAM.replace(
+        "standardize(columns(0..2) as f32[2])",
+        "standardize(columns(0..2) as f32[2], per_channel = 1 < 2)",
+    );
+    let dir = folder(&program);
+    let out = common::dlpc(&["check", &at(dir.path(), "p.dlp")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("per_channel"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

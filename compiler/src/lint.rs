@@ -8,13 +8,14 @@
 //!   the model, the loss, the metrics nor another field reads.
 //! - W0003: a model output named like a field of its training data: the
 //!   loss and metrics see the output, and the field is never read.
-//! - W0004: `softmax` (or `log_softmax`, `sigmoid`) applied before a loss
-//!   that applies it itself.
+//! - W0004: `softmax` (or `sigmoid`) applied before a loss that applies
+//!   it itself.
 
 use crate::check::Checked;
 use crate::diagnostic::{Diagnostic, FileId, Loc};
 use crate::load::Program;
 use crate::resolve::{Binding, DefId, Scopes};
+use crate::types::Type;
 use dlp_grammar::ast::{Block, EntriesDecl, Expr, ExprKind, Item, ModelDecl, StmtKind};
 use std::collections::HashSet;
 
@@ -31,6 +32,7 @@ pub fn lint(program: &Program, scopes: &Scopes, checked: &Checked) -> Vec<Diagno
             module: m,
             file: module.file,
             used: &used,
+            types: &checked.types,
         };
         for item in &module.ast.items {
             match item {
@@ -56,21 +58,16 @@ struct Lint<'a> {
     file: FileId,
     /// The definitions some use refers to.
     used: &'a HashSet<Loc>,
+    /// The checked type of every declared name.
+    types: &'a [(Loc, Type)],
 }
 
 /// What a loss applies to its first argument itself, and the functions
 /// that would apply it twice.
 const LOSSES: &[(&str, &str, &[&str])] = &[
-    (
-        "cross_entropy",
-        "a log-softmax",
-        &["softmax", "log_softmax"],
-    ),
-    (
-        "soft_cross_entropy",
-        "a log-softmax",
-        &["softmax", "log_softmax"],
-    ),
+    // (`log_softmax` of a `log_softmax` is itself: harmless, not warned.)
+    ("cross_entropy", "a log-softmax", &["softmax"]),
+    ("soft_cross_entropy", "a log-softmax", &["softmax"]),
     ("binary_cross_entropy", "a sigmoid", &["sigmoid"]),
 ];
 
@@ -86,7 +83,13 @@ impl Lint<'_> {
             match &stmt.kind {
                 StmtKind::Let { name, .. } => {
                     let at = self.loc(name.span);
-                    let unused = !self.used.contains(&at) && !passes.contains(&name.name);
+                    // Compile-time numbers are read by types too (`param w:
+                    // f32[4, n]`), which the references do not record.
+                    let tensor = self
+                        .types
+                        .iter()
+                        .any(|(l, t)| *l == at && matches!(t, Type::Tensor(_)));
+                    let unused = tensor && !self.used.contains(&at) && !passes.contains(&name.name);
                     if unused && !name.name.starts_with('_') {
                         out.push(
                             Diagnostic::warning(
@@ -114,9 +117,29 @@ impl Lint<'_> {
         }
     }
 
-    /// The item a name of this module's scope binds.
-    fn item(&self, name: &str) -> Option<(DefId, &Item)> {
-        match self.scopes.modules.get(self.module)?.names.get(name)? {
+    /// The item a name (`Cnn`) or a module's name (`models.Cnn`) binds in
+    /// this module's scope.
+    fn item(&self, e: &Expr) -> Option<(DefId, &Item)> {
+        let binding = match &e.kind {
+            ExprKind::Name(n) => self.scopes.modules.get(self.module)?.names.get(&n.name)?,
+            ExprKind::Field(base, n) => {
+                let ExprKind::Name(module) = &base.kind else {
+                    return None;
+                };
+                match self
+                    .scopes
+                    .modules
+                    .get(self.module)?
+                    .names
+                    .get(&module.name)?
+                {
+                    (Binding::Module(m), _) => self.scopes.modules.get(*m)?.names.get(&n.name)?,
+                    (Binding::Item(_), _) => return None,
+                }
+            }
+            _ => return None,
+        };
+        match binding {
             (Binding::Item(def), _) => {
                 let item = self.program.modules[def.module].ast.items.get(def.item)?;
                 Some((*def, item))
@@ -125,32 +148,30 @@ impl Lint<'_> {
         }
     }
 
-    /// The dataset a `data` or `validate` entry names (`digits.train`).
+    /// The dataset a `data` or `validate` entry names (`digits`,
+    /// `digits.train`).
     fn dataset_of(&self, e: &Expr) -> Option<(DefId, &EntriesDecl)> {
-        let name = match &e.kind {
-            ExprKind::Name(n) => &n.name,
-            ExprKind::Field(base, _) => match &base.kind {
-                ExprKind::Name(n) => &n.name,
+        let named = match self.item(e) {
+            Some((def, Item::Dataset(d))) => return Some((def, d)),
+            _ => match &e.kind {
+                ExprKind::Field(base, _) => self.item(base)?,
                 _ => return None,
             },
-            _ => return None,
         };
-        match self.item(name)? {
+        match named {
             (def, Item::Dataset(d)) => Some((def, d)),
             _ => None,
         }
     }
 
+    /// The model a `model` entry names (`Mlp`, `Mlp(hidden = 64)`,
+    /// `models.Mlp()`).
     fn model_of(&self, e: &Expr) -> Option<(DefId, &ModelDecl)> {
-        let name = match &e.kind {
-            ExprKind::Name(n) => &n.name,
-            ExprKind::Call(callee, _) => match &callee.kind {
-                ExprKind::Name(n) => &n.name,
-                _ => return None,
-            },
-            _ => return None,
+        let named = match &e.kind {
+            ExprKind::Call(callee, _) => callee,
+            _ => e,
         };
-        match self.item(name)? {
+        match self.item(named)? {
             (def, Item::Model(m)) => Some((def, m)),
             _ => None,
         }
@@ -259,11 +280,20 @@ impl Lint<'_> {
     fn unused_fields(&self, out: &mut Vec<Diagnostic>) {
         let module = &self.program.modules[self.module];
         let mut inputs_of: Vec<(DefId, HashSet<String>)> = Vec::new();
+        let mut unknown: HashSet<DefId> = HashSet::new();
         for item in &module.ast.items {
             let Item::Train(train) = item else { continue };
             let entry = |key: &str| train.entries.iter().find(|e| e.key.name == key);
-            let mut reads: HashSet<String> = entry("model")
-                .and_then(|e| self.model_of(&e.value))
+            let Some(model) = entry("model").and_then(|e| self.model_of(&e.value)) else {
+                // Without the model, what its inputs read is unknown.
+                for key in ["data", "validate"] {
+                    if let Some((def, _)) = entry(key).and_then(|e| self.dataset_of(&e.value)) {
+                        unknown.insert(def);
+                    }
+                }
+                continue;
+            };
+            let mut reads: HashSet<String> = Some(model)
                 .map(|(_, m)| {
                     m.body
                         .stmts
@@ -290,7 +320,7 @@ impl Lint<'_> {
         }
         let mut seen = HashSet::new();
         for (def, _) in &inputs_of {
-            if def.module != self.module || !seen.insert(*def) {
+            if def.module != self.module || unknown.contains(def) || !seen.insert(*def) {
                 continue;
             }
             let Item::Dataset(d) = &module.ast.items[def.item] else {

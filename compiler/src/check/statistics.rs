@@ -24,7 +24,13 @@ pub(super) fn standardize(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> 
                 loc: *at,
             })
         }
-        Some((Type::Bool(_) | Type::Error, _)) | None => {}
+        Some((Type::Bool(Some(_)) | Type::Error, _)) | None => {}
+        Some((Type::Bool(None), at)) => {
+            return cx.error(CheckError::NotStatic {
+                what: "argument `per_channel` of `standardize`".into(),
+                loc: *at,
+            })
+        }
         Some((other, at)) => {
             return expr::wrong_kind(cx, "`per_channel`", "true or false", other, *at)
         }

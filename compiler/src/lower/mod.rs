@@ -122,7 +122,7 @@ pub fn check(comp: &Compilation) -> Vec<LowerError> {
 /// without errors: its train step, an evaluation step for every dataset
 /// the run evaluates on, and its plan.
 pub fn compile(comp: &Compilation, name: Option<&str>) -> Result<CompiledProgram, LowerError> {
-    let (forward, plan, train_data) = train::lower_train(comp, name, Mode::Train, None)?;
+    let (forward, mut plan, train_data) = train::lower_train(comp, name, Mode::Train, None)?;
     let gradients = verified(forward.pruned(), "autodiff")?;
     let params: Vec<(String, ir::TensorTy)> = plan
         .params
@@ -132,7 +132,8 @@ pub fn compile(comp: &Compilation, name: Option<&str>) -> Result<CompiledProgram
         .collect();
     let update = crate::optim::update_step(&params, &plan.optimizer, plan.clip_grad_norm);
     let update = verified(update.pruned(), "the optimiser update")?;
-    let block = Some(plan.name.as_str());
+    let block_name = plan.name.clone();
+    let block = Some(block_name.as_str());
     let mut datasets = vec![train_data];
     let mut eval = Vec::new();
     let refs = std::iter::once(&plan.data).chain(&plan.final_sets);
@@ -149,6 +150,28 @@ pub fn compile(comp: &Compilation, name: Option<&str>) -> Result<CompiledProgram
     for step in &eval {
         unmeasured(&step.step, &plan, &step.dataset)?;
     }
+    // A field that nothing reads is pruned from every step: the
+    // statistics of its `standardize` are neither measured nor kept.
+    let read: std::collections::HashSet<&str> = std::iter::once(gradients.graph())
+        .chain(eval.iter().map(|e| e.step.graph()))
+        .flat_map(|g| g.inputs())
+        .filter_map(|(input, _)| match input {
+            ir::Input::ModelState(p) => Some(p.as_str()),
+            _ => None,
+        })
+        .collect();
+    let unread: Vec<String> = plan
+        .statistics
+        .iter()
+        .filter(|s| !read.contains(format!("{}.mean", s.path).as_str()))
+        .map(|s| s.path.clone())
+        .collect();
+    plan.statistics.retain(|s| !unread.contains(&s.path));
+    plan.params.retain(|p| {
+        !unread
+            .iter()
+            .any(|u| p.path == format!("{u}.mean") || p.path == format!("{u}.std"))
+    });
     let statistics = if plan.statistics.is_empty() {
         None
     } else {

@@ -28,7 +28,13 @@ pub(crate) struct Standardized {
 
 pub(crate) fn standardize(lw: &mut Lowerer, a: &Args, loc: Loc) -> R<Value> {
     let x = tensor(lw, a, "x")?;
-    if let Some(other) = standardized_ancestor(lw, x) {
+    // (The measuring step leaves values as they are, so there a value and
+    // its standardization are one node: the other modes check this.)
+    let nested = match lw.mode {
+        Mode::Statistics => None,
+        _ => standardized_ancestor(lw, x),
+    };
+    if let Some(other) = nested {
         return Err(LowerError::new(
             format!(
                 "this reads a value already standardized (`{other}`): its statistics would be measured before that standardization; standardize once"
@@ -38,12 +44,19 @@ pub(crate) fn standardize(lw: &mut Lowerer, a: &Args, loc: Loc) -> R<Value> {
     }
     let per_channel = matches!(a.get("per_channel"), Some(Value::Bool(true)));
     let sample = sample_shape(lw, x, loc)?;
-    let shape: Vec<usize> = if per_channel {
-        let mut s = vec![1; sample.len()];
-        s[0] = sample[0];
-        s
-    } else {
-        sample
+    let shape: Vec<usize> = match (per_channel, sample.first()) {
+        (true, Some(&channels)) => {
+            let mut s = vec![1; sample.len()];
+            s[0] = channels;
+            s
+        }
+        (true, None) => {
+            return Err(LowerError::new(
+                "`per_channel` needs a sample with a channel axis first, and this is a scalar",
+                Some(loc),
+            ))
+        }
+        (false, _) => sample,
     };
     let path = free_path(lw);
     let result = if lw.mode == Mode::Statistics {

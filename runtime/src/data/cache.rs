@@ -13,7 +13,8 @@
 //! to a temporary file and renamed, so a run never reads a partial one.
 //!
 //! The cache lives in `$DLP_CACHE` if set (`DLP_CACHE=off` turns it off),
-//! else `$XDG_CACHE_HOME/dlp`, else `~/.cache/dlp`.
+//! else `$XDG_CACHE_HOME/dlp`, else `~/.cache/dlp` (the system's temporary
+//! folder when there is no home).
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -54,7 +55,8 @@ pub fn folder() -> Option<PathBuf> {
             let base = std::env::var_os("XDG_CACHE_HOME")
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))?;
+                .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+                .unwrap_or_else(std::env::temp_dir);
             Some(base.join("dlp"))
         }
     }
@@ -165,13 +167,23 @@ pub fn list() -> std::io::Result<Vec<Entry>> {
     Ok(entries)
 }
 
-/// Removes every entry; returns how many and their bytes.
+/// Removes every entry (and what interrupted writes left); returns how
+/// many entries and their bytes.
 pub fn clear() -> std::io::Result<(usize, u64)> {
     let mut removed = (0, 0);
     for entry in list()? {
         std::fs::remove_file(&entry.path)?;
         removed.0 += 1;
         removed.1 += entry.bytes;
+    }
+    if let Some(folder) = folder() {
+        for item in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+            let name = item.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.ends_with(".partial") {
+                std::fs::remove_file(item.path())?;
+            }
+        }
     }
     Ok(removed)
 }

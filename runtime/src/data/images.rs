@@ -333,8 +333,14 @@ pub fn decode(bytes: &[u8], wanted: Wanted) -> Result<Vec<u8>, String> {
     let has = usize::from(image.color().channel_count());
     if has != wanted.channels && !wanted.convert {
         let plural = |n: usize| if n == 1 { "" } else { "s" };
+        // There is no `channels = 2` (gray with alpha) to suggest.
+        let or_channels = if has == 2 {
+            String::new()
+        } else {
+            format!(", or set `channels = {has}`")
+        };
         return Err(format!(
-            "is {} image ({has} channel{}), but the source reads {} images ({} channel{}): convert every image with `images(..., convert = true)`, or set `channels = {has}`",
+            "is {} image ({has} channel{}), but the source reads {} images ({} channel{}): convert every image with `images(..., convert = true)`{or_channels}",
             colour_name(has),
             plural(has),
             colour_name(wanted.channels),

@@ -256,9 +256,9 @@ pub(crate) fn adapter_name(backend: Backend) -> Option<String> {
     Some(format!("{} ({})", gpu.adapter.name, gpu.adapter.backend))
 }
 
-/// Watches the training loss: it tells, once, when a step's loss is more
-/// than [`Divergence::FACTOR`] times the first step's (of this process),
-/// the usual sign of a learning rate too high for the model.
+/// Watches the training loss of a run started from scratch: it tells,
+/// once, when a step's loss is more than [`Divergence::FACTOR`] times the
+/// first step's, the usual sign of a learning rate too high for the model.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Divergence {
     first: Option<f64>,
@@ -267,6 +267,15 @@ pub(super) struct Divergence {
 
 impl Divergence {
     const FACTOR: f64 = 100.0;
+
+    /// For a run that does not start from scratch (resumed, or from a
+    /// checkpoint): its first loss is no baseline.
+    pub(super) fn off() -> Divergence {
+        Divergence {
+            first: None,
+            told: true,
+        }
+    }
 
     /// The first loss, when `loss` is the first to exceed it by the factor.
     fn grew(&mut self, loss: f64) -> Option<f64> {

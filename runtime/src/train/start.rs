@@ -229,7 +229,10 @@ pub(super) fn fresh(
             bad_validations: 0,
         },
         partial: None,
-        divergence: Default::default(),
+        divergence: match job.init_from {
+            Some(_) => super::Divergence::off(),
+            None => super::Divergence::default(),
+        },
     })
 }
 
@@ -416,7 +419,7 @@ pub(super) fn resume(dir: &Path, plan: &TrainPlan) -> Result<State, TrainError> 
         states: ck.states,
         progress,
         partial,
-        divergence: Default::default(),
+        divergence: super::Divergence::off(),
     })
 }
 
