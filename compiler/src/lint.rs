@@ -21,6 +21,12 @@ use std::collections::HashSet;
 
 pub fn lint(program: &Program, scopes: &Scopes, checked: &Checked) -> Vec<Diagnostic> {
     let used: HashSet<Loc> = checked.references.iter().map(|(_, def)| *def).collect();
+    let tensors: HashSet<Loc> = checked
+        .types
+        .iter()
+        .filter(|(_, t)| matches!(t, Type::Tensor(_)))
+        .map(|(l, _)| *l)
+        .collect();
     let mut warnings = Vec::new();
     for (m, module) in program.modules.iter().enumerate() {
         if module.path.starts_with("std.") || module.path == "std" {
@@ -32,7 +38,7 @@ pub fn lint(program: &Program, scopes: &Scopes, checked: &Checked) -> Vec<Diagno
             module: m,
             file: module.file,
             used: &used,
-            types: &checked.types,
+            tensors: &tensors,
         };
         for item in &module.ast.items {
             match item {
@@ -58,8 +64,8 @@ struct Lint<'a> {
     file: FileId,
     /// The definitions some use refers to.
     used: &'a HashSet<Loc>,
-    /// The checked type of every declared name.
-    types: &'a [(Loc, Type)],
+    /// The places whose checked type is a tensor.
+    tensors: &'a HashSet<Loc>,
 }
 
 /// What a loss applies to its first argument itself, and the functions
@@ -85,10 +91,7 @@ impl Lint<'_> {
                     let at = self.loc(name.span);
                     // Compile-time numbers are read by types too (`param w:
                     // f32[4, n]`), which the references do not record.
-                    let tensor = self
-                        .types
-                        .iter()
-                        .any(|(l, t)| *l == at && matches!(t, Type::Tensor(_)));
+                    let tensor = self.tensors.contains(&at);
                     let unused = tensor && !self.used.contains(&at) && !passes.contains(&name.name);
                     if unused && !name.name.starts_with('_') {
                         out.push(
@@ -151,14 +154,12 @@ impl Lint<'_> {
     /// The dataset a `data` or `validate` entry names (`digits`,
     /// `digits.train`).
     fn dataset_of(&self, e: &Expr) -> Option<(DefId, &EntriesDecl)> {
-        let named = match self.item(e) {
-            Some((def, Item::Dataset(d))) => return Some((def, d)),
-            _ => match &e.kind {
-                ExprKind::Field(base, _) => self.item(base)?,
-                _ => return None,
-            },
+        // The dataset itself, or one of its splits (`digits.train`).
+        let whole = match &e.kind {
+            ExprKind::Field(base, _) if self.item(e).is_none() => base,
+            _ => e,
         };
-        match named {
+        match self.item(whole)? {
             (def, Item::Dataset(d)) => Some((def, d)),
             _ => None,
         }

@@ -13,11 +13,12 @@
 //! `DLP_FUZZ_RUNS=N` sets the number of rounds (3,000 by default); each
 //! round writes one set of files and loads every dataset from it.
 
-use dlp_compiler::lower;
+mod fuzz;
+
 use dlp_compiler::program::{DatasetSpec, Read};
-use dlp_compiler::{compile, NoModules};
 use dlp_runtime::data::Loaded;
 use dlp_runtime::Data;
+use fuzz::{gz, runs, spec, Rng};
 use std::io::Write;
 use std::path::Path;
 
@@ -93,30 +94,6 @@ train on_flt {
 }
 "#;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-fn spec(train: &str) -> DatasetSpec {
-    let comp = compile("p.dlp", PROGRAM, &mut NoModules);
-    assert!(!comp.has_errors(), "{:?}", comp.diagnostics);
-    lower::compile(&comp, Some(train))
-        .unwrap()
-        .datasets
-        .remove(0)
-}
-
 fn idx(kind: u8, dims: &[u32], values: &[u8]) -> Vec<u8> {
     let mut out = vec![0, 0, kind, dims.len() as u8];
     for d in dims {
@@ -124,12 +101,6 @@ fn idx(kind: u8, dims: &[u32], values: &[u8]) -> Vec<u8> {
     }
     out.extend(values);
     out
-}
-
-fn gz(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
 }
 
 fn damage(rng: &mut Rng, good: &[u8]) -> Vec<u8> {
@@ -314,13 +285,6 @@ fn check_loaded(spec: &DatasetSpec, loaded: &Loaded) {
     }
 }
 
-fn runs() -> usize {
-    std::env::var("DLP_FUZZ_RUNS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(3000)
-}
-
 /// One round's files: byte damage, value mutations, overflowing headers,
 /// multi-member gzip, all at random. Returns the files whose headers
 /// overflow: the datasets reading them must be refused.
@@ -398,10 +362,14 @@ fn damaged_files_give_data_or_an_error() {
         images: idx(8, &[3, 2, 2], &(0..12).collect::<Vec<u8>>()),
         labels: idx(8, &[3], &[0, 1, 2]),
     };
-    let specs = [spec("on_tab"), spec("on_img"), spec("on_flt")];
+    let specs = [
+        spec(PROGRAM, "on_tab"),
+        spec(PROGRAM, "on_img"),
+        spec(PROGRAM, "on_flt"),
+    ];
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let (mut loaded, mut refused) = ([0; 3], [0; 3]);
-    let runs = runs();
+    let runs = runs(3000);
     for _ in 0..runs {
         let overflowing = write_round(&mut rng, dir.path(), &good);
         for (i, spec) in specs.iter().enumerate() {
@@ -499,13 +467,13 @@ fn lying_header(rng: &mut Rng, good: &[u8]) -> Vec<u8> {
 #[test]
 fn damaged_npy_and_npz_files_give_data_or_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = spec("on_num");
+    let spec = spec(PROGRAM, "on_num");
     let good_x = npy(&[3, 4], (0..12).map(|v| v as f32 * 0.5).collect());
     let good_labels = npy(&[3], vec![0i64, 2, 1]);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut loaded, mut refused) = (0, 0);
     // Two files a round: 10,000 damaged files by default.
-    let rounds = runs() * 5 / 3;
+    let rounds = runs(3000) * 5 / 3;
     for _ in 0..rounds {
         let x = match rng.below(4) {
             0 => lying_header(&mut rng, &good_x),

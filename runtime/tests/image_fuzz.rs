@@ -8,12 +8,12 @@
 //! damaged files); each round damages two images and a text file and
 //! loads both datasets.
 
-use dlp_compiler::program::DatasetSpec;
-use dlp_compiler::{compile, lower, NoModules};
+mod fuzz;
+
 use dlp_runtime::data::Loaded;
 use dlp_runtime::Data;
+use fuzz::{gz, runs, spec, Rng};
 use image::{ImageFormat, Rgb, RgbImage};
-use std::io::Write;
 
 const PROGRAM: &str = r#"
 use std.nn.linear
@@ -61,40 +61,10 @@ train on_book {
 }
 "#;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-fn spec(train: &str) -> DatasetSpec {
-    let comp = compile("fuzz.dlp", PROGRAM, &mut NoModules);
-    assert!(!comp.has_errors(), "{:?}", comp.diagnostics);
-    lower::compile(&comp, Some(train))
-        .unwrap()
-        .datasets
-        .swap_remove(0)
-}
-
 fn encode(image: RgbImage, format: ImageFormat) -> Vec<u8> {
     let mut bytes = std::io::Cursor::new(Vec::new());
     image.write_to(&mut bytes, format).unwrap();
     bytes.into_inner()
-}
-
-fn gz(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
 }
 
 /// Flipped bytes, a cut, or bytes put in, somewhere (often in the header).
@@ -135,13 +105,6 @@ fn check_loaded(loaded: &Loaded) {
     }
 }
 
-fn runs() -> usize {
-    std::env::var("DLP_FUZZ_RUNS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(3400)
-}
-
 #[test]
 fn damaged_images_and_texts_give_data_or_an_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -155,7 +118,7 @@ fn damaged_images_and_texts_give_data_or_an_error() {
     let png = encode(photo.clone(), ImageFormat::Png);
     let jpeg = encode(photo, ImageFormat::Jpeg);
     let text = gz(b"It was the best of times, it was the worst of times.\n");
-    let specs = [spec("on_pics"), spec("on_book")];
+    let specs = [spec(PROGRAM, "on_pics"), spec(PROGRAM, "on_book")];
     let files = [
         ("pics/dark/a.png", &png),
         ("pics/light/b.jpg", &jpeg),
@@ -163,7 +126,7 @@ fn damaged_images_and_texts_give_data_or_an_error() {
     ];
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut loaded, mut refused) = ([0; 2], [0; 2]);
-    let runs = runs();
+    let runs = runs(3400);
     for _ in 0..runs {
         for (name, good) in files {
             let bytes = match rng.below(5) {
@@ -212,7 +175,7 @@ fn the_folder_hash_follows_names_and_bytes() {
     let png = |v: u8| encode(RgbImage::from_pixel(4, 4, Rgb([v, v, v])), ImageFormat::Png);
     std::fs::write(dir.path().join("pics/dark/a.png"), png(10)).unwrap();
     std::fs::write(dir.path().join("pics/light/b.png"), png(240)).unwrap();
-    let spec = spec("on_pics");
+    let spec = spec(PROGRAM, "on_pics");
     let hash = || {
         let loaded = dlp_runtime::data::load(&spec, dir.path()).unwrap();
         loaded.files[0].1.clone()

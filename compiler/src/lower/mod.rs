@@ -163,15 +163,11 @@ pub fn compile(comp: &Compilation, name: Option<&str>) -> Result<CompiledProgram
     let unread: Vec<String> = plan
         .statistics
         .iter()
-        .filter(|s| !read.contains(format!("{}.mean", s.path).as_str()))
-        .map(|s| s.path.clone())
+        .filter(|s| !read.contains(s.mean().as_str()))
+        .flat_map(|s| [s.mean(), s.std()])
         .collect();
-    plan.statistics.retain(|s| !unread.contains(&s.path));
-    plan.params.retain(|p| {
-        !unread
-            .iter()
-            .any(|u| p.path == format!("{u}.mean") || p.path == format!("{u}.std"))
-    });
+    plan.statistics.retain(|s| !unread.contains(&s.mean()));
+    plan.params.retain(|p| !unread.contains(&p.path));
     let statistics = if plan.statistics.is_empty() {
         None
     } else {
@@ -195,10 +191,7 @@ pub fn unmeasured(step: &Verified, plan: &TrainPlan, dataset: &str) -> Result<()
             continue;
         };
         if !plan.params.iter().any(|p| &p.path == path) {
-            let field = path
-                .trim_start_matches("stats.")
-                .trim_end_matches(".mean")
-                .trim_end_matches(".std");
+            let field = crate::program::Statistic::field_of(path);
             return Err(LowerError::new(
                 format!(
                     "dataset `{dataset}` standardizes field `{field}`, but the training data `{}` does not: the statistics are measured on the training data, so standardize the field there too",

@@ -58,12 +58,16 @@ pub(crate) fn standardize(lw: &mut Lowerer, a: &Args, loc: Loc) -> R<Value> {
         }
         (false, _) => sample,
     };
-    let path = free_path(lw);
+    let statistic = Statistic {
+        path: free_path(lw),
+        per_channel,
+        shape,
+    };
     let result = if lw.mode == Mode::Statistics {
         x
     } else {
-        let mean = state(lw, format!("{path}.mean"), &shape, Init::Zeros);
-        let std = state(lw, format!("{path}.std"), &shape, Init::Ones);
+        let mean = state(lw, statistic.mean(), &statistic.shape, Init::Zeros);
+        let std = state(lw, statistic.std(), &statistic.shape, Init::Ones);
         let centred =
             lw.elementwise(BinaryOp::Sub, &[Value::Tensor(x), Value::Tensor(mean)], loc)?;
         lw.elementwise(
@@ -73,11 +77,7 @@ pub(crate) fn standardize(lw: &mut Lowerer, a: &Args, loc: Loc) -> R<Value> {
         )?
     };
     lw.standardized.push(Standardized {
-        statistic: Statistic {
-            path,
-            per_channel,
-            shape,
-        },
+        statistic,
         measured: x,
         result,
     });
@@ -101,7 +101,7 @@ fn sample_shape(lw: &Lowerer, x: NodeId, loc: Loc) -> R<Vec<usize>> {
 
 /// `stats.<field>`, or `stats.<field>.2` for the field's second call.
 fn free_path(lw: &Lowerer) -> String {
-    let base = format!("stats.{}", lw.current_field);
+    let base = Statistic::path_for(&lw.current_field);
     let taken: HashSet<&str> = lw
         .standardized
         .iter()
@@ -145,8 +145,7 @@ fn standardized_ancestor(lw: &Lowerer, x: NodeId) -> Option<String> {
             continue;
         }
         if let Some(s) = lw.standardized.iter().find(|s| s.result == n) {
-            let field = s.statistic.path.trim_start_matches("stats.");
-            return Some(field.to_string());
+            return Some(s.statistic.field().to_string());
         }
         stack.extend(graph.args(n).iter().copied());
     }

@@ -85,6 +85,38 @@ pub struct Statistic {
     pub shape: Vec<usize>,
 }
 
+impl Statistic {
+    /// The statistics of `standardize` calls in field `field` (`x`, or
+    /// `x.2` for its second call).
+    pub fn path_for(field: &str) -> String {
+        format!("stats.{field}")
+    }
+
+    /// The field (and call) measured, from the path or a state's path
+    /// (`stats.x.mean` → `x`).
+    pub fn field_of(path: &str) -> &str {
+        let field = path.strip_prefix("stats.").unwrap_or(path);
+        field
+            .strip_suffix(".mean")
+            .or_else(|| field.strip_suffix(".std"))
+            .unwrap_or(field)
+    }
+
+    pub fn field(&self) -> &str {
+        Statistic::field_of(&self.path)
+    }
+
+    /// The model state holding the means.
+    pub fn mean(&self) -> String {
+        format!("{}.mean", self.path)
+    }
+
+    /// The model state holding the standard deviations.
+    pub fn std(&self) -> String {
+        format!("{}.std", self.path)
+    }
+}
+
 /// A model output, as `dlpc predict` writes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OutputSpec {

@@ -216,7 +216,7 @@ pub fn read(
     let size = n * wanted.channels * wanted.height * wanted.width;
     let needs_pixels = feeds.iter().any(|f| matches!(f.read, Read::Image { .. }));
     let key = cache::key(&["images", &hash, &wanted.definition()]);
-    let pixels = match needs_pixels.then(|| cache::load(&key)) {
+    let mut pixels = match needs_pixels.then(|| cache::load(&key)) {
         None => Vec::new(),
         Some(Some(cached)) if cached.len() == size => cached,
         Some(_) => {
@@ -235,10 +235,20 @@ pub fn read(
     };
     let n = listing.images.len();
     let mut out = Vec::new();
+    let mut image_feeds = feeds
+        .iter()
+        .filter(|f| matches!(f.read, Read::Image { .. }))
+        .count();
     for feed in feeds {
         let values = match &feed.read {
             Read::Image { .. } => {
-                let bytes = pixels.clone();
+                // Each field reading the pixels gets them; the last takes them.
+                image_feeds -= 1;
+                let bytes = if image_feeds == 0 {
+                    std::mem::take(&mut pixels)
+                } else {
+                    pixels.clone()
+                };
                 if let Some((i, m)) = first_bad_byte(&bytes, feed) {
                     let per_image = bytes.len() / n.max(1);
                     let file = &listing.images[i / per_image.max(1)].0;

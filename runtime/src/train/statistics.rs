@@ -51,7 +51,7 @@ pub(super) fn measure(
         let (mean, std) = m.finish()?;
         let s = &m.statistic;
         let mut entry = json!({
-            "field": field_of(s),
+            "field": s.field(),
             "data": plan.data.to_string(),
             "samples": samples.len,
             "per_channel": s.per_channel,
@@ -62,17 +62,10 @@ pub(super) fn measure(
             entry["std"] = json!(std);
         }
         recorded.push(entry);
-        params.insert(
-            format!("{}.mean", s.path),
-            Tensor::f32(s.shape.clone(), mean),
-        );
-        params.insert(format!("{}.std", s.path), Tensor::f32(s.shape.clone(), std));
+        params.insert(s.mean(), Tensor::f32(s.shape.clone(), mean));
+        params.insert(s.std(), Tensor::f32(s.shape.clone(), std));
     }
     Ok(recorded)
-}
-
-fn field_of(s: &Statistic) -> &str {
-    s.path.strip_prefix("stats.").unwrap_or(&s.path)
 }
 
 /// Sums of the values (and of their squares) that fall on each entry of
@@ -138,7 +131,7 @@ impl<'s> Moments<'s> {
             if !(mean.is_finite() && std.is_finite()) {
                 return Err(TrainError::Run(format!(
                     "the values `standardize` is given in field `{}` are not all finite on the training data: its statistics cannot be measured",
-                    field_of(self.statistic)
+                    self.statistic.field()
                 )));
             }
             if std == 0.0 || std < 1e-7 * mean.abs() {
