@@ -5,7 +5,8 @@
 //! `// error: L:C text` says that an error starts at line L, column C
 //! (counted from the case's first line) and that its message contains
 //! `text`; `// warning: L:C text` says the same of a warning. A case must
-//! report exactly those diagnostics, no more.
+//! report exactly those diagnostics, no more: those of `dlpc check`,
+//! which lowers the train blocks of a program the front end accepts.
 
 mod common;
 
@@ -64,6 +65,21 @@ fn severity(d: &dlp_compiler::Diagnostic) -> &'static str {
     }
 }
 
+/// What `dlpc check` reports: the front end's diagnostics, then, when it
+/// found no error, what lowering the train blocks finds.
+fn checked(name: &str, text: &str) -> dlp_compiler::Compilation {
+    let mut compilation = compile(name, text, &mut NoModules);
+    if !compilation.diagnostics.iter().any(|d| d.is_error()) {
+        let fallback =
+            dlp_compiler::Loc::new(compilation.program.modules[0].file, Default::default());
+        let lowered = dlp_compiler::lower::check(&compilation);
+        compilation
+            .diagnostics
+            .extend(lowered.iter().map(|e| e.diagnostic(fallback)));
+    }
+    compilation
+}
+
 #[test]
 fn error_suite() {
     let mut failures = Vec::new();
@@ -72,7 +88,7 @@ fn error_suite() {
         let text = std::fs::read_to_string(&file).unwrap();
         for case in cases(&text) {
             count += 1;
-            let compilation = compile("case.dlp", &case.source, &mut NoModules);
+            let compilation = checked("case.dlp", &case.source);
             let root = &compilation.program.sources;
             let mut actual: Vec<(usize, usize, &str, String)> = compilation
                 .diagnostics

@@ -517,3 +517,34 @@ fn document_symbols_outline_the_file() {
         ]
     );
 }
+
+#[test]
+fn a_model_argument_that_cannot_be_lowered_is_shown_at_the_train_block() {
+    let mut client = Client::start();
+    let uri = client.open("digits.dlp", DIGITS);
+    assert_eq!(client.diagnostics(&uri, 1), []);
+    // `model     = Mlp(hidden = 256)` (line 22): a hidden size of 0.
+    client.notify(
+        "textDocument/didChange",
+        serde_json::json!({
+            "textDocument": { "uri": uri.as_str(), "version": 2 },
+            "contentChanges": [{ "range": range(22, 29, 22, 32), "text": "0" }]
+        }),
+    );
+    let d = client.diagnostics(&uri, 2);
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].range, range(22, 20, 22, 30));
+    assert_eq!(d[0].code, Some(NumberOrString::String("E0400".into())));
+    assert!(
+        d[0].message.contains("with no elements"),
+        "{}",
+        d[0].message
+    );
+    // The use inside the model: `linear(x, hidden)` on line 16.
+    let related = d[0].related_information.as_ref().expect("the use");
+    assert_eq!(related[0].location.range.start.line, 16, "{related:?}");
+    assert!(
+        related[0].message.contains("in this call of `linear`"),
+        "{related:?}"
+    );
+}

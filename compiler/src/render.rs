@@ -26,22 +26,26 @@ pub fn render(diagnostic: &Diagnostic, sources: &SourceMap, color: bool) -> Stri
         .with_index_type(IndexType::Byte);
     // With colour off, ariadne ignores label colours.
     let (primary_color, other_color) = (Color::Red, Color::Blue);
-    let mut report = Report::build(kind, span(&diagnostic.primary.loc))
+    // ariadne starts a new snippet, headed with the report's position,
+    // whenever a label's line comes before the previous label's: ordering
+    // the labels by file and place keeps each file in one snippet, its
+    // header right (the primary label keeps its colour).
+    let primary = &diagnostic.primary;
+    let mut labels: Vec<(&crate::diagnostic::Label, Color)> =
+        std::iter::once((primary, primary_color))
+            .chain(diagnostic.labels.iter().map(|l| (l, other_color)))
+            .collect();
+    labels.sort_by_key(|(l, _)| (l.loc.file != primary.loc.file, l.loc.file, l.loc.span.start));
+    let mut report = Report::build(kind, span(&primary.loc))
         .with_config(config)
         .with_code(diagnostic.code)
-        .with_message(&diagnostic.message)
-        .with_label(
-            Label::new(span(&diagnostic.primary.loc))
-                .with_message(&diagnostic.primary.message)
-                .with_color(primary_color)
-                .with_order(0),
-        );
-    for (i, label) in diagnostic.labels.iter().enumerate() {
+        .with_message(&diagnostic.message);
+    for (order, (label, color)) in labels.into_iter().enumerate() {
         report = report.with_label(
             Label::new(span(&label.loc))
                 .with_message(&label.message)
-                .with_color(other_color)
-                .with_order(i as i32 + 1),
+                .with_color(color)
+                .with_order(order as i32),
         );
     }
     for note in &diagnostic.notes {

@@ -28,9 +28,10 @@ pub enum Binding {
 pub struct Scope {
     /// Each name and where it was bound (the declaration's name, or the `use`).
     pub names: HashMap<String, (Binding, Loc)>,
-    /// Names a `use` failed to import (reported there): their uses are
-    /// not reported again as unknown.
-    pub failed_imports: std::collections::HashSet<String>,
+    /// Names a `use` failed to import, or that an item which did not
+    /// parse declares (reported there): their uses are not reported again
+    /// as unknown.
+    pub unusable: std::collections::HashSet<String>,
 }
 
 /// One scope per module, in `Program::modules` order.
@@ -108,6 +109,9 @@ pub fn resolve(program: &Program) -> (Scopes, Vec<ResolveError>) {
     let mut scopes = Scopes::default();
     for (m, module) in program.modules.iter().enumerate() {
         let mut scope = Scope::default();
+        scope
+            .unusable
+            .extend(module.ast.broken.iter().map(|n| n.name.clone()));
         let file = module.file;
         for (i, item) in module.ast.items.iter().enumerate() {
             if let Item::Fn(f) = item {
@@ -182,9 +186,7 @@ fn import(
                 .map(|n| n.name.as_str())
                 .collect(),
         };
-        scope
-            .failed_imports
-            .extend(names.into_iter().map(str::to_string));
+        scope.unusable.extend(names.into_iter().map(str::to_string));
         return;
     };
     let module_path = program.modules[target.module].path.clone();
@@ -199,6 +201,15 @@ fn import(
                 module: target.module,
                 item,
             })),
+            // Declared by an item that did not parse: reported there.
+            None if program.modules[target.module]
+                .ast
+                .broken
+                .iter()
+                .any(|n| n.name == name) =>
+            {
+                None
+            }
             None => {
                 let names = program.modules[target.module]
                     .ast
@@ -227,7 +238,7 @@ fn import(
                 match lookup(&n.name.name, loc, errors) {
                     Some(b) => declare(scope, errors, &local.name, b, Loc::new(file, local.span)),
                     None => {
-                        scope.failed_imports.insert(local.name.clone());
+                        scope.unusable.insert(local.name.clone());
                     }
                 }
             }
@@ -249,7 +260,7 @@ fn import(
             match lookup(name, Loc::new(file, seg.span), errors) {
                 Some(b) => declare(scope, errors, &local.name, b, Loc::new(file, local.span)),
                 None => {
-                    scope.failed_imports.insert(local.name.clone());
+                    scope.unusable.insert(local.name.clone());
                 }
             }
         }

@@ -174,18 +174,22 @@ fn every_node_points_back_at_the_source() {
     assert_eq!(file.slice(loc.span), "x @ w", "the stdlib's `linear` body");
 }
 
-/// The lowering error of `text`, and the source text it points at.
-fn lowering_error(text: &str) -> (String, String) {
+/// The lowering error of `text`, the source text it points at, and the
+/// texts its other labels point at.
+fn lowering_error(text: &str) -> (String, String, Vec<String>) {
     let comp = compile("p.dlp", text, &mut NoModules);
     assert!(!comp.has_errors(), "{:?}", comp.diagnostics);
     let e = lower::compile(&comp, None).expect_err("an error");
-    let loc = e.loc.expect("a place");
-    let file = comp.program.sources.get(loc.file);
-    assert!(
-        !file.is_stdlib,
-        "points into the user's file, not the stdlib"
-    );
-    (e.message, file.slice(loc.span).to_string())
+    let text_at = |loc: dlp_compiler::Loc| {
+        let file = comp.program.sources.get(loc.file);
+        assert!(
+            !file.is_stdlib,
+            "points into the user's file, not the stdlib"
+        );
+        file.slice(loc.span).to_string()
+    };
+    let labels = e.labels.iter().map(|(loc, _)| text_at(*loc)).collect();
+    (e.message.clone(), text_at(e.loc.expect("a place")), labels)
 }
 
 #[test]
@@ -195,21 +199,26 @@ fn sizes_only_known_when_lowering_are_checked_at_the_users_call() {
     for (n, message) in [
         (
             "0",
-            "in this call of `linear`: parameter `h.w` would have shape [3, 0], with no elements",
+            "parameter `h.w` would have shape [3, 0], with no elements",
         ),
-        (
-            "-5",
-            "in this call of `linear`: this size is -5: sizes cannot be negative",
-        ),
+        ("-5", "this size is -5: sizes cannot be negative"),
         (
             "100000000000",
             "would have shape [3, 100000000000]: more than 4294967296 values",
         ),
     ] {
-        let (e, at) =
-            lowering_error(&text.replace("model     = M()", &format!("model     = M(n = {n})")));
+        // Given in the train block: shown there, and where it is used.
+        let given = format!("M(n = {n})");
+        let (e, at, labels) = lowering_error(&text.replace("M()", &given));
         assert!(e.contains(message), "{e}");
+        assert_eq!(at, format!("n = {n}"));
+        assert_eq!(labels, ["linear(x, n)"]);
+        // A default: shown at the user's call.
+        let default = text.replace("n: int = 2", &format!("n: int = {n}"));
+        let (e, at, labels) = lowering_error(&default);
+        assert!(e.starts_with("in this call of `linear`: ") && e.contains(message), "{e}");
         assert_eq!(at, "linear(x, n)");
+        assert!(labels.is_empty());
     }
 }
 
@@ -219,9 +228,10 @@ fn stdlib_hyper_parameters_from_model_arguments_are_range_checked() {
     let text = program(body, "")
         .replace("model M {", "model M(rate: float = 0.1) {")
         .replace("model     = M()", "model     = M(rate = 1.5)");
-    let (e, at) = lowering_error(&text);
-    assert_eq!(e, "`p` of `dropout` is 1.5, but must be in [0, 1)");
-    assert_eq!(at, "dropout(linear(x, 4), p = rate)");
+    let (e, at, labels) = lowering_error(&text);
+    assert_eq!(e, "`p` of `dropout` is 1.5, but it must be in [0, 1)");
+    assert_eq!(at, "rate = 1.5");
+    assert_eq!(labels, ["dropout(linear(x, 4), p = rate)"]);
 }
 
 #[test]

@@ -55,6 +55,10 @@ impl fmt::Debug for Span {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Ast {
     pub items: Vec<Item>,
+    /// The names that items which did not parse declare or import (their
+    /// syntax errors are reported): later stages know these names but not
+    /// what they are, so one syntax error stays one error.
+    pub broken: Vec<Ident>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -57,7 +57,8 @@ pub fn parse(source: &str) -> (Ast, Vec<ParseError>) {
     let mut errors = Vec::new();
     for piece in split_items(source) {
         let text = &source[piece.clone()];
-        if let Some(at) = too_deep(text) {
+        let nesting = Nesting::of(text);
+        if let Some(at) = nesting.too_deep {
             errors.push(ParseError {
                 span: Span::new(piece.start + at, piece.start + at + 1),
                 expected: vec![format!("at most {MAX_NESTING} nested brackets")],
@@ -74,13 +75,113 @@ pub fn parse(source: &str) -> (Ast, Vec<ParseError>) {
                     .expect("item_only holds one item");
                 match build::item(item, text, piece.start) {
                     Ok(item) => ast.items.push(item),
-                    Err(e) => errors.push(e),
+                    Err(e) => {
+                        errors.push(e);
+                        ast.broken.extend(declared_names(text, piece.start));
+                    }
                 }
             }
-            Err(e) => errors.push(convert_error(&e, text, piece.start)),
+            Err(e) => {
+                let mut error = convert_error(&e, text, piece.start);
+                if let Some(&open) = nesting.unclosed.last() {
+                    unclosed_at_end(&mut error, source, piece.clone(), open);
+                }
+                errors.push(error);
+                ast.broken.extend(declared_names(text, piece.start));
+            }
         }
     }
     (ast, errors)
+}
+
+/// The names an item that does not parse would declare, read from its
+/// head: `model Mlp(...` declares `Mlp`, `use std.nn.{linear, relu as r}`
+/// imports `linear` and `r`, `use std.nn` binds `nn`.
+fn declared_names(text: &str, offset: usize) -> Vec<Ident> {
+    // The last word of `text[range]`: a name, or the alias after its `as`.
+    let last_word = |range: std::ops::Range<usize>| {
+        let (at, w) = Words::new(&text[range.clone()]).last()?;
+        let start = offset + range.start + at;
+        Some(Ident {
+            name: w.to_string(),
+            span: Span::new(start, start + w.len()),
+        })
+    };
+    let mut words = Words::new(text);
+    let keyword = words.next().map(|(_, w)| w);
+    // The word right after the keyword (`fn (x)` names nothing).
+    let next_name = |words: &mut Words| {
+        let before = words.at;
+        let (at, _) = words.next()?;
+        text[before..at]
+            .trim()
+            .is_empty()
+            .then(|| last_word(at..words.at))?
+    };
+    match keyword {
+        Some("dataset" | "fn" | "model" | "train") => next_name(&mut words).into_iter().collect(),
+        Some("extern") if words.next().is_some_and(|(_, w)| w == "fn") => {
+            next_name(&mut words).into_iter().collect()
+        }
+        Some("use") => match text.find('{') {
+            // `use a.b.{c, d as e}`: each entry's last word.
+            Some(open) => {
+                let close = text[open..].find('}').map_or(text.len(), |c| open + c);
+                let mut names = Vec::new();
+                let mut start = open + 1;
+                for entry in text[start..close].split(',') {
+                    names.extend(last_word(start..start + entry.len()));
+                    start += entry.len() + 1;
+                }
+                names
+            }
+            // `use a.b.c` or `use a.b as c`: the line's last word.
+            None => last_word(0..text.find('\n').unwrap_or(text.len()))
+                .into_iter()
+                .collect(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// The identifiers of a text, with their offsets, outside comments and
+/// strings.
+struct Words<'t> {
+    text: &'t str,
+    at: usize,
+}
+
+impl<'t> Words<'t> {
+    fn new(text: &'t str) -> Words<'t> {
+        Words { text, at: 0 }
+    }
+}
+
+impl<'t> Iterator for Words<'t> {
+    type Item = (usize, &'t str);
+
+    fn next(&mut self) -> Option<(usize, &'t str)> {
+        let bytes = self.text.as_bytes();
+        while self.at < bytes.len() {
+            let rest = &self.text[self.at..];
+            let c = rest.chars().next()?;
+            if rest.starts_with("//") {
+                self.at += rest.find('\n').unwrap_or(rest.len());
+            } else if c == '"' {
+                self.at += 1 + rest[1..].find('"').map_or(rest.len() - 1, |e| e + 1);
+            } else if c.is_alphabetic() || c == '_' {
+                let len = rest
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .unwrap_or(rest.len());
+                let start = self.at;
+                self.at += len;
+                return Some((start, &rest[..len]));
+            } else {
+                self.at += c.len_utf8();
+            }
+        }
+        None
+    }
 }
 
 /// Brackets nested deeper than this are refused before pest sees them: the
@@ -88,38 +189,85 @@ pub fn parse(source: &str) -> (Ast, Vec<ParseError>) {
 /// comes near it.
 pub const MAX_NESTING: usize = 64;
 
-/// Byte offset of the first bracket nested deeper than [`MAX_NESTING`].
-fn too_deep(text: &str) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut in_comment = false;
-    let mut escaped = false;
-    for (i, b) in text.bytes().enumerate() {
-        match b {
-            b'\n' => {
-                in_comment = false;
-                in_string = false;
-            }
-            _ if in_comment => {}
-            _ if in_string => {
-                in_string = escaped || b != b'"';
-                escaped = !escaped && b == b'\\';
-                continue;
-            }
-            b'/' if text.as_bytes().get(i + 1) == Some(&b'/') => in_comment = true,
-            b'"' => in_string = true,
-            b'(' | b'[' | b'{' => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Some(i);
+/// The brackets of an item's text, outside strings and comments.
+struct Nesting {
+    /// Byte offset of the first bracket nested deeper than [`MAX_NESTING`].
+    too_deep: Option<usize>,
+    /// Byte offsets of the brackets left open at the end, outermost first.
+    unclosed: Vec<usize>,
+}
+
+impl Nesting {
+    fn of(text: &str) -> Nesting {
+        let mut open = Vec::new();
+        let mut too_deep = None;
+        let mut in_string = false;
+        let mut in_comment = false;
+        let mut escaped = false;
+        for (i, b) in text.bytes().enumerate() {
+            match b {
+                b'\n' => {
+                    in_comment = false;
+                    in_string = false;
                 }
+                _ if in_comment => {}
+                _ if in_string => {
+                    in_string = escaped || b != b'"';
+                    escaped = !escaped && b == b'\\';
+                    continue;
+                }
+                b'/' if text.as_bytes().get(i + 1) == Some(&b'/') => in_comment = true,
+                b'"' => in_string = true,
+                b'(' | b'[' | b'{' => {
+                    open.push(i);
+                    if open.len() > MAX_NESTING && too_deep.is_none() {
+                        too_deep = Some(i);
+                    }
+                }
+                b')' | b']' | b'}' => {
+                    open.pop();
+                }
+                _ => {}
             }
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
+            escaped = false;
         }
-        escaped = false;
+        Nesting {
+            too_deep,
+            unclosed: open,
+        }
     }
-    None
+}
+
+/// An item whose bracket at `open` is never closed fails where its text
+/// ends, which is where the next declaration starts: say which bracket to
+/// close, after the item's last word rather than on the next item's line.
+fn unclosed_at_end(
+    error: &mut ParseError,
+    source: &str,
+    piece: std::ops::Range<usize>,
+    open: usize,
+) {
+    let text = &source[piece.clone()];
+    let end = text.trim_end().len();
+    if (error.span.start as usize) < piece.start + end {
+        return;
+    }
+    let bracket = text.as_bytes()[open];
+    let close = match bracket {
+        b'(' => ')',
+        b'[' => ']',
+        _ => '}',
+    };
+    let line = source[..piece.start + open].matches('\n').count() + 1;
+    error.span = Span::new(piece.start + end, piece.start + end);
+    error.expected = vec![format!(
+        "`{close}` to close the `{}` on line {line}",
+        bracket as char
+    )];
+    error.found = match Words::new(&source[piece.end..]).next() {
+        Some((_, word)) => format!("`{word}`, the next declaration"),
+        None => "end of file".to_string(),
+    };
 }
 
 fn convert_error(e: &pest::error::Error<Rule>, text: &str, offset: usize) -> ParseError {
@@ -296,6 +444,29 @@ mod tests {
         assert_eq!(errs.len(), 3, "{errs:?}");
         assert_eq!(ast.items.len(), 1);
         assert_eq!(ast.items[0].name().unwrap().name, "M");
+    }
+
+    #[test]
+    fn an_item_that_does_not_parse_still_names_what_it_declares() {
+        let src = "/// Doc.\nmodel Mlp(h: int { }\nuse std.nn.{linear, relu as r\n\
+                   use lib.tools as t x\nextern fn f(\nfn (x) {}\n";
+        let (ast, errs) = parse(src);
+        assert_eq!(errs.len(), 5, "{errs:?}");
+        let names: Vec<(&str, &str)> = ast
+            .broken
+            .iter()
+            .map(|n| (n.name.as_str(), &src[n.span.range()]))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("Mlp", "Mlp"),
+                ("linear", "linear"),
+                ("r", "r"),
+                ("x", "x"),
+                ("f", "f")
+            ]
+        );
     }
 
     #[test]

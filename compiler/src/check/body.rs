@@ -115,6 +115,7 @@ fn check_model(cx: &mut Checker, def: DefId, model: &ModelDecl) -> ModelSig {
         inputs: Vec::new(),
         outputs: Vec::new(),
         loc: Loc::new(file, model.name.span),
+        broken_input: false,
     };
     for s in &model.body.stmts {
         match &s.kind {
@@ -135,14 +136,17 @@ fn check_model(cx: &mut Checker, def: DefId, model: &ModelDecl) -> ModelSig {
                     }
                     sig.inputs
                         .push((name.name.clone(), t.clone(), Loc::new(file, name.span)));
-                } else if !t.is_error() {
-                    cx.error(CheckError::WrongKind {
-                        what: format!("input `{}`", name.name),
-                        expected: "a tensor type".to_string(),
-                        found: t.to_string(),
-                        loc: Loc::new(file, ty.span),
-                        note: None,
-                    });
+                } else {
+                    sig.broken_input = true;
+                    if !t.is_error() {
+                        cx.error(CheckError::WrongKind {
+                            what: format!("input `{}`", name.name),
+                            expected: "a tensor type".to_string(),
+                            found: t.to_string(),
+                            loc: Loc::new(file, ty.span),
+                            note: None,
+                        });
+                    }
                 }
                 cx.out.types.push((Loc::new(file, name.span), t.clone()));
                 env.define(&name.name, t, Loc::new(file, name.span));
@@ -150,7 +154,7 @@ fn check_model(cx: &mut Checker, def: DefId, model: &ModelDecl) -> ModelSig {
             _ => statement(cx, &mut env, s, false, &mut sig.outputs),
         }
     }
-    if sig.inputs.is_empty() {
+    if sig.inputs.is_empty() && !sig.broken_input {
         cx.error(CheckError::Misplaced {
             what: format!("model `{}` has no input", sig.name),
             loc: sig.loc,

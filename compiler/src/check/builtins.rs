@@ -610,6 +610,7 @@ fn take(cx: &mut Checker, _: &Env, args: &[Bound], call: Loc) -> Type {
     if let DType::Class(c) = &ids.dtype {
         if c != rows {
             return cx.error(CheckError::MatMul {
+                op: "take",
                 left: table.to_string(),
                 right: ids.to_string(),
                 left_loc: loc_of(&args[0], call),
@@ -885,6 +886,7 @@ pub(crate) fn matmul(
 ) -> Type {
     let fail = |cx: &mut Checker, detail: String| {
         cx.error(CheckError::MatMul {
+            op: "@",
             left: a.to_string(),
             right: b.to_string(),
             left_loc: aloc,

@@ -17,6 +17,14 @@ pub enum CheckError {
         loc: Loc,
         hint: Option<String>,
     },
+    /// A name of the model's body used in a train block.
+    InternalName {
+        name: String,
+        model: String,
+        outputs: String,
+        loc: Loc,
+        defined: Loc,
+    },
     UnknownMember {
         owner: String,
         name: String,
@@ -81,7 +89,9 @@ pub enum CheckError {
         right_loc: Loc,
         detail: String,
     },
+    /// Two operands of `@`, `take` or `conv` that do not fit together.
     MatMul {
+        op: &'static str,
         left: String,
         right: String,
         left_loc: Loc,
@@ -252,6 +262,14 @@ impl CheckError {
             UnknownName { name, loc, hint } => {
                 with_help(Diagnostic::error("E0100", *loc, format!("unknown name `{name}`")).here("not found in this scope"), hint)
             }
+            InternalName { name, model, outputs, loc, defined } => Diagnostic::error(
+                "E0100",
+                *loc,
+                format!("`{name}` is an internal value of model `{model}`, not one of its outputs ({outputs})"),
+            )
+            .here("not visible in the train block")
+            .label(*defined, format!("`{name}` is defined here, inside `{model}`"))
+            .help(format!("the loss and the metrics see the model's outputs and the data's fields: to use `{name}`, declare it `output {name} = ...`")),
             UnknownMember { owner, name, loc, hint, defined } => {
                 let d = Diagnostic::error("E0106", *loc, format!("{owner} has no `{name}`")).here("not found");
                 let d = match defined {
@@ -314,8 +332,13 @@ impl CheckError {
                     .label(*right_loc, format!("this is {right}"))
                     .help("convert one side with `as`, e.g. `x as f32`")
             }
-            MatMul { left, right, left_loc, right_loc, detail } => {
-                Diagnostic::error("E0203", *left_loc, format!("cannot multiply {left} by {right}"))
+            MatMul { op, left, right, left_loc, right_loc, detail } => {
+                let message = match *op {
+                    "take" => format!("`take` cannot pick rows of {left} by the ids {right}"),
+                    "conv" => format!("`conv` cannot convolve {left} with the kernels {right}"),
+                    _ => format!("cannot multiply {left} by {right}"),
+                };
+                Diagnostic::error("E0203", *left_loc, message)
                     .here(format!("this is {left}"))
                     .label(*right_loc, format!("this is {right}"))
                     .note(detail.clone())

@@ -5,7 +5,8 @@ use super::{call, CheckError, Checker};
 use crate::diagnostic::{did_you_mean, Loc};
 use crate::resolve::{Binding, DefId};
 use crate::types::{broadcast, DType, Dim, Shape, ShapeItem, SourceKind, TensorType, Type};
-use dlp_grammar::ast::{Arg, BinOp, Expr, ExprKind, Item};
+use dlp_grammar::ast::{Arg, BinOp, Expr, ExprKind, Item, Stmt, StmtKind};
+use dlp_grammar::Span;
 use std::collections::HashMap;
 
 /// Where an expression stands, which decides the built-ins it may call.
@@ -36,6 +37,9 @@ pub struct Env {
     pub states: Vec<StateDecl>,
     /// How many `repeat`s the statement being checked is inside.
     pub repeat_depth: usize,
+    /// In a train block, the model it trains: a name of its body used in
+    /// the loss or a metric is named as such, not as unknown.
+    pub trained: Option<DefId>,
 }
 
 /// A `state` of a body, and where it is updated.
@@ -57,6 +61,7 @@ impl Env {
             dims: DimScope::default(),
             states: Vec::new(),
             repeat_depth: 0,
+            trained: None,
         }
     }
 
@@ -267,8 +272,23 @@ pub fn item_type(cx: &mut Checker, def: DefId, at: Loc) -> Type {
 
 fn unknown_name(cx: &mut Checker, env: &Env, name: &str, at: Loc) -> Type {
     // A `use` that failed to import it has said so already.
-    if cx.scopes.modules[env.module].failed_imports.contains(name) {
+    if cx.scopes.modules[env.module].unusable.contains(name) {
         return Type::Error;
+    }
+    if let Some(model) = env.trained {
+        if let Some(defined) = internal_name(cx, model, name) {
+            let sig = cx.out.models.get(&model);
+            let outputs = sig.map_or(Vec::new(), |s| {
+                s.outputs.iter().map(|o| format!("`{}`", o.0)).collect()
+            });
+            return cx.error(CheckError::InternalName {
+                name: name.to_string(),
+                model: sig.map_or(String::new(), |s| s.name.clone()),
+                outputs: outputs.join(", "),
+                loc: at,
+                defined,
+            });
+        }
     }
     // Defined in the stdlib but not imported: say which `use` to add.
     let home = crate::stdlib::MODULES.iter().find(|(module, _)| {
@@ -301,6 +321,24 @@ fn unknown_name(cx: &mut Checker, env: &Env, name: &str, at: Loc) -> Type {
         loc: at,
         hint,
     })
+}
+
+/// Where the body of `model` defines `name` (a local, a parameter or a
+/// state, at any `repeat` depth), if it does.
+fn internal_name(cx: &Checker, model: DefId, name: &str) -> Option<Loc> {
+    fn find(stmts: &[Stmt], name: &str) -> Option<Span> {
+        stmts.iter().find_map(|s| match &s.kind {
+            StmtKind::Let { name: n, .. } | StmtKind::Param { name: n, .. } if n.name == name => {
+                Some(n.span)
+            }
+            StmtKind::Repeat { body, .. } => find(&body.stmts, name),
+            _ => None,
+        })
+    }
+    let Item::Model(m) = cx.item(model) else {
+        return None;
+    };
+    Some(Loc::new(cx.file(model.module), find(&m.body.stmts, name)?))
 }
 
 /// `base.name`: a module's item, a dataset's split, a record's field.

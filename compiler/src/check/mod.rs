@@ -62,6 +62,10 @@ pub struct ModelSig {
     pub inputs: Vec<(String, TensorType, Loc)>,
     pub outputs: Vec<(String, Type, Loc)>,
     pub loc: Loc,
+    /// An input whose written type has an error (already reported): the
+    /// train block binds nothing to the model, and checks nothing that
+    /// reads the data.
+    pub broken_input: bool,
 }
 
 /// A dataset's per-sample fields and its splits.

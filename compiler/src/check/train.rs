@@ -234,6 +234,7 @@ fn instance(cx: &mut Checker, env: &mut Env, e: &Entry) -> Option<(ModelSig, Sub
         return None;
     };
     cx.out.types.push((at, Type::Model(sig.name.clone())));
+    env.trained = def;
     let names: Vec<&str> = sig.params.iter().map(|p| p.name.as_str()).collect();
     let required: Vec<bool> = sig.params.iter().map(|p| p.default.is_none()).collect();
     let args = arg_types(cx, env, args);
@@ -321,7 +322,19 @@ fn bind_inputs(
             Some(ShapeItem::Dim(d)) if d.as_sym().is_some() => Some(d.clone()),
             _ => None,
         });
+    // Without the model's inputs, what reads the data cannot be checked:
+    // the fields are there, of unknown type, and say nothing more.
+    let unbound = |env: &mut Env| {
+        let fields = info.fields.iter().map(|(n, _, at)| (n, at));
+        for (name, at) in fields.chain(info.broken_fields.iter().map(|(n, at)| (n, at))) {
+            env.define(name, Type::Error, *at);
+        }
+    };
+    if sig.broken_input {
+        return unbound(env);
+    }
     let Some(batch) = batch else {
+        unbound(env);
         if let Some((name, t, at)) = sig.inputs.first() {
             cx.error(CheckError::WrongKind {
                 what: format!("the first dim of model input `{name}`"),

@@ -40,6 +40,7 @@ pub(super) fn conv(cx: &mut Checker, env: &Env, args: &[Bound], call: Loc) -> Ty
             format!(" ({groups} groups of {})", wd[1])
         };
         return cx.error(CheckError::MatMul {
+            op: "conv",
             left: x.to_string(),
             right: w.to_string(),
             left_loc: loc_of(&args[0], call),

@@ -30,20 +30,39 @@ const MAX_MODEL_ELEMENTS: usize = 1 << 32;
 /// clear error, instead of taking all memory.
 pub(crate) const MAX_NODES: usize = 1_000_000;
 
+/// The code of the error that stops lowering at a budget below
+/// [`MAX_NODES`] (see [`super::check_quick`]): never shown to a user.
+pub(crate) const OVER_BUDGET: &str = "budget";
+
 /// The names visible in one function body, dataset or train block.
 pub(crate) struct Env {
     pub module: usize,
     pub vars: HashMap<String, Value>,
     /// The path of each `state` declared in this body, by name.
     pub states: HashMap<String, String>,
+    /// Where the train block wrote the value of a variable that holds it
+    /// unchanged (`Mlp(hidden = 0)`'s `hidden`, then `linear(x, hidden)`'s
+    /// `out`): a problem with the value is shown there, where it is fixed.
+    pub written: HashMap<String, Loc>,
 }
 
 impl Env {
+    /// Where the train block wrote the value of `e`, when `e` names a
+    /// variable holding it unchanged.
+    pub fn written_at(&self, e: &Expr) -> Option<Loc> {
+        match &e.kind {
+            ExprKind::Name(id) => self.written.get(&id.name).copied(),
+            ExprKind::Paren(inner) => self.written_at(inner),
+            _ => None,
+        }
+    }
+
     pub fn new(module: usize) -> Env {
         Env {
             module,
             vars: HashMap::new(),
             states: HashMap::new(),
+            written: HashMap::new(),
         }
     }
 }
@@ -53,6 +72,8 @@ pub(crate) struct Arg {
     pub name: Option<String>,
     pub value: Value,
     pub loc: Loc,
+    /// Where the train block wrote the value (see [`Env::written`]).
+    pub written: Option<Loc>,
 }
 
 /// One function instance being lowered, for parameter paths.
@@ -86,6 +107,9 @@ pub(crate) struct Lowerer<'c> {
     pub comp: &'c Compilation,
     pub b: Builder,
     pub mode: Mode,
+    /// The most operations the step may grow to: [`MAX_NODES`], or less
+    /// for an editor that must answer within moments.
+    pub max_nodes: usize,
     /// How many values the parameters declared so far hold.
     param_elements: usize,
     pub params: Vec<ParamSpec>,
@@ -153,6 +177,7 @@ impl<'c> Lowerer<'c> {
             comp,
             b: Builder::new(),
             mode,
+            max_nodes: MAX_NODES,
             param_elements: 0,
             params: Vec::new(),
             classes: HashMap::new(),
@@ -201,10 +226,12 @@ impl<'c> Lowerer<'c> {
                 let f = self.expr(env, callee)?;
                 let mut values = Vec::with_capacity(args.len());
                 for a in args {
+                    let written = env.written_at(&a.value);
                     values.push(Arg {
                         name: a.name.as_ref().map(|n| n.name.clone()),
                         value: self.expr(env, &a.value)?,
                         loc: self.loc(env.module, a.span),
+                        written,
                     });
                 }
                 self.b.loc = Some(loc);
@@ -311,7 +338,7 @@ impl<'c> Lowerer<'c> {
                 Item::Fn(decl) => self.call_fn(def, decl, args, loc),
                 Item::Model(_) => Ok(Value::Model(
                     def,
-                    args.into_iter().map(|a| (a.name, a.value)).collect(),
+                    args.into_iter().map(|a| (a.name, a.value, a.loc)).collect(),
                 )),
                 _ => Err(LowerError::new("this cannot be called", Some(loc))),
             },
@@ -326,12 +353,25 @@ impl<'c> Lowerer<'c> {
         let result = self.call_fn_inner(def, decl, args, loc);
         // A problem inside the stdlib is the user's call's problem: report
         // it there, where it can be fixed.
-        result.map_err(|e| match e.loc {
-            Some(at) if self.is_stdlib(at) && !self.is_stdlib(loc) => LowerError::new(
-                format!("in this call of `{}`: {}", decl.name.name, e.message),
-                Some(loc),
-            ),
-            _ => e,
+        result.map_err(|mut e| {
+            if self.is_stdlib(loc) {
+                return e;
+            }
+            let name = &decl.name.name;
+            for (at, message) in &mut e.labels {
+                if self.is_stdlib(*at) {
+                    *at = loc;
+                    *message = format!("{message}, in this call of `{name}`");
+                }
+            }
+            match e.loc {
+                Some(at) if self.is_stdlib(at) => LowerError {
+                    message: format!("in this call of `{name}`: {}", e.message),
+                    loc: Some(loc),
+                    ..e
+                },
+                _ => e,
+            }
         })
     }
 
@@ -357,13 +397,16 @@ impl<'c> Lowerer<'c> {
                     continue;
                 };
                 if let Some(range) = crate::check::hyper::out_of_range(&p.name.name, value) {
-                    return Err(LowerError::new(
-                        format!(
-                            "`{}` of `{}` is {value}, but must be {range}",
-                            p.name.name, decl.name.name
-                        ),
-                        Some(loc),
-                    ));
+                    let (param, callee) = (&p.name.name, &decl.name.name);
+                    let message =
+                        format!("`{param}` of `{callee}` is {value}, but it must be {range}");
+                    return Err(match env.written.get(param) {
+                        Some(&at) => LowerError::new(message, Some(at))
+                            .here("out of range")
+                            .label(loc, format!("used as `{param}` of `{callee}` here")),
+                        None => LowerError::new(message, Some(loc)).here("out of range"),
+                    }
+                    .code("E0305"));
                 }
             }
         }
@@ -397,6 +440,7 @@ impl<'c> Lowerer<'c> {
         loc: Loc,
     ) -> R<()> {
         let mut slots: Vec<Option<Value>> = vec![None; params.len()];
+        let mut written = vec![None; params.len()];
         let mut next = 0;
         for a in args {
             let i = match &a.name {
@@ -410,8 +454,9 @@ impl<'c> Lowerer<'c> {
                 return Err(LowerError::new("unexpected argument", Some(a.loc)));
             };
             slots[i] = Some(a.value);
+            written[i] = a.written;
         }
-        for (p, slot) in params.iter().zip(slots) {
+        for ((p, slot), written) in params.iter().zip(slots).zip(written) {
             let value = match (slot, &p.default) {
                 (Some(v), _) => v,
                 (None, Some(d)) => self.expr(env, d)?,
@@ -430,6 +475,9 @@ impl<'c> Lowerer<'c> {
                 self.bind_type(&p.ty, n, env, loc)?;
             }
             env.vars.insert(p.name.name.clone(), value);
+            if let Some(at) = written {
+                env.written.insert(p.name.name.clone(), at);
+            }
         }
         Ok(())
     }
@@ -497,7 +545,12 @@ impl<'c> Lowerer<'c> {
 
     fn stmt(&mut self, env: &mut Env, stmt: &ast::Stmt) -> R<Option<Value>> {
         let loc = self.loc(env.module, stmt.span);
-        if self.b.graph().len() > MAX_NODES {
+        if self.b.graph().len() > self.max_nodes {
+            if self.max_nodes < MAX_NODES {
+                return Err(
+                    LowerError::new("over the editor's budget", Some(loc)).code(OVER_BUDGET)
+                );
+            }
             return Err(LowerError::new(
                 format!(
                     "the step has grown past {} operations here: the model is too large to compile (a `repeat` with a huge count?)",
@@ -543,10 +596,13 @@ impl<'c> Lowerer<'c> {
                 let numel = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
                 match numel {
                     Some(0) => {
-                        return Err(LowerError::new(
-                            format!("parameter `{path}` would have shape {shape:?}, with no elements: a size is 0"),
-                            Some(loc),
-                        ))
+                        let message = format!("parameter `{path}` would have shape {shape:?}, with no elements: a size is 0");
+                        return Err(match written_size(env, ty, |v| v == 0) {
+                            Some((at, name)) => LowerError::new(message, Some(at))
+                                .here("this size is 0")
+                                .label(loc, format!("sizes parameter `{path}` as `{name}`")),
+                            None => LowerError::new(message, Some(loc)),
+                        });
                     }
                     Some(n) if n <= MAX_PARAM_ELEMENTS => {
                         self.param_elements += n;
@@ -564,12 +620,15 @@ impl<'c> Lowerer<'c> {
                         }
                     }
                     _ => {
-                        return Err(LowerError::new(
-                            format!(
-                                "parameter `{path}` would have shape {shape:?}: more than {MAX_PARAM_ELEMENTS} values"
-                            ),
-                            Some(loc),
-                        ))
+                        let message = format!(
+                            "parameter `{path}` would have shape {shape:?}: more than {MAX_PARAM_ELEMENTS} values"
+                        );
+                        return Err(match written_size(env, ty, |v| v > 1) {
+                            Some((at, name)) => LowerError::new(message, Some(at))
+                                .here("too large")
+                                .label(loc, format!("sizes parameter `{path}` as `{name}`")),
+                            None => LowerError::new(message, Some(loc)),
+                        });
                     }
                 }
                 self.params.push(ParamSpec {
@@ -638,6 +697,10 @@ impl<'c> Lowerer<'c> {
                 if matches!(stmt.kind, StmtKind::Output { .. }) {
                     self.model_outputs.push((name.name.clone(), v.clone()));
                 }
+                match env.written_at(value) {
+                    Some(at) => env.written.insert(name.name.clone(), at),
+                    None => env.written.remove(&name.name),
+                };
                 env.vars.insert(name.name.clone(), v);
                 Ok(None)
             }
@@ -655,13 +718,16 @@ impl<'c> Lowerer<'c> {
                     }
                 };
                 if n > MAX_NODES {
-                    return Err(LowerError::new(
-                        format!(
-                            "`repeat` {n} times is more than a step can hold (at most {} operations)",
-                            scientific(MAX_NODES as f64)
-                        ),
-                        Some(loc),
-                    ));
+                    let message = format!(
+                        "`repeat` {n} times is more than a step can hold (at most {} operations)",
+                        scientific(MAX_NODES as f64)
+                    );
+                    return Err(match env.written_at(count) {
+                        Some(at) => LowerError::new(message, Some(at))
+                            .here("too many")
+                            .label(loc, "repeats this many times"),
+                        None => LowerError::new(message, Some(loc)),
+                    });
                 }
                 for i in 0..n {
                     self.frames.last_mut().expect("root").repeat.push(i);
@@ -716,4 +782,27 @@ fn scientific(v: f64) -> String {
     } else {
         format!("{v:.1e}")
     }
+}
+
+/// The first size of `ty` that names a variable the train block wrote
+/// (see [`Env::written`]) and whose value passes `pick`: where it was
+/// written, and the name.
+fn written_size(
+    env: &Env,
+    ty: &ast::TypeExpr,
+    pick: impl Fn(i64) -> bool,
+) -> Option<(Loc, String)> {
+    ty.shape.iter().flatten().find_map(|item| {
+        let ast::DimItem::Dim(d) = item else {
+            return None;
+        };
+        let ast::DimExprKind::Name(n) = &d.kind else {
+            return None;
+        };
+        let at = *env.written.get(&n.name)?;
+        match env.vars.get(&n.name) {
+            Some(Value::Int(v)) if pick(*v) => Some((at, n.name.clone())),
+            _ => None,
+        }
+    })
 }

@@ -79,6 +79,14 @@ pub enum Predict {
 pub struct LowerError {
     pub message: String,
     pub loc: Option<Loc>,
+    /// Stable code: E0400 unless the problem is one the checker names
+    /// (an out-of-range value is E0305 wherever it is found).
+    pub code: &'static str,
+    /// What the primary label says.
+    pub here: String,
+    /// Other places involved: where a value written in the train block is
+    /// used inside the model.
+    pub labels: Vec<(Loc, String)>,
 }
 
 impl LowerError {
@@ -86,11 +94,38 @@ impl LowerError {
         LowerError {
             message: message.into(),
             loc,
+            code: "E0400",
+            here: "here".to_string(),
+            labels: Vec::new(),
         }
     }
 
+    pub fn code(mut self, code: &'static str) -> LowerError {
+        self.code = code;
+        self
+    }
+
+    pub fn here(mut self, message: impl Into<String>) -> LowerError {
+        self.here = message.into();
+        self
+    }
+
+    pub fn label(mut self, loc: Loc, message: impl Into<String>) -> LowerError {
+        self.labels.push((loc, message.into()));
+        self
+    }
+
     pub fn diagnostic(&self, fallback: Loc) -> Diagnostic {
-        Diagnostic::error("E0400", self.loc.unwrap_or(fallback), self.message.clone()).here("here")
+        let mut d = Diagnostic::error(
+            self.code,
+            self.loc.unwrap_or(fallback),
+            self.message.clone(),
+        )
+        .here(self.here.clone());
+        for (loc, message) in &self.labels {
+            d = d.label(*loc, message.clone());
+        }
+        d
     }
 }
 
@@ -115,6 +150,19 @@ pub fn check(comp: &Compilation) -> Vec<LowerError> {
     train_blocks(comp)
         .iter()
         .filter_map(|name| train::lower_train(comp, Some(name), Mode::Train, None).err())
+        .collect()
+}
+
+/// [`check`] for an editor, which must answer within moments: a model
+/// whose step grows past `max_nodes` operations is left unchecked (`dlpc
+/// check` checks it; lowering a million operations takes seconds).
+pub fn check_quick(comp: &Compilation, max_nodes: usize) -> Vec<LowerError> {
+    train_blocks(comp)
+        .iter()
+        .filter_map(|name| {
+            train::lower_recording(comp, Some(name), Mode::Train, None, false, max_nodes).err()
+        })
+        .filter(|e| e.code != eval::OVER_BUDGET)
         .collect()
 }
 
@@ -274,7 +322,8 @@ pub fn model_rows(
     comp: &Compilation,
     block: Option<&str>,
 ) -> Result<(Graph, crate::program::TrainPlan, Vec<Row>), LowerError> {
-    let (graph, plan, _, rows) = train::lower_recording(comp, block, Mode::Eval, None, true)?;
+    let (graph, plan, _, rows) =
+        train::lower_recording(comp, block, Mode::Eval, None, true, eval::MAX_NODES)?;
     Ok((graph, plan, rows))
 }
 

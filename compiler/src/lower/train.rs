@@ -25,7 +25,15 @@ pub(super) fn lower_train(
     mode: Mode,
     data_override: Option<&DataRef>,
 ) -> R<(Graph, TrainPlan, DatasetSpec)> {
-    lower_recording(comp, name, mode, data_override, false).map(|(g, p, d, _)| (g, p, d))
+    lower_recording(
+        comp,
+        name,
+        mode,
+        data_override,
+        false,
+        super::eval::MAX_NODES,
+    )
+    .map(|(g, p, d, _)| (g, p, d))
 }
 
 /// [`lower_train`], and with `record` each statement of the model's body
@@ -36,6 +44,7 @@ pub(super) fn lower_recording(
     mode: Mode,
     data_override: Option<&DataRef>,
     record: bool,
+    max_nodes: usize,
 ) -> R<(Graph, TrainPlan, DatasetSpec, Vec<Row>)> {
     let module = &comp.program.modules[0];
     let found = module.ast.items.iter().find_map(|i| match i {
@@ -63,6 +72,7 @@ pub(super) fn lower_recording(
         ));
     };
     let mut lw = Lowerer::new(comp, mode);
+    lw.max_nodes = max_nodes;
     let mut env = Env::new(0);
     let mut settings: HashMap<&str, (Value, Loc)> = HashMap::new();
     let deferred = ["loss", "metrics"];
@@ -221,10 +231,11 @@ pub(super) fn lower_recording(
     let mut model_env = Env::new(model_def.module);
     let args = model_args
         .into_iter()
-        .map(|(name, value)| Arg {
+        .map(|(name, value, loc)| Arg {
             name,
             value,
-            loc: block_loc,
+            loc,
+            written: Some(loc),
         })
         .collect();
     lw.bind_args(&model.params, args, &mut model_env, block_loc)?;

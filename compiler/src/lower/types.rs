@@ -120,9 +120,15 @@ impl Lowerer<'_> {
                 },
                 DimItem::Dim(d) => {
                     let v = self.dim(env, d)?;
-                    let size = v
-                        .to_size()
-                        .map_err(|m| LowerError::new(m, Some(self.loc(env.module, d.span))))?;
+                    let size = v.to_size().map_err(|m| {
+                        let at = self.loc(env.module, d.span);
+                        match written_name(env, d) {
+                            Some((written, name)) => LowerError::new(m, Some(written))
+                                .here("given here")
+                                .label(at, format!("used as the size `{name}`")),
+                            None => LowerError::new(m, Some(at)),
+                        }
+                    })?;
                     out.push(size);
                 }
             }
@@ -168,13 +174,17 @@ impl Lowerer<'_> {
                 }
                 _ => String::new(),
             };
-            return Err(LowerError::new(
-                format!(
-                    "this call of `{}` breaks `{text}`: {why}{batch}",
-                    decl.name.name
-                ),
-                Some(loc),
-            ));
+            let message = format!(
+                "this call of `{}` breaks `{text}`: {why}{batch}",
+                decl.name.name
+            );
+            let written = written_name(env, &fact.left).or_else(|| written_name(env, &fact.right));
+            return Err(match written {
+                Some((at, name)) => LowerError::new(message, Some(at))
+                    .here(format!("given to `{}` as `{name}`", decl.name.name))
+                    .label(loc, format!("breaks `{text}`")),
+                None => LowerError::new(message, Some(loc)),
+            });
         }
         Ok(())
     }
@@ -385,4 +395,15 @@ pub(super) fn size_value(s: Size) -> Value {
 pub(super) fn shape_text(shape: &[Size]) -> String {
     let dims: Vec<String> = shape.iter().map(Size::to_string).collect();
     format!("[{}]", dims.join(", "))
+}
+
+/// The first name in `d` whose value the train block wrote (see
+/// [`Env::written`]): where, and the name.
+fn written_name(env: &Env, d: &ast::DimExpr) -> Option<(Loc, String)> {
+    match &d.kind {
+        DimExprKind::Int(_) => None,
+        DimExprKind::Paren(inner) => written_name(env, inner),
+        DimExprKind::Name(n) => Some((*env.written.get(&n.name)?, n.name.clone())),
+        DimExprKind::Binary(_, a, b) => written_name(env, a).or_else(|| written_name(env, b)),
+    }
 }

@@ -4,6 +4,7 @@
 //! values (numbers, lists, settings) are computed on the spot, and tensor
 //! values are nodes of the graph being built.
 
+use crate::diagnostic::Loc;
 use crate::ir::{NodeId, Size};
 use crate::optim::{Optimizer, Schedule};
 use crate::program::{Init, Read, Source};
@@ -36,8 +37,9 @@ pub enum Value {
     Module(usize),
     Dataset(DefId),
     Split(DefId, String),
-    /// A model with its arguments: `Mlp(hidden = 256)`.
-    Model(DefId, Vec<(Option<String>, Value)>),
+    /// A model with its arguments, each with where it was written:
+    /// `Mlp(hidden = 256)`.
+    Model(DefId, Vec<(Option<String>, Value, Loc)>),
 }
 
 impl Value {
