@@ -185,3 +185,39 @@ fn a_wrong_stdlib_module_names_the_right_one_at_the_use() {
         )]
     );
 }
+
+/// A builtin used where it cannot be says where it can, not its doc comment.
+#[test]
+fn a_misplaced_builtin_says_where_it_belongs() {
+    for (program, help) in [
+        (
+            "dataset d {\n    source = csv(\"d.csv\")\n    x = random_uniform(column(0) as f32[1])\n}",
+            "`random_uniform` works on a model's tensors: call it in a `fn` or a `model`",
+        ),
+        (
+            "fn f(x: f32[B]) -> f32[B] { standardize(x) }",
+            "`standardize` works on the data, sample by sample: use it in a field of a `dataset` block",
+        ),
+    ] {
+        let comp = compile("p.dlp", program, &mut NoModules);
+        let helps: Vec<_> = comp.diagnostics.iter().map(|d| d.help.clone()).collect();
+        assert_eq!(helps, [Some(help.to_string())], "{program}");
+    }
+}
+
+/// A `-` at the start of a line subtracts: when that leaves a `fn`
+/// without a result, the help says which line continued which.
+#[test]
+fn a_leading_minus_that_swallows_the_result_is_explained() {
+    let program = "fn f(x: f32[B]) -> f32[B] {\n    y = x * 2.0\n    - y\n}\n";
+    let comp = compile("p.dlp", program, &mut NoModules);
+    let help = comp.diagnostics[0].help.clone().unwrap_or_default();
+    assert!(
+        help.starts_with("the `-` that starts line 3 continues"),
+        "{help}"
+    );
+    let program = "fn f(x: f32[B]) -> f32[B] {\n    y = x * 2.0 - x\n}\n";
+    let comp = compile("p.dlp", program, &mut NoModules);
+    let help = comp.diagnostics[0].help.clone().unwrap_or_default();
+    assert_eq!(help, "end the body with the expression it returns");
+}

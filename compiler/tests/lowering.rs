@@ -216,7 +216,10 @@ fn sizes_only_known_when_lowering_are_checked_at_the_users_call() {
         // A default: shown at the user's call.
         let default = text.replace("n: int = 2", &format!("n: int = {n}"));
         let (e, at, labels) = lowering_error(&default);
-        assert!(e.starts_with("in this call of `linear`: ") && e.contains(message), "{e}");
+        assert!(
+            e.starts_with("in this call of `linear`: ") && e.contains(message),
+            "{e}"
+        );
         assert_eq!(at, "linear(x, n)");
         assert!(labels.is_empty());
     }

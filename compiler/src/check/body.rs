@@ -7,7 +7,7 @@ use super::{CheckError, Checker, ModelSig};
 use crate::diagnostic::Loc;
 use crate::resolve::DefId;
 use crate::types::{Dim, Type};
-use dlp_grammar::ast::{Block, FnDecl, Item, ModelDecl, StmtKind};
+use dlp_grammar::ast::{BinOp, Block, ExprKind, FnDecl, Item, ModelDecl, StmtKind};
 use std::collections::{HashMap, HashSet};
 
 pub fn all(cx: &mut Checker) {
@@ -55,6 +55,26 @@ fn signature_env(
     env
 }
 
+/// The line a body's last statement continues with a leading `-`
+/// (`y = x` then `- x` on the next line reads as `y = x - x`): the usual
+/// reason a body that seems to end in an expression has no result.
+fn continued_line(text: &str, body: &Block) -> Option<usize> {
+    let last = body.stmts.last()?;
+    let (StmtKind::Let { value, .. } | StmtKind::Output { value, .. }) = &last.kind else {
+        return None;
+    };
+    let ExprKind::Binary(BinOp::Sub, left, right) = &value.kind else {
+        return None;
+    };
+    let between = text.get(left.span.end as usize..right.span.start as usize)?;
+    let before = text.get(..left.span.end as usize + between.find('-')?)?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    before[line_start..]
+        .trim()
+        .is_empty()
+        .then(|| before.matches('\n').count() + 1)
+}
+
 fn check_fn(cx: &mut Checker, def: DefId, f: &FnDecl) {
     let Some(sig) = cx.out.functions.get(&def).cloned() else {
         return;
@@ -83,10 +103,17 @@ fn check_fn(cx: &mut Checker, def: DefId, f: &FnDecl) {
             });
         }
         (None, _, _) => {
+            let text = &cx.program.sources.get(file).text;
+            let help = match continued_line(text, body) {
+                Some(line) => format!(
+                    "the `-` that starts line {line} continues the expression of the line before it, as a subtraction: to make `-...` the result, end the line before with `;` or write `(-...)`"
+                ),
+                None => "end the body with the expression it returns".to_string(),
+            };
             cx.error(CheckError::Misplaced {
                 what: format!("fn `{}` has no result", f.name.name),
                 loc: Loc::new(file, f.name.span),
-                help: "end the body with the expression it returns".to_string(),
+                help,
             });
         }
         (Some(_), _, None) => {
@@ -103,7 +130,7 @@ fn check_fn(cx: &mut Checker, def: DefId, f: &FnDecl) {
 
 fn check_model(cx: &mut Checker, def: DefId, model: &ModelDecl) -> ModelSig {
     let mut params = signature::params(cx, def.module, &model.params);
-    let defaults = signature::defaults(cx, def.module, &model.params);
+    let defaults = signature::defaults(cx, def.module, &model.params, &params);
     for (p, d) in params.iter_mut().zip(defaults) {
         p.default = d;
     }

@@ -62,6 +62,22 @@ impl Builtin {
             (Place::Metric, _) => Some("can only be an item of a train block's `metrics`"),
         }
     }
+
+    /// Where to use it instead, when [`Builtin::availability`] refuses it.
+    pub fn placement_help(&self) -> String {
+        let name = self.name;
+        match self.place {
+            Place::Body | Place::Anywhere => {
+                format!("`{name}` works on a model's tensors: call it in a `fn` or a `model`")
+            }
+            Place::Dataset => format!(
+                "`{name}` works on the data, sample by sample: use it in a field of a `dataset` block"
+            ),
+            Place::Metric => {
+                format!("list it with the train block's metrics: `metrics = [{name}(logits, y)]`")
+            }
+        }
+    }
 }
 
 const X: &[(&str, bool)] = &[("x", true)];

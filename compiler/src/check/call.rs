@@ -42,7 +42,7 @@ pub fn check(cx: &mut Checker, env: &mut Env, callee: &Expr, args: &[Arg], span:
                 return cx.error(CheckError::Misplaced {
                     what: format!("`{}` {problem}", b.name),
                     loc: expr::loc(cx, env, callee),
-                    help: b.doc.to_string(),
+                    help: b.placement_help(),
                 });
             }
             let names: Vec<&str> = b.params.iter().map(|(n, _)| *n).collect();
@@ -60,11 +60,25 @@ pub fn check(cx: &mut Checker, env: &mut Env, callee: &Expr, args: &[Arg], span:
         Target::NotCallable(ty) => {
             let at = expr::loc(cx, env, callee);
             if let (ExprKind::Name(n), false) = (&callee.kind, ty.is_error()) {
-                let function = builtins::find(&n.name).is_some()
-                    || matches!(cx.lookup(env.module, &n.name), Some((Binding::Item(def), _)) if matches!(cx.item(def), Item::Fn(_)));
-                if let (true, Some(local)) = (function, env.get(&n.name)) {
+                // The function it hides, by its full name (`std.nn.dropout`).
+                let function = match cx.lookup(env.module, &n.name) {
+                    Some((Binding::Item(def), _)) if matches!(cx.item(def), Item::Fn(_)) => {
+                        // The root file's path is its file name, not a module's.
+                        let module = &cx.program.modules[def.module].path;
+                        Some(if def.module == 0 { n.name.clone() } else { format!("{module}.{}", n.name) })
+                    }
+                    _ => builtins::find(&n.name).map(|b| b.name.to_string()),
+                };
+                if let (Some(function), Some(local)) = (function, env.get(&n.name)) {
+                    let is_param = env.owner().is_some_and(|def| match cx.item(def) {
+                        Item::Fn(f) => f.params.iter().any(|p| p.name.name == n.name),
+                        Item::Model(m) => m.params.iter().any(|p| p.name.name == n.name),
+                        _ => false,
+                    });
                     return cx.error(CheckError::Shadowed {
                         name: n.name.clone(),
+                        what: if is_param { "parameter" } else { "local" },
+                        function,
                         found: expr::describe(&ty),
                         loc: at,
                         local: local.loc,

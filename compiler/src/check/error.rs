@@ -17,6 +17,14 @@ pub enum CheckError {
         loc: Loc,
         hint: Option<String>,
     },
+    /// A parameter's default of another kind than the parameter.
+    DefaultMismatch {
+        param: String,
+        expected: String,
+        found: String,
+        default: Loc,
+        param_loc: Loc,
+    },
     /// A name of the model's body used in a train block.
     InternalName {
         name: String,
@@ -41,8 +49,13 @@ pub enum CheckError {
     },
     /// A call of a name that a local (parameter, variable) of the same
     /// name hides from a function.
+    /// A local or parameter called as the function it shadows.
     Shadowed {
         name: String,
+        /// "parameter" or "local".
+        what: &'static str,
+        /// The function's full name (`std.nn.dropout`).
+        function: String,
         found: String,
         loc: Loc,
         local: Loc,
@@ -262,6 +275,13 @@ impl CheckError {
             UnknownName { name, loc, hint } => {
                 with_help(Diagnostic::error("E0100", *loc, format!("unknown name `{name}`")).here("not found in this scope"), hint)
             }
+            DefaultMismatch { param, expected, found, default, param_loc } => Diagnostic::error(
+                "E0201",
+                *default,
+                format!("the default of `{param}` is {found}, but `{param}` is declared {expected}"),
+            )
+            .here(format!("this is {found}"))
+            .label(*param_loc, format!("`{param}` is declared here as {expected}")),
             InternalName { name, model, outputs, loc, defined } => Diagnostic::error(
                 "E0100",
                 *loc,
@@ -285,14 +305,14 @@ impl CheckError {
                     None => d,
                 }
             }
-            Shadowed { name, found, loc, local } => Diagnostic::error(
+            Shadowed { name, what, function, found, loc, local } => Diagnostic::error(
                 "E0200",
                 *loc,
-                format!("`{name}` here is a local ({found}), not the function `{name}`, which it hides"),
+                format!("`{name}` here is the {what} declared in this body ({found}), which shadows the function `{function}`"),
             )
             .here("called here")
-            .label(*local, format!("`{name}` is declared here, hiding the function"))
-            .help(format!("rename the local (`{name}_rate`, `p`, ...) to call the function")),
+            .label(*local, format!("the {what} `{name}` is declared here"))
+            .help(format!("rename the {what} (`{name}_rate`, `p`, ...) to call the function")),
             TooManyArgs { callee, max, found, loc, sig } => {
                 let d = Diagnostic::error("E0110", *loc, format!("`{callee}` takes {max} argument{}, but {found} were given", plural(*max)))
                     .here("unexpected argument");

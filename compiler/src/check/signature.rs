@@ -98,7 +98,8 @@ pub fn all(cx: &mut Checker) -> HashMap<DefId, FnSig> {
         let Item::Fn(f) = cx.item(def).clone() else {
             continue;
         };
-        let defaults = defaults(cx, def.module, &f.params);
+        let declared = cx.out.functions[&def].params.clone();
+        let defaults = defaults(cx, def.module, &f.params, &declared);
         if let Some(sig) = cx.out.functions.get_mut(&def) {
             for (p, d) in sig.params.iter_mut().zip(defaults) {
                 p.default = d;
@@ -134,16 +135,49 @@ pub fn params(cx: &mut Checker, module: usize, ps: &[Param]) -> Vec<ParamSig> {
     out
 }
 
-/// Each parameter's default, evaluated (defaults see only top-level names).
-pub fn defaults(cx: &mut Checker, module: usize, ps: &[Param]) -> Vec<Option<Type>> {
+/// Each parameter's default, evaluated (defaults see only top-level names)
+/// and checked against the parameter's declared kind, whether or not a
+/// call uses it: `k: int = 2.5` is wrong where it is written.
+pub fn defaults(
+    cx: &mut Checker,
+    module: usize,
+    ps: &[Param],
+    declared: &[ParamSig],
+) -> Vec<Option<Type>> {
     ps.iter()
-        .map(|p| {
+        .zip(declared)
+        .map(|(p, sig)| {
             let default = p.default.as_ref()?;
-            let env = Env::new(module, expr::Context::Static);
-            let mut env = env;
-            Some(expr::check(cx, &mut env, default))
+            let mut env = Env::new(module, expr::Context::Static);
+            let ty = expr::check(cx, &mut env, default);
+            if fits(&sig.ty, &ty) {
+                return Some(ty);
+            }
+            cx.error(CheckError::DefaultMismatch {
+                param: p.name.name.clone(),
+                expected: sig.ty.kind().to_string(),
+                found: ty.kind().to_string(),
+                default: expr::loc(cx, &env, default),
+                param_loc: sig.loc,
+            });
+            Some(Type::Error)
         })
         .collect()
+}
+
+/// Whether a default of type `found` suits a parameter declared
+/// `declared`: the same kind of number, bool or string (an int where a
+/// float is declared); tensor parameters take what broadcasts, checked at
+/// the call.
+fn fits(declared: &Type, found: &Type) -> bool {
+    match (declared, found) {
+        (_, Type::Error) | (Type::Error, _) => true,
+        (Type::Float(_), Type::Int(_)) => true,
+        (Type::Int(_) | Type::Float(_) | Type::Bool(_) | Type::Str(_), _) => {
+            std::mem::discriminant(declared) == std::mem::discriminant(found)
+        }
+        _ => true,
+    }
 }
 
 /// The `where` facts, each naming only sizes the parameters decide.
