@@ -10,6 +10,7 @@
 //!   loss and metrics see the output, and the field is never read.
 //! - W0004: `softmax` (or `sigmoid`) applied before a loss that applies
 //!   it itself.
+//! - W0005: a model of a file with train blocks that none of them trains.
 
 use crate::check::Checked;
 use crate::diagnostic::{Diagnostic, FileId, Loc};
@@ -53,6 +54,9 @@ pub fn lint(program: &Program, scopes: &Scopes, checked: &Checked) -> Vec<Diagno
             }
         }
         cx.unused_fields(&mut warnings);
+        if m == 0 {
+            cx.untrained_models(&mut warnings);
+        }
     }
     warnings
 }
@@ -274,6 +278,34 @@ impl Lint<'_> {
                 d = d.label(output_at, format!("this output is a `{activation}`"));
             }
             out.push(d);
+        }
+    }
+
+    /// W0005: in a file that trains, a model no train block names (a file
+    /// without train blocks is a library of models, and is not warned).
+    fn untrained_models(&self, out: &mut Vec<Diagnostic>) {
+        let items = &self.program.modules[self.module].ast.items;
+        if !items.iter().any(|i| matches!(i, Item::Train(_))) {
+            return;
+        }
+        for item in items {
+            let Item::Model(model) = item else { continue };
+            let at = self.loc(model.name.span);
+            if self.used.contains(&at) || model.name.name.starts_with('_') {
+                continue;
+            }
+            out.push(
+                Diagnostic::warning(
+                    "W0005",
+                    at,
+                    format!("model `{}` is trained by no train block", model.name.name),
+                )
+                .here("never trained")
+                .help(format!(
+                    "train it (`model = {}()` in a train block), or remove it",
+                    model.name.name
+                )),
+            );
         }
     }
 

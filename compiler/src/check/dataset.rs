@@ -128,6 +128,19 @@ fn check_dataset(cx: &mut Checker, def: DefId, d: &EntriesDecl) -> DatasetInfo {
             );
         }
     }
+    // Without any source, reading columns is one mistake, said once for
+    // the dataset rather than at every `column(...)`.
+    if kind.is_none() && !by_key.contains_key("source") && uses_csv(d) {
+        cx.error(CheckError::DatasetSource {
+            detail: format!(
+                "dataset `{}` reads CSV columns but has no source",
+                d.name.name
+            ),
+            loc: info.loc,
+            help: Some("add `source = csv(\"file.csv\")`".to_string()),
+        });
+        kind = Some(SourceKind::Broken);
+    }
     env.context = Context::Dataset(kind);
     for e in d
         .entries
@@ -178,16 +191,6 @@ fn check_dataset(cx: &mut Checker, def: DefId, d: &EntriesDecl) -> DatasetInfo {
                 info.broken_fields.push((e.key.name.clone(), at));
             }
         }
-    }
-    if kind.is_none() && !by_key.contains_key("source") && uses_csv(d) {
-        cx.error(CheckError::DatasetSource {
-            detail: format!(
-                "dataset `{}` reads CSV columns but has no source",
-                d.name.name
-            ),
-            loc: info.loc,
-            help: Some("add `source = csv(\"file.csv\")`".to_string()),
-        });
     }
     info
 }

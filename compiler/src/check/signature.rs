@@ -68,13 +68,17 @@ pub fn all(cx: &mut Checker) -> HashMap<DefId, FnSig> {
             if let Item::Fn(f) = item {
                 let def = DefId { module: m, item: i };
                 let params = params(cx, m, &f.params);
-                let ret = f
+                let mut ret = f
                     .ret
                     .as_ref()
                     .map(|r| written::ty(cx, module.file, r, &DimScope::free()));
                 let params_ok = params.iter().all(|p| !p.ty.is_error());
                 if let (Some(ret_ty), true) = (&ret, params_ok) {
-                    check_ret_names(cx, m, &params, ret_ty, f.ret.as_ref().map(|r| r.span));
+                    // A result type that names an unknown size is reported
+                    // once: the body and the calls are not measured by it.
+                    if !check_ret_names(cx, m, &params, ret_ty, f.ret.as_ref().map(|r| r.span)) {
+                        ret = Some(Type::Error);
+                    }
                 }
                 let facts = facts(cx, m, &params, &f.facts);
                 sigs.insert(
@@ -239,14 +243,15 @@ fn decided_names(params: &[ParamSig]) -> HashSet<String> {
     known
 }
 
-/// A result type may only use sizes that the parameters decide.
+/// A result type may only use sizes that the parameters decide: reports
+/// the first one no parameter decides, and says whether there is none.
 fn check_ret_names(
     cx: &mut Checker,
     module: usize,
     params: &[ParamSig],
     ret: &Type,
     span: Option<dlp_grammar::Span>,
-) {
+) -> bool {
     let known = decided_names(params);
     let mut used = HashSet::new();
     if let Type::Tensor(t) = ret {
@@ -263,6 +268,7 @@ fn check_ret_names(
             ),
         });
     }
+    unbound.is_empty()
 }
 
 pub fn collect_names(t: &crate::types::TensorType, out: &mut HashSet<String>) {

@@ -64,8 +64,10 @@ fn check_train(cx: &mut Checker, def: DefId, t: &EntriesDecl) {
     let file = cx.file(def.module);
     let by_key = entries_by_key(cx, file, t);
     let mut env = Env::new(def.module, Context::Train);
+    let mut unknown = Vec::new();
     for e in &t.entries {
         if !SETTINGS.iter().any(|(k, _)| *k == e.key.name) {
+            unknown.push(e.key.name.as_str());
             cx.error(CheckError::UnknownKey {
                 block: "train".to_string(),
                 key: e.key.name.clone(),
@@ -76,6 +78,11 @@ fn check_train(cx: &mut Checker, def: DefId, t: &EntriesDecl) {
     }
     let block_loc = Loc::new(file, t.name.span);
     let missing = |cx: &mut Checker, key: &str, help: &str| {
+        // A misspelt key (`epoch`) is reported once, as unknown, with
+        // the spelling it was meant to have.
+        if unknown.iter().any(|u| did_you_mean(u, [key]).is_some()) {
+            return;
+        }
         cx.error(CheckError::MissingKey {
             block: format!("train `{}`", t.name.name),
             key: key.to_string(),
