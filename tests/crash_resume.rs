@@ -200,6 +200,7 @@ fn summary(run: &Path) -> Value {
         "seconds",
         "samples_per_second",
         "steady_samples_per_second",
+        "step_ms",
         "startup_seconds",
     ] {
         s.as_object_mut().unwrap().remove(volatile);

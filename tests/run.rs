@@ -215,6 +215,7 @@ fn the_run_record_holds_program_data_hashes_checkpoints_and_summary() {
     let startup = summary["startup_seconds"].as_f64().unwrap();
     assert!(startup > 0.0 && startup < seconds, "{summary}");
     assert!(summary["steady_samples_per_second"].as_f64().unwrap() > 0.0);
+    assert!(summary["step_ms"].as_f64().unwrap() > 0.0);
 
     let list = dlpc(&["runs", "list", "--runs", runs.path().to_str().unwrap()]);
     let text = String::from_utf8_lossy(&list.stdout);

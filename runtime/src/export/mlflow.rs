@@ -346,6 +346,7 @@ fn write_metrics(rec: &Record, dir: &Path) -> Result<(usize, usize), String> {
         ("startup_seconds", "startup_seconds"),
         ("samples_per_second", "samples_per_second"),
         ("steady_samples_per_second", "steady_samples_per_second"),
+        ("step_ms", "step_ms"),
         ("best_validation_loss", "best_val_loss"),
     ] {
         if let Some(v) = summary.and_then(|s| s.get(key)).and_then(Value::as_f64) {

@@ -198,6 +198,9 @@ pub struct Summary {
     /// steps of this process (code generation and caches warm), if it ran
     /// more.
     pub steady_samples_per_s: Option<f64>,
+    /// The mean time of a step after the warm-up, from its start to its
+    /// end (its wait for its batch included).
+    pub step_ms: Option<f64>,
     /// From the command's start to the first step's.
     pub startup_seconds: Option<f64>,
     pub seconds: f64,
@@ -582,6 +585,7 @@ impl Run<'_, '_> {
             final_metrics,
             samples_per_s: trained_samples as f64 / train_seconds.max(1e-9),
             steady_samples_per_s: timing.steady_samples_per_s(),
+            step_ms: timing.mean_step_ms(),
             startup_seconds: timing.startup_seconds(started),
             seconds: started.elapsed().as_secs_f64(),
         };
@@ -622,6 +626,16 @@ impl Run<'_, '_> {
         let mut log = Lines::default();
         let batches: Vec<&[usize]> = order.chunks_exact(plan.batch).collect();
         let mut gathered = None;
+        // For `bench/loader.sh` only: every batch of the epoch gathered
+        // before its first step, so that the steps' time is measured with
+        // their data already in memory.
+        let mut resident: std::collections::VecDeque<_> =
+            if std::env::var_os("DLP_BENCH_RESIDENT_BATCHES").is_some() {
+                let todo = batches.iter().skip(resumed.steps as usize);
+                todo.map(|rows| data.batch(rows)).collect()
+            } else {
+                Default::default()
+            };
         // `step`: the steps handed to the back end; their results may come
         // in a step later (on the GPU), and are counted in `state.progress`
         // then.
@@ -646,11 +660,12 @@ impl Run<'_, '_> {
             timing.step_starts();
             // The next batch is gathered meanwhile, by a thread the step
             // leaves idle.
-            let batch = match gathered.take() {
+            let batch = match gathered.take().or_else(|| resident.pop_front()) {
                 Some(batch) => batch,
                 None => data.batch(rows),
             };
-            let (out, next) = loader::overlapped(data, batches.get(i + 1).copied(), || {
+            let next = batches.get(i + 1).copied().filter(|_| resident.is_empty());
+            let (out, next) = loader::overlapped(data, next, || {
                 stepper.run(
                     &batch,
                     rows,
@@ -823,6 +838,7 @@ impl Run<'_, '_> {
                 "seconds": summary.seconds,
                 "samples_per_second": summary.samples_per_s,
                 "steady_samples_per_second": summary.steady_samples_per_s,
+                "step_ms": summary.step_ms,
                 "startup_seconds": summary.startup_seconds,
             }),
         )?;

@@ -3,7 +3,7 @@
 //! its throughput once warm — after the first steps, which generate code
 //! for the step and fill the caches.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Steps of a process left out of its steady throughput.
 pub const WARM_UP_STEPS: u64 = 20;
@@ -16,6 +16,12 @@ pub(super) struct Timing {
     warm: Option<Instant>,
     warm_samples: usize,
     last_end: Option<Instant>,
+    /// When the step now running started.
+    step_start: Option<Instant>,
+    /// The steps after the warm-up, and the time spent in them (from each
+    /// one's start to its end, its wait for its batch included).
+    warm_steps: u64,
+    warm_stepping: Duration,
 }
 
 impl Timing {
@@ -25,14 +31,26 @@ impl Timing {
         if self.steps == WARM_UP_STEPS {
             self.warm = Some(now);
         }
+        self.step_start = Some(now);
     }
 
     pub fn step_ends(&mut self, samples: usize) {
         self.steps += 1;
+        let now = Instant::now();
         if self.warm.is_some() {
             self.warm_samples += samples;
+            self.warm_steps += 1;
+            self.warm_stepping += self.step_start.map_or(Duration::ZERO, |s| now - s);
         }
-        self.last_end = Some(Instant::now());
+        self.last_end = Some(now);
+    }
+
+    /// The mean time of a step after the warm-up, in milliseconds: what
+    /// the loader costs shows here (`bench/loader.sh`), since evaluations
+    /// and checkpoints between steps do not.
+    pub fn mean_step_ms(&self) -> Option<f64> {
+        (self.warm_steps > 0)
+            .then(|| self.warm_stepping.as_secs_f64() * 1e3 / self.warm_steps as f64)
     }
 
     /// Samples per second over the steps after the warm-up (from the
