@@ -64,6 +64,7 @@ pub fn parse(source: &str) -> (Ast, Vec<ParseError>) {
                 expected: vec![format!("at most {MAX_NESTING} nested brackets")],
                 found: "deeper nesting".to_string(),
             });
+            ast.broken.extend(declared_names(text, piece.start));
             continue;
         }
         match DlpParser::parse(Rule::item_only, text) {
@@ -248,7 +249,16 @@ fn unclosed_at_end(
     open: usize,
 ) {
     let text = &source[piece.clone()];
-    let end = text.trim_end().len();
+    // The end of the item's last line that is not blank or a comment (the
+    // comments before the next item belong to this one).
+    let mut end = text.trim_end().len();
+    while let Some(line_start) = text[..end].rfind('\n').map(|i| i + 1) {
+        let line = text[line_start..end].trim();
+        if !(line.is_empty() || line.starts_with("//")) {
+            break;
+        }
+        end = text[..line_start].trim_end().len();
+    }
     if (error.span.start as usize) < piece.start + end {
         return;
     }
@@ -258,6 +268,11 @@ fn unclosed_at_end(
         b'[' => ']',
         _ => '}',
     };
+    // Only where the closing bracket is what the parser wanted: a missing
+    // value (`epochs =` at the end) keeps the parser's own message.
+    if !error.expected.iter().any(|e| *e == format!("`{close}`")) {
+        return;
+    }
     let line = source[..piece.start + open].matches('\n').count() + 1;
     error.span = Span::new(piece.start + end, piece.start + end);
     error.expected = vec![format!(

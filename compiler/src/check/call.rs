@@ -61,13 +61,19 @@ pub fn check(cx: &mut Checker, env: &mut Env, callee: &Expr, args: &[Arg], span:
             let at = expr::loc(cx, env, callee);
             if let (ExprKind::Name(n), false) = (&callee.kind, ty.is_error()) {
                 // The function it hides, by its full name (`std.nn.dropout`).
-                let function = match cx.lookup(env.module, &n.name) {
-                    Some((Binding::Item(def), _)) if matches!(cx.item(def), Item::Fn(_)) => {
-                        // The root file's path is its file name, not a module's.
-                        let module = &cx.program.modules[def.module].path;
-                        Some(if def.module == 0 { n.name.clone() } else { format!("{module}.{}", n.name) })
-                    }
-                    _ => builtins::find(&n.name).map(|b| b.name.to_string()),
+                // By its declared name (not an alias); the root file's
+                // path is its file name, not a module's.
+                let declared = match cx.lookup(env.module, &n.name) {
+                    Some((Binding::Item(def), _)) => match cx.item(def) {
+                        Item::Fn(f) => Some((def.module, f.name.name.clone())),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let function = match declared {
+                    Some((0, name)) => Some(name),
+                    Some((module, name)) => Some(format!("{}.{name}", cx.program.modules[module].path)),
+                    None => builtins::find(&n.name).map(|b| b.name.to_string()),
                 };
                 if let (Some(function), Some(local)) = (function, env.get(&n.name)) {
                     let is_param = env.owner().is_some_and(|def| match cx.item(def) {

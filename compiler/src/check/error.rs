@@ -49,7 +49,6 @@ pub enum CheckError {
     },
     /// A call of a name that a local (parameter, variable) of the same
     /// name hides from a function.
-    /// A local or parameter called as the function it shadows.
     Shadowed {
         name: String,
         /// "parameter" or "local".
@@ -308,7 +307,7 @@ impl CheckError {
             Shadowed { name, what, function, found, loc, local } => Diagnostic::error(
                 "E0200",
                 *loc,
-                format!("`{name}` here is the {what} declared in this body ({found}), which shadows the function `{function}`"),
+                format!("`{name}` here is a {what} ({found}), which shadows the function `{function}`"),
             )
             .here("called here")
             .label(*local, format!("the {what} `{name}` is declared here"))

@@ -278,13 +278,18 @@ fn unknown_name(cx: &mut Checker, env: &Env, name: &str, at: Loc) -> Type {
     if let Some(model) = env.trained {
         if let Some(defined) = internal_name(cx, model, name) {
             let sig = cx.out.models.get(&model);
-            let outputs = sig.map_or(Vec::new(), |s| {
+            let outputs: Vec<String> = sig.map_or(Vec::new(), |s| {
                 s.outputs.iter().map(|o| format!("`{}`", o.0)).collect()
             });
+            let outputs = if outputs.is_empty() {
+                "it has none".to_string()
+            } else {
+                outputs.join(", ")
+            };
             return cx.error(CheckError::InternalName {
                 name: name.to_string(),
                 model: sig.map_or(String::new(), |s| s.name.clone()),
-                outputs: outputs.join(", "),
+                outputs,
                 loc: at,
                 defined,
             });

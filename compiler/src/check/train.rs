@@ -169,6 +169,8 @@ fn check_train(cx: &mut Checker, def: DefId, t: &EntriesDecl) {
                 other: Loc::new(file, a.key.span),
             });
         }
+        // `step = 100` is a misspelt `steps`, reported as unknown.
+        (None, None) if unknown.iter().any(|u| did_you_mean(u, ["steps"]).is_some()) => {}
         (None, None) => missing(
             cx,
             "epochs",

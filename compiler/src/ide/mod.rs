@@ -99,6 +99,9 @@ impl Analysis {
             compilation
                 .diagnostics
                 .extend(lowered.iter().map(|e| e.diagnostic(fallback)));
+            compilation
+                .diagnostics
+                .sort_by_key(|d| (d.primary.loc.file, d.primary.loc.span.start));
         }
         let index = Index::build(&compilation.program);
         let types = compilation.checked.types.iter().cloned().collect();

@@ -43,3 +43,23 @@ fn no_query_panics_while_a_file_is_typed() {
         cut += 13;
     }
 }
+
+/// The editor lowers a model within a budget: one far too large for it
+/// (here a billion statements that add no operation) is left unchecked
+/// at once, not lowered while the user waits.
+#[test]
+fn a_model_over_the_editors_budget_is_left_unchecked() {
+    let huge = DIGITS.replace(
+        "    output logits",
+        "    repeat 1000 { repeat 1000 { repeat 1000 { n = 1 } } }\n    output logits",
+    );
+    assert_ne!(huge, DIGITS);
+    let a = Analysis::new("t.dlp", &huge, &mut NoModules);
+    assert_eq!(a.diagnostics(), []);
+    // Within the budget, what lowering finds is shown.
+    let zero = DIGITS.replace("Mlp(hidden = 256)", "Mlp(hidden = 0)");
+    assert_ne!(zero, DIGITS);
+    let a = Analysis::new("t.dlp", &zero, &mut NoModules);
+    let codes: Vec<_> = a.diagnostics().iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["E0400"]);
+}

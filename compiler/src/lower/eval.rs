@@ -110,6 +110,8 @@ pub(crate) struct Lowerer<'c> {
     /// The most operations the step may grow to: [`MAX_NODES`], or less
     /// for an editor that must answer within moments.
     pub max_nodes: usize,
+    /// How many statements have been lowered (each `repeat` pass counts).
+    statements: usize,
     /// How many values the parameters declared so far hold.
     param_elements: usize,
     pub params: Vec<ParamSpec>,
@@ -178,6 +180,7 @@ impl<'c> Lowerer<'c> {
             b: Builder::new(),
             mode,
             max_nodes: MAX_NODES,
+            statements: 0,
             param_elements: 0,
             params: Vec::new(),
             classes: HashMap::new(),
@@ -545,7 +548,10 @@ impl<'c> Lowerer<'c> {
 
     fn stmt(&mut self, env: &mut Env, stmt: &ast::Stmt) -> R<Option<Value>> {
         let loc = self.loc(env.module, stmt.span);
-        if self.b.graph().len() > self.max_nodes {
+        // Statements that add no operation (`repeat 1000 { repeat 1000 {
+        // n = 1 } }`) are bounded too: ten per operation allowed.
+        self.statements += 1;
+        if self.b.graph().len() > self.max_nodes || self.statements > 10 * self.max_nodes {
             if self.max_nodes < MAX_NODES {
                 return Err(
                     LowerError::new("over the editor's budget", Some(loc)).code(OVER_BUDGET)
@@ -553,8 +559,9 @@ impl<'c> Lowerer<'c> {
             }
             return Err(LowerError::new(
                 format!(
-                    "the step has grown past {} operations here: the model is too large to compile (a `repeat` with a huge count?)",
-                    scientific(MAX_NODES as f64)
+                    "the step has grown past {} operations (or {} statements run) here: the model is too large to compile (a `repeat` with a huge count?)",
+                    scientific(MAX_NODES as f64),
+                    scientific(10.0 * MAX_NODES as f64)
                 ),
                 Some(loc),
             ));
@@ -646,6 +653,7 @@ impl<'c> Lowerer<'c> {
                 };
                 let node = self.b.input(input, TensorTy::fixed(dtype, &shape));
                 env.vars.insert(name.name.clone(), Value::Tensor(node));
+                env.written.remove(&name.name);
                 Ok(None)
             }
             StmtKind::Update { name, value } => {
@@ -671,6 +679,7 @@ impl<'c> Lowerer<'c> {
                 Ok(None)
             }
             StmtKind::Input { name, ty } => {
+                env.written.remove(&name.name);
                 let Some(v) = self.model_inputs.get(&name.name).cloned() else {
                     return Err(LowerError::new(
                         format!("the data has no field `{}` for this input", name.name),
