@@ -151,7 +151,7 @@ fn error_suite() {
 /// name by edit distance (`float32` is not `float`, a compile-time number).
 #[test]
 fn other_languages_spellings_are_named() {
-    for (program, help) in [
+    assert_helps(&[
         ("fn f(x: float32[B]) -> f32[B] { x }", "dlp spells it `f32`"),
         ("fn f(x: int64[B]) -> i64[B] { x }", "dlp spells it `i64`"),
         ("fn f(x: double) -> f64 { x }", "dlp spells it `f64`"),
@@ -163,7 +163,12 @@ fn other_languages_spellings_are_named() {
             "fn f(x: f32[B]) -> f32[B] { where(False, x, x) }",
             "dlp spells it `false`",
         ),
-    ] {
+    ]);
+}
+
+/// Each program has one diagnostic, with this help line.
+fn assert_helps(cases: &[(&str, &str)]) {
+    for (program, help) in cases {
         let comp = compile("p.dlp", program, &mut NoModules);
         let helps: Vec<_> = comp.diagnostics.iter().map(|d| d.help.clone()).collect();
         assert_eq!(helps, [Some(help.to_string())], "{program}");
@@ -189,7 +194,7 @@ fn a_wrong_stdlib_module_names_the_right_one_at_the_use() {
 /// A builtin used where it cannot be says where it can, not its doc comment.
 #[test]
 fn a_misplaced_builtin_says_where_it_belongs() {
-    for (program, help) in [
+    assert_helps(&[
         (
             "dataset d {\n    source = csv(\"d.csv\")\n    x = random_uniform(column(0) as f32[1])\n}",
             "`random_uniform` works on a model's tensors: call it in a `fn` or a `model`",
@@ -198,11 +203,7 @@ fn a_misplaced_builtin_says_where_it_belongs() {
             "fn f(x: f32[B]) -> f32[B] { standardize(x) }",
             "`standardize` works on the data, sample by sample: use it in a field of a `dataset` block",
         ),
-    ] {
-        let comp = compile("p.dlp", program, &mut NoModules);
-        let helps: Vec<_> = comp.diagnostics.iter().map(|d| d.help.clone()).collect();
-        assert_eq!(helps, [Some(help.to_string())], "{program}");
-    }
+    ]);
 }
 
 /// A `-` at the start of a line subtracts: when that leaves a `fn`

@@ -46,6 +46,17 @@ fn range(l1: u32, c1: u32, l2: u32, c2: u32) -> Range {
     }
 }
 
+/// Version `version` of the document: `range` replaced by `text`.
+fn replace(client: &Client, uri: &Uri, version: i32, range: Range, text: &str) {
+    client.notify(
+        "textDocument/didChange",
+        serde_json::json!({
+            "textDocument": { "uri": uri.as_str(), "version": version },
+            "contentChanges": [{ "range": range, "text": text }]
+        }),
+    );
+}
+
 fn definition(client: &mut Client, uri: &Uri, position: Position) -> Option<Location> {
     let answer = client
         .request::<GotoDefinition>(GotoDefinitionParams {
@@ -354,13 +365,7 @@ fn diagnostics_follow_incremental_edits_and_report_every_broken_item() {
     assert_eq!(client.diagnostics(&uri, 1), []);
     // Misspell `cross_entropy` (line 26, `    loss      = cross_entropy(`),
     // then break two items.
-    client.notify(
-        "textDocument/didChange",
-        serde_json::json!({
-            "textDocument": { "uri": uri.as_str(), "version": 2 },
-            "contentChanges": [{ "range": range(26, 16, 26, 29), "text": "cross_entrpy" }]
-        }),
-    );
+    replace(&client, &uri, 2, range(26, 16, 26, 29), "cross_entrpy");
     let d = client.diagnostics(&uri, 2);
     assert_eq!(d.len(), 1, "{d:?}");
     assert_eq!(d[0].range, range(26, 16, 26, 28));
@@ -524,13 +529,7 @@ fn a_model_argument_that_cannot_be_lowered_is_shown_at_the_train_block() {
     let uri = client.open("digits.dlp", DIGITS);
     assert_eq!(client.diagnostics(&uri, 1), []);
     // `model     = Mlp(hidden = 256)` (line 22): a hidden size of 0.
-    client.notify(
-        "textDocument/didChange",
-        serde_json::json!({
-            "textDocument": { "uri": uri.as_str(), "version": 2 },
-            "contentChanges": [{ "range": range(22, 29, 22, 32), "text": "0" }]
-        }),
-    );
+    replace(&client, &uri, 2, range(22, 29, 22, 32), "0");
     let d = client.diagnostics(&uri, 2);
     assert_eq!(d.len(), 1, "{d:?}");
     assert_eq!(d[0].range, range(22, 20, 22, 30));

@@ -147,10 +147,7 @@ pub fn train_blocks(comp: &Compilation) -> Vec<String> {
 /// fits the limits a run meets (operations per step, `repeat` depth,
 /// parameter count, each refused with its estimate) and lowers at all.
 pub fn check(comp: &Compilation) -> Vec<LowerError> {
-    train_blocks(comp)
-        .iter()
-        .filter_map(|name| train::lower_train(comp, Some(name), Mode::Train, None).err())
-        .collect()
+    check_quick(comp, eval::MAX_NODES)
 }
 
 /// [`check`] for an editor, which must answer within moments: a model
