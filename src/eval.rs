@@ -81,10 +81,7 @@ pub fn run(args: Args) -> ExitCode {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let trained = infer::Trained {
-        params: &model.params,
-        seed: model.run.seed,
-    };
+    let trained = model.inference();
     let base = train::base_of(&args.file);
     let evaluated = infer::evaluate(&steps, &plan.pass_metrics, &sets, &base, &trained, backend);
     let Some(results) = or_tell(evaluated) else {

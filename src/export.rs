@@ -153,10 +153,7 @@ fn write_samples(
     let Some((_, backend)) = args.source.device() else {
         return ExitCode::FAILURE;
     };
-    let trained = infer::Trained {
-        params: &model.params,
-        seed: model.run.seed,
-    };
+    let trained = model.inference();
     // Inputs keep their names; outputs take the exported model's.
     let run = |what: Predict| -> Option<Vec<(String, Tensor)>> {
         let computed = prediction(model, r, what)?;
@@ -168,7 +165,14 @@ fn write_samples(
         Some(first_rows(predictions, n, name))
     };
     let inputs = if args.raw_inputs {
-        or_tell(infer::first_samples(step, split, &base, n)).map(|(inputs, _)| inputs)
+        or_tell(infer::first_samples(
+            step,
+            split,
+            &base,
+            trained.vocabulary,
+            n,
+        ))
+        .map(|(inputs, _)| inputs)
     } else {
         run(Predict::Inputs)
     };

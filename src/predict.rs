@@ -69,10 +69,7 @@ pub fn run(args: Args) -> ExitCode {
     let Some((_, backend)) = args.source.device() else {
         return ExitCode::FAILURE;
     };
-    let trained = infer::Trained {
-        params: &model.params,
-        seed: model.run.seed,
-    };
+    let trained = model.inference();
     let base = train::base_of(&args.file);
     let split = r.split.as_deref();
     let Some(mut predictions) = or_tell(infer::predict(&step, split, &base, &trained, backend))

@@ -8,8 +8,9 @@ use dlp_compiler::program::{DataRef, DatasetSpec};
 use dlp_compiler::{Compilation, CompiledProgram};
 use dlp_runtime::backend::Backend;
 use dlp_runtime::checkpoint;
+use dlp_runtime::data::Vocabulary;
 use dlp_runtime::tensor::Tensor;
-use dlp_runtime::train::{self, RecordedRun};
+use dlp_runtime::train::{self, infer, RecordedRun};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,20 @@ pub struct Trained {
     pub run: RecordedRun,
     pub checkpoint: PathBuf,
     pub params: HashMap<String, Tensor>,
+    /// How the parameters' characters were numbered, if they read
+    /// character-level text (recorded in the checkpoint).
+    pub vocabulary: Option<Vocabulary>,
+}
+
+impl Trained {
+    /// What computing with the trained parameters takes.
+    pub fn inference(&self) -> infer::Trained<'_> {
+        infer::Trained {
+            params: &self.params,
+            seed: self.run.seed,
+            vocabulary: self.vocabulary.as_ref(),
+        }
+    }
 }
 
 /// Where trained parameters come from, and what computes with them: the
@@ -86,13 +101,15 @@ pub fn load(file: &Path, from: &Source) -> Option<Trained> {
     let program = program::compiled_explained(&comp, Some(&block), &explain)?;
     let checkpoint = or_tell(train::checkpoint_of(&run, from.checkpoint.as_deref()))?;
     or_tell(train::check_fits(&checkpoint, &program.plan))?;
-    let params = or_tell(checkpoint::load(&checkpoint))?.params;
+    let loaded = or_tell(checkpoint::load(&checkpoint))?;
+    let vocabulary = or_tell(train::vocabulary_of(&loaded.meta, &checkpoint))?;
     Some(Trained {
         comp,
         program,
         run,
         checkpoint,
-        params,
+        params: loaded.params,
+        vocabulary,
     })
 }
 

@@ -76,6 +76,7 @@ fn inputs(what: Predict, backend: Backend) -> HashMap<String, Vec<Vec<f64>>> {
     let model = Trained {
         params: &params,
         seed: 7,
+        vocabulary: None,
     };
     let p = infer::predict(&step, None, dir.path(), &model, backend).unwrap();
     assert_eq!(p.samples, SAMPLES);

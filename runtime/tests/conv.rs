@@ -121,7 +121,11 @@ fn outputs(backend: Backend, params: &HashMap<String, Tensor>) -> HashMap<String
         .graph()
         .input(&Input::Param("wd".into()))
         .is_some());
-    let model = Trained { params, seed: 7 };
+    let model = Trained {
+        params,
+        seed: 7,
+        vocabulary: None,
+    };
     let p = infer::predict(&step, None, dir.path(), &model, backend).unwrap();
     p.outputs
         .into_iter()

@@ -373,7 +373,7 @@ fn damaged_files_give_data_or_an_error() {
     for _ in 0..runs {
         let overflowing = write_round(&mut rng, dir.path(), &good);
         for (i, spec) in specs.iter().enumerate() {
-            match dlp_runtime::data::load(spec, dir.path()) {
+            match dlp_runtime::data::load(spec, dir.path(), None) {
                 Ok(data) => {
                     assert!(
                         !overflowing.iter().any(|f| reads(spec, f)),
@@ -492,7 +492,7 @@ fn damaged_npy_and_npz_files_give_data_or_an_error() {
             _ => npz(&[("labels", labels), ("x", good_x.clone())]),
         };
         std::fs::write(dir.path().join("d.npz"), archive).unwrap();
-        match dlp_runtime::data::load(&spec, dir.path()) {
+        match dlp_runtime::data::load(&spec, dir.path(), None) {
             Ok(data) => {
                 check_loaded(&spec, &data);
                 loaded += 1;

@@ -1,16 +1,18 @@
 //! A damaged image or text file never panics: thousands of randomly
-//! corrupted PNG and JPEG files (in an image folder) and gzipped text files
-//! through the loader, which must answer with data or an error naming the
+//! corrupted PNG and JPEG files (in an image folder), gzipped text files
+//! and UTF-8 text read as characters through the loader, which must answer with data or an error naming the
 //! file, never a crash. What loads is in range: pixels are bytes, labels
 //! are classes of the folder.
 //!
-//! `DLP_FUZZ_RUNS=N` sets the number of rounds (3,400 by default: 10,200
-//! damaged files); each round damages two images and a text file and
-//! loads both datasets.
+//! `DLP_FUZZ_RUNS=N` sets the number of rounds (3,400 by default: 13,600
+//! files, a fifth of them intact); each round damages two images and two
+//! text files and loads every dataset (the characters both with the
+//! vocabulary they hold, as a new run numbers them, and with the intact
+//! text's, as `dlpc eval` does).
 
 mod fuzz;
 
-use dlp_runtime::data::Loaded;
+use dlp_runtime::data::{Loaded, Vocabulary};
 use dlp_runtime::Data;
 use fuzz::{gz, runs, spec, Rng};
 use image::{ImageFormat, Rgb, RgbImage};
@@ -32,6 +34,12 @@ dataset book {
     y      = window[8]
 }
 
+dataset sayings {
+    window = text("sayings.txt", tokens = "chars") as class(64)[5]
+    x      = window[0:4]
+    y      = window[4]
+}
+
 model M {
     input x: f32[B, 48]
     output logits = linear(x, 2)
@@ -40,6 +48,20 @@ model M {
 model L {
     input x: class(128)[B, 8]
     output logits = linear(one_hot(x) as f32[B, 1024], 128)
+}
+
+model C {
+    input x: class(64)[B, 4]
+    output logits = linear(one_hot(x) as f32[B, 256], 64)
+}
+
+train on_sayings {
+    model     = C()
+    data      = sayings
+    batch     = 1
+    epochs    = 1
+    loss      = cross_entropy(logits, y)
+    optimizer = sgd()
 }
 
 train on_pics {
@@ -118,50 +140,82 @@ fn damaged_images_and_texts_give_data_or_an_error() {
     let png = encode(photo.clone(), ImageFormat::Png);
     let jpeg = encode(photo, ImageFormat::Jpeg);
     let text = gz(b"It was the best of times, it was the worst of times.\n");
-    let specs = [spec(PROGRAM, "on_pics"), spec(PROGRAM, "on_book")];
+    let sayings = "Ça va ? Très bien.\nÀ demain — 再见!\n".as_bytes();
+    let specs = [
+        spec(PROGRAM, "on_pics"),
+        spec(PROGRAM, "on_book"),
+        spec(PROGRAM, "on_sayings"),
+    ];
+    let dir_path = dir.path();
+    std::fs::write(dir_path.join("sayings.txt"), sayings).unwrap();
+    let trained = Vocabulary::of_texts([&specs[2]], dir_path)
+        .unwrap()
+        .unwrap();
     let files = [
-        ("pics/dark/a.png", &png),
-        ("pics/light/b.jpg", &jpeg),
-        ("book.txt.gz", &text),
+        ("pics/dark/a.png", &png[..]),
+        ("pics/light/b.jpg", &jpeg[..]),
+        ("book.txt.gz", &text[..]),
+        ("sayings.txt", sayings),
     ];
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let (mut loaded, mut refused) = ([0; 2], [0; 2]);
+    let (mut loaded, mut refused) = ([0; 4], [0; 4]);
     let runs = runs(3400);
+    let names_the_file = |e: &dyn std::fmt::Display| {
+        let text = e.to_string();
+        assert!(
+            text.contains(dir_path.to_str().unwrap()),
+            "the error names the file: {text}"
+        );
+        assert!(text.len() < 1000, "a {}-byte error: {text}", text.len());
+    };
     for _ in 0..runs {
         for (name, good) in files {
             let bytes = match rng.below(5) {
                 0 => good.to_vec(),
                 _ => damage(&mut rng, good),
             };
-            std::fs::write(dir.path().join(name), bytes).unwrap();
+            std::fs::write(dir_path.join(name), bytes).unwrap();
         }
-        for (i, spec) in specs.iter().enumerate() {
-            match dlp_runtime::data::load(spec, dir.path()) {
+        // The characters are read twice: numbered by their own vocabulary
+        // (a new run) and by the intact text's (evaluating a trained model).
+        let own = Vocabulary::of_texts([&specs[2]], dir_path);
+        for i in 0..4 {
+            let vocabulary = match (i, &own) {
+                (2, Ok(own)) => own.clone(),
+                (2, Err(e)) => {
+                    names_the_file(e);
+                    refused[i] += 1;
+                    continue;
+                }
+                (3, _) => Some(trained.clone()),
+                _ => None,
+            };
+            let spec = &specs[i.min(2)];
+            match dlp_runtime::data::load(spec, dir_path, vocabulary.as_ref()) {
                 Ok(data) => {
                     check_loaded(&data);
                     loaded[i] += 1;
                 }
                 Err(e) => {
-                    let text = e.to_string();
-                    assert!(
-                        text.contains(dir.path().to_str().unwrap()),
-                        "the error names the file: {text}"
-                    );
-                    assert!(text.len() < 1000, "a {}-byte error: {text}", text.len());
+                    names_the_file(&e);
                     refused[i] += 1;
                 }
             }
         }
     }
     eprintln!(
-        "{} damaged files ({runs} rounds): images {} loaded, {} refused; text {} loaded, {} refused",
+        "{} files ({runs} rounds): images {} loaded, {} refused; text {} loaded, {} refused; characters {} loaded, {} refused, with the intact text's vocabulary {} loaded, {} refused",
         runs * files.len(),
         loaded[0],
         refused[0],
         loaded[1],
-        refused[1]
+        refused[1],
+        loaded[2],
+        refused[2],
+        loaded[3],
+        refused[3]
     );
-    for i in 0..2 {
+    for i in 0..4 {
         assert!(loaded[i] > runs / 100 && refused[i] > runs / 100);
     }
 }
@@ -177,7 +231,7 @@ fn the_folder_hash_follows_names_and_bytes() {
     std::fs::write(dir.path().join("pics/light/b.png"), png(240)).unwrap();
     let spec = spec(PROGRAM, "on_pics");
     let hash = || {
-        let loaded = dlp_runtime::data::load(&spec, dir.path()).unwrap();
+        let loaded = dlp_runtime::data::load(&spec, dir.path(), None).unwrap();
         loaded.files[0].1.clone()
     };
     let first = hash();

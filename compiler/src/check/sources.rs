@@ -8,6 +8,7 @@ use super::call::Bound;
 use super::expr::{self, Context, Env};
 use super::{CheckError, Checker};
 use crate::diagnostic::Loc;
+use crate::program::Tokens;
 use crate::types::{DType, Dim, Shape, SourceKind, Type};
 
 fn string_arg(cx: &mut Checker, what: &str, arg: &Bound) -> bool {
@@ -62,14 +63,25 @@ pub(super) fn text(cx: &mut Checker, _: &Env, args: &[Bound], _: Loc) -> Type {
                 return cx.error(CheckError::OutOfRange {
                     what: "the `stride` of `text`".into(),
                     value: v.to_string(),
-                    range: "1 or more (bytes from one window's start to the next)".into(),
+                    range: "1 or more (tokens from one window's start to the next)".into(),
                     loc: *at,
                 })
             }
             v => v.is_some(),
         },
     };
-    if path && stride {
+    let tokens = match &args[2] {
+        Some((Type::Str(Some(name)), at)) if Tokens::named(name).is_none() => {
+            return cx.error(CheckError::OutOfRange {
+                what: "the `tokens` of `text`".into(),
+                value: format!("\"{name}\""),
+                range: "\"bytes\" (the default) or \"chars\"".into(),
+                loc: *at,
+            })
+        }
+        arg => string_arg(cx, "the `tokens` of `text`", arg),
+    };
+    if path && stride && tokens {
         Type::Raw
     } else {
         Type::Error

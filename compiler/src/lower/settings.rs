@@ -8,7 +8,7 @@ use super::value::Value;
 use super::LowerError;
 use crate::diagnostic::Loc;
 use crate::optim::{Optimizer, Schedule};
-use crate::program::{Column, Init, Read, Source};
+use crate::program::{Column, Init, Read, Source, Tokens};
 
 pub(crate) fn zeros(_: &mut Lowerer, _: &Args, _: Loc) -> R<Value> {
     Ok(Value::Init(Init::Zeros))
@@ -168,9 +168,22 @@ pub(crate) fn text(_: &mut Lowerer, a: &Args, _: Loc) -> R<Value> {
             s => Some(s),
         },
     };
+    let tokens = match a.get("tokens") {
+        None => Tokens::Bytes,
+        Some(_) => {
+            let name = string(a, "tokens")?;
+            Tokens::named(&name).ok_or_else(|| {
+                LowerError::new(
+                    format!("`tokens` must be \"bytes\" or \"chars\", not \"{name}\""),
+                    Some(a.loc("tokens")),
+                )
+            })?
+        }
+    };
     Ok(Value::Read(Read::Text {
         path: string(a, "path")?,
         stride,
+        tokens,
     }))
 }
 

@@ -122,13 +122,47 @@ pub enum Read {
     /// The class of each image of the image-folder source: the index of its
     /// sub-folder among the sorted names.
     Label,
-    /// Windows of a text file's bytes, one every `stride` bytes (`None`:
+    /// Windows of a text file's tokens, one every `stride` tokens (`None`:
     /// the window's length, so that windows do not overlap).
     Text {
         path: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         stride: Option<usize>,
+        #[serde(default, skip_serializing_if = "Tokens::is_bytes")]
+        tokens: Tokens,
     },
+}
+
+/// What a text source's tokens are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tokens {
+    /// Bytes (UTF-8 code units): any file reads, 256 of them cover it.
+    #[default]
+    Bytes,
+    /// Characters, numbered by the run's vocabulary: the characters of
+    /// every character-level text the run reads, in code-point order.
+    Chars,
+}
+
+impl Tokens {
+    pub fn is_bytes(&self) -> bool {
+        *self == Tokens::Bytes
+    }
+
+    /// The name a program gives it (`tokens = "chars"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Tokens::Bytes => "bytes",
+            Tokens::Chars => "chars",
+        }
+    }
+
+    pub fn named(name: &str) -> Option<Tokens> {
+        [Tokens::Bytes, Tokens::Chars]
+            .into_iter()
+            .find(|t| t.name() == name)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -22,7 +22,7 @@
 mod data;
 mod plan;
 
-pub use data::{Column, DataRef, DatasetSpec, Feed, Read, Source, SourceSpec};
+pub use data::{Column, DataRef, DatasetSpec, Feed, Read, Source, SourceSpec, Tokens};
 pub use plan::{Finish, Init, OutputSpec, ParamSpec, PassMetric, Statistic, TrainPlan};
 
 use crate::ir::{print, Verified};

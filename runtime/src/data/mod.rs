@@ -16,6 +16,7 @@ mod images;
 mod npy;
 mod text;
 mod values;
+pub mod vocabulary;
 
 use crate::rng;
 use crate::tensor::{Data, Tensor};
@@ -25,6 +26,7 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 use std::path::{Path, PathBuf};
 pub use values::FeedValues;
+pub use vocabulary::Vocabulary;
 
 /// A problem with a data file, and where it is.
 #[derive(Clone, Debug, PartialEq)]
@@ -158,7 +160,12 @@ impl Loaded {
 }
 
 /// Reads a dataset; paths are relative to `base` (the program's folder).
-pub fn load(spec: &DatasetSpec, base: &Path) -> Result<Loaded, DataError> {
+/// Character-level text is numbered by `vocabulary` (the run's).
+pub fn load(
+    spec: &DatasetSpec,
+    base: &Path,
+    vocabulary: Option<&Vocabulary>,
+) -> Result<Loaded, DataError> {
     let mut loaded = Loaded {
         name: spec.name.clone(),
         ..Loaded::default()
@@ -167,7 +174,7 @@ pub fn load(spec: &DatasetSpec, base: &Path) -> Result<Loaded, DataError> {
         SourceSpec::PerSplit(sources) => {
             images::same_classes(sources, base)?;
             for (split, source) in sources {
-                let samples = read(spec, Some(source), base, &mut loaded.files)?;
+                let samples = read(spec, Some(source), base, vocabulary, &mut loaded.files)?;
                 loaded.parts.push((Some(split.clone()), samples));
             }
             // The whole dataset is every split's samples, in order.
@@ -176,7 +183,7 @@ pub fn load(spec: &DatasetSpec, base: &Path) -> Result<Loaded, DataError> {
             loaded.parts.push((None, whole));
         }
         SourceSpec::One(source) => {
-            let all = read(spec, Some(source), base, &mut loaded.files)?;
+            let all = read(spec, Some(source), base, vocabulary, &mut loaded.files)?;
             loaded.parts = split(spec, all).map_err(|m| {
                 let file = loaded
                     .files
@@ -186,7 +193,7 @@ pub fn load(spec: &DatasetSpec, base: &Path) -> Result<Loaded, DataError> {
             })?;
         }
         SourceSpec::None => {
-            let all = read(spec, None, base, &mut loaded.files)?;
+            let all = read(spec, None, base, vocabulary, &mut loaded.files)?;
             loaded.parts = split(spec, all).map_err(|m| {
                 let file = loaded
                     .files
@@ -206,6 +213,7 @@ fn read(
     spec: &DatasetSpec,
     source: Option<&Source>,
     base: &Path,
+    vocabulary: Option<&Vocabulary>,
     files: &mut Vec<(PathBuf, String)>,
 ) -> Result<Samples, DataError> {
     let mut feeds = Vec::new();
@@ -265,7 +273,14 @@ fn read(
         let bytes = read_file(&file, files)?;
         let t = match &feed.read {
             Read::Npy { array, .. } => npy::read(&file, &bytes, array.as_deref(), feed)?,
-            Read::Text { stride, .. } => text::read(&file, &bytes, *stride, feed)?,
+            Read::Text { stride, tokens, .. } => {
+                let how = text::Reading {
+                    stride: *stride,
+                    tokens: *tokens,
+                    vocabulary,
+                };
+                text::read(&file, &bytes, how, feed)?
+            }
             _ => idx::read(&file, &bytes, feed)?,
         };
         let n = t.samples();

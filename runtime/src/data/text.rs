@@ -1,48 +1,145 @@
-//! Text sources: a file's bytes as a token stream, cut into windows.
+//! Text sources: a file's tokens as a stream, cut into windows.
 //!
-//! A sample is `window` consecutive bytes (the length of the shape the
-//! program casts to), and windows start every `stride` bytes; bytes after
+//! A sample is `window` consecutive tokens (the length of the shape the
+//! program casts to), and windows start every `stride` tokens; tokens after
 //! the last whole window are not used. Tokens are bytes (UTF-8 code units),
 //! so any file reads, whatever its encoding, and a vocabulary of 256 covers
-//! it. A gzip-compressed file is recognised by its first bytes.
+//! it; or, with `tokens = "chars"`, characters numbered by the run's
+//! [`Vocabulary`]. A gzip-compressed file is recognised by its first bytes.
 
 use super::idx::{decompress, first_bad_byte};
-use super::{DataError, FeedValues};
-use dlp_compiler::program::Feed;
+use super::vocabulary::{shown, utf8, Vocabulary};
+use super::{check_value, DataError, FeedValues};
+use crate::tensor::{HostTy, Tensor};
+use dlp_compiler::program::{Feed, Tokens};
 use std::path::Path;
 
-pub fn read(
-    file: &Path,
-    bytes: &[u8],
-    stride: Option<usize>,
-    feed: &Feed,
-) -> Result<FeedValues, DataError> {
+/// How a text source is read.
+#[derive(Clone, Copy)]
+pub struct Reading<'a> {
+    pub stride: Option<usize>,
+    pub tokens: Tokens,
+    /// The run's vocabulary, for `Tokens::Chars`.
+    pub vocabulary: Option<&'a Vocabulary>,
+}
+
+pub fn read(file: &Path, bytes: &[u8], how: Reading, feed: &Feed) -> Result<FeedValues, DataError> {
     let err = |place, message| DataError::in_field(file, feed, place, message);
     let text = decompress(bytes).map_err(|m| err(None, m))?;
     let window: usize = feed.shape.iter().product();
-    let stride = stride.unwrap_or(window).max(1);
     if window == 0 {
-        return Err(err(None, "a window of 0 bytes reads nothing".into()));
+        return Err(err(None, "a window of 0 tokens reads nothing".into()));
     }
-    if text.len() < window {
-        return Err(err(
-            None,
-            format!(
-                "has {} bytes, fewer than one window of {window}: use a shorter window or a longer text",
-                text.len()
-            ),
+    let stride = how.stride.unwrap_or(window).max(1);
+    let unit = match how.tokens {
+        Tokens::Bytes => "bytes",
+        Tokens::Chars => "characters",
+    };
+    let windows = |len: usize| {
+        if len < window {
+            return Err(err(
+                None,
+                format!(
+                    "has {len} {unit}, fewer than one window of {window}: use a shorter window or a longer text"
+                ),
+            ));
+        }
+        Ok((len - window) / stride + 1)
+    };
+    let mut shape = vec![0];
+    shape.extend(&feed.shape);
+    match how.tokens {
+        Tokens::Bytes => {
+            let n = windows(text.len())?;
+            let used = &text[..(n - 1) * stride + window];
+            check_tokens(used, feed).map_err(|(at, m)| err(Some(at), m))?;
+            shape[0] = n;
+            Ok(FeedValues::bytes(
+                shape,
+                feed.dtype,
+                cut(used, n, stride, window),
+            ))
+        }
+        Tokens::Chars => {
+            let vocabulary = how.vocabulary.ok_or_else(|| {
+                err(
+                    None,
+                    "the trained parameters record no character vocabulary (the run that trained them read no text with `tokens = \"chars\"`), so this text's characters cannot be numbered as in training".into(),
+                )
+            })?;
+            fits(vocabulary, feed).map_err(|m| err(None, m))?;
+            let text = utf8(&text).map_err(|(at, m)| err(Some(at), m))?;
+            let tokens = numbered(text, vocabulary).map_err(|(at, m)| err(Some(at), m))?;
+            let n = windows(tokens.len())?;
+            let used = &tokens[..(n - 1) * stride + window];
+            shape[0] = n;
+            let values = cut(used, n, stride, window);
+            if vocabulary.len() <= 256 {
+                let bytes = values.into_iter().map(|t| t as u8).collect();
+                return Ok(FeedValues::bytes(shape, feed.dtype, bytes));
+            }
+            let values = values.into_iter().map(f64::from).collect();
+            let ty = HostTy::new(feed.dtype, shape);
+            Ok(FeedValues::tensor(Tensor::from_f64(&ty, values)))
+        }
+    }
+}
+
+/// `n` windows of `window` tokens, one every `stride`, one after the other.
+fn cut<T: Copy>(tokens: &[T], n: usize, stride: usize, window: usize) -> Vec<T> {
+    let mut values = Vec::with_capacity(n * window);
+    for w in 0..n {
+        values.extend_from_slice(&tokens[w * stride..w * stride + window]);
+    }
+    values
+}
+
+/// Checks that every token of `vocabulary` is a value of the field: a
+/// `class(n)` holds all of its characters.
+fn fits(vocabulary: &Vocabulary, feed: &Feed) -> Result<(), String> {
+    let count = vocabulary.len();
+    if let Some(n) = feed.classes.filter(|&n| n < count) {
+        return Err(format!(
+            "the run's texts hold {count} distinct characters, more than the {n} classes of `class({n})`: make it `class({count})` or more"
         ));
     }
-    let windows = (text.len() - window) / stride + 1;
-    let used = &text[..(windows - 1) * stride + window];
-    check_tokens(used, feed).map_err(|(at, m)| err(Some(at), m))?;
-    let mut values = Vec::with_capacity(windows * window);
-    for w in 0..windows {
-        values.extend_from_slice(&used[w * stride..w * stride + window]);
+    // Bounds are what a token can break, and the largest token breaks them first.
+    if let Some(last) = count.checked_sub(1) {
+        let c = vocabulary.char(last as u32).expect("within the vocabulary");
+        check_value(
+            last as f64,
+            &|| format!("{last} (character {})", shown(c)),
+            feed,
+        )?;
     }
-    let mut shape = vec![windows];
-    shape.extend(&feed.shape);
-    Ok(FeedValues::bytes(shape, feed.dtype, values))
+    Ok(())
+}
+
+/// The token of every character of `text`; an error names the line and
+/// character of the first that the vocabulary does not have.
+fn numbered(text: &str, vocabulary: &Vocabulary) -> Result<Vec<u32>, (String, String)> {
+    let mut tokens = Vec::with_capacity(text.len());
+    let mut line = 1;
+    let mut column = 0;
+    for c in text.chars() {
+        column += 1;
+        let Some(t) = vocabulary.token(c) else {
+            return Err((
+                format!("line {line}, character {column}"),
+                format!(
+                    "{} is not in the vocabulary the parameters were trained with ({} characters): a model cannot read a character it never saw",
+                    shown(c),
+                    vocabulary.len()
+                ),
+            ));
+        };
+        if c == '\n' {
+            line += 1;
+            column = 0;
+        }
+        tokens.push(t);
+    }
+    Ok(tokens)
 }
 
 /// Checks every byte against what the field reads it as (a class label
@@ -79,11 +176,28 @@ mod tests {
             read: Read::Text {
                 path: "t.txt".into(),
                 stride: None,
+                tokens: Tokens::Bytes,
             },
             dtype: DType::I32,
             shape: vec![window],
             classes,
             range: None,
+        }
+    }
+
+    fn bytes(stride: Option<usize>) -> Reading<'static> {
+        Reading {
+            stride,
+            tokens: Tokens::Bytes,
+            vocabulary: None,
+        }
+    }
+
+    fn chars(vocabulary: &Vocabulary) -> Reading<'_> {
+        Reading {
+            stride: None,
+            tokens: Tokens::Chars,
+            vocabulary: Some(vocabulary),
         }
     }
 
@@ -100,7 +214,7 @@ mod tests {
     #[test]
     fn windows_start_every_stride_bytes() {
         let f = feed(3, Some(256));
-        let v = read(Path::new("t.txt"), b"abcdefgh", Some(2), &f).unwrap();
+        let v = read(Path::new("t.txt"), b"abcdefgh", bytes(Some(2)), &f).unwrap();
         assert_eq!(v.shape, vec![3, 3]);
         let a = i32::from(b'a');
         assert_eq!(
@@ -112,7 +226,7 @@ mod tests {
             ]
         );
         // Without a stride, windows do not overlap; the tail is dropped.
-        let v = read(Path::new("t.txt"), b"abcdefgh", None, &f).unwrap();
+        let v = read(Path::new("t.txt"), b"abcdefgh", bytes(None), &f).unwrap();
         assert_eq!(v.shape, vec![2, 3]);
     }
 
@@ -122,21 +236,78 @@ mod tests {
         gz.write_all(b"hello world").unwrap();
         let gz = gz.finish().unwrap();
         let f = feed(11, Some(256));
-        let plain = read(Path::new("t.txt"), b"hello world", None, &f).unwrap();
-        assert_eq!(read(Path::new("t.txt.gz"), &gz, None, &f).unwrap(), plain);
+        let plain = read(Path::new("t.txt"), b"hello world", bytes(None), &f).unwrap();
+        assert_eq!(
+            read(Path::new("t.txt.gz"), &gz, bytes(None), &f).unwrap(),
+            plain
+        );
     }
 
     #[test]
     fn errors_name_the_line_and_byte() {
         let f = feed(2, Some(120));
-        let e = read(Path::new("t.txt"), b"ab\ncd\n~x", None, &f).unwrap_err();
+        let e = read(Path::new("t.txt"), b"ab\ncd\n~x", bytes(None), &f).unwrap_err();
         assert_eq!(e.place.as_deref(), Some("line 3, byte 6"));
         assert!(
             e.message
                 .starts_with("byte 126 (`~`): label 126 is not a class in 0..120"),
             "{e}"
         );
-        let e = read(Path::new("t.txt"), b"a", None, &f).unwrap_err();
+        let e = read(Path::new("t.txt"), b"a", bytes(None), &f).unwrap_err();
         assert!(e.message.contains("fewer than one window of 2"), "{e}");
+    }
+
+    #[test]
+    fn characters_are_numbered_by_the_vocabulary() {
+        let v = Vocabulary::from_recorded("\nabé€").unwrap();
+        let f = feed(3, Some(5));
+        let got = read(Path::new("t.txt"), "aé€\nba".as_bytes(), chars(&v), &f).unwrap();
+        // Six characters (not nine bytes): two windows of three.
+        assert_eq!(rows(&got), vec![vec![1, 3, 4], vec![0, 2, 1]]);
+    }
+
+    #[test]
+    fn a_vocabulary_over_256_characters_reads_as_integers() {
+        let all: String = (0x100..0x300u32).filter_map(char::from_u32).collect();
+        let v = Vocabulary::from_recorded(&all).unwrap();
+        let f = feed(2, Some(v.len()));
+        let text: String = ['\u{2ff}', '\u{100}'].iter().collect();
+        let got = read(Path::new("t.txt"), text.as_bytes(), chars(&v), &f).unwrap();
+        assert_eq!(rows(&got), vec![vec![0x1ff, 0]]);
+    }
+
+    #[test]
+    fn character_errors_name_the_line_and_the_character() {
+        let v = Vocabulary::from_recorded("\nab").unwrap();
+        let f = feed(2, Some(3));
+        let e = read(Path::new("t.txt"), b"ab\nba\nbxa", chars(&v), &f).unwrap_err();
+        assert_eq!(e.place.as_deref(), Some("line 3, character 2"));
+        assert!(
+            e.message
+                .starts_with("`x` (U+0078) is not in the vocabulary"),
+            "{e}"
+        );
+        let e = read(Path::new("t.txt"), b"ab\n\xc3(", chars(&v), &f).unwrap_err();
+        assert_eq!(e.place.as_deref(), Some("line 2, byte 3"));
+        assert!(e.message.contains("is not UTF-8"), "{e}");
+        // The class count must hold every character of the vocabulary.
+        let e = read(Path::new("t.txt"), b"abab", chars(&v), &feed(2, Some(2))).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("the run's texts hold 3 distinct characters, more than the 2 classes of `class(2)`: make it `class(3)`"),
+            "{e}"
+        );
+        let e = read(Path::new("t.txt"), b"ab", chars(&v), &feed(3, Some(3))).unwrap_err();
+        assert!(
+            e.message
+                .contains("has 2 characters, fewer than one window of 3"),
+            "{e}"
+        );
+        let none = Reading {
+            vocabulary: None,
+            ..chars(&v)
+        };
+        let e = read(Path::new("t.txt"), b"abab", none, &f).unwrap_err();
+        assert!(e.message.contains("record no character vocabulary"), "{e}");
     }
 }

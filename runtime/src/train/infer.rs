@@ -6,18 +6,20 @@ pub use super::evaluate::Matrix;
 use super::evaluate::{over_batches, part, Evaluator};
 use super::{Metrics, TrainError};
 use crate::backend::{Backend, Runner};
-use crate::data;
+use crate::data::{self, Vocabulary};
 use crate::tensor::Tensor;
 use dlp_compiler::ir::{DType, Output};
 use dlp_compiler::program::{DataRef, DatasetSpec, EvalStep, OutputSpec, PassMetric, PredictStep};
 use std::collections::HashMap;
 use std::path::Path;
 
-/// Trained parameters, and the run's seed (which nothing random uses
-/// with dropout off, but a step reads).
+/// Trained parameters, the run's seed (which nothing random uses with
+/// dropout off, but a step reads) and the vocabulary their characters were
+/// numbered by (if they read character-level text).
 pub struct Trained<'a> {
     pub params: &'a HashMap<String, Tensor>,
     pub seed: u64,
+    pub vocabulary: Option<&'a Vocabulary>,
 }
 
 /// The figures of one data set: loss and metrics, and the confusion
@@ -42,7 +44,7 @@ pub fn evaluate(
     let mut datasets = HashMap::new();
     for (_, spec) in steps {
         if sets.iter().any(|r| r.dataset == spec.name) {
-            datasets.insert(spec.name.clone(), data::load(spec, base)?);
+            datasets.insert(spec.name.clone(), data::load(spec, base, model.vocabulary)?);
         }
     }
     let mut evaluator = Evaluator::new(steps.iter().map(|(s, _)| s), pass, backend)?;
@@ -75,7 +77,7 @@ pub fn predict(
     model: &Trained,
     backend: Backend,
 ) -> Result<Predictions, TrainError> {
-    let loaded = data::load(&step.data, base)?;
+    let loaded = data::load(&step.data, base, model.vocabulary)?;
     let datasets = HashMap::from([(step.data.name.clone(), loaded)]);
     let r = DataRef {
         dataset: step.data.name.clone(),
@@ -105,16 +107,17 @@ pub fn predict(
     })
 }
 
-/// The raw inputs (the step's feeds, as the dataset reads them) of the
-/// first `n` samples of `split` of the step's dataset, and how many there
-/// were.
+/// The raw inputs (the step's feeds, as the dataset reads them, with the
+/// vocabulary the model was trained with) of the first `n` samples of
+/// `split` of the step's dataset, and how many there were.
 pub fn first_samples(
     step: &PredictStep,
     split: Option<&str>,
     base: &Path,
+    vocabulary: Option<&Vocabulary>,
     n: usize,
 ) -> Result<(Vec<(String, Tensor)>, usize), TrainError> {
-    let loaded = data::load(&step.data, base)?;
+    let loaded = data::load(&step.data, base, vocabulary)?;
     let datasets = HashMap::from([(step.data.name.clone(), loaded)]);
     let r = DataRef {
         dataset: step.data.name.clone(),

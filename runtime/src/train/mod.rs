@@ -27,7 +27,7 @@ mod timing;
 
 use crate::backend::Backend;
 use crate::checkpoint;
-use crate::data::{self, DataError, Loaded};
+use crate::data::{self, DataError, Loaded, Vocabulary};
 use crate::interp::RunError;
 use crate::record::{Lines, RunRecord, CONFUSION, SUMMARY};
 use crate::rng;
@@ -36,7 +36,9 @@ use dlp_compiler::program::{CompiledProgram, DataRef, TrainPlan};
 use evaluate::{part, Evaluator};
 use serde_json::{json, Value};
 use start::State;
-pub use start::{check_fits, checkpoint_of, recorded_run, RecordedRun};
+pub use start::{
+    check_fits, checkpoint_of, recorded_run, recorded_vocabulary, vocabulary_of, RecordedRun,
+};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -380,7 +382,8 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
     if let (Some(path), None) = (&job.init_from, &opts.resume) {
         start::check_fits(path, &plan)?;
     }
-    let datasets = load_data(job)?;
+    let vocabulary = run_vocabulary(job, opts)?;
+    let datasets = load_data(job, vocabulary.as_ref())?;
     let train_len = part(&datasets, &plan.data)?.len;
     if train_len < plan.batch {
         return Err(TrainError::Run(format!(
@@ -401,7 +404,7 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
     }
     let mut state = match &opts.resume {
         Some(dir) => start::resume(dir, &plan)?,
-        None => start::fresh(job, opts, &plan, &datasets, &samples, device)?,
+        None => start::fresh(job, opts, &plan, &datasets, &samples, device, vocabulary)?,
     };
     let writing = state.record.mark_writing()?;
     obs.started(&Started {
@@ -476,11 +479,32 @@ pub fn recorded_overrides(dir: &Path) -> Result<Vec<(String, String)>, TrainErro
         .unwrap_or_default())
 }
 
+/// How the run numbers the characters of character-level text: as the
+/// parameters it continues were trained (a resumed run, `--init-from` a
+/// checkpoint that records a vocabulary), else by the characters of every
+/// such text the program reads.
+fn run_vocabulary(job: &Job, opts: &Options) -> Result<Option<Vocabulary>, TrainError> {
+    let continued = match (&opts.resume, &job.init_from) {
+        (Some(dir), _) => Some(RunRecord::open(dir)?.checkpoint(start::LAST)),
+        (None, Some(path)) => Some(path.clone()),
+        (None, None) => None,
+    };
+    if let Some(path) = continued.filter(|p| p.is_file()) {
+        if let Some(v) = start::recorded_vocabulary(&path)? {
+            return Ok(Some(v));
+        }
+    }
+    Ok(Vocabulary::of_texts(&job.program.datasets, &job.base)?)
+}
+
 /// Every dataset the program reads.
-fn load_data(job: &Job) -> Result<HashMap<String, Loaded>, TrainError> {
+fn load_data(
+    job: &Job,
+    vocabulary: Option<&Vocabulary>,
+) -> Result<HashMap<String, Loaded>, TrainError> {
     let mut datasets = HashMap::new();
     for spec in &job.program.datasets {
-        datasets.insert(spec.name.clone(), data::load(spec, &job.base)?);
+        datasets.insert(spec.name.clone(), data::load(spec, &job.base, vocabulary)?);
     }
     Ok(datasets)
 }

@@ -5,8 +5,8 @@
 //! drawn from the scores at the last position written: while the text is
 //! shorter than the window, it sits at the start of the window and the
 //! rest is padding, which a causal model never looks at; after that, the
-//! window holds the last `T` tokens. Tokens are bytes, as a `text` source
-//! reads them.
+//! window holds the last `T` tokens. Tokens are bytes, or characters
+//! numbered by the run's vocabulary, as a `text` source reads them.
 
 use super::infer::Trained;
 use super::TrainError;
@@ -115,6 +115,9 @@ pub struct Sampling {
     pub temperature: f64,
     /// Draw among the `k` most likely tokens only.
     pub top_k: Option<usize>,
+    /// Draw among the first `n` tokens only: the run's character
+    /// vocabulary, when the model scores more tokens than it has.
+    pub vocabulary: Option<usize>,
     pub seed: u64,
 }
 
@@ -168,6 +171,7 @@ pub fn generate(
             .map(|(_, t)| t.to_f64())
             .ok_or_else(|| TrainError::Run(format!("the step gave no `{}`", lm.output)))?;
         let row = &scores[last * lm.vocab..(last + 1) * lm.vocab];
+        let row = &row[..how.vocabulary.unwrap_or(lm.vocab).clamp(1, lm.vocab)];
         let u = rng::uniform(how.seed as u32, rng::stream_of("sample"), n as u32, 0);
         let token = draw(row, how, u);
         text.push(token);
@@ -211,6 +215,7 @@ mod tests {
         Sampling {
             temperature,
             top_k,
+            vocabulary: None,
             seed: 0,
         }
     }

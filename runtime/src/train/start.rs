@@ -4,7 +4,7 @@
 use super::{Job, Metrics, Options, TrainError};
 use crate::atomic;
 use crate::checkpoint::{self, Checkpoint};
-use crate::data::Loaded;
+use crate::data::{self, Loaded, Vocabulary};
 use crate::init;
 use crate::record::{self, LogPoint, RunRecord};
 use crate::tensor::Tensor;
@@ -46,6 +46,8 @@ pub(super) struct State {
     pub partial: Option<Partial>,
     /// Watches the training loss for a blow-up.
     pub divergence: super::Divergence,
+    /// How the run numbers characters, if it reads character-level text.
+    pub vocabulary: Option<Vocabulary>,
 }
 
 impl State {
@@ -63,6 +65,10 @@ impl State {
         ck.meta
             .insert("bad_validations".into(), p.bad_validations.to_string());
         ck.meta.insert("seed".into(), self.seed.to_string());
+        if let Some(v) = &self.vocabulary {
+            ck.meta
+                .insert(data::vocabulary::RECORDED_AS.into(), v.recorded());
+        }
         ck
     }
 
@@ -141,7 +147,7 @@ fn epoch_set(plan: &TrainPlan, epoch: u64, improved: bool) -> Vec<String> {
     names
 }
 
-const LAST: &str = "last";
+pub(super) const LAST: &str = "last";
 const BEST: &str = "best";
 /// Checkpoint metadata of an interrupted epoch: its steps taken, and the
 /// sums of their figures as `[[name, f64 bits in hex], ...]`.
@@ -160,6 +166,7 @@ pub(super) fn fresh(
     datasets: &HashMap<String, Loaded>,
     samples: &[(String, usize)],
     device: &str,
+    vocabulary: Option<Vocabulary>,
 ) -> Result<State, TrainError> {
     let seed = opts.seed.unwrap_or(plan.seed);
     let (params, statistics) = match &job.init_from {
@@ -210,6 +217,7 @@ pub(super) fn fresh(
         "overrides": overrides,
         "init_from": job.init_from.as_deref().map(absolute),
         "statistics": statistics,
+        "vocabulary": vocabulary.as_ref().map(Vocabulary::recorded),
     });
     let record = RunRecord::create(&opts.runs, &plan.name, &job.files, &config).map_err(|e| {
         TrainError::Io(format!(
@@ -233,6 +241,7 @@ pub(super) fn fresh(
             Some(_) => super::Divergence::off(),
             None => super::Divergence::default(),
         },
+        vocabulary,
     })
 }
 
@@ -395,6 +404,7 @@ pub(super) fn resume(dir: &Path, plan: &TrainPlan) -> Result<State, TrainError> 
     check_fits(&record.checkpoint(LAST), plan)?;
     let ck = checkpoint::load(&record.checkpoint(LAST)).map_err(TrainError::Run)?;
     let progress = progress_of(&ck);
+    let vocabulary = vocabulary_of(&ck.meta, &record.checkpoint(LAST))?;
     let partial = partial_of(&ck)
         .map_err(|why| TrainError::Run(format!("{}: {why}", record.checkpoint(LAST).display())))?;
     // First, before this process stages anything (see `atomic::writer_is_gone`).
@@ -420,7 +430,33 @@ pub(super) fn resume(dir: &Path, plan: &TrainPlan) -> Result<State, TrainError> 
         progress,
         partial,
         divergence: super::Divergence::off(),
+        vocabulary,
     })
+}
+
+/// The vocabulary a checkpoint's parameters were trained with (`None`:
+/// they read no character-level text); `path` is the checkpoint, for errors.
+pub fn vocabulary_of(
+    meta: &std::collections::BTreeMap<String, String>,
+    path: &Path,
+) -> Result<Option<Vocabulary>, TrainError> {
+    let Some(text) = meta.get(data::vocabulary::RECORDED_AS) else {
+        return Ok(None);
+    };
+    Vocabulary::from_recorded(text).map(Some).ok_or_else(|| {
+        TrainError::Run(format!(
+            "{}: its `{}` metadata is damaged (its characters are not in increasing order)",
+            path.display(),
+            data::vocabulary::RECORDED_AS
+        ))
+    })
+}
+
+/// The vocabulary the checkpoint at `path` was trained with, read from its
+/// header alone.
+pub fn recorded_vocabulary(path: &Path) -> Result<Option<Vocabulary>, TrainError> {
+    let meta = checkpoint::read_meta(path).map_err(TrainError::Run)?;
+    vocabulary_of(&meta, path)
 }
 
 /// Where in its epoch an interrupted run stopped (`None`: at an epoch's end).
