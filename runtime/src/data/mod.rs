@@ -13,6 +13,7 @@ pub mod cache;
 mod csv;
 mod idx;
 mod images;
+mod mapped;
 mod npy;
 mod text;
 mod values;
@@ -270,18 +271,13 @@ fn read(
             Read::Idx { path } | Read::Npy { path, .. } | Read::Text { path, .. } => path,
         };
         let file = base.join(path);
-        let bytes = read_file(&file, files)?;
         let t = match &feed.read {
-            Read::Npy { array, .. } => npy::read(&file, &bytes, array.as_deref(), feed)?,
-            Read::Text { stride, tokens, .. } => {
-                let how = text::Reading {
-                    stride: *stride,
-                    tokens: *tokens,
-                    vocabulary,
-                };
-                text::read(&file, &bytes, how, feed)?
+            Read::Npy { array: None, .. } if size_of(&file)? > mapped::map_over() => {
+                let (values, hash) = npy::map(&file, feed)?;
+                note_file(files, &file, hash);
+                values
             }
-            _ => idx::read(&file, &bytes, feed)?,
+            read => read_values(&file, read_file(&file, files)?, read, vocabulary, feed)?,
         };
         let n = t.samples();
         match &first {
@@ -307,14 +303,51 @@ fn read(
     })
 }
 
+/// The values of one feed read from its own file, whose bytes are `bytes`.
+fn read_values(
+    file: &Path,
+    bytes: Vec<u8>,
+    read: &Read,
+    vocabulary: Option<&Vocabulary>,
+    feed: &Feed,
+) -> Result<FeedValues, DataError> {
+    match read {
+        Read::Npy { array, .. } => npy::read(file, &bytes, array.as_deref(), feed),
+        Read::Text { stride, tokens, .. } => {
+            let how = text::Reading {
+                stride: *stride,
+                tokens: *tokens,
+                vocabulary,
+            };
+            text::read(file, &bytes, how, feed)
+        }
+        _ => idx::read(file, &bytes, feed),
+    }
+}
+
 fn read_file(path: &Path, files: &mut Vec<(PathBuf, String)>) -> Result<Vec<u8>, DataError> {
     check_regular(path)?;
     let bytes = std::fs::read(path)
         .map_err(|e| DataError::new(path, format!("cannot read the file: {e}")))?;
     if !files.iter().any(|(p, _)| p == path) {
-        files.push((path.to_path_buf(), content_hash(&bytes)));
+        note_file(files, path, content_hash(&bytes));
     }
     Ok(bytes)
+}
+
+/// Records that the run read `path`, whose content hash is `hash`.
+fn note_file(files: &mut Vec<(PathBuf, String)>, path: &Path, hash: String) {
+    if !files.iter().any(|(p, _)| p == path) {
+        files.push((path.to_path_buf(), hash));
+    }
+}
+
+/// The size in bytes of the regular file `path`.
+fn size_of(path: &Path) -> Result<u64, DataError> {
+    check_regular(path)?;
+    std::fs::metadata(path)
+        .map(|m| m.len())
+        .map_err(|e| DataError::new(path, format!("cannot read the file: {e}")))
 }
 
 /// `sha256:<hex>` of a file's bytes, as run records name data files.
@@ -421,19 +454,9 @@ pub(crate) fn checked_values(
     per_record: usize,
     feed: &Feed,
 ) -> Result<Data, (usize, String)> {
-    let single = stores == "f32";
-    let values = values.enumerate().map(|(i, v)| {
-        let shown = || if single { number(v as f32) } else { number(v) };
-        let checked = if v.is_finite() {
-            check_value(v, &shown, feed)
-        } else {
-            Err(format!(
-                "{} is not a finite number (the file stores {stores} values)",
-                shown()
-            ))
-        };
-        checked.map_err(|m| (i / per_record.max(1), m))
-    });
+    let values = values
+        .enumerate()
+        .map(|(i, v)| check_stored(v, stores, feed).map_err(|m| (i / per_record.max(1), m)));
     // Straight into the feed's dtype (as `Tensor::from_f64` converts).
     Ok(match feed.dtype {
         DType::F32 => Data::F32(
@@ -453,6 +476,26 @@ pub(crate) fn checked_values(
                 .collect::<Result<_, _>>()?,
         ),
     })
+}
+
+/// Checks one value a file stores as `stores` (`f32`, `i64`): finite, and
+/// fit for the field.
+pub(crate) fn check_stored(v: f64, stores: &str, feed: &Feed) -> Result<f64, String> {
+    let shown = || {
+        if stores == "f32" {
+            number(v as f32)
+        } else {
+            number(v)
+        }
+    };
+    if v.is_finite() {
+        check_value(v, &shown, feed)
+    } else {
+        Err(format!(
+            "{} is not a finite number (the file stores {stores} values)",
+            shown()
+        ))
+    }
 }
 
 pub fn check_value(v: f64, shown: &dyn Fn() -> String, feed: &Feed) -> Result<f64, String> {

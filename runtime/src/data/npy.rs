@@ -10,12 +10,15 @@
 //! field reads it as, a class label in `0..n`).
 
 use super::idx::check_bytes;
-use super::{checked_values, DataError, FeedValues};
+use super::mapped::{Mapped, Stored};
+use super::{check_stored, checked_values, content_hash, DataError, FeedValues};
 use crate::tensor::Tensor;
 use dlp_compiler::program::Feed;
-use npyz::{NpyFile, Order, TypeChar};
+use memmap2::Mmap;
+use npyz::{Endianness, NpyFile, Order, TypeChar, TypeStr};
 use std::io::{Cursor, Read};
 use std::path::Path;
+use std::sync::Arc;
 
 /// The feed's values from the NPY file, or NPZ archive, whose bytes are
 /// `bytes`; `array` names the archive's member.
@@ -81,35 +84,8 @@ fn not_npy(e: &std::io::Error) -> String {
 /// Checks the header against the feed, then reads and checks the values.
 fn values<R: Read>(npy: NpyFile<R>, feed: &Feed) -> Result<FeedValues, (Option<String>, String)> {
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-    let Some((&records, per_sample)) = shape.split_first() else {
-        return Err((
-            None,
-            "the array is 0-dimensional: its first axis must be the samples".into(),
-        ));
-    };
-    let per_record = per_sample
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or((
-            None,
-            "the header's shape overflows: the header is damaged".to_string(),
-        ))?;
-    let wanted: usize = feed.shape.iter().product();
-    if per_record != wanted {
-        return Err((
-            None,
-            format!(
-                "each sample has {per_record} values ({per_sample:?}) but the program casts them to {:?}",
-                feed.shape
-            ),
-        ));
-    }
-    let npyz::DType::Plain(ty) = npy.dtype() else {
-        return Err((
-            None,
-            "structured arrays are not supported: save one plain array per field".into(),
-        ));
-    };
+    let (records, per_record) = fit_cast(&shape, feed)?;
+    let ty = plain(npy.dtype())?;
     let fortran = npy.order() == Order::Fortran;
     let stores = type_name(ty.type_char(), ty.size_field());
     let truncated = |e: std::io::Error| {
@@ -140,12 +116,7 @@ fn values<R: Read>(npy: NpyFile<R>, feed: &Feed) -> Result<FeedValues, (Option<S
         (TypeChar::Uint, 8) => as_f64(npy.into_vec::<u64>(), |v| v as f64),
         (TypeChar::Float, 4) => as_f64(npy.into_vec::<f32>(), f64::from),
         (TypeChar::Float, 8) => as_f64(npy.into_vec::<f64>(), |v| v),
-        _ => {
-            return Err((
-                None,
-                format!("arrays of {stores} values are not supported: save bool, integers, f32 or f64 (`x.astype(np.float32)`)"),
-            ))
-        }
+        _ => return Err((None, unsupported(&stores))),
     }
     .map_err(truncated)?;
     if fortran {
@@ -154,6 +125,145 @@ fn values<R: Read>(npy: NpyFile<R>, feed: &Feed) -> Result<FeedValues, (Option<S
     let data = checked_values(values.into_iter(), &stores, per_record, feed)
         .map_err(|(r, m)| (Some(format!("sample {r}")), m))?;
     Ok(FeedValues::tensor(Tensor::new(out_shape, data)))
+}
+
+/// The records of an array of `shape`, and the values in each, which
+/// must be as many as the field's cast holds.
+fn fit_cast(shape: &[usize], feed: &Feed) -> Result<(usize, usize), (Option<String>, String)> {
+    let Some((&records, per_sample)) = shape.split_first() else {
+        return Err((
+            None,
+            "the array is 0-dimensional: its first axis must be the samples".into(),
+        ));
+    };
+    let per_record = per_sample
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or((
+            None,
+            "the header's shape overflows: the header is damaged".to_string(),
+        ))?;
+    let wanted: usize = feed.shape.iter().product();
+    if per_record != wanted {
+        return Err((
+            None,
+            format!(
+                "each sample has {per_record} values ({per_sample:?}) but the program casts them to {:?}",
+                feed.shape
+            ),
+        ));
+    }
+    Ok((records, per_record))
+}
+
+/// The type of a plain (not structured) array's values.
+fn plain(dtype: npyz::DType) -> Result<TypeStr, (Option<String>, String)> {
+    match dtype {
+        npyz::DType::Plain(ty) => Ok(ty),
+        _ => Err((
+            None,
+            "structured arrays are not supported: save one plain array per field".into(),
+        )),
+    }
+}
+
+/// The records of the NPY file `file`, memory-mapped rather than read (see
+/// [`super::mapped`]), and the file's content hash. The header is checked
+/// against the feed and every value against the field, as for a file that
+/// is read.
+pub fn map(file: &Path, feed: &Feed) -> Result<(FeedValues, String), DataError> {
+    let err = |place, message| DataError::in_field(file, feed, place, message);
+    let opened = std::fs::File::open(file)
+        .map_err(|e| DataError::new(file, format!("cannot read the file: {e}")))?;
+    // SAFETY: the map is only ever read. A file truncated by another
+    // process while the run reads it would fault; the datasets reference
+    // says not to change a data file while a run reads it.
+    let map = unsafe { Mmap::map(&opened) }
+        .map_err(|e| DataError::new(file, format!("cannot map the file into memory: {e}")))?;
+    let (shape, ty, fortran) = {
+        let npy = NpyFile::new(&map[..]).map_err(|e| err(None, not_npy(&e)))?;
+        let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+        let ty = plain(npy.dtype()).map_err(|(p, m)| err(p, m))?;
+        (shape, ty, npy.order() == Order::Fortran)
+    };
+    let (records, per_record) = fit_cast(&shape, feed).map_err(|(p, m)| err(p, m))?;
+    let stores = type_name(ty.type_char(), ty.size_field());
+    let stored = stored(&ty).ok_or_else(|| err(None, unsupported(&stores)))?;
+    let start = data_start(&map)
+        .ok_or_else(|| err(None, "not an NPY file: its header is damaged".into()))?;
+    let end = records
+        .checked_mul(per_record)
+        .and_then(|n| n.checked_mul(stored.size()))
+        .and_then(|n| n.checked_add(start));
+    if end.is_none_or(|end| end > map.len()) {
+        return Err(err(
+            None,
+            format!(
+                "truncated or damaged: the header says {shape:?} {stores} values, but the file has {} bytes",
+                map.len()
+            ),
+        ));
+    }
+    let big_endian = ty.endianness() == Endianness::Big;
+    let map = Arc::new(map);
+    let mapped = Mapped::new(
+        Arc::clone(&map),
+        start,
+        (stored, big_endian),
+        records,
+        &shape[1..],
+        fortran,
+    );
+    // Read once, straight through: every value checked as a read file's.
+    for (record, v) in mapped.every_value() {
+        let checked = if stored == Stored::Bool && v > 1.0 {
+            Err(format!("byte {v} is not a bool (0 or 1)"))
+        } else {
+            check_stored(v, &stores, feed).map(|_| ())
+        };
+        checked.map_err(|m| err(Some(format!("sample {record}")), m))?;
+    }
+    let hash = content_hash(&map);
+    Ok((FeedValues::mapped(mapped, feed.dtype, &feed.shape), hash))
+}
+
+/// The offset of the first value of an NPY file: after the magic string,
+/// the version, the header's length and the header.
+fn data_start(bytes: &[u8]) -> Option<usize> {
+    if !bytes.starts_with(b"\x93NUMPY") {
+        return None;
+    }
+    let start = match *bytes.get(6)? {
+        1 => 10 + usize::from(u16::from_le_bytes([*bytes.get(8)?, *bytes.get(9)?])),
+        2 | 3 => {
+            let len = u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?);
+            12 + usize::try_from(len).ok()?
+        }
+        _ => return None,
+    };
+    (start <= bytes.len()).then_some(start)
+}
+
+/// How a mapped file stores the values of type `ty`, if it is one dlp reads.
+fn stored(ty: &TypeStr) -> Option<Stored> {
+    Some(match (ty.type_char(), ty.size_field()) {
+        (TypeChar::Bool, 1) => Stored::Bool,
+        (TypeChar::Int, 1) => Stored::I8,
+        (TypeChar::Uint, 1) => Stored::U8,
+        (TypeChar::Int, 2) => Stored::I16,
+        (TypeChar::Uint, 2) => Stored::U16,
+        (TypeChar::Int, 4) => Stored::I32,
+        (TypeChar::Uint, 4) => Stored::U32,
+        (TypeChar::Int, 8) => Stored::I64,
+        (TypeChar::Uint, 8) => Stored::U64,
+        (TypeChar::Float, 4) => Stored::F32,
+        (TypeChar::Float, 8) => Stored::F64,
+        _ => return None,
+    })
+}
+
+fn unsupported(stores: &str) -> String {
+    format!("arrays of {stores} values are not supported: save bool, integers, f32 or f64 (`x.astype(np.float32)`)")
 }
 
 fn as_f64<T>(values: std::io::Result<Vec<T>>, f: impl Fn(T) -> f64) -> std::io::Result<Vec<f64>> {

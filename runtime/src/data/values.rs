@@ -3,9 +3,11 @@
 //! A field read from one-byte values (an IDX file of `u8` pixels or labels)
 //! keeps one byte per value: Fashion-MNIST's training images are 47 MB so,
 //! where the feed's dtype (`i32`) would take 188 MB. Anything else is kept
-//! in the feed's dtype. A batch is gathered into a tensor of the feed's
+//! in the feed's dtype, or, for an NPY file too large to read, left in the
+//! mapped file ([`Mapped`]). A batch is gathered into a tensor of the feed's
 //! dtype, whatever the storage.
 
+use super::mapped::Mapped;
 use crate::tensor::{Data, Tensor};
 use dlp_compiler::ir::DType;
 
@@ -24,6 +26,8 @@ enum Storage {
     Bytes(Vec<u8>),
     /// In the feed's dtype.
     Data(Data),
+    /// In a memory-mapped file, as it stores them.
+    Mapped(Mapped),
 }
 
 impl FeedValues {
@@ -33,6 +37,18 @@ impl FeedValues {
             shape,
             dtype,
             values: Storage::Bytes(bytes),
+        }
+    }
+
+    /// The records of a mapped file, read as `dtype` with per-sample
+    /// shape `per_sample`.
+    pub(super) fn mapped(mapped: Mapped, dtype: DType, per_sample: &[usize]) -> FeedValues {
+        let mut shape = vec![mapped.len()];
+        shape.extend(per_sample);
+        FeedValues {
+            shape,
+            dtype,
+            values: Storage::Mapped(mapped),
         }
     }
 
@@ -70,6 +86,7 @@ impl FeedValues {
             values: match &self.values {
                 Storage::Bytes(b) => Storage::Bytes(index.map(|i| b[i]).collect()),
                 Storage::Data(d) => Storage::Data(d.pick(index)),
+                Storage::Mapped(m) => Storage::Mapped(m.rows(rows)),
             },
         }
     }
@@ -79,6 +96,7 @@ impl FeedValues {
         let width = self.width();
         let data = match &self.values {
             Storage::Data(d) => d.pick(rows.iter().flat_map(|&r| r * width..(r + 1) * width)),
+            Storage::Mapped(m) => m.gather(rows, self.dtype),
             Storage::Bytes(b) => {
                 let bytes = rows.iter().flat_map(|&r| &b[r * width..(r + 1) * width]);
                 match self.dtype {
@@ -98,31 +116,36 @@ impl FeedValues {
         self.gather(&all)
     }
 
-    /// The samples of every part, one part after the other; `None` when
-    /// the parts are not stored alike (they come from one dataset, so they
-    /// are).
+    /// The samples of every part, one part after the other, stored as the
+    /// parts are when they are stored alike; `None` when their dtypes
+    /// differ (they come from one dataset, so they do not).
     pub fn concat(parts: &[&FeedValues]) -> Option<FeedValues> {
         let first = parts.first()?;
         let samples = parts.iter().map(|p| p.samples()).sum();
-        let values = match &first.values {
-            Storage::Bytes(_) => {
+        let values = match (&first.values, Self::alike(parts)) {
+            (Storage::Bytes(_), true) => {
                 let mut out = Vec::new();
                 for p in parts {
-                    let Storage::Bytes(b) = &p.values else {
-                        return None;
-                    };
-                    out.extend_from_slice(b);
+                    if let Storage::Bytes(b) = &p.values {
+                        out.extend_from_slice(b);
+                    }
                 }
                 Storage::Bytes(out)
             }
-            Storage::Data(_) => {
-                let mut pieces = Vec::new();
-                for p in parts {
-                    let Storage::Data(d) = &p.values else {
+            (Storage::Mapped(m), true) => {
+                let mut all = m.clone();
+                for p in &parts[1..] {
+                    let Storage::Mapped(next) = &p.values else {
                         return None;
                     };
-                    pieces.push(d);
+                    all = all.concat(next)?;
                 }
+                Storage::Mapped(all)
+            }
+            // Anything else is gathered into the feed's dtype.
+            _ => {
+                let tensors: Vec<Tensor> = parts.iter().map(|p| p.to_tensor()).collect();
+                let pieces: Vec<&Data> = tensors.iter().map(|t| &t.data).collect();
                 Storage::Data(Data::concat(&pieces)?)
             }
         };
@@ -130,6 +153,17 @@ impl FeedValues {
             shape: first.shape_for(samples),
             dtype: first.dtype,
             values,
+        })
+    }
+
+    /// Whether every part is stored as the first is: bytes, or records of
+    /// the same mapped file.
+    fn alike(parts: &[&FeedValues]) -> bool {
+        let first = &parts[0].values;
+        parts.iter().all(|p| match (first, &p.values) {
+            (Storage::Bytes(_), Storage::Bytes(_)) => true,
+            (Storage::Mapped(a), Storage::Mapped(b)) => a.same_file(b),
+            _ => false,
         })
     }
 }
