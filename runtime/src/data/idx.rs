@@ -8,12 +8,13 @@
 //! whose sizes overflow is an error, never a wrapped size that happens to
 //! match the file.
 
-use super::{check_value, checked_values, number, DataError, FeedValues};
-use crate::tensor::{Data, Tensor};
+use super::records::{Bytes, Records, Stored};
+use super::{check_stored, check_value, number, DataError, FeedValues};
 use dlp_compiler::program::Feed;
 use std::borrow::Cow;
 use std::io::Read as _;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The value type an IDX file stores (its third byte).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -59,16 +60,15 @@ impl Kind {
         }
     }
 
-    /// One value from its `size()` big-endian bytes.
-    fn decode(self, c: &[u8]) -> f64 {
-        let at = |i: usize| c.get(i).copied().unwrap_or(0);
+    /// How a file stores it.
+    fn stored(self) -> Stored {
         match self {
-            Kind::U8 => f64::from(at(0)),
-            Kind::I8 => f64::from(at(0) as i8),
-            Kind::I16 => f64::from(i16::from_be_bytes([at(0), at(1)])),
-            Kind::I32 => f64::from(i32::from_be_bytes([at(0), at(1), at(2), at(3)])),
-            Kind::F32 => f64::from(f32::from_be_bytes([at(0), at(1), at(2), at(3)])),
-            Kind::F64 => f64::from_be_bytes(std::array::from_fn(at)),
+            Kind::U8 => Stored::U8,
+            Kind::I8 => Stored::I8,
+            Kind::I16 => Stored::I16,
+            Kind::I32 => Stored::I32,
+            Kind::F32 => Stored::F32,
+            Kind::F64 => Stored::F64,
         }
     }
 }
@@ -112,10 +112,16 @@ impl Header {
     }
 }
 
-pub fn read(file: &Path, bytes: &[u8], feed: &Feed) -> Result<FeedValues, DataError> {
+/// The records of the IDX file whose bytes are `bytes` (read whole, or
+/// memory-mapped), kept as the file stores them (see [`Records`]).
+pub fn read(file: &Path, bytes: Bytes, feed: &Feed) -> Result<FeedValues, DataError> {
     let err = |place, message| DataError::in_field(file, feed, place, message);
-    let bytes = decompress(bytes).map_err(|m| err(None, m))?;
-    let header = parse_header(&bytes).map_err(|m| err(None, m))?;
+    let bytes: Bytes = match decompress((*bytes).as_ref()).map_err(|m| err(None, m))? {
+        Cow::Owned(unpacked) => Arc::new(unpacked),
+        Cow::Borrowed(_) => bytes.clone(),
+    };
+    let raw: &[u8] = (*bytes).as_ref();
+    let header = parse_header(raw).map_err(|m| err(None, m))?;
     let (per_record, need) = header.sizes().map_err(|m| err(None, m))?;
     let records = header.dims[0] as usize;
     let wanted: usize = feed.shape.iter().product();
@@ -129,7 +135,7 @@ pub fn read(file: &Path, bytes: &[u8], feed: &Feed) -> Result<FeedValues, DataEr
             ),
         ));
     }
-    let body = &bytes[header.len..];
+    let body = &raw[header.len..];
     if body.len() < need {
         let whole = body.len() / per_record.saturating_mul(header.kind.size()).max(1);
         return Err(err(
@@ -141,17 +147,25 @@ pub fn read(file: &Path, bytes: &[u8], feed: &Feed) -> Result<FeedValues, DataEr
             ),
         ));
     }
-    let mut shape = vec![records];
-    shape.extend(&feed.shape);
     let at_record = |(record, m)| err(Some(format!("record {record}")), m);
-    let body = &body[..need];
+    let stored = (header.kind.stored(), true);
+    let values = Records::new(
+        bytes.clone(),
+        header.len,
+        stored,
+        records,
+        &feed.shape,
+        false,
+    );
     if header.kind == Kind::U8 {
-        // Kept as bytes: only 256 values can occur, so each is checked once.
-        check_bytes(body, per_record, feed).map_err(at_record)?;
-        return Ok(FeedValues::bytes(shape, feed.dtype, body.to_vec()));
+        // Only 256 values can occur, so each is checked once.
+        check_bytes(&body[..need], per_record, feed).map_err(at_record)?;
+    } else {
+        for (record, v) in values.every_value() {
+            check_stored(v, header.kind.name(), feed).map_err(|m| at_record((record, m)))?;
+        }
     }
-    let values = decode_values(body, header.kind, per_record, feed).map_err(at_record)?;
-    Ok(FeedValues::tensor(Tensor::new(shape, values)))
+    Ok(FeedValues::records(values, feed.dtype, &feed.shape))
 }
 
 /// Checks `u8` values against the feed: each of the 256 values once, then
@@ -219,21 +233,10 @@ fn parse_header(bytes: &[u8]) -> Result<Header, String> {
     Ok(Header { kind, dims, len })
 }
 
-/// Every value of `body`, checked (see [`checked_values`]); an error
-/// comes with its 0-based record.
-fn decode_values(
-    body: &[u8],
-    kind: Kind,
-    per_record: usize,
-    feed: &Feed,
-) -> Result<Data, (usize, String)> {
-    let values = body.chunks_exact(kind.size()).map(|c| kind.decode(c));
-    checked_values(values, kind.name(), per_record, feed)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tensor::Tensor;
     use dlp_compiler::ir::DType;
     use dlp_compiler::program::Read;
     use std::io::Write as _;
@@ -266,7 +269,7 @@ mod tests {
     }
 
     fn error(bytes: &[u8], feed: &Feed) -> String {
-        read(Path::new("x.idx"), bytes, feed)
+        read(Path::new("x.idx"), Arc::new(bytes.to_vec()), feed)
             .expect_err("an error")
             .to_string()
     }
@@ -316,7 +319,7 @@ mod tests {
         assert!(e.contains("-2147483649 is out of range"), "{e}");
         let ok = read(
             Path::new("x.idx"),
-            &idx(0x0E, &[1], &(-2147483648f64).to_be_bytes()),
+            Arc::new(idx(0x0E, &[1], &(-2147483648f64).to_be_bytes())),
             &i,
         );
         assert!(ok.is_ok(), "i32::MIN fits: {ok:?}");
@@ -352,7 +355,12 @@ mod tests {
         );
         // Pixels: gathered in the feed's dtype.
         let pixels = idx(0x08, &[2, 2], &[0, 255, 7, 128]);
-        let values = read(Path::new("x.idx"), &pixels, &feed(DType::F32, &[2], None)).unwrap();
+        let values = read(
+            Path::new("x.idx"),
+            Arc::new(pixels.to_vec()),
+            &feed(DType::F32, &[2], None),
+        )
+        .unwrap();
         assert_eq!(
             values.gather(&[1, 0]),
             Tensor::f32(vec![2, 2], vec![7.0, 128.0, 0.0, 255.0])
@@ -367,7 +375,12 @@ mod tests {
         let whole = idx(0x08, &[4], &[0, 1, 2, 3]);
         let mut two = gz(&whole[..6]);
         two.extend(gz(&whole[6..]));
-        let t = read(Path::new("x.idx"), &two, &feed(DType::I32, &[], None)).unwrap();
+        let t = read(
+            Path::new("x.idx"),
+            Arc::new(two.to_vec()),
+            &feed(DType::I32, &[], None),
+        )
+        .unwrap();
         assert_eq!(t.shape, vec![4]);
     }
 }

@@ -13,8 +13,8 @@ pub mod cache;
 mod csv;
 mod idx;
 mod images;
-mod mapped;
 mod npy;
+mod records;
 mod text;
 mod values;
 pub mod vocabulary;
@@ -22,10 +22,12 @@ pub mod vocabulary;
 use crate::rng;
 use crate::tensor::{Data, Tensor};
 use dlp_compiler::ir::DType;
-use dlp_compiler::program::{DatasetSpec, Feed, Read, Source, SourceSpec};
+use dlp_compiler::program::{DatasetSpec, Feed, Read, Source, SourceSpec, Tokens};
+use records::Bytes;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 pub use values::FeedValues;
 pub use vocabulary::Vocabulary;
 
@@ -271,14 +273,14 @@ fn read(
             Read::Idx { path } | Read::Npy { path, .. } | Read::Text { path, .. } => path,
         };
         let file = base.join(path);
-        let t = match &feed.read {
-            Read::Npy { array: None, .. } if size_of(&file)? > mapped::map_over() => {
-                let (values, hash) = npy::map(&file, feed)?;
-                note_file(files, &file, hash);
-                values
-            }
-            read => read_values(&file, read_file(&file, files)?, read, vocabulary, feed)?,
+        let bytes: Bytes = if size_of(&file)? > records::map_over() && mappable(&feed.read) {
+            let map = records::map_file(&file)?;
+            note_file(files, &file, content_hash(&map[..]));
+            map
+        } else {
+            Arc::new(read_file(&file, files)?)
         };
+        let t = read_values(&file, bytes, &feed.read, vocabulary, feed)?;
         let n = t.samples();
         match &first {
             Some((m, other)) if *m != n => {
@@ -303,25 +305,42 @@ fn read(
     })
 }
 
-/// The values of one feed read from its own file, whose bytes are `bytes`.
+/// Whether a large file of `read` is memory-mapped rather than read whole:
+/// an NPY or IDX file, or text read as bytes (whose values are the file's
+/// bytes). An NPZ member or characters are unpacked or decoded into memory
+/// anyway (as is a gzipped file, from the map).
+fn mappable(read: &Read) -> bool {
+    matches!(
+        read,
+        Read::Npy { array: None, .. }
+            | Read::Idx { .. }
+            | Read::Text {
+                tokens: Tokens::Bytes,
+                ..
+            }
+    )
+}
+
+/// The values of one feed read from its own file, whose bytes are `bytes`
+/// (read whole, or memory-mapped).
 fn read_values(
     file: &Path,
-    bytes: Vec<u8>,
+    bytes: Bytes,
     read: &Read,
     vocabulary: Option<&Vocabulary>,
     feed: &Feed,
 ) -> Result<FeedValues, DataError> {
     match read {
-        Read::Npy { array, .. } => npy::read(file, &bytes, array.as_deref(), feed),
+        Read::Npy { array, .. } => npy::read(file, bytes, array.as_deref(), feed),
         Read::Text { stride, tokens, .. } => {
             let how = text::Reading {
                 stride: *stride,
                 tokens: *tokens,
                 vocabulary,
             };
-            text::read(file, &bytes, how, feed)
+            text::read(file, bytes, how, feed)
         }
-        _ => idx::read(file, &bytes, feed),
+        _ => idx::read(file, bytes, feed),
     }
 }
 

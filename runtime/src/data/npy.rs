@@ -7,69 +7,63 @@
 //! Supported dtypes: `bool`, `u8`, `i8`, `u16`, `i16`, `u32`, `i32`, `u64`,
 //! `i64`, `f32`, `f64`, either byte order, C or Fortran order. Every value
 //! is checked as CSV and IDX values are (finite, in the range of what the
-//! field reads it as, a class label in `0..n`).
+//! field reads it as, a class label in `0..n`). The values stay as the file
+//! stores them, in the file read whole or memory-mapped ([`Records`]), and
+//! are converted as batches gather them.
 
-use super::idx::check_bytes;
-use super::mapped::{Mapped, Stored};
-use super::{check_stored, checked_values, content_hash, DataError, FeedValues};
-use crate::tensor::Tensor;
+use super::records::{Bytes, Records, Stored};
+use super::{check_stored, DataError, FeedValues};
 use dlp_compiler::program::Feed;
-use memmap2::Mmap;
 use npyz::{Endianness, NpyFile, Order, TypeChar, TypeStr};
 use std::io::{Cursor, Read};
 use std::path::Path;
 use std::sync::Arc;
 
 /// The feed's values from the NPY file, or NPZ archive, whose bytes are
-/// `bytes`; `array` names the archive's member.
+/// `bytes` (read whole, or memory-mapped); `array` names the archive's
+/// member. The values stay as the file stores them (see [`Records`]).
 pub fn read(
     file: &Path,
-    bytes: &[u8],
+    bytes: Bytes,
     array: Option<&str>,
     feed: &Feed,
 ) -> Result<FeedValues, DataError> {
     let err = |place, message| DataError::in_field(file, feed, place, message);
-    match array {
-        None => {
-            let npy = NpyFile::new(bytes).map_err(|e| err(None, not_npy(&e)))?;
-            values(npy, feed).map_err(|(place, m)| err(place, m))
+    let Some(name) = array else {
+        return records(bytes, feed).map_err(|(place, m)| err(place, m));
+    };
+    let mut zip = zip::ZipArchive::new(Cursor::new((*bytes).as_ref()))
+        .map_err(|e| err(None, format!("not an NPZ archive (a zip file): {e}")))?;
+    let member = format!("{name}.npy");
+    let names: Vec<String> = zip
+        .file_names()
+        .filter_map(|n| n.strip_suffix(".npy"))
+        .map(|n| format!("`{n}`"))
+        .collect();
+    let entry = match zip.by_name(&member) {
+        Ok(entry) => entry,
+        Err(zip::result::ZipError::FileNotFound) => {
+            return Err(err(
+                None,
+                format!(
+                    "the archive has no array `{name}`; its arrays are {}",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            ))
         }
-        Some(name) => {
-            let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
-                .map_err(|e| err(None, format!("not an NPZ archive (a zip file): {e}")))?;
-            let member = format!("{name}.npy");
-            let names: Vec<String> = zip
-                .file_names()
-                .filter_map(|n| n.strip_suffix(".npy"))
-                .map(|n| format!("`{n}`"))
-                .collect();
-            let entry = match zip.by_name(&member) {
-                Ok(entry) => entry,
-                Err(zip::result::ZipError::FileNotFound) => {
-                    return Err(err(
-                        None,
-                        format!(
-                            "the archive has no array `{name}`; its arrays are {}",
-                            if names.is_empty() {
-                                "none".to_string()
-                            } else {
-                                names.join(", ")
-                            }
-                        ),
-                    ))
-                }
-                Err(e) => return Err(err(Some(format!("array `{name}`")), e.to_string())),
-            };
-            let at = || Some(format!("array `{name}`"));
-            let mut inner = Vec::new();
-            entry
-                .take(MAX_MEMBER)
-                .read_to_end(&mut inner)
-                .map_err(|e| err(at(), format!("cannot read it from the archive: {e}")))?;
-            let npy = NpyFile::new(&inner[..]).map_err(|e| err(at(), not_npy(&e)))?;
-            values(npy, feed).map_err(|(place, m)| err(place.or_else(at), m))
-        }
-    }
+        Err(e) => return Err(err(Some(format!("array `{name}`")), e.to_string())),
+    };
+    let at = || Some(format!("array `{name}`"));
+    let mut inner = Vec::new();
+    entry
+        .take(MAX_MEMBER)
+        .read_to_end(&mut inner)
+        .map_err(|e| err(at(), format!("cannot read it from the archive: {e}")))?;
+    records(Arc::new(inner), feed).map_err(|(place, m)| err(place.or_else(at), m))
 }
 
 /// The most bytes one archive member may unpack to (64 GiB): a damaged
@@ -81,50 +75,47 @@ fn not_npy(e: &std::io::Error) -> String {
     format!("not an NPY file: {e}")
 }
 
-/// Checks the header against the feed, then reads and checks the values.
-fn values<R: Read>(npy: NpyFile<R>, feed: &Feed) -> Result<FeedValues, (Option<String>, String)> {
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-    let (records, per_record) = fit_cast(&shape, feed)?;
-    let ty = plain(npy.dtype())?;
-    let fortran = npy.order() == Order::Fortran;
-    let stores = type_name(ty.type_char(), ty.size_field());
-    let truncated = |e: std::io::Error| {
-        (
-            None,
-            format!("truncated or damaged: the header says {shape:?} {stores} values, but they cannot be read ({e})"),
-        )
+/// The records of the NPY data `bytes`: the header checked against the
+/// feed, then every value against the field (read once, straight through).
+fn records(bytes: Bytes, feed: &Feed) -> Result<FeedValues, (Option<String>, String)> {
+    let raw: &[u8] = (*bytes).as_ref();
+    let (shape, ty, fortran) = {
+        let npy = NpyFile::new(raw).map_err(|e| (None, not_npy(&e)))?;
+        let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+        (shape, plain(npy.dtype())?, npy.order() == Order::Fortran)
     };
-    let mut out_shape = vec![records];
-    out_shape.extend(&feed.shape);
-    // One byte per value stays one byte (see `FeedValues`).
-    if (ty.type_char(), ty.size_field()) == (TypeChar::Uint, 1) {
-        let mut bytes: Vec<u8> = npy.into_vec().map_err(truncated)?;
-        if fortran {
-            bytes = c_order(&bytes, &shape);
-        }
-        check_bytes(&bytes, per_record, feed).map_err(|(r, m)| (Some(format!("sample {r}")), m))?;
-        return Ok(FeedValues::bytes(out_shape, feed.dtype, bytes));
+    let (records, per_record) = fit_cast(&shape, feed)?;
+    let stores = type_name(ty.type_char(), ty.size_field());
+    let stored = stored(&ty).ok_or_else(|| (None, unsupported(&stores)))?;
+    let start = data_start(raw).ok_or((None, "not an NPY file: its header is damaged".into()))?;
+    let needed = records
+        .checked_mul(per_record)
+        .and_then(|n| n.checked_mul(stored.size()));
+    let follow = raw.len() - start;
+    if needed.is_none_or(|n| n > follow) {
+        return Err((
+            None,
+            format!("truncated or damaged: the header says {shape:?} {stores} values, but {follow} bytes follow it"),
+        ));
     }
-    let mut values: Vec<f64> = match (ty.type_char(), ty.size_field()) {
-        (TypeChar::Bool, 1) => as_f64(npy.into_vec::<bool>(), |v| f64::from(u8::from(v))),
-        (TypeChar::Int, 1) => as_f64(npy.into_vec::<i8>(), f64::from),
-        (TypeChar::Int, 2) => as_f64(npy.into_vec::<i16>(), f64::from),
-        (TypeChar::Uint, 2) => as_f64(npy.into_vec::<u16>(), f64::from),
-        (TypeChar::Int, 4) => as_f64(npy.into_vec::<i32>(), f64::from),
-        (TypeChar::Uint, 4) => as_f64(npy.into_vec::<u32>(), f64::from),
-        (TypeChar::Int, 8) => as_f64(npy.into_vec::<i64>(), |v| v as f64),
-        (TypeChar::Uint, 8) => as_f64(npy.into_vec::<u64>(), |v| v as f64),
-        (TypeChar::Float, 4) => as_f64(npy.into_vec::<f32>(), f64::from),
-        (TypeChar::Float, 8) => as_f64(npy.into_vec::<f64>(), |v| v),
-        _ => return Err((None, unsupported(&stores))),
+    let big_endian = ty.endianness() == Endianness::Big;
+    let values = Records::new(
+        bytes.clone(),
+        start,
+        (stored, big_endian),
+        records,
+        &shape[1..],
+        fortran,
+    );
+    for (record, v) in values.every_value() {
+        let checked = if stored == Stored::Bool && v > 1.0 {
+            Err(format!("byte {v} is not a bool (0 or 1)"))
+        } else {
+            check_stored(v, &stores, feed).map(|_| ())
+        };
+        checked.map_err(|m| (Some(format!("sample {record}")), m))?;
     }
-    .map_err(truncated)?;
-    if fortran {
-        values = c_order(&values, &shape);
-    }
-    let data = checked_values(values.into_iter(), &stores, per_record, feed)
-        .map_err(|(r, m)| (Some(format!("sample {r}")), m))?;
-    Ok(FeedValues::tensor(Tensor::new(out_shape, data)))
+    Ok(FeedValues::records(values, feed.dtype, &feed.shape))
 }
 
 /// The records of an array of `shape`, and the values in each, which
@@ -167,66 +158,6 @@ fn plain(dtype: npyz::DType) -> Result<TypeStr, (Option<String>, String)> {
     }
 }
 
-/// The records of the NPY file `file`, memory-mapped rather than read (see
-/// [`super::mapped`]), and the file's content hash. The header is checked
-/// against the feed and every value against the field, as for a file that
-/// is read.
-pub fn map(file: &Path, feed: &Feed) -> Result<(FeedValues, String), DataError> {
-    let err = |place, message| DataError::in_field(file, feed, place, message);
-    let opened = std::fs::File::open(file)
-        .map_err(|e| DataError::new(file, format!("cannot read the file: {e}")))?;
-    // SAFETY: the map is only ever read. A file truncated by another
-    // process while the run reads it would fault; the datasets reference
-    // says not to change a data file while a run reads it.
-    let map = unsafe { Mmap::map(&opened) }
-        .map_err(|e| DataError::new(file, format!("cannot map the file into memory: {e}")))?;
-    let (shape, ty, fortran) = {
-        let npy = NpyFile::new(&map[..]).map_err(|e| err(None, not_npy(&e)))?;
-        let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-        let ty = plain(npy.dtype()).map_err(|(p, m)| err(p, m))?;
-        (shape, ty, npy.order() == Order::Fortran)
-    };
-    let (records, per_record) = fit_cast(&shape, feed).map_err(|(p, m)| err(p, m))?;
-    let stores = type_name(ty.type_char(), ty.size_field());
-    let stored = stored(&ty).ok_or_else(|| err(None, unsupported(&stores)))?;
-    let start = data_start(&map)
-        .ok_or_else(|| err(None, "not an NPY file: its header is damaged".into()))?;
-    let end = records
-        .checked_mul(per_record)
-        .and_then(|n| n.checked_mul(stored.size()))
-        .and_then(|n| n.checked_add(start));
-    if end.is_none_or(|end| end > map.len()) {
-        return Err(err(
-            None,
-            format!(
-                "truncated or damaged: the header says {shape:?} {stores} values, but the file has {} bytes",
-                map.len()
-            ),
-        ));
-    }
-    let big_endian = ty.endianness() == Endianness::Big;
-    let map = Arc::new(map);
-    let mapped = Mapped::new(
-        Arc::clone(&map),
-        start,
-        (stored, big_endian),
-        records,
-        &shape[1..],
-        fortran,
-    );
-    // Read once, straight through: every value checked as a read file's.
-    for (record, v) in mapped.every_value() {
-        let checked = if stored == Stored::Bool && v > 1.0 {
-            Err(format!("byte {v} is not a bool (0 or 1)"))
-        } else {
-            check_stored(v, &stores, feed).map(|_| ())
-        };
-        checked.map_err(|m| err(Some(format!("sample {record}")), m))?;
-    }
-    let hash = content_hash(&map);
-    Ok((FeedValues::mapped(mapped, feed.dtype, &feed.shape), hash))
-}
-
 /// The offset of the first value of an NPY file: after the magic string,
 /// the version, the header's length and the header.
 fn data_start(bytes: &[u8]) -> Option<usize> {
@@ -244,7 +175,7 @@ fn data_start(bytes: &[u8]) -> Option<usize> {
     (start <= bytes.len()).then_some(start)
 }
 
-/// How a mapped file stores the values of type `ty`, if it is one dlp reads.
+/// How the file stores values of type `ty`, if it is one dlp reads.
 fn stored(ty: &TypeStr) -> Option<Stored> {
     Some(match (ty.type_char(), ty.size_field()) {
         (TypeChar::Bool, 1) => Stored::Bool,
@@ -266,10 +197,6 @@ fn unsupported(stores: &str) -> String {
     format!("arrays of {stores} values are not supported: save bool, integers, f32 or f64 (`x.astype(np.float32)`)")
 }
 
-fn as_f64<T>(values: std::io::Result<Vec<T>>, f: impl Fn(T) -> f64) -> std::io::Result<Vec<f64>> {
-    Ok(values?.into_iter().map(f).collect())
-}
-
 /// `f32`, `i64`, `u8`, `bool` for messages.
 fn type_name(c: TypeChar, size: u64) -> String {
     match c {
@@ -281,35 +208,10 @@ fn type_name(c: TypeChar, size: u64) -> String {
     }
 }
 
-/// Values stored in Fortran order (the first axis fastest), in C order.
-fn c_order<T: Copy>(values: &[T], shape: &[usize]) -> Vec<T> {
-    let n = values.len();
-    let mut out = Vec::with_capacity(n);
-    let mut index = vec![0usize; shape.len()];
-    for _ in 0..n {
-        // The Fortran offset of the C-order index.
-        let mut offset = 0;
-        let mut stride = 1;
-        for (i, &d) in index.iter().zip(shape) {
-            offset += i * stride;
-            stride *= d;
-        }
-        out.push(values[offset]);
-        // The next index in C order: the last axis fastest.
-        for (i, &d) in index.iter_mut().zip(shape).rev() {
-            *i += 1;
-            if *i < d {
-                break;
-            }
-            *i = 0;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tensor::Tensor;
     use dlp_compiler::ir::DType;
     use dlp_compiler::program::Read;
     use npyz::WriterBuilder;
@@ -344,7 +246,7 @@ mod tests {
     }
 
     fn read_npy(bytes: &[u8], feed: &Feed) -> Result<FeedValues, String> {
-        read(Path::new("x.npy"), bytes, None, feed).map_err(|e| e.to_string())
+        read(Path::new("x.npy"), Arc::new(bytes.to_vec()), None, feed).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -451,9 +353,9 @@ mod tests {
         }
         let bytes = archive.into_inner();
         let f = feed(DType::F32, &[], None);
-        let y = read(Path::new("d.npz"), &bytes, Some("y"), &f).unwrap();
+        let y = read(Path::new("d.npz"), Arc::new(bytes.clone()), Some("y"), &f).unwrap();
         assert_eq!(y.gather(&[0, 1]).to_f64(), vec![3.0, 4.0]);
-        let e = read(Path::new("d.npz"), &bytes, Some("z"), &f)
+        let e = read(Path::new("d.npz"), Arc::new(bytes.clone()), Some("z"), &f)
             .unwrap_err()
             .to_string();
         assert_eq!(
@@ -462,7 +364,7 @@ mod tests {
         );
         let e = read(
             Path::new("d.npz"),
-            &bytes[..bytes.len() - 30],
+            Arc::new(bytes[..bytes.len() - 30].to_vec()),
             Some("x"),
             &f,
         )

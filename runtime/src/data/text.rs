@@ -6,13 +6,16 @@
 //! so any file reads, whatever its encoding, and a vocabulary of 256 covers
 //! it; or, with `tokens = "chars"`, characters numbered by the run's
 //! [`Vocabulary`]. A gzip-compressed file is recognised by its first bytes.
+//! The tokens are kept once: overlapping windows share them.
 
 use super::idx::{decompress, first_bad_byte};
+use super::records::{Bytes, Records, Stored};
 use super::vocabulary::{shown, utf8, Vocabulary};
 use super::{check_value, DataError, FeedValues};
-use crate::tensor::{HostTy, Tensor};
 use dlp_compiler::program::{Feed, Tokens};
+use std::borrow::Cow;
 use std::path::Path;
+use std::sync::Arc;
 
 /// How a text source is read.
 #[derive(Clone, Copy)]
@@ -23,9 +26,15 @@ pub struct Reading<'a> {
     pub vocabulary: Option<&'a Vocabulary>,
 }
 
-pub fn read(file: &Path, bytes: &[u8], how: Reading, feed: &Feed) -> Result<FeedValues, DataError> {
+/// The windows of the text whose bytes are `bytes` (the file read whole,
+/// or memory-mapped). The tokens are kept once, and every window reads
+/// them ([`Records::windows`]), whatever the stride.
+pub fn read(file: &Path, bytes: Bytes, how: Reading, feed: &Feed) -> Result<FeedValues, DataError> {
     let err = |place, message| DataError::in_field(file, feed, place, message);
-    let text = decompress(bytes).map_err(|m| err(None, m))?;
+    let text: Bytes = match decompress((*bytes).as_ref()).map_err(|m| err(None, m))? {
+        Cow::Owned(text) => Arc::new(text),
+        Cow::Borrowed(_) => bytes.clone(),
+    };
     let window: usize = feed.shape.iter().product();
     if window == 0 {
         return Err(err(None, "a window of 0 tokens reads nothing".into()));
@@ -35,7 +44,8 @@ pub fn read(file: &Path, bytes: &[u8], how: Reading, feed: &Feed) -> Result<Feed
         Tokens::Bytes => "bytes",
         Tokens::Chars => "characters",
     };
-    let windows = |len: usize| {
+    // The tokens the windows cover: the rest is not used.
+    let used = |len: usize| {
         if len < window {
             return Err(err(
                 None,
@@ -44,21 +54,14 @@ pub fn read(file: &Path, bytes: &[u8], how: Reading, feed: &Feed) -> Result<Feed
                 ),
             ));
         }
-        Ok((len - window) / stride + 1)
+        Ok((len - window) / stride * stride + window)
     };
-    let mut shape = vec![0];
-    shape.extend(&feed.shape);
-    match how.tokens {
+    let (tokens, stored): (Bytes, Stored) = match how.tokens {
         Tokens::Bytes => {
-            let n = windows(text.len())?;
-            let used = &text[..(n - 1) * stride + window];
-            check_tokens(used, feed).map_err(|(at, m)| err(Some(at), m))?;
-            shape[0] = n;
-            Ok(FeedValues::bytes(
-                shape,
-                feed.dtype,
-                cut(used, n, stride, window),
-            ))
+            let all: &[u8] = (*text).as_ref();
+            let used = used(all.len())?;
+            check_tokens(&all[..used], feed).map_err(|(at, m)| err(Some(at), m))?;
+            (text.clone(), Stored::U8)
         }
         Tokens::Chars => {
             let vocabulary = how.vocabulary.ok_or_else(|| {
@@ -68,30 +71,21 @@ pub fn read(file: &Path, bytes: &[u8], how: Reading, feed: &Feed) -> Result<Feed
                 )
             })?;
             fits(vocabulary, feed).map_err(|m| err(None, m))?;
-            let text = utf8(&text).map_err(|(at, m)| err(Some(at), m))?;
-            let tokens = numbered(text, vocabulary).map_err(|(at, m)| err(Some(at), m))?;
-            let n = windows(tokens.len())?;
-            let used = &tokens[..(n - 1) * stride + window];
-            shape[0] = n;
-            let values = cut(used, n, stride, window);
+            let chars = utf8((*text).as_ref()).map_err(|(at, m)| err(Some(at), m))?;
+            let tokens = numbered(chars, vocabulary).map_err(|(at, m)| err(Some(at), m))?;
+            used(tokens.len())?;
+            // One byte a token while they fit in one.
             if vocabulary.len() <= 256 {
-                let bytes = values.into_iter().map(|t| t as u8).collect();
-                return Ok(FeedValues::bytes(shape, feed.dtype, bytes));
+                let bytes: Vec<u8> = tokens.into_iter().map(|t| t as u8).collect();
+                (Arc::new(bytes), Stored::U8)
+            } else {
+                let bytes: Vec<u8> = tokens.into_iter().flat_map(u32::to_le_bytes).collect();
+                (Arc::new(bytes), Stored::U32)
             }
-            let values = values.into_iter().map(f64::from).collect();
-            let ty = HostTy::new(feed.dtype, shape);
-            Ok(FeedValues::tensor(Tensor::from_f64(&ty, values)))
         }
-    }
-}
-
-/// `n` windows of `window` tokens, one every `stride`, one after the other.
-fn cut<T: Copy>(tokens: &[T], n: usize, stride: usize, window: usize) -> Vec<T> {
-    let mut values = Vec::with_capacity(n * window);
-    for w in 0..n {
-        values.extend_from_slice(&tokens[w * stride..w * stride + window]);
-    }
-    values
+    };
+    let windows = Records::windows(tokens, 0, stored, window, stride);
+    Ok(FeedValues::records(windows, feed.dtype, &feed.shape))
 }
 
 /// Checks that every token of `vocabulary` is a value of the field: a
@@ -185,6 +179,10 @@ mod tests {
         }
     }
 
+    fn bytes_of(b: &[u8]) -> Bytes {
+        Arc::new(b.to_vec())
+    }
+
     fn bytes(stride: Option<usize>) -> Reading<'static> {
         Reading {
             stride,
@@ -214,7 +212,13 @@ mod tests {
     #[test]
     fn windows_start_every_stride_bytes() {
         let f = feed(3, Some(256));
-        let v = read(Path::new("t.txt"), b"abcdefgh", bytes(Some(2)), &f).unwrap();
+        let v = read(
+            Path::new("t.txt"),
+            bytes_of(b"abcdefgh"),
+            bytes(Some(2)),
+            &f,
+        )
+        .unwrap();
         assert_eq!(v.shape, vec![3, 3]);
         let a = i32::from(b'a');
         assert_eq!(
@@ -226,7 +230,7 @@ mod tests {
             ]
         );
         // Without a stride, windows do not overlap; the tail is dropped.
-        let v = read(Path::new("t.txt"), b"abcdefgh", bytes(None), &f).unwrap();
+        let v = read(Path::new("t.txt"), bytes_of(b"abcdefgh"), bytes(None), &f).unwrap();
         assert_eq!(v.shape, vec![2, 3]);
     }
 
@@ -236,24 +240,28 @@ mod tests {
         gz.write_all(b"hello world").unwrap();
         let gz = gz.finish().unwrap();
         let f = feed(11, Some(256));
-        let plain = read(Path::new("t.txt"), b"hello world", bytes(None), &f).unwrap();
-        assert_eq!(
-            read(Path::new("t.txt.gz"), &gz, bytes(None), &f).unwrap(),
-            plain
-        );
+        let plain = read(
+            Path::new("t.txt"),
+            bytes_of(b"hello world"),
+            bytes(None),
+            &f,
+        )
+        .unwrap();
+        let unpacked = read(Path::new("t.txt.gz"), bytes_of(&gz), bytes(None), &f).unwrap();
+        assert_eq!(rows(&unpacked), rows(&plain));
     }
 
     #[test]
     fn errors_name_the_line_and_byte() {
         let f = feed(2, Some(120));
-        let e = read(Path::new("t.txt"), b"ab\ncd\n~x", bytes(None), &f).unwrap_err();
+        let e = read(Path::new("t.txt"), bytes_of(b"ab\ncd\n~x"), bytes(None), &f).unwrap_err();
         assert_eq!(e.place.as_deref(), Some("line 3, byte 6"));
         assert!(
             e.message
                 .starts_with("byte 126 (`~`): label 126 is not a class in 0..120"),
             "{e}"
         );
-        let e = read(Path::new("t.txt"), b"a", bytes(None), &f).unwrap_err();
+        let e = read(Path::new("t.txt"), bytes_of(b"a"), bytes(None), &f).unwrap_err();
         assert!(e.message.contains("fewer than one window of 2"), "{e}");
     }
 
@@ -261,7 +269,13 @@ mod tests {
     fn characters_are_numbered_by_the_vocabulary() {
         let v = Vocabulary::from_recorded("\nabé€").unwrap();
         let f = feed(3, Some(5));
-        let got = read(Path::new("t.txt"), "aé€\nba".as_bytes(), chars(&v), &f).unwrap();
+        let got = read(
+            Path::new("t.txt"),
+            bytes_of("aé€\nba".as_bytes()),
+            chars(&v),
+            &f,
+        )
+        .unwrap();
         // Six characters (not nine bytes): two windows of three.
         assert_eq!(rows(&got), vec![vec![1, 3, 4], vec![0, 2, 1]]);
     }
@@ -272,7 +286,7 @@ mod tests {
         let v = Vocabulary::from_recorded(&all).unwrap();
         let f = feed(2, Some(v.len()));
         let text: String = ['\u{2ff}', '\u{100}'].iter().collect();
-        let got = read(Path::new("t.txt"), text.as_bytes(), chars(&v), &f).unwrap();
+        let got = read(Path::new("t.txt"), bytes_of(text.as_bytes()), chars(&v), &f).unwrap();
         assert_eq!(rows(&got), vec![vec![0x1ff, 0]]);
     }
 
@@ -280,24 +294,36 @@ mod tests {
     fn character_errors_name_the_line_and_the_character() {
         let v = Vocabulary::from_recorded("\nab").unwrap();
         let f = feed(2, Some(3));
-        let e = read(Path::new("t.txt"), b"ab\nba\nbxa", chars(&v), &f).unwrap_err();
+        let e = read(Path::new("t.txt"), bytes_of(b"ab\nba\nbxa"), chars(&v), &f).unwrap_err();
         assert_eq!(e.place.as_deref(), Some("line 3, character 2"));
         assert!(
             e.message
                 .starts_with("`x` (U+0078) is not in the vocabulary"),
             "{e}"
         );
-        let e = read(Path::new("t.txt"), b"ab\n\xc3(", chars(&v), &f).unwrap_err();
+        let e = read(Path::new("t.txt"), bytes_of(b"ab\n\xc3("), chars(&v), &f).unwrap_err();
         assert_eq!(e.place.as_deref(), Some("line 2, byte 3"));
         assert!(e.message.contains("is not UTF-8"), "{e}");
         // The class count must hold every character of the vocabulary.
-        let e = read(Path::new("t.txt"), b"abab", chars(&v), &feed(2, Some(2))).unwrap_err();
+        let e = read(
+            Path::new("t.txt"),
+            bytes_of(b"abab"),
+            chars(&v),
+            &feed(2, Some(2)),
+        )
+        .unwrap_err();
         assert!(
             e.message
                 .starts_with("the run's texts hold 3 distinct characters, more than the 2 classes of `class(2)`: make it `class(3)`"),
             "{e}"
         );
-        let e = read(Path::new("t.txt"), b"ab", chars(&v), &feed(3, Some(3))).unwrap_err();
+        let e = read(
+            Path::new("t.txt"),
+            bytes_of(b"ab"),
+            chars(&v),
+            &feed(3, Some(3)),
+        )
+        .unwrap_err();
         assert!(
             e.message
                 .contains("has 2 characters, fewer than one window of 3"),
@@ -307,7 +333,7 @@ mod tests {
             vocabulary: None,
             ..chars(&v)
         };
-        let e = read(Path::new("t.txt"), b"abab", none, &f).unwrap_err();
+        let e = read(Path::new("t.txt"), bytes_of(b"abab"), none, &f).unwrap_err();
         assert!(e.message.contains("record no character vocabulary"), "{e}");
     }
 }

@@ -3,11 +3,11 @@
 //! A field read from one-byte values (an IDX file of `u8` pixels or labels)
 //! keeps one byte per value: Fashion-MNIST's training images are 47 MB so,
 //! where the feed's dtype (`i32`) would take 188 MB. Anything else is kept
-//! in the feed's dtype, or, for an NPY file too large to read, left in the
-//! mapped file ([`Mapped`]). A batch is gathered into a tensor of the feed's
+//! in the feed's dtype, or as the file stores them ([`Records`]: a file too
+//! large to read, mapped; a text's tokens, which overlapping windows share). A batch is gathered into a tensor of the feed's
 //! dtype, whatever the storage.
 
-use super::mapped::Mapped;
+use super::records::Records;
 use crate::tensor::{Data, Tensor};
 use dlp_compiler::ir::DType;
 
@@ -26,8 +26,8 @@ enum Storage {
     Bytes(Vec<u8>),
     /// In the feed's dtype.
     Data(Data),
-    /// In a memory-mapped file, as it stores them.
-    Mapped(Mapped),
+    /// As a file stores them, in a memory map or in memory.
+    Records(Records),
 }
 
 impl FeedValues {
@@ -40,15 +40,15 @@ impl FeedValues {
         }
     }
 
-    /// The records of a mapped file, read as `dtype` with per-sample
+    /// Records as a file stores them, read as `dtype` with per-sample
     /// shape `per_sample`.
-    pub(super) fn mapped(mapped: Mapped, dtype: DType, per_sample: &[usize]) -> FeedValues {
-        let mut shape = vec![mapped.len()];
+    pub(super) fn records(records: Records, dtype: DType, per_sample: &[usize]) -> FeedValues {
+        let mut shape = vec![records.len()];
         shape.extend(per_sample);
         FeedValues {
             shape,
             dtype,
-            values: Storage::Mapped(mapped),
+            values: Storage::Records(records),
         }
     }
 
@@ -86,7 +86,7 @@ impl FeedValues {
             values: match &self.values {
                 Storage::Bytes(b) => Storage::Bytes(index.map(|i| b[i]).collect()),
                 Storage::Data(d) => Storage::Data(d.pick(index)),
-                Storage::Mapped(m) => Storage::Mapped(m.rows(rows)),
+                Storage::Records(r) => Storage::Records(r.rows(rows)),
             },
         }
     }
@@ -96,7 +96,7 @@ impl FeedValues {
         let width = self.width();
         let data = match &self.values {
             Storage::Data(d) => d.pick(rows.iter().flat_map(|&r| r * width..(r + 1) * width)),
-            Storage::Mapped(m) => m.gather(rows, self.dtype),
+            Storage::Records(r) => r.gather(rows, self.dtype),
             Storage::Bytes(b) => {
                 let bytes = rows.iter().flat_map(|&r| &b[r * width..(r + 1) * width]);
                 match self.dtype {
@@ -132,15 +132,15 @@ impl FeedValues {
                 }
                 Storage::Bytes(out)
             }
-            (Storage::Mapped(m), true) => {
-                let mut all = m.clone();
+            (Storage::Records(r), true) => {
+                let mut all = r.clone();
                 for p in &parts[1..] {
-                    let Storage::Mapped(next) = &p.values else {
+                    let Storage::Records(next) = &p.values else {
                         return None;
                     };
                     all = all.concat(next)?;
                 }
-                Storage::Mapped(all)
+                Storage::Records(all)
             }
             // Anything else is gathered into the feed's dtype.
             _ => {
@@ -157,12 +157,12 @@ impl FeedValues {
     }
 
     /// Whether every part is stored as the first is: bytes, or records of
-    /// the same mapped file.
+    /// the same array.
     fn alike(parts: &[&FeedValues]) -> bool {
         let first = &parts[0].values;
         parts.iter().all(|p| match (first, &p.values) {
             (Storage::Bytes(_), Storage::Bytes(_)) => true,
-            (Storage::Mapped(a), Storage::Mapped(b)) => a.same_file(b),
+            (Storage::Records(a), Storage::Records(b)) => a.same_array(b),
             _ => false,
         })
     }

@@ -1,29 +1,49 @@
-//! Values left in a memory-mapped NPY file instead of read into memory.
+//! Values kept as a file stores them, and decoded into the feed's dtype
+//! only when a batch gathers them: in a memory-mapped file, or in bytes in
+//! memory (a text's tokens, which every window reads).
 //!
-//! An `.npy` file larger than [`map_over`] bytes is mapped (see
-//! `npy::map`): the system loads its pages as batches touch them and may
-//! evict them again, so a file larger than memory trains. Loading still
-//! reads it once, in order, to hash it for the run record and to check every
-//! value as a read file's values are checked; after that, only the records
-//! a batch takes are read, decoded into the feed's dtype as they are
-//! gathered. Splits and shuffles keep lists of record numbers, never copies.
+//! A file larger than [`map_over`] bytes is mapped (NPY: `npy::map`; IDX:
+//! `idx::map`; text read as bytes: `text::map`): the system loads its pages
+//! as batches touch them and may evict them again, so a file larger than
+//! memory trains. Loading still reads it once, in order, to hash it for the
+//! run record and to check every value as a read file's values are checked.
+//! Splits and shuffles keep lists of record numbers, never copies; the
+//! windows of a text are records that overlap (one starts every `stride`
+//! tokens), so its tokens are kept once, whatever the stride.
 
+use super::DataError;
 use crate::tensor::Data;
 use dlp_compiler::ir::DType;
 use memmap2::Mmap;
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
+
+/// Bytes a [`Records`] reads: a memory map, or a vector.
+pub type Bytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
 
 /// The default of [`map_over`]: 64 MiB.
 pub const MAP_OVER: u64 = 64 << 20;
 
-/// NPY files larger than this many bytes are mapped rather than read:
+/// Files larger than this many bytes are mapped rather than read:
 /// `DLP_MAP_OVER` when set to a number, else [`MAP_OVER`].
 pub fn map_over() -> u64 {
     std::env::var("DLP_MAP_OVER")
         .ok()
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(MAP_OVER)
+}
+
+/// The file `file`, memory-mapped.
+pub fn map_file(file: &Path) -> Result<Arc<Mmap>, DataError> {
+    let opened = std::fs::File::open(file)
+        .map_err(|e| DataError::new(file, format!("cannot read the file: {e}")))?;
+    // SAFETY: the map is only ever read. A file truncated by another
+    // process while the run reads it would fault; the datasets reference
+    // says not to change a data file while a run reads it.
+    let map = unsafe { Mmap::map(&opened) }
+        .map_err(|e| DataError::new(file, format!("cannot map the file into memory: {e}")))?;
+    Ok(Arc::new(map))
 }
 
 /// How the file stores one value.
@@ -82,12 +102,12 @@ impl Stored {
     }
 }
 
-/// Where the values of a mapped array are, and which of its records these
-/// are.
+/// Where the values of an array of records are, and which of its records
+/// these are.
 #[derive(Clone)]
-pub struct Mapped {
-    map: Arc<Mmap>,
-    /// The offset of the first value in the file.
+pub struct Records {
+    bytes: Bytes,
+    /// The offset of the first value in the bytes.
     start: usize,
     stored: Stored,
     big_endian: bool,
@@ -95,6 +115,9 @@ pub struct Mapped {
     records: usize,
     /// Values per record.
     width: usize,
+    /// Values from one record's start to the next's (`width`, except for
+    /// the overlapping windows of a text).
+    step: usize,
     /// For a Fortran-order file, each value's offset (in values) from its
     /// record's first, in the C order the feed reads; `None`: C order.
     fortran: Option<Arc<[usize]>>,
@@ -102,27 +125,54 @@ pub struct Mapped {
     rows: Option<Arc<[usize]>>,
 }
 
-impl Mapped {
+impl Records {
     /// The array of `records` records of `per_sample` values that starts
-    /// at byte `start` of `map`; the caller has checked that the map holds
-    /// it.
+    /// at byte `start` of `bytes`; the caller has checked that they hold it.
     pub fn new(
-        map: Arc<Mmap>,
+        bytes: Bytes,
         start: usize,
         (stored, big_endian): (Stored, bool),
         records: usize,
         per_sample: &[usize],
         fortran: bool,
-    ) -> Mapped {
+    ) -> Records {
         let width = per_sample.iter().product();
-        Mapped {
-            map,
+        Records {
+            bytes,
             start,
             stored,
             big_endian,
             records,
             width,
+            step: width,
             fortran: fortran.then(|| fortran_offsets(records, per_sample).into()),
+            rows: None,
+        }
+    }
+
+    /// The windows of `width` values of a stream of `stored` values, one
+    /// starting every `step` values: as many as fit whole.
+    pub fn windows(
+        bytes: Bytes,
+        start: usize,
+        stored: Stored,
+        width: usize,
+        step: usize,
+    ) -> Records {
+        let values = ((*bytes).as_ref().len() - start) / stored.size();
+        let records = match values.checked_sub(width) {
+            Some(rest) => rest / step.max(1) + 1,
+            None => 0,
+        };
+        Records {
+            bytes,
+            start,
+            stored,
+            big_endian: false,
+            records,
+            width,
+            step: step.max(1),
+            fortran: None,
             rows: None,
         }
     }
@@ -135,11 +185,12 @@ impl Mapped {
     /// The bytes of the values at offsets `from..to` (in values) of the array.
     fn bytes(&self, from: usize, to: usize) -> &[u8] {
         let size = self.stored.size();
-        &self.map[self.start + from * size..self.start + to * size]
+        &(*self.bytes).as_ref()[self.start + from * size..self.start + to * size]
     }
 
-    /// Every value of the file, in the file's order, with the record it
-    /// belongs to (for checking them once, reading the file straight through).
+    /// Every value of the array, in the file's order, with the record it
+    /// belongs to (for checking them once, reading the file straight
+    /// through); not for overlapping windows.
     pub fn every_value(&self) -> impl Iterator<Item = (usize, f64)> + '_ {
         let all = self.bytes(0, self.records * self.width);
         let fortran = self.fortran.is_some();
@@ -156,8 +207,8 @@ impl Mapped {
     }
 
     /// Records `rows` of these, in that order: a list of record numbers.
-    pub fn rows(&self, rows: &[usize]) -> Mapped {
-        Mapped {
+    pub fn rows(&self, rows: &[usize]) -> Records {
+        Records {
             rows: Some(rows.iter().map(|&r| self.record(r)).collect()),
             ..self.clone()
         }
@@ -165,6 +216,9 @@ impl Mapped {
 
     /// Records `rows` of these, decoded into `dtype`.
     pub fn gather(&self, rows: &[usize], dtype: DType) -> Data {
+        if self.stored == Stored::U8 && self.fortran.is_none() {
+            return self.gather_bytes(rows, dtype);
+        }
         let values = rows
             .iter()
             .flat_map(|&r| -> Box<dyn Iterator<Item = f64> + '_> {
@@ -179,7 +233,7 @@ impl Mapped {
                             .expect("one value")
                     })),
                     None => {
-                        let first = record * self.width;
+                        let first = record * self.step;
                         let bytes = self.bytes(first, first + self.width);
                         self.stored.decode(bytes, self.big_endian)
                     }
@@ -194,24 +248,39 @@ impl Mapped {
         }
     }
 
+    /// [`Records::gather`] of bytes in C order (images, labels, text), the
+    /// common case, without decoding through `f64`.
+    fn gather_bytes(&self, rows: &[usize], dtype: DType) -> Data {
+        let bytes = rows.iter().flat_map(|&r| {
+            let first = self.record(r) * self.step;
+            self.bytes(first, first + self.width)
+        });
+        match dtype {
+            DType::F32 => Data::F32(bytes.map(|&v| f32::from(v)).collect()),
+            DType::F64 => Data::F64(bytes.map(|&v| f64::from(v)).collect()),
+            DType::I32 => Data::I32(bytes.map(|&v| i32::from(v)).collect()),
+            DType::Bool => Data::Bool(bytes.map(|&v| v != 0).collect()),
+        }
+    }
+
     /// These records followed by `other`'s, when both are records of the
-    /// same mapped file (else `None`).
-    pub fn concat(&self, other: &Mapped) -> Option<Mapped> {
-        if !self.same_file(other) {
+    /// same array (else `None`).
+    pub fn concat(&self, other: &Records) -> Option<Records> {
+        if !self.same_array(other) {
             return None;
         }
         let rows = (0..self.len())
             .map(|r| self.record(r))
             .chain((0..other.len()).map(|r| other.record(r)))
             .collect();
-        Some(Mapped {
+        Some(Records {
             rows: Some(rows),
             ..self.clone()
         })
     }
 
-    pub fn same_file(&self, other: &Mapped) -> bool {
-        Arc::ptr_eq(&self.map, &other.map) && self.start == other.start
+    pub fn same_array(&self, other: &Records) -> bool {
+        Arc::ptr_eq(&self.bytes, &other.bytes) && self.start == other.start
     }
 }
 
@@ -243,19 +312,19 @@ fn fortran_offsets(records: usize, per_sample: &[usize]) -> Vec<usize> {
     offsets
 }
 
-impl PartialEq for Mapped {
-    fn eq(&self, other: &Mapped) -> bool {
-        self.same_file(other)
+impl PartialEq for Records {
+    fn eq(&self, other: &Records) -> bool {
+        self.same_array(other)
             && self.len() == other.len()
             && (0..self.len()).all(|r| self.record(r) == other.record(r))
     }
 }
 
-impl fmt::Debug for Mapped {
+impl fmt::Debug for Records {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         write!(
             f,
-            "Mapped({} of {} records of {} {:?} values)",
+            "Records({} of {} records of {} {:?} values)",
             self.len(),
             self.records,
             self.width,

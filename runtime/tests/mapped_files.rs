@@ -1,8 +1,9 @@
-//! NPY files mapped into memory instead of read (`DLP_MAP_OVER=0` maps
-//! every one): the same values as a read file, for every stored type, byte
-//! order and memory order; splits that keep record numbers; every value
-//! checked when the file is opened; and damaged files that are errors
-//! naming the file, never a crash.
+//! Files mapped into memory instead of read (`DLP_MAP_OVER=0` maps every
+//! one): NPY files give the same values as a read file, for every stored
+//! type, byte order and memory order; splits keep record numbers; every
+//! value is checked when the file is opened; damaged files are errors
+//! naming the file, never a crash. A text read as bytes is windowed
+//! straight from the map.
 
 mod fuzz;
 
@@ -159,7 +160,7 @@ fn every_value_is_checked_when_the_file_is_mapped() {
     write(dir.path(), &cut);
     let e = data::load(&spec, dir.path(), None).unwrap_err().to_string();
     assert!(
-        e.contains("x.npy, field `x`: truncated or damaged: the header says [4, 2, 3] f32 values, but the file has"),
+        e.contains("x.npy, field `x`: truncated or damaged: the header says [4, 2, 3] f32 values, but 92 bytes follow it"),
         "{e}"
     );
     write(dir.path(), &npy("<f4", false, &[2, 12], &bytes));
@@ -235,4 +236,55 @@ fn damaged_mapped_files_give_data_or_an_error() {
     }
     eprintln!("{runs} damaged mapped NPY files: {loaded} loaded, {refused} refused");
     assert!(loaded > runs / 100 && refused > runs / 100);
+}
+
+const TEXT: &str = r#"
+use std.nn.{embedding, linear}
+use std.loss.cross_entropy
+use std.optim.sgd
+
+dataset book {
+    window = text("book.txt", stride = 1) as class(128)[5]
+    x      = window[0:4]
+    y      = window[1:5]
+}
+
+model M {
+    input x: class(128)[B, T]
+    output logits = linear(embedding(x, 4), 128)
+}
+
+train t {
+    model     = M()
+    data      = book
+    batch     = 1
+    epochs    = 1
+    loss      = cross_entropy(logits, y)
+    optimizer = sgd()
+}
+"#;
+
+#[test]
+fn a_mapped_text_gives_every_window() {
+    map_every_file();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("book.txt"), "hello, world").unwrap();
+    let spec = spec(TEXT, "t");
+    let loaded = data::load(&spec, dir.path(), None).unwrap();
+    let whole = loaded.part(None).unwrap();
+    // Windows of 5 bytes, one starting at every byte: 12 - 5 + 1 of them.
+    assert_eq!(whole.len, 8);
+    let window = whole.feeds[0].1.gather(&[7, 0]).to_f64();
+    let text: Vec<f64> = "world"
+        .bytes()
+        .chain("hello".bytes())
+        .map(f64::from)
+        .collect();
+    assert_eq!(window, text);
+    std::fs::write(dir.path().join("book.txt"), "hello, w\u{f6}rld").unwrap();
+    let e = data::load(&spec, dir.path(), None).unwrap_err().to_string();
+    assert!(
+        e.ends_with("book.txt, line 1, byte 8, field `window`: byte 195: label 195 is not a class in 0..128 (`class(128)`)"),
+        "{e}"
+    );
 }
