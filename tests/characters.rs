@@ -177,7 +177,51 @@ fn the_class_count_must_hold_the_vocabulary_and_the_text_must_be_utf8() {
     std::fs::write(dir.path().join("letters.txt"), b"ab\ncd\n\xe9t\xe9\n").unwrap();
     let err = failure(&["run", &file, "--runs", runs.to_str().unwrap()]);
     assert!(
-        err.contains("letters.txt, line 3, byte 6: the byte(s) e9 is not UTF-8"),
+        err.contains("letters.txt, line 3, byte 6, field `text`: the byte(s) e9 is not UTF-8"),
+        "{err}"
+    );
+}
+
+#[test]
+fn fine_tuning_across_bytes_and_characters() {
+    // A model trained on characters, fine-tuned by a program that reads
+    // bytes: the new run reads no characters and records no vocabulary.
+    let (dir, file, chars_run) = trained(&["--stop-after", "1"]);
+    let bytes_program = PROGRAM.replace(", tokens = \"chars\"", "");
+    std::fs::write(&file, &bytes_program).unwrap();
+    std::fs::write(
+        dir.path().join("letters.txt"),
+        b"\x01\x02\x03\x04\x05\x06\x07\x00".repeat(50),
+    )
+    .unwrap();
+    let tuned = dir.path().join("tuned");
+    ok(&[
+        "run",
+        &file,
+        "--runs",
+        tuned.to_str().unwrap(),
+        "--init-from",
+        chars_run.to_str().unwrap(),
+        "--stop-after",
+        "1",
+    ]);
+    let bytes_run = only_run(&tuned);
+    assert_eq!(config(&bytes_run)["vocabulary"], serde_json::Value::Null);
+
+    // A model trained on bytes, fine-tuned by a program that reads
+    // characters: refused, since its tokens would change meaning.
+    std::fs::write(&file, PROGRAM).unwrap();
+    std::fs::write(dir.path().join("letters.txt"), LETTERS.repeat(80)).unwrap();
+    let err = failure(&[
+        "run",
+        &file,
+        "--runs",
+        dir.path().join("again").to_str().unwrap(),
+        "--init-from",
+        bytes_run.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("these parameters were trained without a character vocabulary"),
         "{err}"
     );
 }

@@ -288,3 +288,66 @@ fn a_mapped_text_gives_every_window() {
         "{e}"
     );
 }
+
+const IDX: &str = r#"
+use std.nn.linear
+use std.loss.cross_entropy
+use std.optim.sgd
+
+dataset d {
+    x = idx("x.idx") as f32[3]
+    y = idx("y.idx") as class(3)[]
+}
+
+model M {
+    input x: f32[B, 3]
+    output logits = linear(x, 3)
+}
+
+train t {
+    model     = M()
+    data      = d
+    batch     = 1
+    epochs    = 1
+    loss      = cross_entropy(logits, y)
+    optimizer = sgd()
+}
+"#;
+
+/// An IDX file: type byte, dimensions, then the values (big-endian).
+fn idx(kind: u8, dims: &[u32], values: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, kind, dims.len() as u8];
+    for d in dims {
+        out.extend(d.to_be_bytes());
+    }
+    out.extend(values);
+    out
+}
+
+#[test]
+fn a_mapped_idx_file_gives_its_big_endian_values() {
+    map_every_file();
+    let dir = tempfile::tempdir().unwrap();
+    let values: Vec<i16> = vec![-300, 2, 3, 4, 5, 6, 7, 8, 1000, 10, 11, 12];
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_be_bytes()).collect();
+    std::fs::write(dir.path().join("x.idx"), idx(0x0B, &[4, 3], &bytes)).unwrap();
+    std::fs::write(dir.path().join("y.idx"), idx(0x08, &[4], &[0, 1, 2, 1])).unwrap();
+    let loaded = data::load(&spec(IDX, "t"), dir.path(), None).unwrap();
+    let whole = loaded.part(None).unwrap();
+    let x = &whole
+        .feeds
+        .iter()
+        .find(|(n, _)| n.ends_with('x'))
+        .unwrap()
+        .1;
+    assert_eq!(
+        x.gather(&[2, 0]).to_f64(),
+        vec![7.0, 8.0, 1000.0, -300.0, 2.0, 3.0]
+    );
+    // A label outside the classes, named by its record.
+    std::fs::write(dir.path().join("y.idx"), idx(0x08, &[4], &[0, 1, 3, 1])).unwrap();
+    let e = data::load(&spec(IDX, "t"), dir.path(), None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("y.idx, record 2, field `y`: label 3"), "{e}");
+}

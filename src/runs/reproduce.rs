@@ -116,9 +116,8 @@ fn check_data(config: &Value) -> Result<(), String> {
             );
         };
         let recorded = file["hash"].as_str().unwrap_or("?");
-        let bytes = std::fs::read(path)
+        let now = dlp_runtime::data::file_hash(std::path::Path::new(path))
             .map_err(|e| format!("the run's data file {path} cannot be read: {e}"))?;
-        let now = dlp_runtime::data::content_hash(&bytes);
         if now != recorded {
             return Err(format!(
                 "the data file {path} has changed since the run: the run read {recorded}, the file is now {now}"

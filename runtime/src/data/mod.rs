@@ -376,6 +376,19 @@ pub fn content_hash(bytes: &[u8]) -> String {
     format!("sha256:{hex}")
 }
 
+/// [`content_hash`] of the file at `path`, read in pieces (a data file
+/// may be larger than memory).
+pub fn file_hash(path: &Path) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    let hex: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(format!("sha256:{hex}"))
+}
+
 /// Refuses, before anything opens it, a path that is not a regular file
 /// (symbolic links followed): a FIFO without a writer would block the run,
 /// and a device such as `/dev/zero` never ends.

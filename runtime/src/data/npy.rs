@@ -11,6 +11,7 @@
 //! stores them, in the file read whole or memory-mapped ([`Records`]), and
 //! are converted as batches gather them.
 
+use super::idx::check_bytes;
 use super::records::{Bytes, Records, Stored};
 use super::{check_stored, DataError, FeedValues};
 use dlp_compiler::program::Feed;
@@ -107,6 +108,14 @@ fn records(bytes: Bytes, feed: &Feed) -> Result<FeedValues, (Option<String>, Str
         &shape[1..],
         fortran,
     );
+    if stored == Stored::U8 && !fortran {
+        // Only 256 values can occur, so each is checked once.
+        let body = &raw[start..start + records * per_record];
+        return match check_bytes(body, per_record, feed) {
+            Ok(()) => Ok(FeedValues::records(values, feed.dtype, &feed.shape)),
+            Err((record, m)) => Err((Some(format!("sample {record}")), m)),
+        };
+    }
     for (record, v) in values.every_value() {
         let checked = if stored == Stored::Bool && v > 1.0 {
             Err(format!("byte {v} is not a bool (0 or 1)"))

@@ -1,15 +1,16 @@
 //! Values kept as a file stores them, and decoded into the feed's dtype
-//! only when a batch gathers them: in a memory-mapped file, or in bytes in
-//! memory (a text's tokens, which every window reads).
+//! only when a batch gathers them: in the file read whole, in a
+//! memory-mapped file, or in bytes in memory (a text's tokens, which every
+//! window reads).
 //!
-//! A file larger than [`map_over`] bytes is mapped (NPY: `npy::map`; IDX:
-//! `idx::map`; text read as bytes: `text::map`): the system loads its pages
-//! as batches touch them and may evict them again, so a file larger than
-//! memory trains. Loading still reads it once, in order, to hash it for the
-//! run record and to check every value as a read file's values are checked.
-//! Splits and shuffles keep lists of record numbers, never copies; the
-//! windows of a text are records that overlap (one starts every `stride`
-//! tokens), so its tokens are kept once, whatever the stride.
+//! An NPY, uncompressed IDX or byte-level text file larger than
+//! [`map_over`] bytes is mapped (see `data::read`): the system loads its
+//! pages as batches touch them and may evict them again, so a file larger
+//! than memory trains. Loading reads it twice, straight through: once to
+//! hash it for the run record, once to check every value as a read file's
+//! values are checked. Splits and shuffles keep lists of record numbers,
+//! never copies; the windows of a text are records that overlap (one starts
+//! every `stride` tokens), so its tokens are kept once, whatever the stride.
 
 use super::DataError;
 use crate::tensor::Data;
@@ -150,28 +151,23 @@ impl Records {
         }
     }
 
-    /// The windows of `width` values of a stream of `stored` values, one
-    /// starting every `step` values: as many as fit whole.
-    pub fn windows(
-        bytes: Bytes,
-        start: usize,
-        stored: Stored,
-        width: usize,
-        step: usize,
-    ) -> Records {
-        let values = ((*bytes).as_ref().len() - start) / stored.size();
+    /// The windows of `width` values of the stream of `stored` values that
+    /// `bytes` holds, one starting every `step` values: as many as fit whole.
+    pub fn windows(bytes: Bytes, stored: Stored, width: usize, step: usize) -> Records {
+        let values = (*bytes).as_ref().len() / stored.size();
+        let step = step.max(1);
         let records = match values.checked_sub(width) {
-            Some(rest) => rest / step.max(1) + 1,
+            Some(rest) => rest / step + 1,
             None => 0,
         };
         Records {
             bytes,
-            start,
+            start: 0,
             stored,
             big_endian: false,
             records,
             width,
-            step: step.max(1),
+            step,
             fortran: None,
             rows: None,
         }
@@ -262,26 +258,6 @@ impl Records {
             DType::Bool => Data::Bool(bytes.map(|&v| v != 0).collect()),
         }
     }
-
-    /// These records followed by `other`'s, when both are records of the
-    /// same array (else `None`).
-    pub fn concat(&self, other: &Records) -> Option<Records> {
-        if !self.same_array(other) {
-            return None;
-        }
-        let rows = (0..self.len())
-            .map(|r| self.record(r))
-            .chain((0..other.len()).map(|r| other.record(r)))
-            .collect();
-        Some(Records {
-            rows: Some(rows),
-            ..self.clone()
-        })
-    }
-
-    pub fn same_array(&self, other: &Records) -> bool {
-        Arc::ptr_eq(&self.bytes, &other.bytes) && self.start == other.start
-    }
 }
 
 /// Each value's offset from its record's first in a Fortran-order array
@@ -312,11 +288,13 @@ fn fortran_offsets(records: usize, per_sample: &[usize]) -> Vec<usize> {
     offsets
 }
 
+/// Equal when they hold the same values (in the same order).
 impl PartialEq for Records {
     fn eq(&self, other: &Records) -> bool {
-        self.same_array(other)
-            && self.len() == other.len()
-            && (0..self.len()).all(|r| self.record(r) == other.record(r))
+        let all: Vec<usize> = (0..self.len()).collect();
+        self.len() == other.len()
+            && self.width == other.width
+            && self.gather(&all, DType::F64) == other.gather(&all, DType::F64)
     }
 }
 

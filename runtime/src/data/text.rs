@@ -84,7 +84,7 @@ pub fn read(file: &Path, bytes: Bytes, how: Reading, feed: &Feed) -> Result<Feed
             }
         }
     };
-    let windows = Records::windows(tokens, 0, stored, window, stride);
+    let windows = Records::windows(tokens, stored, window, stride);
     Ok(FeedValues::records(windows, feed.dtype, &feed.shape))
 }
 

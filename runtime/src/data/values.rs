@@ -1,11 +1,12 @@
 //! One feed's values for every sample, stored as compactly as they allow.
 //!
-//! A field read from one-byte values (an IDX file of `u8` pixels or labels)
-//! keeps one byte per value: Fashion-MNIST's training images are 47 MB so,
-//! where the feed's dtype (`i32`) would take 188 MB. Anything else is kept
-//! in the feed's dtype, or as the file stores them ([`Records`]: a file too
-//! large to read, mapped; a text's tokens, which overlapping windows share). A batch is gathered into a tensor of the feed's
-//! dtype, whatever the storage.
+//! Values read from files are kept as the files store them ([`Records`]:
+//! Fashion-MNIST's training images, bytes, take 47 MB where the feed's
+//! dtype, `i32`, would take 188 MB; a file too large to read stays mapped;
+//! a text's tokens are kept once for all its overlapping windows). An image
+//! folder's pixels and labels are kept one byte per value; anything else
+//! (CSV columns) in the feed's dtype. A batch is gathered into a tensor of
+//! the feed's dtype, whatever the storage.
 
 use super::records::Records;
 use crate::tensor::{Data, Tensor};
@@ -116,34 +117,23 @@ impl FeedValues {
         self.gather(&all)
     }
 
-    /// The samples of every part, one part after the other, stored as the
-    /// parts are when they are stored alike; `None` when their dtypes
-    /// differ (they come from one dataset, so they do not).
+    /// The samples of every part, one part after the other; `None` when
+    /// their dtypes differ (they come from one dataset, so they do not).
+    /// Bytes stay bytes; anything else is gathered into the feed's dtype
+    /// (the parts of a dataset with a source per split).
     pub fn concat(parts: &[&FeedValues]) -> Option<FeedValues> {
         let first = parts.first()?;
         let samples = parts.iter().map(|p| p.samples()).sum();
-        let values = match (&first.values, Self::alike(parts)) {
-            (Storage::Bytes(_), true) => {
-                let mut out = Vec::new();
-                for p in parts {
-                    if let Storage::Bytes(b) = &p.values {
-                        out.extend_from_slice(b);
-                    }
-                }
-                Storage::Bytes(out)
-            }
-            (Storage::Records(r), true) => {
-                let mut all = r.clone();
-                for p in &parts[1..] {
-                    let Storage::Records(next) = &p.values else {
-                        return None;
-                    };
-                    all = all.concat(next)?;
-                }
-                Storage::Records(all)
-            }
-            // Anything else is gathered into the feed's dtype.
-            _ => {
+        let bytes: Option<Vec<&[u8]>> = parts
+            .iter()
+            .map(|p| match &p.values {
+                Storage::Bytes(b) => Some(&b[..]),
+                _ => None,
+            })
+            .collect();
+        let values = match bytes {
+            Some(bytes) => Storage::Bytes(bytes.concat()),
+            None => {
                 let tensors: Vec<Tensor> = parts.iter().map(|p| p.to_tensor()).collect();
                 let pieces: Vec<&Data> = tensors.iter().map(|t| &t.data).collect();
                 Storage::Data(Data::concat(&pieces)?)
@@ -153,17 +143,6 @@ impl FeedValues {
             shape: first.shape_for(samples),
             dtype: first.dtype,
             values,
-        })
-    }
-
-    /// Whether every part is stored as the first is: bytes, or records of
-    /// the same array.
-    fn alike(parts: &[&FeedValues]) -> bool {
-        let first = &parts[0].values;
-        parts.iter().all(|p| match (first, &p.values) {
-            (Storage::Bytes(_), Storage::Bytes(_)) => true,
-            (Storage::Records(a), Storage::Records(b)) => a.same_array(b),
-            _ => false,
         })
     }
 }

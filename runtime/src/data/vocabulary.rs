@@ -10,7 +10,7 @@
 
 use super::idx::decompress;
 use super::DataError;
-use dlp_compiler::program::{DatasetSpec, Read, Tokens};
+use dlp_compiler::program::{DatasetSpec, Feed, Read, Tokens};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -25,24 +25,26 @@ pub struct Vocabulary {
 pub const RECORDED_AS: &str = "vocabulary";
 
 impl Vocabulary {
+    /// Whether `specs` read character-level text.
+    pub fn needed_by<'a>(specs: impl IntoIterator<Item = &'a DatasetSpec>) -> bool {
+        specs
+            .into_iter()
+            .any(|spec| spec.feeds.iter().any(|f| char_text(f).is_some()))
+    }
+
     /// The vocabulary of the character-level texts `specs` read, paths
     /// relative to `base`; `None` when they read none.
     pub fn of_texts<'a>(
         specs: impl IntoIterator<Item = &'a DatasetSpec>,
         base: &Path,
     ) -> Result<Option<Vocabulary>, DataError> {
-        let mut files: Vec<PathBuf> = Vec::new();
+        let mut files: Vec<(PathBuf, &Feed)> = Vec::new();
         for spec in specs {
             for feed in &spec.feeds {
-                if let Read::Text {
-                    path,
-                    tokens: Tokens::Chars,
-                    ..
-                } = &feed.read
-                {
+                if let Some(path) = char_text(feed) {
                     let file = base.join(path);
-                    if !files.contains(&file) {
-                        files.push(file);
+                    if !files.iter().any(|(f, _)| *f == file) {
+                        files.push((file, feed));
                     }
                 }
             }
@@ -51,15 +53,13 @@ impl Vocabulary {
             return Ok(None);
         }
         let mut chars = BTreeSet::new();
-        for file in &files {
+        for (file, feed) in &files {
+            let err = |place, message| DataError::in_field(file, feed, place, message);
             super::check_regular(file)?;
             let bytes = std::fs::read(file)
                 .map_err(|e| DataError::new(file, format!("cannot read the file: {e}")))?;
-            let text = decompress(&bytes).map_err(|m| DataError::new(file, m))?;
-            let text = utf8(&text).map_err(|(place, m)| DataError {
-                place: Some(place),
-                ..DataError::new(file, m)
-            })?;
+            let text = decompress(&bytes).map_err(|m| err(None, m))?;
+            let text = utf8(&text).map_err(|(place, m)| err(Some(place), m))?;
             chars.extend(text.chars());
         }
         Ok(Some(Vocabulary {
@@ -108,6 +108,18 @@ pub fn shown(c: char) -> String {
         format!("U+{:04X}", u32::from(c))
     } else {
         format!("`{c}` (U+{:04X})", u32::from(c))
+    }
+}
+
+/// The path of the text `feed` reads as characters, if it does.
+fn char_text(feed: &Feed) -> Option<&str> {
+    match &feed.read {
+        Read::Text {
+            path,
+            tokens: Tokens::Chars,
+            ..
+        } => Some(path),
+        _ => None,
     }
 }
 

@@ -403,7 +403,7 @@ pub fn train(job: &Job, opts: &Options, obs: &mut dyn Observer) -> Result<Summar
         samples.push((r.to_string(), part(&datasets, r)?.len));
     }
     let mut state = match &opts.resume {
-        Some(dir) => start::resume(dir, &plan)?,
+        Some(dir) => start::resume(dir, &plan, vocabulary)?,
         None => start::fresh(job, opts, &plan, &datasets, &samples, device, vocabulary)?,
     };
     let writing = state.record.mark_writing()?;
@@ -479,22 +479,28 @@ pub fn recorded_overrides(dir: &Path) -> Result<Vec<(String, String)>, TrainErro
         .unwrap_or_default())
 }
 
-/// How the run numbers the characters of character-level text: as the
-/// parameters it continues were trained (a resumed run, `--init-from` a
-/// checkpoint that records a vocabulary), else by the characters of every
-/// such text the program reads.
+/// How the run numbers the characters of character-level text (`None`
+/// when it reads none): as the parameters it continues were trained (a
+/// resumed run, `--init-from`), else by the characters of every such text
+/// the program reads.
 fn run_vocabulary(job: &Job, opts: &Options) -> Result<Option<Vocabulary>, TrainError> {
+    if !Vocabulary::needed_by(&job.program.datasets) {
+        return Ok(None);
+    }
     let continued = match (&opts.resume, &job.init_from) {
         (Some(dir), _) => Some(RunRecord::open(dir)?.checkpoint(start::LAST)),
         (None, Some(path)) => Some(path.clone()),
         (None, None) => None,
     };
-    if let Some(path) = continued.filter(|p| p.is_file()) {
-        if let Some(v) = start::recorded_vocabulary(&path)? {
-            return Ok(Some(v));
-        }
+    match continued.filter(|p| p.is_file()) {
+        Some(path) => start::recorded_vocabulary(&path)?.map(Some).ok_or_else(|| {
+            TrainError::Run(format!(
+                "{}: these parameters were trained without a character vocabulary (their run read no text with `tokens = \"chars\"`), but the program reads such text: its characters cannot be numbered as the parameters expect",
+                path.display()
+            ))
+        }),
+        None => Ok(Vocabulary::of_texts(&job.program.datasets, &job.base)?),
     }
-    Ok(Vocabulary::of_texts(&job.program.datasets, &job.base)?)
 }
 
 /// Every dataset the program reads.

@@ -394,7 +394,12 @@ pub(super) fn recorded_train(dir: &Path, asked: Option<&str>) -> Result<String, 
 /// was), what a killed process left is tidied up: the temporary files of
 /// dead processes are removed, the checkpoints of `last`'s epoch that are
 /// missing are rewritten, and the log is cut back to `last`'s epoch.
-pub(super) fn resume(dir: &Path, plan: &TrainPlan) -> Result<State, TrainError> {
+/// `vocabulary`: the one the run's data was read with (the checkpoint's).
+pub(super) fn resume(
+    dir: &Path,
+    plan: &TrainPlan,
+    vocabulary: Option<Vocabulary>,
+) -> Result<State, TrainError> {
     let record = RunRecord::open(dir)?;
     let config = record.config()?;
     let seed = config
@@ -404,7 +409,6 @@ pub(super) fn resume(dir: &Path, plan: &TrainPlan) -> Result<State, TrainError> 
     check_fits(&record.checkpoint(LAST), plan)?;
     let ck = checkpoint::load(&record.checkpoint(LAST)).map_err(TrainError::Run)?;
     let progress = progress_of(&ck);
-    let vocabulary = vocabulary_of(&ck.meta, &record.checkpoint(LAST))?;
     let partial = partial_of(&ck)
         .map_err(|why| TrainError::Run(format!("{}: {why}", record.checkpoint(LAST).display())))?;
     // First, before this process stages anything (see `atomic::writer_is_gone`).
